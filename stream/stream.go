@@ -69,6 +69,22 @@ type Stream struct {
 	ExpireTimestamp time.Time // zero: none
 	FireTimestamp   time.Time // zero: not ready to fire
 	DistinguishedBy map[string]Value
+
+	// Key is the canonical key of DistinguishedBy (see Key).
+	Key string
+	// Open is true while the stream accepts new events: it is active and
+	// its expiry had not passed when an ingester last looked. At most one
+	// open stream exists per trigger name and key.
+	Open bool
+	// FireCounts holds, per fire criterion, how many events matched so far
+	// (capped at the criterion's number); nil once the stream is ready.
+	FireCounts []int
+	// Claim and retry bookkeeping kept by workers.
+	ClaimedBy  string
+	LeaseUntil time.Time
+	Attempts   int
+	LastError  string
+	CreatedAt  time.Time
 }
 
 // Key returns the canonical key of a set of distinguishing values: the

@@ -1,0 +1,251 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/winchester-go/winchester/stream"
+)
+
+// Sentinel errors every driver returns (wrapped with context). No driver
+// error type leaves a driver package: each driver translates its library's
+// errors into these in one function.
+var (
+	// ErrNotFound: no such event or stream.
+	ErrNotFound = errors.New("db: not found")
+	// ErrConflict: a compare-and-set lost (the stream's state_serial_no or
+	// state changed since the caller read it; the original's LockError), or
+	// a transaction had to be aborted because of concurrent work (deadlock,
+	// serialisation failure). Callers drop or redo the work; they never
+	// retry the same write blindly.
+	ErrConflict = errors.New("db: conflict with a concurrent change")
+	// ErrDuplicate: a unique value (message_id) exists already.
+	ErrDuplicate = errors.New("db: duplicate")
+	// ErrUnavailable: the database cannot be reached or went away. Callers
+	// that loop (workers, consumers) back off and retry; nothing is lost.
+	ErrUnavailable = errors.New("db: database unavailable, retry later")
+	// ErrSchemaOutOfDate: the schema is older (or newer) than this binary
+	// expects. The error message names the command that fixes it.
+	ErrSchemaOutOfDate = errors.New("db: schema version does not match")
+	// ErrUnknownDriver: no driver is registered for a URL scheme.
+	ErrUnknownDriver = errors.New("db: unknown driver")
+)
+
+// Store is the storage contract. It is the one deliberate producer-side
+// interface of the project (like database/sql/driver): two drivers
+// (db/postgres and db/sqlite) implement it and one suite (db/dbtest.Exercise)
+// specifies its behaviour. Consumers that need a few methods declare their
+// own narrow interface.
+//
+// Every method of Ops runs in its own transaction when called on the Store,
+// or inside the caller's transaction when called on the Ops given to InTx.
+// All times are UTC with microsecond precision; SQL never reads the database
+// clock: "now" is always a parameter.
+type Store interface {
+	Ops
+	// InTx runs fn in one transaction and commits it when fn returns nil;
+	// otherwise it rolls back and returns fn's error. Inside fn use only the
+	// given Ops (the SQLite driver has a single connection: using the Store
+	// itself from fn would wait forever). Write transactions are serialised
+	// on SQLite (BEGIN IMMEDIATE); on PostgreSQL they run at READ COMMITTED
+	// with row locks (see OpenStream).
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Ops) error) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Ops are the storage operations, usable on a Store or inside InTx.
+type Ops interface {
+	// ---- events
+
+	// SaveEvents stores events. ids[i] is the new id of events[i], or 0 when
+	// its message_id was already stored (before or earlier in the same
+	// batch): a duplicate, which is not an error. Only a real duplicate
+	// message_id counts as one.
+	SaveEvents(ctx context.Context, events []stream.Event) (ids []int64, err error)
+	// EventByMessageID returns a stored event; ErrNotFound if none.
+	EventByMessageID(ctx context.Context, messageID string) (StoredEvent, error)
+	// FindEvents lists events with the filters of p (spec 10.4).
+	FindEvents(ctx context.Context, p FindEventsParams) ([]StoredEvent, error)
+	// CountEvents counts the events FindEvents would return without limit.
+	CountEvents(ctx context.Context, p FindEventsParams) (int64, error)
+	// TrimEvents deletes up to limit events with timestamp < before, oldest
+	// first, skipping every event linked to a stream that is not finished
+	// (any state but completed). It returns the number deleted.
+	TrimEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// EventTypes returns the distinct stored event types, sorted.
+	EventTypes(ctx context.Context) ([]string, error)
+
+	// ---- ingest: the trigger manager's path
+
+	// OpenStream returns the stream of trigger name whose canonical
+	// distinguishing key is key and that is still open for events (state
+	// active and not closed), or ErrNotFound. Inside a transaction the row
+	// is locked until commit (SELECT … FOR UPDATE on PostgreSQL; SQLite
+	// serialises writers), so the caller may read-modify-write it.
+	OpenStream(ctx context.Context, name, key string) (stream.Stream, error)
+	// CreateStream inserts an open, active stream with serial 0 and links
+	// p.EventIDs to it. created is false (and nothing is written) when an
+	// open stream with the same name and key exists already (a concurrent
+	// ingester made it): the caller looks it up again. The database itself
+	// makes two open streams with one key impossible.
+	CreateStream(ctx context.Context, p NewStream) (id int64, created bool, err error)
+	// AppendToStream links events to an open stream and updates its
+	// first/last/expire/fire columns and fire counts, only if the stream is
+	// still open and active; otherwise ErrConflict (a worker claimed it:
+	// look up or create again). It never changes state or state_serial_no.
+	AppendToStream(ctx context.Context, p AppendParams) error
+	// CloseStream marks an open stream closed for new events (its expiry
+	// time has passed; it stays active until a worker expires it). A
+	// closed stream keeps its key, and a new open stream may reuse it.
+	CloseStream(ctx context.Context, id int64) error
+
+	// ---- workers
+
+	// ReadyStreams returns up to p.Limit streams ready for p.Action at
+	// p.Now, in deadline order (fire_timestamp or expire_timestamp, then
+	// id). Fire: state active or retry_fire and fire_timestamp < now.
+	// Expire: state active or retry_expire and expire_timestamp < now,
+	// excluding active streams whose fire_timestamp is set and not yet
+	// reached (they wait to fire; they are never expired instead).
+	ReadyStreams(ctx context.Context, p ReadyParams) ([]stream.Stream, error)
+	// StaleClaims returns up to limit streams in firing or expiring whose
+	// lease ended before now (their worker died), oldest lease first.
+	StaleClaims(ctx context.Context, now time.Time, limit int) ([]stream.Stream, error)
+	// SetStreamState is the compare-and-set of every state transition:
+	// it applies p only if the stream's state_serial_no is p.SerialNo,
+	// increments the serial, and returns the stream as now stored.
+	// ErrConflict if the serial differs, ErrNotFound if the stream is gone.
+	// Any transition out of active also closes the stream.
+	SetStreamState(ctx context.Context, p SetStateParams) (stream.Stream, error)
+	// ResetStream moves error → retry_fire and expire_error → retry_expire
+	// (a compare-and-set, serial+1); a stream in any other state is
+	// returned unchanged.
+	ResetStream(ctx context.Context, id int64) (stream.Stream, error)
+	// PurgeStream deletes a stream and its event links (not the events).
+	// With serialNo >= 0 it is a compare-and-set like SetStreamState.
+	PurgeStream(ctx context.Context, id int64, serialNo int64) error
+
+	// ---- reads
+
+	// StreamByID returns a stream; ErrNotFound if none.
+	StreamByID(ctx context.Context, id int64) (stream.Stream, error)
+	// StreamEvents returns the events linked to a stream ordered by
+	// timestamp then id, with all traits, in one or two queries.
+	StreamEvents(ctx context.Context, streamID int64) ([]stream.Event, error)
+	// FindStreams lists streams with the filters of p (spec 10.4).
+	FindStreams(ctx context.Context, p FindStreamsParams) ([]FoundStream, error)
+	// CountStreams counts the streams FindStreams would return without
+	// limit.
+	CountStreams(ctx context.Context, p FindStreamsParams) (int64, error)
+	// StreamHasDistTrait returns the stream's distinguishing value of name
+	// when it has one (equal to value, when value is not the zero Value).
+	StreamHasDistTrait(ctx context.Context, streamID int64, name string, value stream.Value) (stream.Value, bool, error)
+}
+
+// StoredEvent is an event as stored, with its row id and paging mark.
+type StoredEvent struct {
+	ID    int64
+	Event stream.Event
+	Mark  string // "_mark": "%x" of the id, "+%x" in ascending listings
+}
+
+// NewStream describes a stream to create.
+type NewStream struct {
+	Name            string
+	Key             string // stream.Key(DistinguishedBy)
+	DistinguishedBy map[string]stream.Value
+	FirstEvent      time.Time
+	LastEvent       time.Time
+	ExpireTimestamp time.Time
+	FireTimestamp   time.Time // zero: not ready to fire
+	FireCounts      []int     // per fire criterion; nil once ready
+	EventIDs        []int64
+	Now             time.Time // creation time
+}
+
+// AppendParams describes events added to an open stream and the stream's
+// recomputed columns.
+type AppendParams struct {
+	StreamID        int64
+	EventIDs        []int64
+	FirstEvent      time.Time
+	LastEvent       time.Time
+	ExpireTimestamp time.Time
+	FireTimestamp   time.Time // zero: leave as is (null stays null)
+	FireCounts      []int
+}
+
+// Action is what a worker does to a ready stream.
+type Action int
+
+// Worker actions.
+const (
+	Fire   Action = 1
+	Expire Action = 2
+)
+
+func (a Action) String() string {
+	if a == Fire {
+		return "fire"
+	}
+	if a == Expire {
+		return "expire"
+	}
+	return "action(?)"
+}
+
+// ReadyParams selects ready streams.
+type ReadyParams struct {
+	Action Action
+	Now    time.Time
+	Limit  int
+}
+
+// SetStateParams is one compare-and-set transition. Optional fields (nil)
+// are left unchanged.
+type SetStateParams struct {
+	ID       int64
+	SerialNo int64 // expected current state_serial_no
+	State    stream.State
+	// Claim lease: owner and end (set when moving to firing/expiring;
+	// cleared with a non-nil zero/empty value).
+	ClaimedBy  *string
+	LeaseUntil *time.Time
+	// Retry bookkeeping.
+	Attempts        *int
+	LastError       *string
+	FireTimestamp   *time.Time
+	ExpireTimestamp *time.Time
+}
+
+// FindEventsParams filters FindEvents (all optional, ANDed).
+type FindEventsParams struct {
+	From      time.Time // timestamp > From (exclusive) when not zero
+	To        time.Time // timestamp <= To (inclusive) when not zero
+	EventType string    // exact type; never inserts anything
+	Traits    map[string]stream.Value
+	Mark      string // paging mark: "" | "[+][-]hexid"
+	Limit     int    // 0: no limit
+}
+
+// FindStreamsParams filters FindStreams (all optional, ANDed).
+type FindStreamsParams struct {
+	StreamID        int64
+	State           stream.State
+	OlderThan       time.Time // first_event < OlderThan
+	YoungerThan     time.Time // last_event > YoungerThan
+	Name            string
+	DistinguishedBy map[string]stream.Value // typed equality, the stream may have more
+	IncludeEvents   bool
+	Mark            string
+	Limit           int
+}
+
+// FoundStream is one FindStreams result.
+type FoundStream struct {
+	Stream stream.Stream
+	Mark   string
+	Events []stream.Event // with IncludeEvents
+}
