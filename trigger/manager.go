@@ -1,0 +1,561 @@
+package trigger
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// Outcome says what happened to one event handed to the Manager.
+type Outcome int
+
+// Event outcomes.
+const (
+	// Stored: the event was saved and matched against every trigger.
+	Stored Outcome = iota + 1
+	// Duplicate: an event with the same message_id was stored before; the
+	// event was ignored (not matched again).
+	Duplicate
+	// Rejected: the event (or notification) cannot enter the system; see
+	// Result.Reason.
+	Rejected
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Stored:
+		return "stored"
+	case Duplicate:
+		return "duplicate"
+	case Rejected:
+		return "rejected"
+	}
+	return "outcome(?)"
+}
+
+// Result is the outcome of one event.
+type Result struct {
+	MessageID string
+	Outcome   Outcome
+	Reason    string // why it was rejected
+	// Matched counts the triggers that took the event into a stream.
+	Matched int
+}
+
+// Distiller turns a raw notification into an event. It is satisfied by
+// *distiller.Distiller through a small adapter in the caller.
+type Distiller interface {
+	Distill(body []byte) (stream.Event, error)
+}
+
+// Store is the part of db.Store the manager uses.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error
+}
+
+// ManagerConfig holds the optional collaborators of a Manager.
+type ManagerConfig struct {
+	// Clock is the one clock of the manager: stream lookup, expiry ($timestamp)
+	// and fire times all read it. Default: the wall clock.
+	Clock stream.Clock
+	// Logger receives warnings about dropped traits and rejected events.
+	Logger *slog.Logger
+	// Distiller converts notifications; without one AddNotification rejects
+	// every notification with a clear reason.
+	Distiller Distiller
+	// MaxAttempts bounds how often a batch is retried after losing a race
+	// (db.ErrConflict, e.g. a deadlock between ingesters). Default 5.
+	MaxAttempts int
+}
+
+// DefaultMaxAttempts is the default of ManagerConfig.MaxAttempts.
+const DefaultMaxAttempts = 5
+
+// Manager puts events into streams: it stores every event once, matches it
+// against every trigger (in file order), and appends it to the open stream
+// of its distinguishing values, creating the stream when there is none. It
+// is safe for concurrent use, and any number of managers (in any number of
+// processes) may share one database: the store's open-stream key and row
+// locks keep them from creating twin streams or appending to a stream a
+// worker has claimed.
+type Manager struct {
+	store     Store
+	clock     stream.Clock
+	log       *slog.Logger
+	distiller Distiller
+	attempts  int
+
+	mu  sync.RWMutex
+	set *Set
+
+	stats *Stats
+}
+
+// NewManager returns a manager over store with the given definitions.
+func NewManager(store Store, defs []*Definition, cfg ManagerConfig) (*Manager, error) {
+	set, err := NewSet(defs)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		store:     store,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		distiller: cfg.Distiller,
+		attempts:  cfg.MaxAttempts,
+		set:       set,
+		stats:     newStats(),
+	}
+	if m.clock == nil {
+		m.clock = stream.SystemClock{}
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.attempts <= 0 {
+		m.attempts = DefaultMaxAttempts
+	}
+	return m, nil
+}
+
+// Definitions returns the current trigger definitions in order.
+func (m *Manager) Definitions() []*Definition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.set.Definitions()
+}
+
+// Definition returns the definition named name.
+func (m *Manager) Definition(name string) (*Definition, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.set.Lookup(name)
+}
+
+// AddDefinitions appends definitions at runtime. Definitions whose name is
+// already known are ignored, as in the original; the names actually added
+// are returned.
+func (m *Manager) AddDefinitions(defs []*Definition) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all := m.set.Definitions()
+	var added []string
+	for _, d := range defs {
+		if _, ok := m.set.Lookup(d.Name); ok || slices.Contains(added, d.Name) {
+			continue
+		}
+		all = append(all, d)
+		added = append(added, d.Name)
+	}
+	set, err := NewSet(all)
+	if err != nil {
+		return nil, err
+	}
+	m.set = set
+	return added, nil
+}
+
+// DeleteDefinition removes a definition at runtime and reports whether it
+// existed. Streams of a deleted trigger go to an error state when a worker
+// processes them.
+func (m *Manager) DeleteDefinition(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all := m.set.Definitions()
+	i := slices.IndexFunc(all, func(d *Definition) bool { return d.Name == name })
+	if i < 0 {
+		return false
+	}
+	set, err := NewSet(slices.Delete(slices.Clone(all), i, i+1))
+	if err != nil {
+		return false
+	}
+	m.set = set
+	return true
+}
+
+// Stats returns the manager's counters.
+func (m *Manager) Stats() *Stats { return m.stats }
+
+// AddEvent stores one event and puts it into the streams of every trigger
+// that matches it, in one transaction.
+func (m *Manager) AddEvent(ctx context.Context, ev stream.Event) (Result, error) {
+	res, err := m.AddEvents(ctx, []stream.Event{ev})
+	if err != nil {
+		return Result{MessageID: ev.MessageID}, err
+	}
+	return res[0], nil
+}
+
+// AddEventMap normalises a raw flat map (stream.NewEvent) and adds it. An
+// invalid event is Rejected with the reason; dropped traits are logged.
+func (m *Manager) AddEventMap(ctx context.Context, raw map[string]any) (Result, error) {
+	ev, dropped, err := stream.NewEvent(raw)
+	if err != nil {
+		mid, _ := raw[stream.KeyMessageID].(string)
+		m.stats.add(statRejected, 1)
+		m.log.Warn("rejected invalid event", "message_id", mid, "error", err)
+		return Result{MessageID: mid, Outcome: Rejected, Reason: err.Error()}, nil
+	}
+	m.logDropped(ev.MessageID, dropped)
+	return m.AddEvent(ctx, ev)
+}
+
+func (m *Manager) logDropped(messageID string, dropped []stream.Dropped) {
+	for _, d := range dropped {
+		m.log.Warn("dropped trait of unsupported type", "message_id", messageID, "trait", d.Trait, "reason", d.Reason)
+	}
+}
+
+// AddEvents stores a batch of events and puts them into streams in one
+// transaction, in order. It returns one Result per event. A batch that
+// loses a race with another ingester (db.ErrConflict) is retried whole.
+func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Result, error) {
+	var results []Result
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = m.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			var err error
+			results, err = m.AddEventsTx(ctx, tx, events)
+			return err
+		})
+		if err == nil || !errors.Is(err, db.ErrConflict) || attempt >= m.attempts {
+			break
+		}
+		m.log.Debug("retrying event batch after a conflict", "attempt", attempt, "error", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		switch r.Outcome {
+		case Stored:
+			m.stats.add(statSaved, 1)
+		case Duplicate:
+			m.stats.add(statDuplicates, 1)
+		case Rejected:
+			m.stats.add(statRejected, 1)
+		}
+	}
+	return results, nil
+}
+
+// AddNotification distills a raw notification into an event and adds it.
+// A notification that cannot be converted is Rejected with the reason.
+func (m *Manager) AddNotification(ctx context.Context, body []byte) (Result, error) {
+	res, err := m.AddNotifications(ctx, [][]byte{body})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], nil
+}
+
+// AddNotifications distills a batch of notifications and adds the events
+// in one transaction. Results are in input order.
+func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Result, error) {
+	m.stats.add(statReceived, int64(len(bodies)))
+	results := make([]Result, len(bodies))
+	var events []stream.Event
+	var index []int
+	for i, body := range bodies {
+		if m.distiller == nil {
+			results[i] = Result{Outcome: Rejected, Reason: "no distiller configured (set distiller_config)"}
+			continue
+		}
+		ev, err := m.distiller.Distill(body)
+		if err != nil {
+			results[i] = Result{Outcome: Rejected, Reason: err.Error()}
+			m.log.Info("dropped notification", "error", err)
+			continue
+		}
+		events = append(events, ev)
+		index = append(index, i)
+	}
+	if len(events) > 0 {
+		res, err := m.AddEvents(ctx, events)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range index {
+			results[i] = res[j]
+		}
+	}
+	for _, r := range results {
+		if r.Outcome == Rejected {
+			m.stats.add(statRejected, 1)
+		}
+	}
+	return results, nil
+}
+
+// validate checks an event built by Go code rather than NewEvent.
+func validate(ev stream.Event) string {
+	switch {
+	case ev.MessageID == "":
+		return "event field \"message_id\": missing or empty"
+	case ev.Type == "":
+		return "event field \"event_type\": missing or empty"
+	case ev.Timestamp.IsZero():
+		return "event field \"timestamp\": missing"
+	}
+	return ""
+}
+
+// AddEventsTx does the work of AddEvents inside the caller's transaction
+// (the pipeline worker stores a pipeline's new events and completes its
+// stream in one transaction). It reads the clock once: the whole batch
+// happens at one "now".
+func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Event) ([]Result, error) {
+	now := stream.NormalizeTime(m.clock.Now())
+	results := make([]Result, len(events))
+	var valid []stream.Event
+	var validIdx []int
+	for i, ev := range events {
+		results[i].MessageID = ev.MessageID
+		if reason := validate(ev); reason != "" {
+			results[i].Outcome = Rejected
+			results[i].Reason = reason
+			continue
+		}
+		ev.Timestamp = stream.NormalizeTime(ev.Timestamp)
+		valid = append(valid, ev)
+		validIdx = append(validIdx, i)
+	}
+	if len(valid) == 0 {
+		return results, nil
+	}
+	ids, err := tx.SaveEvents(ctx, valid)
+	if err != nil {
+		return nil, fmt.Errorf("save events: %w", err)
+	}
+
+	m.mu.RLock()
+	set := m.set
+	m.mu.RUnlock()
+
+	groups := map[groupKey]*group{}
+	for j, ev := range valid {
+		i := validIdx[j]
+		if ids[j] == 0 {
+			results[i].Outcome = Duplicate
+			continue
+		}
+		results[i].Outcome = Stored
+		for _, d := range set.Candidates(ev.Type) {
+			ci, ok := d.Match(ev)
+			if !ok {
+				continue
+			}
+			dist, ok := d.Distinguish(ev, ci)
+			if !ok {
+				continue
+			}
+			k := groupKey{trigger: d.Name, key: stream.Key(dist)}
+			g := groups[k]
+			if g == nil {
+				g = &group{def: d, key: k.key, dist: dist}
+				groups[k] = g
+			}
+			g.events = append(g.events, pending{ev: ev, id: ids[j]})
+			results[i].Matched++
+			m.stats.trigger(d.Name).add(statMatched, 1)
+		}
+	}
+	// A fixed order of row locks keeps concurrent batches from deadlocking.
+	ordered := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		ordered = append(ordered, g)
+	}
+	slices.SortFunc(ordered, func(a, b *group) int {
+		return cmp.Or(cmp.Compare(a.def.Name, b.def.Name), cmp.Compare(a.key, b.key))
+	})
+	for _, g := range ordered {
+		if err := m.applyGroup(ctx, tx, g, now); err != nil {
+			return nil, fmt.Errorf("trigger %s: %w", g.def.Name, err)
+		}
+	}
+	return results, nil
+}
+
+type groupKey struct{ trigger, key string }
+
+type pending struct {
+	ev stream.Event
+	id int64
+}
+
+// group is the events of one batch for one trigger and key, in order.
+type group struct {
+	def    *Definition
+	key    string
+	dist   map[string]stream.Value
+	events []pending
+}
+
+// working is the in-memory image of the stream a group is appending to.
+type working struct {
+	s       stream.Stream
+	isNew   bool // not yet in the database
+	ids     []int64
+	changed bool
+}
+
+// applyGroup appends a group's events, in order, to the open stream of its
+// key, creating, closing and re-creating streams as the events require.
+func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, now time.Time) error {
+	d := g.def
+	ts := m.stats.trigger(d.Name)
+	rest := g.events
+	for attempt := 0; len(rest) > 0; attempt++ {
+		if attempt > 100 {
+			return fmt.Errorf("stream key %q: %w (gave up after repeated races)", g.key, db.ErrConflict)
+		}
+		var w *working
+		cur, err := tx.OpenStream(ctx, d.Name, g.key)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("look up stream: %w", err)
+		default:
+			w = &working{s: cur}
+			if len(cur.FireCounts) != len(d.FireCriteria) && cur.FireTimestamp.IsZero() {
+				// The definition changed since the stream was created:
+				// recount from the stored events.
+				if err := m.recount(ctx, tx, d, w); err != nil {
+					return err
+				}
+			}
+		}
+		n, err := m.applyEvents(ctx, tx, g, w, rest, now, ts)
+		rest = rest[n:]
+		if errors.Is(err, errRace) {
+			continue // someone else created or claimed the stream: look again
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errRace = errors.New("stream changed concurrently")
+
+// applyEvents applies events to w (nil: no open stream) and writes the
+// result. It returns how many events were written before a race.
+func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *working, events []pending, now time.Time, ts *counters) (int, error) {
+	d := g.def
+	done := 0
+	for i, p := range events {
+		if w != nil && !w.s.ExpireTimestamp.After(now) {
+			// Past its expiry: never extended; it waits for a worker to
+			// expire it, and a new stream takes the event.
+			n, err := m.flush(ctx, tx, w, done, i)
+			if err != nil {
+				return n, err
+			}
+			done = i
+			if !w.isNew {
+				if err := tx.CloseStream(ctx, w.s.ID); err != nil {
+					return done, fmt.Errorf("close expired stream %d: %w", w.s.ID, err)
+				}
+			}
+			w = nil
+		}
+		if w == nil {
+			w = &working{isNew: true, s: stream.Stream{
+				Name: d.Name, Key: g.key, DistinguishedBy: g.dist, State: stream.StateActive, Open: true,
+				FirstEvent: p.ev.Timestamp, LastEvent: p.ev.Timestamp,
+				FireCounts: make([]int, len(d.FireCriteria)),
+			}}
+			ts.add(statNewStreams, 1)
+		}
+		s := &w.s
+		if p.ev.Timestamp.Before(s.FirstEvent) {
+			s.FirstEvent = p.ev.Timestamp
+		}
+		if p.ev.Timestamp.After(s.LastEvent) {
+			s.LastEvent = p.ev.Timestamp
+		}
+		exp, err := d.Expire(now, s.FirstEvent, s.LastEvent)
+		if err != nil {
+			return done, fmt.Errorf("expiration of stream for event %s: %w", p.ev.MessageID, err)
+		}
+		s.ExpireTimestamp = exp
+		if s.FireTimestamp.IsZero() {
+			s.FireCounts = d.FireCounts(p.ev, s.FireCounts)
+			if d.Satisfied(s.FireCounts) {
+				s.FireTimestamp = d.FireAt(now)
+				s.FireCounts = nil
+				ts.add(statReadyToFire, 1)
+			}
+		}
+		w.ids = append(w.ids, p.id)
+		w.changed = true
+		ts.add(statAddedEvents, 1)
+	}
+	n, err := m.flush(ctx, tx, w, done, len(events))
+	return n, err
+}
+
+// flush writes w's pending changes covering events[from:to]. On a race it
+// returns from (nothing of this slice was written) and errRace.
+func (m *Manager) flush(ctx context.Context, tx db.Ops, w *working, from, to int) (int, error) {
+	if w == nil || !w.changed {
+		return to, nil
+	}
+	s := &w.s
+	if w.isNew {
+		id, created, err := tx.CreateStream(ctx, db.NewStream{
+			Name: s.Name, Key: s.Key, DistinguishedBy: s.DistinguishedBy,
+			FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
+			ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
+			FireCounts: s.FireCounts, EventIDs: w.ids, Now: stream.NormalizeTime(m.clock.Now()),
+		})
+		if err != nil {
+			return from, fmt.Errorf("create stream: %w", err)
+		}
+		if !created {
+			return from, errRace
+		}
+		s.ID = id
+		w.isNew = false
+	} else {
+		err := tx.AppendToStream(ctx, db.AppendParams{
+			StreamID: s.ID, EventIDs: w.ids,
+			FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
+			ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
+			FireCounts: s.FireCounts,
+		})
+		if errors.Is(err, db.ErrConflict) {
+			return from, errRace
+		}
+		if err != nil {
+			return from, fmt.Errorf("append to stream %d: %w", s.ID, err)
+		}
+	}
+	w.ids = nil
+	w.changed = false
+	return to, nil
+}
+
+// recount rebuilds the fire counts of a stream from its stored events.
+func (m *Manager) recount(ctx context.Context, tx db.Ops, d *Definition, w *working) error {
+	events, err := tx.StreamEvents(ctx, w.s.ID)
+	if err != nil {
+		return fmt.Errorf("recount stream %d: %w", w.s.ID, err)
+	}
+	counts := make([]int, len(d.FireCriteria))
+	for _, ev := range events {
+		counts = d.FireCounts(ev, counts)
+	}
+	w.s.FireCounts = counts
+	return nil
+}

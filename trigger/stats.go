@@ -1,0 +1,102 @@
+package trigger
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Counter names kept by the Manager. The per-trigger ones follow the
+// original's debug counters.
+const (
+	statReceived    = "received_notifications"
+	statSaved       = "saved_events"
+	statDuplicates  = "duplicate_events"
+	statRejected    = "rejected"
+	statMatched     = "matches"
+	statNewStreams  = "new_streams"
+	statAddedEvents = "added_events"
+	statReadyToFire = "ready_to_fire"
+)
+
+// Stats holds the manager's counters: totals and per trigger. Snapshot
+// and Reset are safe for concurrent use with the manager.
+type Stats struct {
+	totals   *counters
+	mu       sync.Mutex
+	triggers map[string]*counters
+}
+
+func newStats() *Stats {
+	return &Stats{totals: newCounters(), triggers: map[string]*counters{}}
+}
+
+func (s *Stats) add(name string, n int64) { s.totals.add(name, n) }
+
+func (s *Stats) trigger(name string) *counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.triggers[name]
+	if c == nil {
+		c = newCounters()
+		s.triggers[name] = c
+	}
+	return c
+}
+
+// Snapshot returns the totals and the per-trigger counters (only non-zero
+// values), and resets them when reset is true.
+func (s *Stats) Snapshot(reset bool) (totals map[string]int64, perTrigger map[string]map[string]int64) {
+	totals = s.totals.snapshot(reset)
+	s.mu.Lock()
+	names := slices.Sorted(maps.Keys(s.triggers))
+	cs := make([]*counters, len(names))
+	for i, n := range names {
+		cs[i] = s.triggers[n]
+	}
+	s.mu.Unlock()
+	perTrigger = map[string]map[string]int64{}
+	for i, n := range names {
+		if snap := cs[i].snapshot(reset); len(snap) > 0 {
+			perTrigger[n] = snap
+		}
+	}
+	return totals, perTrigger
+}
+
+type counters struct {
+	mu sync.Mutex
+	m  map[string]*atomic.Int64
+}
+
+func newCounters() *counters { return &counters{m: map[string]*atomic.Int64{}} }
+
+func (c *counters) add(name string, n int64) {
+	c.mu.Lock()
+	v := c.m[name]
+	if v == nil {
+		v = new(atomic.Int64)
+		c.m[name] = v
+	}
+	c.mu.Unlock()
+	v.Add(n)
+}
+
+func (c *counters) snapshot(reset bool) map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range c.m {
+		var n int64
+		if reset {
+			n = v.Swap(0)
+		} else {
+			n = v.Load()
+		}
+		if n != 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
