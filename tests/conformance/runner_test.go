@@ -53,8 +53,6 @@ var skipped = map[string]string{
 	"distiller.yaml":       "distiller not implemented yet",
 	"pipeline.yaml":        "pipelines not implemented yet",
 	"trigger_manager.yaml": "trigger manager and worker not implemented yet",
-	"criteria.yaml":        "criteria not implemented yet",
-	"triggers.yaml":        "trigger definitions not implemented yet",
 	"timex.yaml":           "timex not implemented yet",
 }
 

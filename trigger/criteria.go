@@ -1,0 +1,207 @@
+package trigger
+
+import (
+	"time"
+
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger/timex"
+)
+
+// DefaultNumber is the default "number" of a criteria entry: how many
+// matching events a fire criterion needs.
+const DefaultNumber = 1
+
+// Criteria is one entry of match_criteria, fire_criteria or load_criteria,
+// compiled at load time: evaluating it against an event parses nothing.
+// A Criteria is built by Parse and is read-only afterwards; it is safe for
+// concurrent use.
+type Criteria struct {
+	// Include holds the event-type patterns an event must match one of
+	// ("*" when the definition names none); Exclude the patterns, without
+	// their "!", it must match none of.
+	Include []string
+	Exclude []string
+	// Number is how many matching events a fire criterion needs
+	// (DefaultNumber when not set; 0 is always satisfied).
+	Number int
+	// Timestamp, when not nil, must contain the event's timestamp. It is
+	// evaluated with the event's datetime traits as variables.
+	Timestamp *timex.Expr
+	// MapDistinguishedBy maps a distinguishing trait name to the event
+	// trait its value is read from when this entry is the one that matched.
+	MapDistinguishedBy map[string]string
+	// Traits are the trait criteria, all of which must match, in the order
+	// of the definition.
+	Traits []TraitCriterion
+
+	// Line is the line of the entry in its file.
+	Line int
+
+	include []glob
+	exclude []glob
+}
+
+// CriterionKind says how a trait criterion compares.
+type CriterionKind int
+
+// Trait criterion kinds.
+const (
+	// KindEquals is equality with a constant (also {string: x}, {text: x},
+	// and {int: x}/{float: x} with a non-string x).
+	KindEquals CriterionKind = iota + 1
+	// KindInt is {int: "<op> <integer>"}.
+	KindInt
+	// KindFloat is {float: "<op> <number>"}.
+	KindFloat
+	// KindDatetime is {datetime: <timex>}: membership of the trait's value.
+	KindDatetime
+)
+
+// String returns the kind's name as used in normalised renderings.
+func (k CriterionKind) String() string {
+	switch k {
+	case KindEquals:
+		return "equals"
+	case KindInt:
+		return "int"
+	case KindFloat:
+		return "float"
+	case KindDatetime:
+		return "datetime"
+	}
+	return "INVALID"
+}
+
+// Numeric comparison operators of int and float criteria.
+const (
+	OpEqual   = "="
+	OpGreater = ">"
+	OpLess    = "<"
+)
+
+// TraitCriterion is one compiled entry of a criteria "traits" block.
+type TraitCriterion struct {
+	Trait string
+	Kind  CriterionKind
+	// Op is the comparison of KindInt and KindFloat criteria (OpEqual,
+	// OpGreater or OpLess), "" otherwise.
+	Op string
+	// Value is the equality constant or the numeric operand.
+	Value stream.Value
+	// Expr is the expression of a KindDatetime criterion.
+	Expr *timex.Expr
+}
+
+// MatchType reports whether an event type passes the entry's event-type
+// patterns: it matches one inclusion and no exclusion.
+func (c *Criteria) MatchType(eventType string) bool {
+	ok := false
+	for _, g := range c.include {
+		if g.match(eventType) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, g := range c.exclude {
+		if g.match(eventType) {
+			return false
+		}
+	}
+	return true
+}
+
+// Match reports whether the event satisfies the entry: event type, then
+// the timestamp condition, then every trait criterion, stopping at the
+// first failure. A time expression that cannot be evaluated for this event
+// (for instance because it names a trait the event lacks) and a trait of
+// the wrong type are mismatches, never errors.
+func (c *Criteria) Match(ev stream.Event) bool {
+	if !c.MatchType(ev.Type) {
+		return false
+	}
+	var vars map[string]time.Time // built once, only when needed
+	if c.Timestamp != nil {
+		vars = ev.Datetimes()
+		r, err := c.Timestamp.Eval(ev.Timestamp, vars)
+		if err != nil || !r.Contains(ev.Timestamp) {
+			return false
+		}
+	}
+	for i := range c.Traits {
+		tc := &c.Traits[i]
+		v, ok := ev.Lookup(tc.Trait)
+		if !ok {
+			return false
+		}
+		switch tc.Kind {
+		case KindEquals:
+			if !equalValues(v, tc.Value) {
+				return false
+			}
+		case KindInt, KindFloat:
+			if !compareNumber(v, tc.Op, tc.Value) {
+				return false
+			}
+		case KindDatetime:
+			if v.Kind() != stream.KindDatetime {
+				return false
+			}
+			if vars == nil {
+				vars = ev.Datetimes()
+			}
+			r, err := tc.Expr.Eval(ev.Timestamp, vars)
+			if err != nil || !r.Contains(v.Time()) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// equalValues is the equality of criteria: typed, except that int and
+// float compare numerically (3 equals 3.0, never "3").
+func equalValues(v, c stream.Value) bool {
+	if v.Kind() == c.Kind() {
+		return v.Equal(c)
+	}
+	return compareNumber(v, OpEqual, c)
+}
+
+// compareNumber evaluates "v op operand" for numeric v; any other kind of
+// v does not match.
+func compareNumber(v stream.Value, op string, operand stream.Value) bool {
+	if v.Kind() == stream.KindInt && operand.Kind() == stream.KindInt {
+		a, b := v.IntValue(), operand.IntValue()
+		switch op {
+		case OpEqual:
+			return a == b
+		case OpGreater:
+			return a > b
+		case OpLess:
+			return a < b
+		}
+		return false
+	}
+	a, ok := v.Number()
+	if !ok {
+		return false
+	}
+	b, ok := operand.Number()
+	if !ok {
+		return false
+	}
+	switch op {
+	case OpEqual:
+		return a == b
+	case OpGreater:
+		return a > b
+	case OpLess:
+		return a < b
+	}
+	return false
+}
