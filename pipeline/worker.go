@@ -1,0 +1,578 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger/timex"
+)
+
+// LookupFunc returns the fire and expire pipeline names of a trigger ("" for
+// none), and false when no trigger of that name is defined.
+type LookupFunc func(trigger string) (fire, expire string, ok bool)
+
+// FeedFunc stores new events produced by a pipeline and puts them into
+// streams, inside the worker's transaction (trigger.Manager.AddEventsTx).
+type FeedFunc func(ctx context.Context, tx db.Ops, events []stream.Event) error
+
+// Worker defaults.
+const (
+	DefaultBatchSize     = 1000
+	DefaultDelay         = 10 * time.Second
+	DefaultLease         = 5 * time.Minute
+	DefaultMaxRetries    = 0
+	DefaultRetryBackoff  = 30 * time.Second
+	DefaultTrimBatchSize = 100
+	DefaultTrimAge       = "$timestamp - 14d"
+	DefaultStatsPeriod   = 10 * time.Second
+	DefaultShutdownGrace = 30 * time.Second
+	maxOutageBackoff     = 30 * time.Second
+)
+
+// ErrShutdown is the cancellation cause of pipelines still running when the
+// shutdown grace period ends.
+var ErrShutdown = errors.New("pipeline worker shutting down")
+
+// WorkerConfig holds a worker's settings; zero values take the defaults.
+type WorkerConfig struct {
+	// Name identifies the worker in claims and logs.
+	Name string
+	// BatchSize is the number of ready streams loaded per query.
+	BatchSize int
+	// Delay is how long Run sleeps when a pass found nothing to do.
+	Delay time.Duration
+	// Purge deletes completed streams; otherwise they are kept as completed.
+	Purge bool
+	// Lease is how long a claim holds before another worker may rescue the
+	// stream. It is renewed while a pipeline runs.
+	Lease time.Duration
+	// MaxRetries is how many times a failed stream is retried
+	// automatically (with exponential backoff from RetryBackoff) before it
+	// stays in its error state for an operator. 0: never.
+	MaxRetries   int
+	RetryBackoff time.Duration
+	// Trim enables event trimming: events older than TrimAge (a timex
+	// expression evaluated at the clock's now) that belong to no
+	// unfinished stream are deleted, TrimBatchSize per pass.
+	Trim          bool
+	TrimAge       *timex.Expr
+	TrimBatchSize int
+	// StatsPeriod is how often Run logs statistics.
+	StatsPeriod time.Duration
+	// ShutdownGrace is how long running pipelines may finish after Run's
+	// context is cancelled before they are cancelled with ErrShutdown.
+	ShutdownGrace time.Duration
+	Clock         stream.Clock
+	Logger        *slog.Logger
+	// Sleep waits between idle passes; tests and replays replace it.
+	SleepFunc func(ctx context.Context, d time.Duration) error
+}
+
+// Store is the part of db.Store a worker uses.
+type Store interface {
+	db.Ops
+	InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error
+}
+
+// Worker claims ready streams and runs their pipelines. Any number of
+// workers, in any number of processes, may share one database: every
+// transition is a compare-and-set on the stream's state_serial_no, so a
+// stream is processed by one worker at a time, and a claim carries a lease
+// after which a dead worker's stream is rescued by another.
+type Worker struct {
+	store     Store
+	pipelines *Definitions
+	lookup    LookupFunc
+	feed      FeedFunc
+	cfg       WorkerConfig
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	stats WorkerStats
+}
+
+// WorkerStats counts what a worker did since the last statistics log.
+type WorkerStats struct {
+	Loaded    int // streams returned by the ready queries
+	Fired     int // fire pipelines completed
+	Expired   int // expire pipelines completed
+	Errors    int // streams put into an error or retry state
+	Locked    int // claims lost to another worker
+	Rescued   int // stale claims recovered
+	Trimmed   int // events trimmed
+	NewEvents int // events produced by pipelines
+}
+
+func (s *WorkerStats) add(o WorkerStats) {
+	s.Loaded += o.Loaded
+	s.Fired += o.Fired
+	s.Expired += o.Expired
+	s.Errors += o.Errors
+	s.Locked += o.Locked
+	s.Rescued += o.Rescued
+	s.Trimmed += o.Trimmed
+	s.NewEvents += o.NewEvents
+}
+
+// Processed is the number of streams a pass finished (completed or failed).
+func (s WorkerStats) Processed() int { return s.Fired + s.Expired + s.Errors }
+
+// NewWorker returns a worker.
+func NewWorker(store Store, pipelines *Definitions, lookup LookupFunc, feed FeedFunc, cfg WorkerConfig) (*Worker, error) {
+	if cfg.Name == "" {
+		cfg.Name = "pipeline_worker"
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Delay <= 0 {
+		cfg.Delay = DefaultDelay
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.TrimBatchSize <= 0 {
+		cfg.TrimBatchSize = DefaultTrimBatchSize
+	}
+	if cfg.Trim && cfg.TrimAge == nil {
+		e, err := timex.Parse(DefaultTrimAge)
+		if err != nil {
+			return nil, fmt.Errorf("default trim age: %w", err)
+		}
+		cfg.TrimAge = e
+	}
+	if cfg.StatsPeriod <= 0 {
+		cfg.StatsPeriod = DefaultStatsPeriod
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = stream.SystemClock{}
+	}
+	if cfg.SleepFunc == nil {
+		cfg.SleepFunc = sleep
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{
+		store: store, pipelines: pipelines, lookup: lookup, feed: feed, cfg: cfg,
+		log: log.With("component", "pipeline_worker", "worker_id", cfg.Name),
+	}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Attempt is the outcome of one stream processed by a pass.
+type Attempt struct {
+	Action   db.Action
+	StreamID int64
+	Trigger  string
+	Pipeline string // "" when the trigger has none
+	// OK is true when the stream completed; false when it failed, was
+	// locked by another worker, or had no trigger definition.
+	OK bool
+	// Locked is true when another worker claimed the stream first.
+	Locked bool
+	Err    error
+	// NewEvents is how many events the pipeline produced.
+	NewEvents int
+	// Events are the stream's events as handed to the pipeline.
+	Events []stream.Event
+	Stream stream.Stream // as claimed
+}
+
+// PassResult is what one pass did.
+type PassResult struct {
+	LoadedFire   int
+	LoadedExpire int
+	Attempts     []Attempt
+	Stats        WorkerStats
+}
+
+// Pass runs one worker pass at the clock's now: a fire pass, then an expire
+// pass (each over up to BatchSize ready streams in deadline order), then
+// rescues stale claims and, when enabled, trims old events. ctx is the
+// claiming context: when it is done no further stream is claimed; work is
+// the context pipelines run under.
+func (w *Worker) Pass(ctx, work context.Context) (PassResult, error) {
+	var res PassResult
+	for _, action := range []db.Action{db.Fire, db.Expire} {
+		n, err := w.process(ctx, work, action, &res)
+		if action == db.Fire {
+			res.LoadedFire = n
+		} else {
+			res.LoadedExpire = n
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := w.rescue(ctx, &res); err != nil {
+		return res, err
+	}
+	if w.cfg.Trim {
+		if err := w.trim(ctx, &res); err != nil {
+			return res, err
+		}
+	}
+	w.mu.Lock()
+	w.stats.add(res.Stats)
+	w.mu.Unlock()
+	return res, nil
+}
+
+func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult) (int, error) {
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	streams, err := w.store.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: now, Limit: w.cfg.BatchSize})
+	if err != nil {
+		return 0, fmt.Errorf("load streams ready to %s: %w", action, err)
+	}
+	res.Stats.Loaded += len(streams)
+	for _, s := range streams {
+		if ctx.Err() != nil {
+			break // shutting down: claim nothing more
+		}
+		a, err := w.processStream(work, action, s)
+		if err != nil {
+			return len(streams), err
+		}
+		res.Attempts = append(res.Attempts, a)
+		res.Stats.NewEvents += a.NewEvents
+		switch {
+		case a.Locked:
+			res.Stats.Locked++
+		case a.OK && action == db.Fire:
+			res.Stats.Fired++
+		case a.OK:
+			res.Stats.Expired++
+		default:
+			res.Stats.Errors++
+		}
+	}
+	return len(streams), nil
+}
+
+// processStream claims, runs and finishes one stream. Errors returned are
+// storage errors that end the pass; pipeline failures are recorded in the
+// Attempt and the stream's state.
+func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.Stream) (Attempt, error) {
+	a := Attempt{Action: action, StreamID: s.ID, Trigger: s.Name}
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	target := stream.StateFiring
+	if action == db.Expire {
+		target = stream.StateExpiring
+	}
+	owner := w.cfg.Name
+	until := now.Add(w.cfg.Lease)
+	claimed, err := w.store.SetStreamState(ctx, db.SetStateParams{
+		ID: s.ID, SerialNo: s.SerialNo, State: target, ClaimedBy: &owner, LeaseUntil: &until,
+	})
+	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
+		a.Locked = true
+		w.log.Debug("stream claimed by another worker", "stream_id", s.ID, "trigger", s.Name)
+		return a, nil
+	}
+	if err != nil {
+		return a, fmt.Errorf("claim stream %d: %w", s.ID, err)
+	}
+	a.Stream = claimed
+	log := w.log.With("stream_id", s.ID, "trigger", s.Name, "action", action.String())
+
+	fire, expire, ok := w.lookup(s.Name)
+	if !ok {
+		a.Err = fmt.Errorf("unknown trigger definition %q", s.Name)
+		log.Error("stream has no trigger definition", "error", a.Err)
+		return a, w.fail(ctx, action, claimed, a.Err, false)
+	}
+	a.Pipeline = fire
+	if action == db.Expire {
+		a.Pipeline = expire
+	}
+	var newEvents []stream.Event
+	if a.Pipeline != "" {
+		p, ok := w.pipelines.Pipeline(a.Pipeline)
+		if !ok {
+			a.Err = fmt.Errorf("unknown pipeline %q", a.Pipeline)
+			log.Error("trigger names an unknown pipeline", "pipeline", a.Pipeline)
+			return a, w.fail(ctx, action, claimed, a.Err, false)
+		}
+		events, err := w.store.StreamEvents(ctx, s.ID)
+		if err != nil {
+			return a, w.release(ctx, action, claimed, fmt.Errorf("read events of stream %d: %w", s.ID, err))
+		}
+		a.Events = events
+		res, serial, err := w.run(ctx, p, claimed, events, log)
+		claimed.SerialNo = serial
+		if err != nil {
+			a.Err = err
+			if errors.Is(context.Cause(ctx), ErrShutdown) {
+				return a, w.release(ctx, action, claimed, err)
+			}
+			log.Warn("pipeline failed", "pipeline", a.Pipeline, "error", err)
+			return a, w.fail(ctx, action, claimed, err, true)
+		}
+		newEvents = res.NewEvents
+	}
+	err = w.store.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx db.Ops) error {
+		if len(newEvents) > 0 {
+			if err := w.feed(ctx, tx, newEvents); err != nil {
+				return fmt.Errorf("store new events: %w", err)
+			}
+		}
+		if w.cfg.Purge {
+			return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
+		}
+		empty := ""
+		var zero time.Time
+		_, err := tx.SetStreamState(ctx, db.SetStateParams{
+			ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
+			ClaimedBy: &empty, LeaseUntil: &zero,
+		})
+		return err
+	})
+	if errors.Is(err, db.ErrConflict) {
+		// Our lease ended and another worker took the stream over: it
+		// will process it again; our new events were not stored.
+		a.Locked = true
+		log.Warn("lost the stream before completing it (lease expired?)")
+		return a, nil
+	}
+	if err != nil {
+		return a, fmt.Errorf("complete stream %d: %w", s.ID, err)
+	}
+	a.OK = true
+	a.NewEvents = len(newEvents)
+	log.Debug("stream completed", "pipeline", a.Pipeline, "new_events", len(newEvents))
+	return a, nil
+}
+
+// run runs a pipeline, renewing the claim's lease while it runs. It
+// returns the stream's serial number as last written.
+func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, events []stream.Event, log *slog.Logger) (*Result, int64, error) {
+	env := NewEnv(claimed.ID, claimed.Name, log)
+	serial := claimed.SerialNo
+	done := make(chan struct{})
+	renewed := make(chan int64, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(w.cfg.Lease / 3)
+		defer t.Stop()
+		cur := serial
+		for {
+			select {
+			case <-done:
+				renewed <- cur
+				return
+			case <-t.C:
+				until := stream.NormalizeTime(w.cfg.Clock.Now()).Add(w.cfg.Lease)
+				s, err := w.store.SetStreamState(context.WithoutCancel(ctx), db.SetStateParams{
+					ID: claimed.ID, SerialNo: cur, State: claimed.State, LeaseUntil: &until,
+				})
+				if err != nil {
+					log.Warn("could not renew the claim's lease", "error", err)
+					continue
+				}
+				cur = s.SerialNo
+			}
+		}
+	}()
+	res, err := p.Run(ctx, events, env)
+	close(done)
+	wg.Wait()
+	serial = <-renewed
+	return res, serial, err
+}
+
+// fail puts a claimed stream into its retry state (when retries remain and
+// retry is true) or its error state, recording the error.
+func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool) error {
+	ctx = context.WithoutCancel(ctx)
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	attempts := s.Attempts + 1
+	msg := cause.Error()
+	empty := ""
+	var zero time.Time
+	p := db.SetStateParams{
+		ID: s.ID, SerialNo: s.SerialNo, Attempts: &attempts, LastError: &msg,
+		ClaimedBy: &empty, LeaseUntil: &zero,
+	}
+	if retry && attempts <= w.cfg.MaxRetries {
+		at := now.Add(w.backoff(attempts))
+		if action == db.Fire {
+			p.State, p.FireTimestamp = stream.StateRetryFire, &at
+		} else {
+			p.State, p.ExpireTimestamp = stream.StateRetryExpire, &at
+		}
+	} else if action == db.Fire {
+		p.State = stream.StateError
+	} else {
+		p.State = stream.StateExpireError
+	}
+	_, err := w.store.SetStreamState(ctx, p)
+	if errors.Is(err, db.ErrConflict) {
+		return nil // taken over after our lease ended; the new owner decides
+	}
+	if err != nil {
+		return fmt.Errorf("record failure of stream %d: %w", s.ID, err)
+	}
+	return nil
+}
+
+// release gives a claimed stream back without counting an attempt (the
+// worker is shutting down, or the database failed under it).
+func (w *Worker) release(ctx context.Context, action db.Action, s stream.Stream, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	empty := ""
+	var zero time.Time
+	p := db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, ClaimedBy: &empty, LeaseUntil: &zero}
+	if action == db.Fire {
+		p.State, p.FireTimestamp = stream.StateRetryFire, &now
+	} else {
+		p.State, p.ExpireTimestamp = stream.StateRetryExpire, &now
+	}
+	if _, err := w.store.SetStreamState(ctx, p); err != nil && !errors.Is(err, db.ErrConflict) {
+		return errors.Join(cause, fmt.Errorf("release stream %d: %w", s.ID, err))
+	}
+	return cause
+}
+
+func (w *Worker) backoff(attempt int) time.Duration {
+	d := w.cfg.RetryBackoff
+	for i := 1; i < attempt && d < 24*time.Hour; i++ {
+		d *= 2
+	}
+	return d
+}
+
+// rescue recovers streams whose worker died while holding them.
+func (w *Worker) rescue(ctx context.Context, res *PassResult) error {
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	stale, err := w.store.StaleClaims(ctx, now, w.cfg.BatchSize)
+	if err != nil {
+		return fmt.Errorf("find stale claims: %w", err)
+	}
+	for _, s := range stale {
+		action := db.Fire
+		if s.State == stream.StateExpiring {
+			action = db.Expire
+		}
+		cause := fmt.Errorf("claim by %q expired at %s", s.ClaimedBy, stream.FormatTime(s.LeaseUntil))
+		// A dead claim counts as an attempt, so a stream that kills its
+		// worker every time ends in its error state.
+		if err := w.fail(ctx, action, s, cause, true); err != nil {
+			return err
+		}
+		w.log.Warn("rescued stream from a dead claim", "stream_id", s.ID, "trigger", s.Name, "claimed_by", s.ClaimedBy)
+		res.Stats.Rescued++
+	}
+	return nil
+}
+
+func (w *Worker) trim(ctx context.Context, res *PassResult) error {
+	now := stream.NormalizeTime(w.cfg.Clock.Now())
+	r, err := w.cfg.TrimAge.Eval(now, nil)
+	if err != nil {
+		return fmt.Errorf("trim age: %w", err)
+	}
+	n, err := w.store.TrimEvents(ctx, r.Timestamp(), w.cfg.TrimBatchSize)
+	if err != nil {
+		return fmt.Errorf("trim events: %w", err)
+	}
+	res.Stats.Trimmed += n
+	return nil
+}
+
+// Run loops until ctx is cancelled: a pass, then a sleep of Delay when the
+// pass found nothing to do. When the database is unavailable it logs, backs
+// off and tries again; nothing is lost. On cancellation it stops claiming,
+// lets a running pipeline finish within ShutdownGrace (then cancels it with
+// ErrShutdown and gives the stream back), and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	work, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(w.cfg.ShutdownGrace, func() { cancel(ErrShutdown) })
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	w.log.Info("pipeline worker started", "batch_size", w.cfg.BatchSize, "delay", w.cfg.Delay, "purge", w.cfg.Purge)
+	lastStats := time.Now()
+	outage := time.Duration(0)
+	for ctx.Err() == nil {
+		res, err := w.Pass(ctx, work)
+		if time.Since(lastStats) >= w.cfg.StatsPeriod {
+			w.logStats()
+			lastStats = time.Now()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			outage = min(max(2*outage, time.Second), maxOutageBackoff)
+			if errors.Is(err, db.ErrUnavailable) {
+				w.log.Warn("database unavailable; retrying", "error", err, "backoff", outage)
+			} else {
+				w.log.Error("worker pass failed; retrying", "error", err, "backoff", outage)
+			}
+			jitter := time.Duration(rand.Int64N(int64(outage)/4 + 1))
+			if w.cfg.SleepFunc(ctx, outage+jitter) != nil {
+				break
+			}
+			continue
+		}
+		outage = 0
+		if res.Stats.Processed() == 0 && res.Stats.Rescued == 0 && res.Stats.Trimmed == 0 {
+			if w.cfg.SleepFunc(ctx, w.cfg.Delay) != nil {
+				break
+			}
+		}
+	}
+	w.logStats()
+	w.log.Info("pipeline worker stopped")
+	return nil
+}
+
+// Stats returns the counters since the last statistics log.
+func (w *Worker) Stats() WorkerStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+func (w *Worker) logStats() {
+	w.mu.Lock()
+	s := w.stats
+	w.stats = WorkerStats{}
+	w.mu.Unlock()
+	if s == (WorkerStats{}) {
+		return
+	}
+	w.log.Info("worker statistics", "loaded", s.Loaded, "fired", s.Fired, "expired", s.Expired,
+		"errors", s.Errors, "locked", s.Locked, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents)
+}
