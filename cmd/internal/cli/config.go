@@ -1,0 +1,532 @@
+// Package cli holds what the commands share: the winchester.yaml
+// configuration (loading, defaults, validation, file lookup, database URL
+// normalisation), the common flags, slog setup and signal handling.
+//
+// Precedence of settings: flag > environment (WINCHESTER_DATABASE_URL) >
+// file > default. Only the commands read the environment; this package
+// receives it as a function.
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults of the winchester.yaml keys. A key missing from the file takes
+// its default; see docs/CONFIGURATION.md.
+const (
+	// DefaultConfigFile is the config file the commands read without -c.
+	DefaultConfigFile = "winchester.yaml"
+	// DefaultDatabaseFile is the embedded SQLite database used when the
+	// file has no database.url; it lives beside the config file.
+	DefaultDatabaseFile = "winchester.db"
+	// DefaultStatisticsPeriod is the time between statistics logs.
+	DefaultStatisticsPeriod = 10 * time.Second
+	// DefaultPipelineWorkerBatchSize is the number of ready streams a
+	// worker loads per query.
+	DefaultPipelineWorkerBatchSize = 1000
+	// DefaultPipelineWorkerDelay is how long an idle worker sleeps.
+	DefaultPipelineWorkerDelay = 10 * time.Second
+	// DefaultPurgeCompletedStreams: finished streams are deleted rather
+	// than kept in state completed.
+	DefaultPurgeCompletedStreams = true
+	// DefaultTrimEventsAge is the timex expression of the trim cutoff.
+	DefaultTrimEventsAge = "$timestamp - 14d"
+	// DefaultTrimEventsBatchSize is the number of events trimmed per pass.
+	DefaultTrimEventsBatchSize = 100
+	// DefaultLogLevel is the minimum level logged.
+	DefaultLogLevel = "info"
+	// DefaultLogFormat is the log output format (text or json).
+	DefaultLogFormat = "text"
+	// DefaultShutdownGrace is how long in-flight pipelines may run after
+	// SIGINT/SIGTERM before they are cancelled.
+	DefaultShutdownGrace = 30 * time.Second
+	// DefaultWorkerLease is how long a worker's claim on a firing or
+	// expiring stream is valid without being renewed.
+	DefaultWorkerLease = 5 * time.Minute
+	// DefaultRescueAfter is how long a stream may stay firing or expiring
+	// before the rescuer returns it to its retry state.
+	DefaultRescueAfter = 5 * time.Minute
+	// DefaultMaxRetries is how many times a failed pipeline is retried
+	// before its stream stays in an error state.
+	DefaultMaxRetries = 5
+	// DefaultRetryBackoff is the delay before a failed pipeline is retried.
+	DefaultRetryBackoff = 30 * time.Second
+)
+
+// Config is the content of winchester.yaml. Field comments are the
+// reference for etc/winchester.yaml and docs/CONFIGURATION.md.
+type Config struct {
+	// ConfigPath lists directories searched for the other files after the
+	// directory of the config file itself; relative entries are relative to
+	// the config file's directory. A single string is accepted.
+	ConfigPath StringList `yaml:"config_path"`
+	// Database selects the store. Without it: SQLite file winchester.db
+	// beside the config file.
+	Database Database `yaml:"database"`
+	// DistillerConfig names the event definitions file (needed to accept
+	// notifications). Optional.
+	DistillerConfig string `yaml:"distiller_config"`
+	// DistillerTraitPlugins maps extra trait plugin names to their
+	// implementation (the original's "module:Class").
+	DistillerTraitPlugins map[string]string `yaml:"distiller_trait_plugins"`
+	// CatchAllNotifications keeps notifications without an event
+	// definition as minimal events.
+	CatchAllNotifications bool `yaml:"catch_all_notifications"`
+	// TriggerDefinitions names the triggers file. Optional.
+	TriggerDefinitions string `yaml:"trigger_definitions"`
+	// TimeSyncEndpoint is the base URL of a time-sync service used when
+	// replaying old notifications; empty means the wall clock.
+	TimeSyncEndpoint string `yaml:"time_sync_endpoint"`
+	// StatisticsPeriod is the time between statistics logs (a number of
+	// seconds or a duration such as "1m").
+	StatisticsPeriod Duration `yaml:"statistics_period"`
+	// PipelineHandlers maps handler names used in pipelines.yaml to a
+	// handler implementation: a built-in short name ("logger", "usage", ...)
+	// or the original's Python class path, which is translated to the short
+	// name.
+	PipelineHandlers map[string]string `yaml:"pipeline_handlers"`
+	// PipelineConfig names the pipelines file (required by the worker).
+	PipelineConfig string `yaml:"pipeline_config"`
+	// PipelineWorkerBatchSize is the number of ready streams loaded per
+	// query.
+	PipelineWorkerBatchSize int `yaml:"pipeline_worker_batch_size"`
+	// PipelineWorkerDelay is how long an idle worker sleeps.
+	PipelineWorkerDelay Duration `yaml:"pipeline_worker_delay"`
+	// PurgeCompletedStreams deletes finished streams instead of marking
+	// them completed.
+	PurgeCompletedStreams bool `yaml:"purge_completed_streams"`
+	// TrimEvents enables deleting old events.
+	TrimEvents bool `yaml:"trim_events"`
+	// TrimEventsAge is the timex expression of the trim cutoff.
+	TrimEventsAge string `yaml:"trim_events_age"`
+	// TrimEventsBatchSize is the number of events trimmed per pass.
+	TrimEventsBatchSize int `yaml:"trim_events_batch_size"`
+	// LogLevel is the minimum level logged: debug, info, warning, error
+	// (Python names such as critical are accepted).
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// LogFile is the original's log file template; accepted and ignored
+	// (logs go to standard error) with a warning.
+	LogFile string `yaml:"log_file"`
+	// LoggingConfig is the original's Python logging ini file; accepted
+	// and ignored with a warning.
+	LoggingConfig string `yaml:"logging_config"`
+	// ShutdownGrace is how long in-flight pipelines may finish after
+	// SIGINT/SIGTERM before they are cancelled.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// WorkerLease is how long a worker's claim on a stream is valid
+	// without renewal.
+	WorkerLease Duration `yaml:"worker_lease"`
+	// RescueAfter is how long a stream may stay firing or expiring before
+	// it is returned to its retry state.
+	RescueAfter Duration `yaml:"rescue_after"`
+	// MaxRetries is how many times a failed pipeline is retried.
+	MaxRetries int `yaml:"max_retries"`
+	// RetryBackoff is the delay before a failed pipeline is retried.
+	RetryBackoff Duration `yaml:"retry_backoff"`
+
+	// File is the absolute path of the config file (set by Read).
+	File string `yaml:"-"`
+	// Dir is the directory of the config file (set by Read).
+	Dir string `yaml:"-"`
+	// DatabaseURL is the normalised database URL (set by Validate): either
+	// "sqlite://" followed by an absolute file path, "sqlite://:memory:",
+	// or a "postgres://" URL.
+	DatabaseURL string `yaml:"-"`
+	// Warnings lists accepted but ignored settings, for the command to log.
+	Warnings []string `yaml:"-"`
+
+	lines   map[string]int    // key path ("database.url") → line in File
+	origin  map[string]string // key path → overriding source ("--log-level")
+	dbBase  string            // directory relative sqlite paths are resolved in
+	display string            // File as the user named it, for messages
+}
+
+// Database is the database section.
+type Database struct {
+	// URL is the database URL in the original's SQLAlchemy forms:
+	// sqlite:///relative.db, sqlite:////abs/path.db, sqlite://,
+	// postgresql://user:pw@host/db (driver suffixes like +psycopg2 are
+	// ignored). MySQL is not supported.
+	URL string `yaml:"url"`
+	// EchoSQL logs every SQL statement at debug level.
+	EchoSQL bool `yaml:"echo_sql"`
+}
+
+// Duration is a time span read from a number of seconds (10, 0.5) or a Go
+// duration string ("30s", "5m").
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML reads a number of seconds or a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a number of seconds or a duration like 30s")
+	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		var secs float64
+		if err := n.Decode(&secs); err != nil {
+			return err
+		}
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	case "!!str":
+		v, err := time.ParseDuration(n.Value)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (want seconds or a duration like 30s, 5m)", n.Value)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	return fmt.Errorf("invalid duration %q (want seconds or a duration like 30s, 5m)", n.Value)
+}
+
+// StringList is a list of strings that also accepts a single string.
+type StringList []string
+
+// UnmarshalYAML reads a string or a list of strings.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			*l = nil
+			return nil
+		}
+		*l = StringList{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var s []string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*l = s
+		return nil
+	}
+	return errors.New("must be a string or a list of strings")
+}
+
+// ignoredKeys are the original's Python-only keys: accepted with a warning.
+var ignoredKeys = map[string]string{
+	"log_file":       "log_file is ignored: logs go to standard error",
+	"logging_config": "logging_config is ignored: use log_level and log_format",
+}
+
+// Load reads the config file at path, applies defaults and validates it.
+// Commands that apply overrides use Read, then Validate.
+func Load(path string) (*Config, error) {
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Read reads and decodes the config file at path and applies defaults. Its
+// errors (syntax, unknown keys, wrong types) name the file and line; all
+// key errors are returned together (errors.Join). Read does not validate
+// values: call Validate.
+func Read(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".ini", ".conf", ".cfg":
+		return nil, fmt.Errorf("config file %s: unsupported file type %s (use .yaml, .yml or .json)", path, ext)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	c := &Config{
+		File:    abs,
+		Dir:     filepath.Dir(abs),
+		lines:   map[string]int{},
+		display: path,
+	}
+	c.dbBase = c.Dir
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		if err := checkJSON(data); err != nil {
+			return nil, fmt.Errorf("%s:%w", path, err)
+		}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		if root.Kind != yaml.MappingNode {
+			if !(root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
+				return nil, fmt.Errorf("%s:%d: the config file must be a mapping of keys to values", path, root.Line)
+			}
+		} else if errs := c.decodeMapping(root, reflect.ValueOf(c).Elem(), ""); len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(ignoredKeys)) {
+		if c.has(k) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s", c.pos(k), ignoredKeys[k]))
+		}
+	}
+	c.withDefaults()
+	return c, nil
+}
+
+// checkJSON reports a JSON syntax error as "line: message": the YAML
+// parser reads JSON too, but it accepts things JSON does not.
+func checkJSON(data []byte) error {
+	var x any
+	err := json.Unmarshal(data, &x)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
+		return fmt.Errorf("%d: invalid JSON: %v", line, se)
+	}
+	if err != nil {
+		return fmt.Errorf(" invalid JSON: %v", err)
+	}
+	return nil
+}
+
+// decodeMapping decodes the mapping node n into the struct v key by key,
+// so that every unknown key and every wrongly typed value is reported with
+// its line, and records the line of every key present.
+func (c *Config) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) []error {
+	fields := map[string]int{}
+	t := v.Type()
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag != "" && tag != "-" {
+			fields[tag] = i
+		}
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		key := prefix + kn.Value
+		if l, dup := seen[key]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d: key %q already set on line %d", c.display, kn.Line, key, l))
+			continue
+		}
+		seen[key] = kn.Line
+		idx, ok := fields[kn.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: %s)", c.display, kn.Line, key, knownList(fields, prefix)))
+			continue
+		}
+		if vn.Tag == "!!null" {
+			continue // null is the same as absent
+		}
+		c.lines[key] = kn.Line
+		fv := v.Field(idx)
+		if fv.Kind() == reflect.Struct && fv.Type() == reflect.TypeOf(Database{}) {
+			if vn.Kind != yaml.MappingNode {
+				errs = append(errs, fmt.Errorf("%s:%d: %s: must be a mapping", c.display, vn.Line, key))
+				continue
+			}
+			errs = append(errs, c.decodeMapping(vn, fv, key+".")...)
+			continue
+		}
+		if err := vn.Decode(fv.Addr().Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.display, vn.Line, key, yamlMessage(err)))
+		}
+	}
+	return errs
+}
+
+func knownList(fields map[string]int, prefix string) string {
+	names := slices.Sorted(maps.Keys(fields))
+	for i, n := range names {
+		names[i] = prefix + n
+	}
+	return strings.Join(names, ", ")
+}
+
+// yamlMessage strips yaml.v3's "yaml: unmarshal errors: line N:" framing,
+// since the caller names file and line itself.
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			if _, rest, ok := strings.Cut(m, ": "); ok && strings.HasPrefix(m, "line ") {
+				m = rest
+			}
+			msgs[i] = m
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return err.Error()
+}
+
+// has reports whether key (a dotted path) was set in the file.
+func (c *Config) has(key string) bool {
+	_, ok := c.lines[key]
+	return ok
+}
+
+// pos returns where key was set, for messages: "file:line", the
+// overriding flag or variable, or the file name when the key is absent.
+func (c *Config) pos(key string) string {
+	if o, ok := c.origin[key]; ok {
+		return o
+	}
+	if l, ok := c.lines[key]; ok {
+		return fmt.Sprintf("%s:%d", c.displayName(), l)
+	}
+	return c.displayName()
+}
+
+func (c *Config) displayName() string {
+	if c.display != "" {
+		return c.display
+	}
+	if c.File != "" {
+		return c.File
+	}
+	return "config"
+}
+
+// Line returns the line of key (a dotted path such as "database.url") in
+// the config file, or 0 when the file does not set it.
+func (c *Config) Line(key string) int { return c.lines[key] }
+
+// Has reports whether the file sets key (a dotted path); defaults do not
+// count. Optional files are loaded only when their key is set.
+func (c *Config) Has(key string) bool { return c.has(key) }
+
+// withDefaults gives every key the file does not set its default.
+func (c *Config) withDefaults() {
+	if !c.has("statistics_period") && c.StatisticsPeriod == 0 {
+		c.StatisticsPeriod = Duration(DefaultStatisticsPeriod)
+	}
+	if !c.has("pipeline_worker_batch_size") && c.PipelineWorkerBatchSize == 0 {
+		c.PipelineWorkerBatchSize = DefaultPipelineWorkerBatchSize
+	}
+	if !c.has("pipeline_worker_delay") && c.PipelineWorkerDelay == 0 {
+		c.PipelineWorkerDelay = Duration(DefaultPipelineWorkerDelay)
+	}
+	if !c.has("purge_completed_streams") {
+		c.PurgeCompletedStreams = DefaultPurgeCompletedStreams
+	}
+	if !c.has("trim_events_age") && c.TrimEventsAge == "" {
+		c.TrimEventsAge = DefaultTrimEventsAge
+	}
+	if !c.has("trim_events_batch_size") && c.TrimEventsBatchSize == 0 {
+		c.TrimEventsBatchSize = DefaultTrimEventsBatchSize
+	}
+	if !c.has("log_level") && c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if !c.has("log_format") && c.LogFormat == "" {
+		c.LogFormat = DefaultLogFormat
+	}
+	if !c.has("shutdown_grace") && c.ShutdownGrace == 0 {
+		c.ShutdownGrace = Duration(DefaultShutdownGrace)
+	}
+	if !c.has("worker_lease") && c.WorkerLease == 0 {
+		c.WorkerLease = Duration(DefaultWorkerLease)
+	}
+	if !c.has("rescue_after") && c.RescueAfter == 0 {
+		c.RescueAfter = Duration(DefaultRescueAfter)
+	}
+	if !c.has("max_retries") && c.MaxRetries == 0 {
+		c.MaxRetries = DefaultMaxRetries
+	}
+	if !c.has("retry_backoff") && c.RetryBackoff == 0 {
+		c.RetryBackoff = Duration(DefaultRetryBackoff)
+	}
+	for name, impl := range c.PipelineHandlers {
+		if short, ok := pythonHandlers[impl]; ok {
+			c.PipelineHandlers[name] = short
+		}
+	}
+}
+
+// pythonHandlers maps the original's handler class paths to the names of
+// the built-in handlers.
+var pythonHandlers = map[string]string{
+	"winchester.pipeline_handler:LoggingHandler":  "logger",
+	"winchester.pipeline_handler:UsageHandler":    "usage",
+	"winchester.pipeline_handler:NotabeneHandler": "notabene",
+	"winchester.pipeline_handler:AtomPubHandler":  "atompub",
+}
+
+// SearchDirs returns the directories searched for the other files, in
+// order: the config file's directory, then each config_path entry
+// (relative entries resolved against the config file's directory), without
+// duplicates.
+func (c *Config) SearchDirs() []string {
+	dirs := []string{c.Dir}
+	for _, d := range c.ConfigPath {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(c.Dir, d)
+		}
+		d = filepath.Clean(d)
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// ResolvePath finds a file named in the config (trigger_definitions,
+// pipeline_config, distiller_config): an absolute name is used as is;
+// otherwise the first of SearchDirs holding it wins. A missing file gives
+// an error wrapping fs.ErrNotExist that names the file and every directory
+// searched.
+func (c *Config) ResolvePath(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty file name")
+	}
+	if filepath.IsAbs(name) {
+		if err := isFile(name); err != nil {
+			return "", err
+		}
+		return filepath.Clean(name), nil
+	}
+	dirs := c.SearchDirs()
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if isFile(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("cannot find %s (searched %s): %w", name, strings.Join(dirs, ", "), fs.ErrNotExist)
+}
+
+func isFile(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", p)
+	}
+	return nil
+}

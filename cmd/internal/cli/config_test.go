@@ -1,0 +1,519 @@
+package cli
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// writeFile writes content to dir/name (creating directories) and returns
+// the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatalf("mkdir %s: %v", filepath.Dir(p), err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatalf("write %s: %v", p, err)
+	}
+	return p
+}
+
+func TestLoadDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "winchester.yaml", "---\n# nothing set\n")
+	c, err := Load(p)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	type settings struct {
+		DatabaseURL             string
+		StatisticsPeriod        time.Duration
+		PipelineWorkerBatchSize int
+		PipelineWorkerDelay     time.Duration
+		PurgeCompletedStreams   bool
+		TrimEvents              bool
+		TrimEventsAge           string
+		TrimEventsBatchSize     int
+		LogLevel, LogFormat     string
+		ShutdownGrace           time.Duration
+		WorkerLease             time.Duration
+		RescueAfter             time.Duration
+		MaxRetries              int
+		RetryBackoff            time.Duration
+		SearchDirs              []string
+	}
+	got := settings{
+		DatabaseURL:             c.DatabaseURL,
+		StatisticsPeriod:        c.StatisticsPeriod.Std(),
+		PipelineWorkerBatchSize: c.PipelineWorkerBatchSize,
+		PipelineWorkerDelay:     c.PipelineWorkerDelay.Std(),
+		PurgeCompletedStreams:   c.PurgeCompletedStreams,
+		TrimEvents:              c.TrimEvents,
+		TrimEventsAge:           c.TrimEventsAge,
+		TrimEventsBatchSize:     c.TrimEventsBatchSize,
+		LogLevel:                c.LogLevel,
+		LogFormat:               c.LogFormat,
+		ShutdownGrace:           c.ShutdownGrace.Std(),
+		WorkerLease:             c.WorkerLease.Std(),
+		RescueAfter:             c.RescueAfter.Std(),
+		MaxRetries:              c.MaxRetries,
+		RetryBackoff:            c.RetryBackoff.Std(),
+		SearchDirs:              c.SearchDirs(),
+	}
+	want := settings{
+		DatabaseURL:             "sqlite://" + filepath.Join(dir, "winchester.db"),
+		StatisticsPeriod:        10 * time.Second,
+		PipelineWorkerBatchSize: 1000,
+		PipelineWorkerDelay:     10 * time.Second,
+		PurgeCompletedStreams:   true,
+		TrimEventsAge:           "$timestamp - 14d",
+		TrimEventsBatchSize:     100,
+		LogLevel:                "info",
+		LogFormat:               "text",
+		ShutdownGrace:           30 * time.Second,
+		WorkerLease:             5 * time.Minute,
+		RescueAfter:             5 * time.Minute,
+		MaxRetries:              5,
+		RetryBackoff:            30 * time.Second,
+		SearchDirs:              []string{dir},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("Warnings = %q, want none", c.Warnings)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		file  string // file name; the extension selects the format
+		text  string
+		check func(t *testing.T, c *Config)
+	}{
+		{
+			name: "explicit zero values are kept",
+			file: "w.yaml",
+			text: "purge_completed_streams: false\nmax_retries: 0\npipeline_worker_delay: 0\nshutdown_grace: 0\n",
+			check: func(t *testing.T, c *Config) {
+				if c.PurgeCompletedStreams || c.MaxRetries != 0 || c.PipelineWorkerDelay != 0 || c.ShutdownGrace != 0 {
+					t.Errorf("purge=%v max_retries=%d delay=%s grace=%s, want false 0 0s 0s",
+						c.PurgeCompletedStreams, c.MaxRetries, c.PipelineWorkerDelay, c.ShutdownGrace)
+				}
+			},
+		},
+		{
+			name: "durations as seconds or strings",
+			file: "w.yml",
+			text: "statistics_period: 2.5\npipeline_worker_delay: 3\nshutdown_grace: 1m30s\nretry_backoff: \"45s\"\n",
+			check: func(t *testing.T, c *Config) {
+				got := []time.Duration{c.StatisticsPeriod.Std(), c.PipelineWorkerDelay.Std(), c.ShutdownGrace.Std(), c.RetryBackoff.Std()}
+				want := []time.Duration{2500 * time.Millisecond, 3 * time.Second, 90 * time.Second, 45 * time.Second}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("durations (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "config_path as a string",
+			file: "w.yaml",
+			text: "config_path: conf\n",
+			check: func(t *testing.T, c *Config) {
+				if diff := cmp.Diff([]string{c.Dir, filepath.Join(c.Dir, "conf")}, c.SearchDirs()); diff != "" {
+					t.Errorf("SearchDirs (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "config_path as a list with absolute, relative and duplicate entries",
+			file: "w.yaml",
+			text: "config_path:\n  - /etc/winchester\n  - .\n  - ./a/../b\n",
+			check: func(t *testing.T, c *Config) {
+				want := []string{c.Dir, "/etc/winchester", filepath.Join(c.Dir, "b")}
+				if diff := cmp.Diff(want, c.SearchDirs()); diff != "" {
+					t.Errorf("SearchDirs (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "json file",
+			file: "w.json",
+			text: `{"database": {"url": "postgresql+psycopg2://w:secret@db.example/winchester"}, "pipeline_worker_batch_size": 7, "catch_all_notifications": true}`,
+			check: func(t *testing.T, c *Config) {
+				if c.DatabaseURL != "postgres://w:secret@db.example/winchester" || c.PipelineWorkerBatchSize != 7 || !c.CatchAllNotifications {
+					t.Errorf("got url=%q batch=%d catch_all=%v", c.DatabaseURL, c.PipelineWorkerBatchSize, c.CatchAllNotifications)
+				}
+			},
+		},
+		{
+			name: "python handler class paths become built-in names",
+			file: "w.yaml",
+			text: "pipeline_handlers:\n  logger: winchester.pipeline_handler:LoggingHandler\n  usage: winchester.pipeline_handler:UsageHandler\n  mine: logger\n",
+			check: func(t *testing.T, c *Config) {
+				want := map[string]string{"logger": "logger", "usage": "usage", "mine": "logger"}
+				if diff := cmp.Diff(want, c.PipelineHandlers); diff != "" {
+					t.Errorf("PipelineHandlers (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "python-only keys are accepted with a warning",
+			file: "w.yaml",
+			text: "log_level: debug\nlog_file: '%(proc_name)s.log'\nlogging_config: logging.conf\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "w.yaml:2: log_file") || !strings.Contains(c.Warnings[1], "w.yaml:3: logging_config") {
+					t.Errorf("Warnings = %q, want log_file at line 2 and logging_config at line 3", c.Warnings)
+				}
+			},
+		},
+		{
+			name: "null values are the same as absent",
+			file: "w.yaml",
+			text: "database:\nmax_retries:\nconfig_path:\n",
+			check: func(t *testing.T, c *Config) {
+				if c.MaxRetries != DefaultMaxRetries || c.Has("database") || c.Has("max_retries") {
+					t.Errorf("max_retries=%d has(database)=%v", c.MaxRetries, c.Has("database"))
+				}
+			},
+		},
+		{
+			name: "original sample keys",
+			file: "w.yaml",
+			text: `config_path: /home/winchester/etc
+log_level: debug
+statistics_period: 10
+pipeline_worker_batch_size: 1000
+pipeline_worker_delay: 10
+catch_all_notifications: false
+database:
+    url: sqlite:///winchester.db
+    echo_sql: true
+distiller_config: event_definitions.yaml
+trigger_definitions: triggers.yaml
+pipeline_config: pipelines.yaml
+time_sync_endpoint: http://timesync.local:8080
+distiller_trait_plugins:
+    test: some.module.path:TestTraitPlugin
+pipeline_handlers:
+    logger: winchester.pipeline_handler:LoggingHandler
+`,
+			check: func(t *testing.T, c *Config) {
+				if !c.Database.EchoSQL || c.TriggerDefinitions != "triggers.yaml" || c.Line("database.url") != 8 || c.Line("trigger_definitions") != 11 {
+					t.Errorf("echo_sql=%v trigger_definitions=%q line(database.url)=%d line(trigger_definitions)=%d",
+						c.Database.EchoSQL, c.TriggerDefinitions, c.Line("database.url"), c.Line("trigger_definitions"))
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := writeFile(t, t.TempDir(), tc.file, tc.text)
+			c, err := Load(p)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		text string
+		want []string // substrings of the error, in this order
+	}{
+		{
+			name: "unknown keys, all reported with lines",
+			file: "w.yaml",
+			text: "log_level: info\nfoo: 1\ndatabase:\n  url: sqlite://\n  pool: 3\nbar: 2\n",
+			want: []string{`w.yaml:2: unknown key "foo"`, `w.yaml:5: unknown key "database.pool" (known: database.echo_sql, database.url)`, `w.yaml:6: unknown key "bar"`},
+		},
+		{
+			name: "wrong types",
+			file: "w.yaml",
+			text: "pipeline_worker_batch_size: many\ncatch_all_notifications: maybe\n",
+			want: []string{"w.yaml:1: pipeline_worker_batch_size: cannot unmarshal", "w.yaml:2: catch_all_notifications: cannot unmarshal"},
+		},
+		{
+			name: "bad duration",
+			file: "w.yaml",
+			text: "shutdown_grace: soon\n",
+			want: []string{`w.yaml:1: shutdown_grace: invalid duration "soon"`},
+		},
+		{
+			name: "config_path of the wrong shape",
+			file: "w.yaml",
+			text: "config_path: {a: b}\n",
+			want: []string{"w.yaml:1: config_path: must be a string or a list of strings"},
+		},
+		{
+			name: "database not a mapping",
+			file: "w.yaml",
+			text: "database: sqlite://\n",
+			want: []string{"w.yaml:1: database: must be a mapping"},
+		},
+		{
+			name: "not a mapping",
+			file: "w.yaml",
+			text: "- a\n- b\n",
+			want: []string{"w.yaml:1: the config file must be a mapping"},
+		},
+		{
+			name: "yaml syntax",
+			file: "w.yaml",
+			text: "a: [1, 2\n",
+			want: []string{"w.yaml: yaml: line"},
+		},
+		{
+			name: "duplicate key",
+			file: "w.yaml",
+			text: "log_level: info\nlog_level: debug\n",
+			want: []string{`w.yaml:2: key "log_level" already set on line 1`},
+		},
+		{
+			name: "ini file",
+			file: "w.ini",
+			text: "[winchester]\n",
+			want: []string{"w.ini: unsupported file type .ini"},
+		},
+		{
+			name: "invalid json",
+			file: "w.json",
+			text: `{"log_level": }`,
+			want: []string{"w.json:1: invalid JSON: invalid character '}'"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(writeFile(t, t.TempDir(), tc.file, tc.text))
+			assertErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func assertErrorContains(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("error = nil, want one containing %q", want)
+	}
+	msg := err.Error()
+	for _, w := range want {
+		i := strings.Index(msg, w)
+		if i < 0 {
+			t.Fatalf("error = %q, want it to contain %q", msg, w)
+		}
+		msg = msg[i+len(w):]
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{
+			name: "mysql",
+			text: "database:\n  url: mysql://w:secret@localhost/winchester\n",
+			want: []string{`w.yaml:2: database.url: database URL "mysql://w:xxxxx@localhost/winchester": MySQL is not supported; use PostgreSQL or SQLite`},
+		},
+		{
+			name: "every problem is listed",
+			text: "pipeline_worker_batch_size: 0\nstatistics_period: -1\nlog_level: loud\nlog_format: xml\nmax_retries: -1\n",
+			want: []string{
+				"w.yaml:2: statistics_period: must be positive",
+				"w.yaml:1: pipeline_worker_batch_size: must be positive",
+				"w.yaml:5: max_retries: must not be negative",
+				`w.yaml:3: log_level: unknown log level "loud"`,
+				`w.yaml:4: log_format: unknown log format "xml"`,
+			},
+		},
+		{
+			name: "rescue shorter than lease",
+			text: "worker_lease: 10m\nrescue_after: 1m\n",
+			want: []string{"w.yaml:2: rescue_after: 1m0s is shorter than worker_lease 10m0s"},
+		},
+		{
+			name: "time sync endpoint",
+			text: "time_sync_endpoint: timesync:8080\n",
+			want: []string{`w.yaml:1: time_sync_endpoint: "timesync:8080" is not an http(s) URL`},
+		},
+		{
+			name: "unknown python handler",
+			text: "pipeline_handlers:\n  mine: mymodule:MyHandler\n",
+			want: []string{`w.yaml:1: pipeline_handlers: handler "mine": "mymodule:MyHandler" is a Python class; name a built-in handler (atompub, logger, notabene, usage)`},
+		},
+		{
+			name: "bad trim age",
+			text: "trim_events: true\ntrim_events_age: \"$timestamp -\"\n",
+			want: []string{`w.yaml:2: trim_events_age: "$timestamp -": `},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Read(writeFile(t, t.TempDir(), "w.yaml", tc.text))
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			assertErrorContains(t, c.Validate(), tc.want)
+		})
+	}
+}
+
+func TestValidateWorker(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(writeFile(t, dir, "w.yaml", "log_level: info\n"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	assertErrorContains(t, c.ValidateWorker(), []string{"pipeline_config: required by the pipeline worker"})
+	c, err = Load(writeFile(t, dir, "w2.yaml", "pipeline_config: pipelines.yaml\n"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := c.ValidateWorker(); err != nil {
+		t.Errorf("ValidateWorker = %v, want nil", err)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	root := t.TempDir()
+	cfg := writeFile(t, root, "etc/winchester.yaml", "config_path: [../shared, /nonexistent/dir]\n")
+	writeFile(t, root, "etc/triggers.yaml", "[]")
+	writeFile(t, root, "shared/triggers.yaml", "[]")
+	writeFile(t, root, "shared/pipelines.yaml", "{}")
+	abs := writeFile(t, root, "elsewhere/events.yaml", "[]")
+	if err := os.Mkdir(filepath.Join(root, "etc", "adir.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(cfg)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	tests := []struct {
+		name    string
+		file    string
+		want    string
+		wantErr []string
+	}{
+		{name: "config dir wins", file: "triggers.yaml", want: filepath.Join(root, "etc", "triggers.yaml")},
+		{name: "config_path relative to the config dir", file: "pipelines.yaml", want: filepath.Join(root, "shared", "pipelines.yaml")},
+		{name: "absolute name", file: abs, want: abs},
+		{name: "subdirectory name", file: "../elsewhere/events.yaml", want: abs},
+		{
+			name:    "missing names every directory",
+			file:    "nope.yaml",
+			wantErr: []string{"cannot find nope.yaml (searched " + filepath.Join(root, "etc") + ", " + filepath.Join(root, "shared") + ", /nonexistent/dir)"},
+		},
+		{name: "directories are not files", file: "adir.yaml", wantErr: []string{"cannot find adir.yaml"}},
+		{name: "missing absolute", file: filepath.Join(root, "none.yaml"), wantErr: []string{"none.yaml: no such file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.ResolvePath(tc.file)
+			if tc.wantErr != nil {
+				assertErrorContains(t, err, tc.wantErr)
+				if !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("ResolvePath(%q) = %v, want fs.ErrNotExist", tc.file, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("ResolvePath(%q) = %q, %v, want %q", tc.file, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "conf/w.yaml", "database:\n  url: sqlite:///file.db\nlog_level: debug\nlog_format: json\n")
+	t.Chdir(dir)
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvDatabaseURL {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name      string
+		flags     Flags
+		getenv    func(string) string
+		wantURL   string
+		wantLevel string
+	}{
+		{name: "file", flags: Flags{ConfigFile: "conf/w.yaml"}, wantURL: "sqlite://" + filepath.Join(dir, "conf", "file.db"), wantLevel: "debug"},
+		{name: "environment over file, relative to the current directory", flags: Flags{ConfigFile: "conf/w.yaml"}, getenv: env("sqlite:///env.db"), wantURL: "sqlite://" + filepath.Join(dir, "env.db"), wantLevel: "debug"},
+		{name: "empty environment ignored", flags: Flags{ConfigFile: "conf/w.yaml"}, getenv: env(""), wantURL: "sqlite://" + filepath.Join(dir, "conf", "file.db"), wantLevel: "debug"},
+		{
+			name:      "flags over environment",
+			flags:     Flags{ConfigFile: "conf/w.yaml", DatabaseURL: "postgresql://u@h/db", LogLevel: "warning"},
+			getenv:    env("sqlite:///env.db"),
+			wantURL:   "postgres://u@h/db",
+			wantLevel: "warning",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.flags.Read(tc.getenv)
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if c.DatabaseURL != tc.wantURL || c.LogLevel != tc.wantLevel {
+				t.Errorf("url=%q level=%q, want %q %q", c.DatabaseURL, c.LogLevel, tc.wantURL, tc.wantLevel)
+			}
+		})
+	}
+
+	t.Run("overridden values are blamed on their source", func(t *testing.T) {
+		f := Flags{ConfigFile: "conf/w.yaml", LogLevel: "loud"}
+		c, err := f.Read(env("mysql://x@y/z"))
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		assertErrorContains(t, c.Validate(), []string{
+			"environment variable WINCHESTER_DATABASE_URL: database.url:",
+			`flag --log-level: log_level: unknown log level "loud"`,
+		})
+	})
+}
+
+func TestDefaultConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "winchester.yaml", "log_format: json\n")
+	t.Chdir(dir)
+	var f Flags
+	c, err := f.Read(nil)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if c.File != filepath.Join(dir, "winchester.yaml") || c.LogFormat != "json" {
+		t.Errorf("File=%q LogFormat=%q", c.File, c.LogFormat)
+	}
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/winchester-go/winchester/trigger/timex"
+)
+
+// Validate checks every value and sets DatabaseURL. It reports all
+// problems at once (errors.Join), each naming the file and line of the key,
+// or the flag or environment variable that set it.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", c.pos(key), key, fmt.Sprintf(format, args...)))
+	}
+
+	if c.Database.URL == "" {
+		if c.Dir == "" {
+			bad("database.url", "required when the configuration has no file")
+		} else {
+			c.DatabaseURL = "sqlite://" + filepath.Join(c.Dir, DefaultDatabaseFile)
+		}
+	} else {
+		base := c.dbBase
+		if base == "" {
+			base = c.Dir
+		}
+		if base == "" {
+			base, _ = os.Getwd()
+		}
+		u, err := NormalizeDatabaseURL(c.Database.URL, base)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: database.url: %w", c.pos("database.url"), err))
+		} else {
+			c.DatabaseURL = u
+		}
+	}
+
+	for _, d := range c.ConfigPath {
+		if d == "" {
+			bad("config_path", "empty directory name")
+		}
+	}
+	positive := []struct {
+		key string
+		v   int64
+	}{
+		{"statistics_period", int64(c.StatisticsPeriod)},
+		{"pipeline_worker_batch_size", int64(c.PipelineWorkerBatchSize)},
+		{"trim_events_batch_size", int64(c.TrimEventsBatchSize)},
+		{"worker_lease", int64(c.WorkerLease)},
+		{"rescue_after", int64(c.RescueAfter)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			bad(p.key, "must be positive")
+		}
+	}
+	nonNegative := []struct {
+		key string
+		v   int64
+	}{
+		{"pipeline_worker_delay", int64(c.PipelineWorkerDelay)},
+		{"shutdown_grace", int64(c.ShutdownGrace)},
+		{"max_retries", int64(c.MaxRetries)},
+		{"retry_backoff", int64(c.RetryBackoff)},
+	}
+	for _, p := range nonNegative {
+		if p.v < 0 {
+			bad(p.key, "must not be negative")
+		}
+	}
+	if c.RescueAfter > 0 && c.WorkerLease > 0 && c.RescueAfter < c.WorkerLease {
+		bad("rescue_after", "%s is shorter than worker_lease %s: live claims would be rescued", c.RescueAfter, c.WorkerLease)
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	if _, err := parseFormat(c.LogFormat); err != nil {
+		bad("log_format", "%v", err)
+	}
+	if c.TrimEvents || c.has("trim_events_age") {
+		if _, err := timex.Parse(c.TrimEventsAge); err != nil {
+			bad("trim_events_age", "%q: %v", c.TrimEventsAge, err)
+		}
+	}
+	if c.TimeSyncEndpoint != "" {
+		u, err := url.Parse(c.TimeSyncEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("time_sync_endpoint", "%q is not an http(s) URL", c.TimeSyncEndpoint)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.PipelineHandlers)) {
+		impl := c.PipelineHandlers[name]
+		switch {
+		case name == "":
+			bad("pipeline_handlers", "empty handler name")
+		case impl == "":
+			bad("pipeline_handlers", "handler %q: empty implementation", name)
+		case strings.Contains(impl, ":"):
+			bad("pipeline_handlers", "handler %q: %q is a Python class; name a built-in handler (%s)", name, impl, strings.Join(slices.Sorted(maps.Values(pythonHandlers)), ", "))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.DistillerTraitPlugins)) {
+		if c.DistillerTraitPlugins[name] == "" {
+			bad("distiller_trait_plugins", "plugin %q: empty implementation", name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateWorker checks what the pipeline worker needs beyond Validate:
+// a pipelines file.
+func (c *Config) ValidateWorker() error {
+	if c.PipelineConfig == "" {
+		return fmt.Errorf("%s: pipeline_config: required by the pipeline worker", c.pos("pipeline_config"))
+	}
+	return nil
+}
+
+// Level returns the configured log level; Validate has checked it.
+func (c *Config) Level() slog.Level {
+	l, _ := ParseLevel(c.LogLevel)
+	return l
+}
