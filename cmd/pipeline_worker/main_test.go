@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+)
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "winchester.yaml")
+	if err := os.WriteFile(cfgPath, []byte("pipeline_config: pipelines.yaml\nlog_level: info\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noPipelines := filepath.Join(dir, "bare.yaml")
+	if err := os.WriteFile(noPipelines, []byte("log_level: info\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		Name, Daemon, LogLevel, DatabaseURL string
+		Once                                bool
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    got
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			args: []string{"-c", cfgPath},
+			want: got{Name: "pipeline_worker", LogLevel: "info", DatabaseURL: "sqlite://" + filepath.Join(dir, "winchester.db")},
+		},
+		{
+			name: "bare daemon flag and name",
+			args: []string{"-c", cfgPath, "-d", "-n", "w1", "--once"},
+			want: got{Name: "w1", Daemon: "true", Once: true, LogLevel: "info", DatabaseURL: "sqlite://" + filepath.Join(dir, "winchester.db")},
+		},
+		{
+			name: "daemon with a value, long flags",
+			args: []string{"--config", cfgPath, "--daemon=yes", "--log-level", "debug", "--log-format", "json"},
+			want: got{Name: "pipeline_worker", Daemon: "yes", LogLevel: "debug", DatabaseURL: "sqlite://" + filepath.Join(dir, "winchester.db")},
+		},
+		{
+			name: "environment database URL",
+			args: []string{"-c", cfgPath},
+			env:  map[string]string{cli.EnvDatabaseURL: "postgresql://w@db/winchester"},
+			want: got{Name: "pipeline_worker", LogLevel: "info", DatabaseURL: "postgres://w@db/winchester"},
+		},
+		{name: "positional arguments", args: []string{"-c", cfgPath, "extra"}, wantErr: `unknown command "extra"`},
+		{name: "bad level", args: []string{"-c", cfgPath, "--log-level", "loud"}, wantErr: "flag --log-level: log_level: unknown log level"},
+		{name: "missing config", args: []string{"-c", filepath.Join(dir, "none.yaml")}, wantErr: "none.yaml: no such file"},
+		{name: "no pipeline_config", args: []string{"-c", noPipelines}, wantErr: "pipeline_config: required by the pipeline worker"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen *got
+			fake := func(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error {
+				seen = &got{Name: opts.Name, Daemon: opts.Daemon, Once: opts.Once, LogLevel: cfg.LogLevel, DatabaseURL: cfg.DatabaseURL}
+				return nil
+			}
+			getenv := func(k string) string { return tc.env[k] }
+			var stderr bytes.Buffer
+			cmd := newRootCmd(getenv, &stderr, fake)
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(&stderr)
+			cmd.SetErr(&stderr)
+			err := cmd.ExecuteContext(t.Context())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("run %q: error %v, want one containing %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("run %q: %v", tc.args, err)
+			}
+			if seen == nil {
+				t.Fatalf("run %q: worker not run", tc.args)
+			}
+			if diff := cmp.Diff(tc.want, *seen); diff != "" {
+				t.Errorf("run %q (-want +got):\n%s", tc.args, diff)
+			}
+		})
+	}
+}
+
+func TestNotBuiltYet(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "winchester.yaml")
+	if err := os.WriteFile(cfgPath, []byte("pipeline_config: pipelines.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRootCmd(func(string) string { return "" }, &bytes.Buffer{}, run)
+	cmd.SetArgs([]string{"-c", cfgPath, "--once"})
+	if err := cmd.ExecuteContext(t.Context()); !errors.Is(err, errNotBuilt) {
+		t.Errorf("error = %v, want errNotBuilt", err)
+	}
+}
