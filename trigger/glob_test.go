@@ -1,0 +1,93 @@
+package trigger
+
+import (
+	"strings"
+	"testing"
+)
+
+// The expectations below are those of Python's fnmatch.fnmatchcase.
+func TestGlobMatch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		pattern string
+		input   string
+		want    bool
+	}{
+		{name: "star crosses dots", pattern: "compute.*", input: "compute.instance.create.end", want: true},
+		{name: "star matches empty", pattern: "compute.*", input: "compute.", want: true},
+		{name: "dot is literal", pattern: "compute.*", input: "compute", want: false},
+		{name: "lone star matches empty", pattern: "*", input: "", want: true},
+		{name: "double star", pattern: "**", input: "abc", want: true},
+		{name: "star prefix", pattern: "*.end", input: "compute.instance.create.end", want: true},
+		{name: "anchored at end", pattern: "*.end", input: "compute.instance.create.end\n", want: false},
+		{name: "stars in the middle", pattern: "a*b*c", input: "aXbYc", want: true},
+		{name: "stars in the middle no match", pattern: "a*b*c", input: "aXbY", want: false},
+		{name: "star matches newline", pattern: "*", input: "a\nb", want: true},
+		{name: "question needs one char", pattern: "?", input: "", want: false},
+		{name: "question one char", pattern: "?", input: "a", want: true},
+		{name: "question matches dot", pattern: "a?c", input: "a.c", want: true},
+		{name: "question matches newline", pattern: "?", input: "\n", want: true},
+		{name: "question not two", pattern: "a?c", input: "abbc", want: false},
+		{name: "question is one rune", pattern: "a?c", input: "aéc", want: true},
+		{name: "class member", pattern: "[abc]", input: "b", want: true},
+		{name: "class non member", pattern: "[abc]", input: "d", want: false},
+		{name: "range", pattern: "[a-c]x", input: "bx", want: true},
+		{name: "negated range member", pattern: "[!a-c]x", input: "bx", want: false},
+		{name: "negated range non member", pattern: "[!a-c]x", input: "dx", want: true},
+		{name: "bracket first in class", pattern: "[]]", input: "]", want: true},
+		{name: "bracket first in negated class", pattern: "[!]]", input: "]", want: false},
+		{name: "negated bracket class", pattern: "[!]]", input: "a", want: true},
+		{name: "bracket then letter", pattern: "[]a]", input: "a", want: true},
+		{name: "trailing dash", pattern: "[a-]", input: "-", want: true},
+		{name: "leading dash", pattern: "[-a]", input: "-", want: true},
+		{name: "range then dash", pattern: "[a-c-e]", input: "-", want: true},
+		{name: "range then dash not d", pattern: "[a-c-e]", input: "d", want: false},
+		{name: "range then dash e", pattern: "[a-c-e]", input: "e", want: true},
+		{name: "caret is literal in class", pattern: "[^a]", input: "^", want: true},
+		{name: "caret is not negation", pattern: "[^a]", input: "b", want: false},
+		{name: "no posix classes", pattern: "[[:alpha:]]", input: "a", want: false},
+		{name: "posix class is literal", pattern: "[[:alpha:]]", input: "[]", want: true},
+		{name: "unterminated class is literal", pattern: "[", input: "[", want: true},
+		{name: "unterminated class after text", pattern: "a[b", input: "a[b", want: true},
+		{name: "unterminated negated class", pattern: "[!", input: "[!", want: true},
+		{name: "backslash is literal", pattern: `a\*`, input: `a\xyz`, want: true},
+		{name: "backslash in class", pattern: `[\]`, input: `\`, want: true},
+		{name: "regexp metacharacters are literal", pattern: "(a)+$^|{1}", input: "(a)+$^|{1}", want: true},
+		{name: "plus is literal", pattern: "a+", input: "aa", want: false},
+		{name: "case sensitive", pattern: "Compute.*", input: "compute.x", want: false},
+		{name: "literal equal", pattern: "compute.instance.exists", input: "compute.instance.exists", want: true},
+		{name: "literal is exact", pattern: "compute.instance.exists", input: "compute.instance.exists.verified", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g, err := compileGlob(tc.pattern)
+			if err != nil {
+				t.Fatalf("compileGlob(%q): %v", tc.pattern, err)
+			}
+			if got := g.match(tc.input); got != tc.want {
+				t.Errorf("glob %q match %q = %v, want %v", tc.pattern, tc.input, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGlobReversedRange(t *testing.T) {
+	t.Parallel()
+	_, err := compileGlob("compute.[z-a]")
+	if err == nil || !strings.Contains(err.Error(), "bad character range z-a") {
+		t.Fatalf(`compileGlob("compute.[z-a]") error = %v, want a bad character range`, err)
+	}
+}
+
+func TestGlobLiteralNeedsNoRegexp(t *testing.T) {
+	t.Parallel()
+	g, err := compileGlob("compute.instance.update")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.re != nil {
+		t.Errorf("literal pattern compiled to a regexp %v, want a plain comparison", g.re)
+	}
+}

@@ -1,0 +1,484 @@
+package trigger
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger/timex"
+)
+
+// definitionErrors flattens the joined error of Parse.
+func definitionErrors(t *testing.T, err error) []*DefinitionError {
+	t.Helper()
+	var out []*DefinitionError
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var de *DefinitionError
+		if !errors.As(e, &de) {
+			t.Fatalf("error %v (%T) is not a *DefinitionError", e, e)
+		}
+		out = append(out, de)
+	}
+	walk(err)
+	return out
+}
+
+// problem is the comparable part of a DefinitionError.
+type problem struct {
+	Line    int
+	Trigger string
+	Field   string
+	Msg     string // a substring of the message
+}
+
+const validTail = `
+  expiration: $last + 1d
+  fire_pipeline: p
+  match_criteria:
+  - event_type: test.*
+  fire_criteria:
+  - event_type: test.thing
+`
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []problem
+	}{
+		{
+			name: "missing name",
+			yaml: "- expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 1, Field: "name", Msg: "required field"}},
+		},
+		{
+			name: "missing everything",
+			yaml: "- {}\n",
+			want: []problem{
+				{Line: 1, Field: "name", Msg: "required field"},
+				{Line: 1, Field: "expiration", Msg: "required field"},
+				{Line: 1, Field: "fire_pipeline", Msg: "at least one of fire_pipeline or expire_pipeline"},
+				{Line: 1, Field: "fire_criteria", Msg: "required criteria"},
+				{Line: 1, Field: "match_criteria", Msg: "required criteria"},
+			},
+		},
+		{
+			name: "unknown key",
+			yaml: "- name: t\n  fire_pipline: p" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "fire_pipline", Msg: "unknown key"}},
+		},
+		{
+			name: "unknown criteria key",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - event_type: a\n    trait: {x: 1}\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].trait", Msg: "unknown key"}},
+		},
+		{
+			name: "duplicate key",
+			yaml: "- name: t\n  name: u" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "name", Msg: "more than once"}},
+		},
+		{
+			name: "debug level not a number",
+			yaml: "- name: t\n  debug_level: high" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "debug_level", Msg: `not "high"`}},
+		},
+		{
+			name: "negative debug level",
+			yaml: "- name: t\n  debug_level: -1" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "debug_level", Msg: "must be an integer"}},
+		},
+		{
+			name: "distinguished_by string",
+			yaml: "- name: t\n  distinguished_by: instance_id" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "distinguished_by", Msg: "not the string \"instance_id\""}},
+		},
+		{
+			name: "empty distinguishing mapping",
+			yaml: "- name: t\n  distinguished_by:\n  - instance_id\n  - {}" + validTail,
+			want: []problem{{Line: 4, Trigger: "t", Field: "distinguished_by[1]", Msg: "exactly one trait"}},
+		},
+		{
+			name: "two-key distinguishing mapping",
+			yaml: "- name: t\n  distinguished_by:\n  - {a: day, b: day}" + validTail,
+			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0]", Msg: "exactly one trait"}},
+		},
+		{
+			name: "duplicate distinguishing trait",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp\n  - timestamp: day" + validTail,
+			want: []problem{{Line: 4, Trigger: "t", Field: "distinguished_by[1]", Msg: "already distinguishes"}},
+		},
+		{
+			name: "bad distinguishing expression",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp: dya(" + validTail,
+			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0].timestamp", Msg: `time expression "dya("`}},
+		},
+		{
+			name: "bad expiration",
+			yaml: "- name: t\n  expiration: $last +\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: `time expression "$last +"`}},
+		},
+		{
+			name: "fire delay string",
+			yaml: "- name: t\n  fire_delay: soon" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "fire_delay", Msg: "number of seconds"}},
+		},
+		{
+			name: "negative fire delay",
+			yaml: "- name: t\n  fire_delay: -5" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "fire_delay", Msg: "between 0"}},
+		},
+		{
+			name: "empty pipelines",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: ''\n  expire_pipeline: ''\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 1, Trigger: "t", Field: "fire_pipeline", Msg: "at least one"}},
+		},
+		{
+			name: "numeric operator without space",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      memory_mb: {int: '>4096'}\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.memory_mb", Msg: `invalid numeric criterion ">4096"`}},
+		},
+		{
+			name: "unsupported operator",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - traits:\n      memory_mb: {float: '>= 1.5'}\n",
+			want: []problem{{Line: 7, Trigger: "t", Field: "fire_criteria[0].traits.memory_mb", Msg: `unsupported operator ">="`}},
+		},
+		{
+			name: "decimal int operand",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits: {foo: {int: '3.5'}}\n  fire_criteria: []\n",
+			want: []problem{{Line: 5, Trigger: "t", Field: "match_criteria[0].traits.foo", Msg: "invalid numeric criterion"}},
+		},
+		{
+			name: "empty numeric",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits: {foo: {float: ''}}\n  fire_criteria: []\n",
+			want: []problem{{Line: 5, Trigger: "t", Field: "match_criteria[0].traits.foo", Msg: "invalid numeric criterion"}},
+		},
+		{
+			name: "unknown criterion type",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      foo: {bool: true}\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.foo", Msg: `unknown criterion type "bool"`}},
+		},
+		{
+			name: "two criterion types",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      foo: {int: '3', float: '3'}\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.foo", Msg: "only exactly one type of match"}},
+		},
+		{
+			name: "boolean constant",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      flag: true\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.flag", Msg: "booleans are not trait values"}},
+		},
+		{
+			name: "null constant",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      flag: null\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.flag", Msg: "null can never match"}},
+		},
+		{
+			name: "list constant",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      flag: [1, 2]\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.flag", Msg: "a list can never equal"}},
+		},
+		{
+			name: "bad datetime criterion",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - traits:\n      launched_at: {datetime: 'day('}\n  fire_criteria: []\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.launched_at.datetime", Msg: "time expression"}},
+		},
+		{
+			name: "bad criteria timestamp",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - timestamp: day(\n  fire_criteria: []\n",
+			want: []problem{{Line: 5, Trigger: "t", Field: "match_criteria[0].timestamp", Msg: "time expression"}},
+		},
+		{
+			name: "negative number",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - number: -1\n",
+			want: []problem{{Line: 6, Trigger: "t", Field: "fire_criteria[0].number", Msg: "non-negative integer"}},
+		},
+		{
+			name: "reversed range in pattern",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - event_type: [a.*, '![z-a]']\n  fire_criteria: []\n",
+			want: []problem{{Line: 5, Trigger: "t", Field: "match_criteria[0].event_type[1]", Msg: "bad character range"}},
+		},
+		{
+			name: "criteria not a list",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: {event_type: a}\n  fire_criteria: []\n",
+			want: []problem{{Line: 4, Trigger: "t", Field: "match_criteria", Msg: "must be a list of criteria"}},
+		},
+		{
+			name: "alias and spelling both set",
+			yaml: "- name: t\n  distinguished_by: [timestamp]\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - map_distinguished_by: {timestamp: a}\n    map_distingushed_by: {timestamp: b}\n  fire_criteria: []\n",
+			want: []problem{{Line: 7, Trigger: "t", Field: "match_criteria[0].map_distingushed_by", Msg: "both"}},
+		},
+		{
+			name: "duplicate trigger names",
+			yaml: "- name: t" + validTail + "- name: t" + validTail,
+			want: []problem{{Line: 8, Trigger: "t", Field: "name", Msg: "duplicate trigger name (first defined at line 1)"}},
+		},
+		{
+			name: "problems of several triggers are all reported",
+			yaml: "- name: a\n  debug_level: x" + validTail + "- name: b\n  fire_delay: x" + validTail,
+			want: []problem{
+				{Line: 2, Trigger: "a", Field: "debug_level", Msg: "must be an integer"},
+				{Line: 10, Trigger: "b", Field: "fire_delay", Msg: "number of seconds"},
+			},
+		},
+		{
+			name: "not a list",
+			yaml: "name: t\n",
+			want: []problem{{Line: 1, Msg: "must be a list of trigger definitions"}},
+		},
+		{
+			name: "definition not a mapping",
+			yaml: "- t\n",
+			want: []problem{{Line: 1, Msg: "must be a mapping"}},
+		},
+		{
+			name: "invalid yaml",
+			yaml: "- name: [t\n",
+			want: []problem{{Msg: "invalid YAML"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			defs, _, err := Parse("triggers.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %d definitions, want errors %v", len(defs), tc.want)
+			}
+			if defs != nil {
+				t.Errorf("Parse returned definitions with an error")
+			}
+			var got []problem
+			for i, de := range definitionErrors(t, err) {
+				if de.File != "triggers.yaml" {
+					t.Errorf("error %d: File = %q, want triggers.yaml", i, de.File)
+				}
+				p := problem{Line: de.Line, Trigger: de.Trigger, Field: de.Field, Msg: de.Error()}
+				if i < len(tc.want) && strings.Contains(p.Msg, tc.want[i].Msg) {
+					p.Msg = tc.want[i].Msg
+				}
+				got = append(got, p)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Parse errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDefinitionErrorMessage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  *DefinitionError
+		want string
+	}{
+		{
+			name: "everything",
+			err:  &DefinitionError{File: "etc/triggers.yaml", Line: 12, Trigger: "t", Field: "match_criteria[0].traits.x", Err: errors.New("bad")},
+			want: `etc/triggers.yaml:12: trigger "t": match_criteria[0].traits.x: bad`,
+		},
+		{
+			name: "no trigger name",
+			err:  &DefinitionError{File: "triggers.yaml", Line: 3, Field: "name", Err: errors.New("required")},
+			want: `triggers.yaml:3: name: required`,
+		},
+		{
+			name: "no line",
+			err:  &DefinitionError{File: "triggers.yaml", Err: errors.New("unreadable")},
+			want: `triggers.yaml: unreadable`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.err.Error(); got != tc.want {
+				t.Errorf("Error() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTimexErrorIsWrapped(t *testing.T) {
+	t.Parallel()
+	_, _, err := Parse("triggers.yaml", []byte("- name: t\n  expiration: 1h + $last\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n"))
+	var se *timex.SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("Parse error = %v, want one wrapping a *timex.SyntaxError", err)
+	}
+	var de *DefinitionError
+	if !errors.As(err, &de) || de.Field != "expiration" || de.Line != 2 {
+		t.Fatalf("Parse error = %#v, want a DefinitionError for expiration at line 2", de)
+	}
+}
+
+func TestParseMisspelledMapWarns(t *testing.T) {
+	t.Parallel()
+	src := `- name: test_trigger
+  distinguished_by: [instance_id, {timestamp: day}]
+  expiration: $last + 1h
+  fire_pipeline: test_pipeline
+  match_criteria:
+  - event_type: [compute.instance.*, "!compute.instance.exists"]
+  - event_type: compute.instance.exists
+    map_distingushed_by:
+      timestamp: audit_period_beginning
+  fire_criteria:
+  - event_type: compute.instance.exists
+`
+	defs, warns, err := Parse("triggers.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []Warning{{
+		File: "triggers.yaml", Line: 8, Trigger: "test_trigger",
+		Field: "match_criteria[1].map_distingushed_by",
+		Msg:   "misspelled key: read as map_distinguished_by (please correct the spelling)",
+	}}
+	if diff := cmp.Diff(want, warns); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if got, want := warns[0].String(), `triggers.yaml:8: trigger "test_trigger": match_criteria[1].map_distingushed_by: misspelled`; !strings.HasPrefix(got, want) {
+		t.Errorf("Warning.String() = %q, want prefix %q", got, want)
+	}
+	got := defs[0].MatchCriteria[1].MapDistinguishedBy
+	if diff := cmp.Diff(map[string]string{"timestamp": "audit_period_beginning"}, got); diff != "" {
+		t.Errorf("MapDistinguishedBy (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseUselessMappingWarns(t *testing.T) {
+	t.Parallel()
+	src := `- name: t
+  distinguished_by: [instance_id]
+  expiration: $last + 1h
+  fire_pipeline: p
+  match_criteria:
+  - map_distinguished_by: {tenant_id: project_id}
+  fire_criteria:
+  - map_distinguished_by: {instance_id: other}
+`
+	_, warns, err := Parse("triggers.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	var got []string
+	for _, w := range warns {
+		got = append(got, w.Field+": "+w.Msg)
+	}
+	want := []string{
+		`fire_criteria[0].map_distinguished_by.instance_id: has no effect outside match_criteria`,
+		`match_criteria[0].map_distinguished_by.tenant_id: has no effect: "tenant_id" is not a distinguished_by trait`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	t.Parallel()
+	src := `- name: t
+  debug_level: "2"
+  distinguished_by: [instance_id, {timestamp: day}]
+  expiration: $last + 1h
+  fire_delay: 1.5
+  expire_pipeline: e
+  match_criteria:
+  - event_type: ["!*.exists"]
+    traits:
+      a: 3
+      b: {int: "> -5"}
+      c: {float: "3"}
+      d: {string: "> a"}
+      e: {int: 4096}
+      f: {datetime: day}
+      g: 2014-08-01T10:00:00Z
+      h: {text: hello}
+  fire_criteria:
+  - number: 0
+`
+	defs, _, err := Parse("triggers.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	d := defs[0]
+	if d.DebugLevel != 2 || d.FireDelay != 1500*time.Millisecond || d.FirePipeline != "" || d.ExpirePipeline != "e" {
+		t.Errorf("Parse = debug %d, delay %v, pipelines %q/%q", d.DebugLevel, d.FireDelay, d.FirePipeline, d.ExpirePipeline)
+	}
+	c := d.MatchCriteria[0]
+	if diff := cmp.Diff([]string{"*"}, c.Include); diff != "" {
+		t.Errorf("Include (-want +got):\n%s", diff)
+	}
+	type trait struct{ Trait, Kind, Op, Value string }
+	var got []trait
+	for _, tc := range c.Traits {
+		v := tc.Value.Kind().String() + ":" + tc.Value.String()
+		if tc.Expr != nil {
+			v = "expr:" + tc.Expr.String()
+		}
+		got = append(got, trait{tc.Trait, tc.Kind.String(), tc.Op, v})
+	}
+	want := []trait{
+		{"a", "equals", "", "int:3"},
+		{"b", "int", ">", "int:-5"},
+		{"c", "float", "=", "float:3.0"},
+		{"d", "equals", "", "string:> a"},
+		{"e", "equals", "", "int:4096"},
+		{"f", "datetime", "", "expr:day"},
+		{"g", "equals", "", "datetime:2014-08-01T10:00:00"},
+		{"h", "equals", "", "string:hello"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("trait criteria (-want +got):\n%s", diff)
+	}
+	if d.FireCriteria[0].Number != 0 {
+		t.Errorf("Number = %d, want 0", d.FireCriteria[0].Number)
+	}
+	ev := stream.Event{Type: "compute.instance.update", Timestamp: time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)}
+	if !d.ShouldFire([]stream.Event{ev}) {
+		t.Errorf("ShouldFire with number 0 = false, want true")
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"", "# nothing\n", "[]\n", "~\n"} {
+		defs, warns, err := Parse("triggers.yaml", []byte(src))
+		if err != nil || len(defs) != 0 || len(warns) != 0 {
+			t.Errorf("Parse(%q) = %v, %v, %v, want nothing", src, defs, warns, err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "triggers.yaml")
+	if err := os.WriteFile(path, []byte("- name: t"+validTail), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defs, _, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	if len(defs) != 1 || defs[0].File != path || defs[0].Line != 1 {
+		t.Errorf("Load(%s) = %+v, want one definition at %s:1", path, defs, path)
+	}
+	_, _, err = Load(filepath.Join(dir, "missing.yaml"))
+	var de *DefinitionError
+	if !errors.As(err, &de) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) error = %v, want a DefinitionError wrapping os.ErrNotExist", err)
+	}
+}
