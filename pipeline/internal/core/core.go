@@ -1,0 +1,281 @@
+// Package core holds the handler contract shared by package pipeline and the
+// built-in handlers in pipeline/handlers. Every exported name here is
+// re-exported by package pipeline under the same name (as a type alias), so
+// code outside the module only ever names pipeline.Handler, pipeline.Env,
+// and so on.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/stream"
+)
+
+// Handler is one step of a pipeline. See the pipeline package doc for the
+// contract.
+type Handler interface {
+	HandleEvents(ctx context.Context, events []stream.Event, env *Env) ([]stream.Event, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Builder makes a fresh Handler for one run of a pipeline.
+type Builder func() (Handler, error)
+
+// Factory is a registered handler type. It receives the params of one
+// pipeline entry, decodes them strictly, validates them and returns the
+// Builder used for every run of that entry. Errors are configuration
+// errors; return them from Params.Decode or Params.Errorf so they carry the
+// file and line.
+type Factory func(p Params) (Builder, error)
+
+// ErrHalt is returned (possibly wrapped) by HandleEvents to stop the chain
+// on purpose: the events it returns become the final list, the remaining
+// handlers are skipped, and the handlers that ran are committed.
+var ErrHalt = errors.New("pipeline: halt")
+
+// Env is the environment of one run of a pipeline: the stream being
+// processed and a scratch map shared by all handlers of the run (earlier
+// handlers leave data there for later ones). The scratch map is pre-filled
+// with "stream_id" (int64) and "stream_name" (string). An Env belongs to
+// one run and is not safe for concurrent use.
+type Env struct {
+	StreamID   int64
+	StreamName string
+	// Logger receives the handlers' log lines (nil: discard).
+	Logger *slog.Logger
+	values map[string]any
+}
+
+// NewEnv returns the environment of one run.
+func NewEnv(streamID int64, streamName string, logger *slog.Logger) *Env {
+	return &Env{StreamID: streamID, StreamName: streamName, Logger: logger}
+}
+
+// Get returns the scratch value stored under key. "stream_id" and
+// "stream_name" are always present.
+func (e *Env) Get(key string) (any, bool) {
+	switch key {
+	case "stream_id":
+		if _, ok := e.values[key]; !ok {
+			return e.StreamID, true
+		}
+	case "stream_name":
+		if _, ok := e.values[key]; !ok {
+			return e.StreamName, true
+		}
+	}
+	v, ok := e.values[key]
+	return v, ok
+}
+
+// Set stores a scratch value under key.
+func (e *Env) Set(key string, v any) {
+	if e.values == nil {
+		e.values = map[string]any{}
+	}
+	e.values[key] = v
+}
+
+// Log returns the run's logger, never nil.
+func (e *Env) Log() *slog.Logger {
+	if e == nil || e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+// ConfigError is a rejected pipelines.yaml entry or handler parameter.
+type ConfigError struct {
+	File     string
+	Line     int // 0 when unknown
+	Pipeline string
+	Handler  string
+	Field    string // the parameter, when one is at fault
+	Err      error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Pipeline != "" {
+		fmt.Fprintf(&b, "pipeline %q: ", e.Pipeline)
+	}
+	if e.Handler != "" {
+		fmt.Fprintf(&b, "handler %q: ", e.Handler)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, "param %q: ", e.Field)
+	}
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Params are the params of one pipeline entry, with where they came from.
+type Params struct {
+	File     string
+	Line     int // line of the entry
+	Pipeline string
+	Handler  string
+	node     *yaml.Node // a mapping node, or nil for no params
+}
+
+// NewParams wraps a params mapping node (nil or a null node: no params).
+func NewParams(file string, line int, pipeline, handler string, node *yaml.Node) (Params, error) {
+	p := Params{File: file, Line: line, Pipeline: pipeline, Handler: handler}
+	if node == nil || node.Kind == 0 || (node.Kind == yaml.ScalarNode && node.Tag == "!!null") {
+		return p, nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return p, p.errorAt(node.Line, "", fmt.Errorf("params must be a mapping"))
+	}
+	p.node = node
+	return p, nil
+}
+
+// ParamsFromMap builds Params from a Go map (programmatic configuration).
+func ParamsFromMap(handler string, m map[string]any) (Params, error) {
+	p := Params{Handler: handler}
+	if len(m) == 0 {
+		return p, nil
+	}
+	var n yaml.Node
+	if err := n.Encode(m); err != nil {
+		return p, p.errorAt(0, "", fmt.Errorf("encode params: %w", err))
+	}
+	p.node = &n
+	return p, nil
+}
+
+// Map returns the params as a plain map (empty, never nil, when there are
+// none).
+func (p Params) Map() map[string]any {
+	m := map[string]any{}
+	if p.node != nil {
+		_ = p.node.Decode(&m)
+	}
+	return m
+}
+
+// Has reports whether the params name key.
+func (p Params) Has(key string) bool {
+	return p.keyNode(key) != nil
+}
+
+func (p Params) keyNode(key string) *yaml.Node {
+	if p.node == nil {
+		return nil
+	}
+	for i := 0; i+1 < len(p.node.Content); i += 2 {
+		if p.node.Content[i].Value == key {
+			return p.node.Content[i]
+		}
+	}
+	return nil
+}
+
+// Decode decodes the params into v, a pointer to a struct with yaml tags.
+// Keys that are not fields of v are errors; so are values of the wrong
+// type. Errors are *ConfigError with the line of the offending key.
+func (p Params) Decode(v any) error {
+	if p.node == nil {
+		return nil
+	}
+	known := yamlFields(v)
+	for i := 0; i+1 < len(p.node.Content); i += 2 {
+		k := p.node.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return p.errorAt(k.Line, k.Value, fmt.Errorf("unknown parameter (known: %s)", strings.Join(known, ", ")))
+		}
+	}
+	for i := 0; i+1 < len(p.node.Content); i += 2 {
+		k, val := p.node.Content[i], p.node.Content[i+1]
+		if err := decodeField(v, k.Value, val); err != nil {
+			return p.errorAt(k.Line, k.Value, err)
+		}
+	}
+	return nil
+}
+
+// decodeField decodes one value into the field of v tagged name.
+func decodeField(v any, name string, val *yaml.Node) error {
+	rv := reflect.ValueOf(v).Elem()
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		if tag != name {
+			continue
+		}
+		if err := val.Decode(rv.Field(i).Addr().Interface()); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				return errors.New(strings.Join(te.Errors, "; "))
+			}
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("no field")
+}
+
+// yamlFields returns the yaml names of the fields of the struct v points to.
+func yamlFields(v any) []string {
+	rt := reflect.TypeOf(v)
+	for rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	if rt.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range rt.NumField() {
+		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		if tag != "" && tag != "-" {
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// Errorf returns a *ConfigError about the given parameter (field may be
+// empty), pointing at the parameter's line when it is present.
+func (p Params) Errorf(field, format string, args ...any) error {
+	line := 0
+	if k := p.keyNode(field); k != nil {
+		line = k.Line
+	}
+	return p.errorAt(line, field, fmt.Errorf(format, args...))
+}
+
+func (p Params) errorAt(line int, field string, err error) error {
+	if line == 0 {
+		line = p.Line
+	}
+	return &ConfigError{File: p.File, Line: line, Pipeline: p.Pipeline, Handler: p.Handler, Field: field, Err: err}
+}
+
+// Keys returns the parameter names in sorted order.
+func (p Params) Keys() []string {
+	return slices.Sorted(maps.Keys(p.Map()))
+}

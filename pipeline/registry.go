@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/winchester-go/winchester/pipeline/handlers"
+)
+
+// Registry maps handler names to factories. NewRegistry returns one holding
+// the built-in handlers; programs add their own with Register before
+// loading pipelines. A Registry is not safe for concurrent Register calls;
+// lookups after setup are.
+type Registry struct {
+	factories map[string]Factory
+	aliases   map[string]string // alias -> registered name
+	closers   []func() error
+}
+
+// NewRegistry returns a registry holding the built-in handlers (logger,
+// usage, notabene, atompub) under their names and under the class paths of
+// the original configuration (for example
+// "winchester.pipeline_handler:LoggingHandler"). Each registry owns its
+// handlers' shared resources (connection and token caches); Close releases
+// them.
+func NewRegistry() *Registry {
+	r := &Registry{factories: map[string]Factory{}, aliases: map[string]string{}}
+	for _, b := range handlers.Builtins() {
+		r.Register(b.Name, b.Factory)
+		for _, a := range b.Aliases {
+			r.aliases[a] = b.Name
+		}
+		if b.Close != nil {
+			r.closers = append(r.closers, b.Close)
+		}
+	}
+	return r
+}
+
+// Register adds a handler type. It panics when name is empty, f is nil or
+// the name is taken: registration mistakes are programming errors.
+func (r *Registry) Register(name string, f Factory) {
+	if name == "" {
+		panic("pipeline: Register with an empty handler name")
+	}
+	if f == nil {
+		panic(fmt.Sprintf("pipeline: Register handler %q with a nil factory", name))
+	}
+	if r.factories == nil {
+		r.factories = map[string]Factory{}
+	}
+	if _, dup := r.factories[name]; dup {
+		panic(fmt.Sprintf("pipeline: Register called twice for handler %q", name))
+	}
+	if _, dup := r.aliases[name]; dup {
+		panic(fmt.Sprintf("pipeline: Register handler %q: the name is an alias", name))
+	}
+	r.factories[name] = f
+}
+
+// Names returns the registered handler names (aliases excluded), sorted.
+func (r *Registry) Names() []string {
+	return slices.Sorted(maps.Keys(r.factories))
+}
+
+// ErrUnknownHandler is wrapped by the errors of lookups of unregistered
+// handler names.
+var ErrUnknownHandler = errors.New("unknown handler")
+
+// Lookup returns the factory registered under name or an alias of it. The
+// error for an unknown name lists the known ones.
+func (r *Registry) Lookup(name string) (Factory, error) {
+	if f, ok := r.factories[name]; ok {
+		return f, nil
+	}
+	if target, ok := r.aliases[name]; ok {
+		if f, ok := r.factories[target]; ok {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownHandler, name, strings.Join(r.Names(), ", "))
+}
+
+// Select validates a pipeline_handlers map of winchester.yaml (config name
+// -> registered name or alias) and returns a registry that knows exactly the
+// config names. An empty map selects every registered handler. The result
+// shares r's factories and resources: close r, not the result.
+func (r *Registry) Select(names map[string]string) (*Registry, error) {
+	if len(names) == 0 {
+		return &Registry{factories: maps.Clone(r.factories), aliases: maps.Clone(r.aliases)}, nil
+	}
+	out := &Registry{factories: map[string]Factory{}, aliases: map[string]string{}}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if name == "" {
+			errs = append(errs, errors.New("pipeline_handlers: empty handler name"))
+			continue
+		}
+		f, err := r.Lookup(names[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pipeline_handlers: %s: %w", name, err))
+			continue
+		}
+		out.factories[name] = f
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Close releases the resources the registry's handlers share (for example
+// RabbitMQ connections). Call it once no pipeline runs any more.
+func (r *Registry) Close() error {
+	var errs []error
+	for _, c := range r.closers {
+		errs = append(errs, c())
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
