@@ -1,13 +1,9 @@
-// Package timex implements the time-expression language used by trigger
-// expirations, distinguishing-trait mappings, criteria and trimming.
-//
-// An expression is parsed once with Parse and evaluated many times with
-// Expr.Eval, which takes the reference time ("now", the value of $timestamp
-// when the caller supplies none) explicitly: the package has no clock.
 package timex
 
 import (
-	"errors"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -19,10 +15,13 @@ type SyntaxError struct {
 	Pos     int // 1-based column of the offending character or token
 	Msg     string
 	Lexical bool
+	// Line is the 1-based line of the offending character or token (an
+	// expression may span lines; newlines are whitespace).
+	Line int
 }
 
 func (e *SyntaxError) Error() string {
-	return "timex: " + e.Msg
+	return fmt.Sprintf("timex: parse %q: %s", e.Expr, e.Msg)
 }
 
 // EvalError is returned by Expr.Eval: undefined variable, unknown function,
@@ -32,13 +31,79 @@ type EvalError struct {
 	Msg  string
 }
 
-func (e *EvalError) Error() string { return "timex: " + e.Msg }
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("timex: evaluate %q: %s", e.Expr, e.Msg)
+}
+
+// Unit is a unit of time: the unit of a duration part, and the unit a range
+// function pins its range to (Hour, Day, Month or Year).
+type Unit int
+
+// The units, from the smallest to the largest. The order matters: it is the
+// order used to compare durations.
+const (
+	Microsecond Unit = iota + 1
+	Second
+	Minute
+	Hour
+	Day
+	Month
+	Year
+)
+
+// String returns the unit's long name ("day").
+func (u Unit) String() string {
+	switch u {
+	case Microsecond:
+		return "microsecond"
+	case Second:
+		return "second"
+	case Minute:
+		return "minute"
+	case Hour:
+		return "hour"
+	case Day:
+		return "day"
+	case Month:
+		return "month"
+	case Year:
+		return "year"
+	}
+	return fmt.Sprintf("Unit(%d)", int(u))
+}
+
+// symbol returns the canonical keyword of the unit in expressions ("d").
+func (u Unit) symbol() string {
+	switch u {
+	case Microsecond:
+		return "us"
+	case Second:
+		return "s"
+	case Minute:
+		return "m"
+	case Hour:
+		return "h"
+	case Day:
+		return "d"
+	case Month:
+		return "mo"
+	case Year:
+		return "y"
+	}
+	return "?"
+}
 
 // Result is the value of an expression: a timestamp (Begin == End, IsRange
 // false) or the half-open range [Begin, End).
 type Result struct {
 	Begin, End time.Time
 	IsRange    bool
+	// Unit is set (Hour, Day, Month or Year) when the range comes from a
+	// range function and is still pinned to PinnedTo: arithmetic with a
+	// duration smaller than Unit re-aligns it so that it contains
+	// PinnedTo. Zero for timestamps and plain ranges.
+	Unit     Unit
+	PinnedTo time.Time
 }
 
 // Timestamp returns the instant of a timestamp result, or the begin of a
@@ -54,21 +119,110 @@ func (r Result) Contains(t time.Time) bool {
 	return !t.Before(r.Begin) && t.Before(r.End)
 }
 
+// Pinned reports whether the result is a range pinned to a unit.
+func (r Result) Pinned() bool { return r.Unit != 0 }
+
 // Expr is a parsed expression, safe for concurrent use.
 type Expr struct {
-	src string
+	src  string
+	root node
 }
 
-// Parse parses an expression.
+// Parse parses an expression. The error is a *SyntaxError.
 func Parse(src string) (*Expr, error) {
-	return nil, errors.New("timex: not implemented")
+	root, err := parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return &Expr{src: src, root: root}, nil
+}
+
+// MustParse is like Parse but panics on error. It is meant for expressions
+// written in the program itself.
+func MustParse(src string) *Expr {
+	e, err := Parse(src)
+	if err != nil {
+		panic(err)
+	}
+	return e
 }
 
 // String returns the source text of the expression.
 func (e *Expr) String() string { return e.src }
 
+// Canonical returns a normalized rendering of the expression: single
+// spaces, canonical unit keywords, juxtaposed durations summed per unit, no
+// redundant parentheses. Parsing it gives the same expression.
+func (e *Expr) Canonical() string {
+	var b strings.Builder
+	e.root.format(&b)
+	return b.String()
+}
+
+// IsRange reports whether the expression yields a range (an explicit
+// "a to b" or a range function, possibly with arithmetic) rather than a
+// timestamp. The kind is decided by the syntax alone.
+func (e *Expr) IsRange() bool { return e.root.isRange() }
+
+// Vars returns the names of the variables the expression uses, sorted and
+// without duplicates. A range function without argument uses "timestamp".
+func (e *Expr) Vars() []string {
+	seen := map[string]bool{}
+	walk(e.root, func(n node) {
+		switch n := n.(type) {
+		case *varNode:
+			seen[n.name] = true
+		case *funcNode:
+			if n.arg == nil {
+				seen[timestampVar] = true
+			}
+		}
+	})
+	return sortedKeys(seen)
+}
+
+// Funcs returns the names of the range functions the expression calls,
+// sorted and without duplicates. Names other than hour, day, month and year
+// parse but fail at evaluation; callers may check them up front with
+// KnownFunc.
+func (e *Expr) Funcs() []string {
+	seen := map[string]bool{}
+	walk(e.root, func(n node) {
+		if f, ok := n.(*funcNode); ok {
+			seen[f.name] = true
+		}
+	})
+	return sortedKeys(seen)
+}
+
+// KnownFunc reports whether name is a range function (hour, day, month,
+// year).
+func KnownFunc(name string) bool {
+	_, ok := funcUnits[name]
+	return ok
+}
+
 // Eval evaluates the expression. vars holds the named variables ($first,
 // $last, ...); $timestamp is vars["timestamp"] when present, otherwise now.
+// Times are taken in UTC; results are UTC. The error is an *EvalError.
 func (e *Expr) Eval(now time.Time, vars map[string]time.Time) (Result, error) {
-	return Result{}, errors.New("timex: not implemented")
+	ev := evaluator{src: e.src, now: now, vars: vars}
+	v, err := ev.eval(e.root)
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{Begin: v.begin, End: v.end, IsRange: v.isRange, Unit: v.unit}
+	if v.unit != 0 {
+		r.PinnedTo = v.pin
+	}
+	return r, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
