@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS stream_event;
+DROP TABLE IF EXISTS stream;
+DROP TABLE IF EXISTS event;

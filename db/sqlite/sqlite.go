@@ -1,0 +1,218 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/winchester-go/winchester/db"
+)
+
+func init() {
+	db.Register("sqlite", Driver{})
+}
+
+// Driver opens SQLite stores; it is registered for the "sqlite" scheme.
+type Driver struct{}
+
+// Open implements db.Driver.
+func (Driver) Open(ctx context.Context, rawURL string, opts db.Options) (db.Store, error) {
+	return Open(ctx, rawURL, opts)
+}
+
+// memoryPath is the path of a private in-memory database.
+const memoryPath = ":memory:"
+
+// location is a parsed sqlite:// URL.
+type location struct {
+	path  string     // absolute file path or ":memory:"
+	query url.Values // extra parameters for the SQLite driver
+}
+
+func (l location) memory() bool { return l.path == memoryPath }
+
+// parseURL reads sqlite:///abs/path.db and sqlite://:memory: (also
+// sqlite:// and sqlite:///:memory:).
+func parseURL(rawURL string) (location, error) {
+	rest, ok := strings.CutPrefix(rawURL, "sqlite://")
+	if !ok {
+		return location{}, fmt.Errorf("sqlite: database URL %q: want sqlite:///abs/path.db or sqlite://:memory:", rawURL)
+	}
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return location{}, fmt.Errorf("sqlite: database URL %q: query: %v", rawURL, err)
+	}
+	switch {
+	case path == "" || path == memoryPath || path == "/"+memoryPath:
+		return location{path: memoryPath, query: query}, nil
+	case !filepath.IsAbs(path):
+		return location{}, fmt.Errorf("sqlite: database URL %q: the path must be absolute (sqlite:///abs/path.db)", rawURL)
+	}
+	return location{path: filepath.Clean(path), query: query}, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name of l with the
+// connection settings every connection gets.
+func (l location) dsn() string {
+	q := url.Values{}
+	for k, vs := range l.query {
+		q[k] = append([]string(nil), vs...)
+	}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if !l.memory() {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
+	q.Set("_txlock", "immediate")
+	return l.path + "?" + q.Encode()
+}
+
+// Store is a db.Store on one SQLite database. It is safe for concurrent
+// use; operations are serialised on its single connection.
+type Store struct {
+	ops
+	sqlDB  *sql.DB
+	loc    location
+	closed atomic.Bool
+}
+
+// Open opens the SQLite database at rawURL (see the package doc for the
+// URL forms). The file is created if it does not exist. Unless
+// opts.Migrate is set, the schema must be at this binary's version:
+// otherwise Open fails with db.ErrSchemaOutOfDate.
+func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
+	loc, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := sql.Open("sqlite", loc.dsn())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", loc.path, err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	s := &Store{sqlDB: sqlDB, loc: loc}
+	s.ops = ops{q: sqlDB, s: s}
+	if err := s.open(ctx, opts); err != nil {
+		return nil, errors.Join(err, sqlDB.Close())
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, opts db.Options) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.loc.path, s.translate(err))
+	}
+	if opts.Migrate {
+		if err := withMigrateLock(ctx, s.loc, func() error {
+			return migrateDB(ctx, s.sqlDB, db.Head)
+		}); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", s.loc.path, err)
+		}
+	}
+	version, dirty, err := schemaVersion(ctx, s.sqlDB)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: read schema version: %w", s.loc.path, s.translate(err))
+	}
+	head, err := headVersion()
+	if err != nil {
+		return err
+	}
+	switch {
+	case dirty:
+		return fmt.Errorf("%w: database %s: migration %d failed half way (dirty); repair the schema, then run: winchester_db -c <config> force %d && winchester_db -c <config> upgrade head",
+			db.ErrSchemaOutOfDate, s.loc.path, version, version-1)
+	case version < head:
+		return fmt.Errorf("%w: database %s is at schema version %d, this binary needs %d; run: winchester_db -c <config> upgrade head",
+			db.ErrSchemaOutOfDate, s.loc.path, version, head)
+	case version > head:
+		return fmt.Errorf("%w: database %s is at schema version %d, newer than this binary's %d; upgrade the binary or run the newer binary's winchester_db -c <config> downgrade %d",
+			db.ErrSchemaOutOfDate, s.loc.path, version, head, head)
+	}
+	return nil
+}
+
+// Close closes the database. Operations after Close fail with
+// db.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.loc.path, err)
+	}
+	return nil
+}
+
+// InTx implements db.Store: fn runs in one BEGIN IMMEDIATE transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error {
+	return s.inTx(ctx, func(o ops) error { return fn(ctx, o) })
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(o ops) error) (err error) {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: begin transaction: store is closed: %w", db.ErrUnavailable)
+	}
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin transaction: %w", s.translate(err))
+	}
+	done := false
+	defer func() {
+		if !done { // fn panicked
+			_ = tx.Rollback()
+		}
+	}()
+	err = fn(ops{q: tx, s: s, tx: true})
+	done = true
+	if err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", s.translate(rbErr)))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", s.translate(err))
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ops implements db.Ops on the database (each method its own transaction)
+// or inside a transaction (tx set).
+type ops struct {
+	q  querier
+	s  *Store
+	tx bool
+}
+
+// atomic runs fn in a transaction: the current one, or a new one.
+func (o ops) atomic(ctx context.Context, fn func(o ops) error) error {
+	if o.tx {
+		return fn(o)
+	}
+	return o.s.inTx(ctx, fn)
+}
+
+// Compile-time guards.
+var (
+	_ db.Driver          = Driver{}
+	_ db.Store           = (*Store)(nil)
+	_ db.Ops             = ops{}
+	_ db.FixtureLoader   = (*Store)(nil)
+	_ db.MigrationDriver = Driver{}
+)
