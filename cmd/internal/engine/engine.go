@@ -1,0 +1,274 @@
+// Package engine assembles a running Winchester engine from a loaded
+// winchester.yaml: the definitions it points at (triggers, pipelines, event
+// definitions), the store, the trigger manager and pipeline workers. The
+// commands share it so that pipeline_worker, winchester replay and
+// winchester serve behave the same way.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
+	"github.com/winchester-go/winchester/trigger/timex"
+)
+
+// Definitions are the files a configuration points at, loaded and
+// validated. Fields are nil when the configuration does not name the file.
+type Definitions struct {
+	Triggers     []*trigger.Definition
+	TriggerFile  string
+	Pipelines    *pipeline.Definitions
+	PipelineFile string
+	Registry     *pipeline.Registry
+	Distiller    *distiller.Distiller
+	EventDefs    []*distiller.Definition
+	DistillFile  string
+	TrimAge      *timex.Expr
+}
+
+// Close releases what the handler registry holds (connections of
+// publishing handlers).
+func (d *Definitions) Close() error {
+	if d.Registry == nil {
+		return nil
+	}
+	return d.Registry.Close()
+}
+
+// LoadOptions tune LoadDefinitions.
+type LoadOptions struct {
+	// Registry is the handler registry to select from (nil: the
+	// built-ins). Programs embedding the engine register their own
+	// handlers on it first.
+	Registry *pipeline.Registry
+	// Plugins is the trait plugin registry (nil: the built-ins).
+	Plugins *distiller.PluginRegistry
+	// Clock is given to the distiller (timestamps of notifications without
+	// one).
+	Clock stream.Clock
+	// Logger receives warnings (deprecated spellings).
+	Logger *slog.Logger
+}
+
+// LoadDefinitions loads every file cfg points at and cross-checks them
+// (every pipeline a trigger names exists). It returns all problems found,
+// joined, not only the first.
+func LoadDefinitions(cfg *cli.Config, opts LoadOptions) (*Definitions, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	defs := &Definitions{}
+	var errs []error
+
+	if cfg.TriggerDefinitions != "" {
+		path, err := cfg.ResolvePath(cfg.TriggerDefinitions)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trigger_definitions: %w", err))
+		} else {
+			defs.TriggerFile = path
+			tdefs, warnings, err := trigger.Load(path)
+			for _, w := range warnings {
+				log.Warn("trigger definitions", "warning", w.String())
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			defs.Triggers = tdefs
+		}
+	}
+
+	reg := opts.Registry
+	if reg == nil {
+		reg = pipeline.NewRegistry()
+	}
+	selected, err := reg.Select(cfg.PipelineHandlers)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("pipeline_handlers: %w", err))
+		selected = reg
+	}
+	defs.Registry = selected
+	if cfg.PipelineConfig != "" {
+		path, err := cfg.ResolvePath(cfg.PipelineConfig)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pipeline_config: %w", err))
+		} else {
+			defs.PipelineFile = path
+			pdefs, err := pipeline.Load(path, selected)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			defs.Pipelines = pdefs
+		}
+	}
+	if defs.Triggers != nil && defs.Pipelines != nil {
+		if err := trigger.CheckPipelines(defs.Triggers, func(name string) bool {
+			_, ok := defs.Pipelines.Pipeline(name)
+			return ok
+		}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	if cfg.DistillerConfig != "" {
+		path, err := cfg.ResolvePath(cfg.DistillerConfig)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("distiller_config: %w", err))
+		} else {
+			defs.DistillFile = path
+			plugins := opts.Plugins
+			if plugins == nil {
+				plugins = distiller.NewPluginRegistry()
+			}
+			edefs, err := distiller.LoadDefinitions(path, plugins)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				defs.EventDefs = edefs
+				defs.Distiller = distiller.New(edefs, distiller.Config{CatchAll: cfg.CatchAllNotifications, Clock: opts.Clock})
+			}
+		}
+	}
+
+	if cfg.TrimEvents {
+		e, err := timex.Parse(cfg.TrimEventsAge)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: trim_events_age: %w", cfg.File, err))
+		}
+		defs.TrimAge = e
+	}
+	if len(errs) > 0 {
+		return defs, errors.Join(errs...)
+	}
+	return defs, nil
+}
+
+// Engine is an open engine: definitions, store and trigger manager.
+type Engine struct {
+	Config  *cli.Config
+	Defs    *Definitions
+	Store   db.Store
+	Manager *trigger.Manager
+	Clock   stream.Clock
+	Logger  *slog.Logger
+}
+
+// Options tune Open.
+type Options struct {
+	LoadOptions
+	// DatabaseURL overrides cfg.DatabaseURL (replay's private store).
+	DatabaseURL string
+	// Migrate brings the schema up to date on open. The embedded SQLite
+	// default does this by itself; PostgreSQL needs winchester_db.
+	Migrate bool
+}
+
+// Open loads the definitions, opens the store and builds the manager.
+func Open(ctx context.Context, cfg *cli.Config, opts Options) (*Engine, error) {
+	if opts.Clock == nil {
+		opts.Clock = stream.SystemClock{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	defs, err := LoadDefinitions(cfg, opts.LoadOptions)
+	if err != nil {
+		_ = defs.Close()
+		return nil, err
+	}
+	url := cfg.DatabaseURL
+	if opts.DatabaseURL != "" {
+		url = opts.DatabaseURL
+	}
+	migrate := opts.Migrate || cli.IsSQLite(url)
+	store, err := db.Open(ctx, url, db.Options{Migrate: migrate})
+	if err != nil {
+		_ = defs.Close()
+		return nil, fmt.Errorf("open database %s: %w", db.Redact(url), err)
+	}
+	var dist trigger.Distiller
+	if defs.Distiller != nil {
+		dist = distillerAdapter{defs.Distiller}
+	}
+	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
+		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), Distiller: dist,
+	})
+	if err != nil {
+		_ = store.Close()
+		_ = defs.Close()
+		return nil, err
+	}
+	return &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}, nil
+}
+
+// distillerAdapter adapts a *distiller.Distiller to trigger.Distiller.
+type distillerAdapter struct{ d *distiller.Distiller }
+
+func (a distillerAdapter) Distill(body []byte) (stream.Event, error) {
+	ev, _, err := a.d.Distill(body)
+	return ev, err
+}
+
+// Close closes the store and the handler registry.
+func (e *Engine) Close() error {
+	return errors.Join(e.Store.Close(), e.Defs.Close())
+}
+
+// WorkerConfig returns the worker settings of the configuration.
+func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
+	c := e.Config
+	return pipeline.WorkerConfig{
+		Name:          name,
+		BatchSize:     c.PipelineWorkerBatchSize,
+		Delay:         c.PipelineWorkerDelay.Std(),
+		Purge:         c.PurgeCompletedStreams,
+		Lease:         c.WorkerLease.Std(),
+		MaxRetries:    c.MaxRetries,
+		RetryBackoff:  c.RetryBackoff.Std(),
+		Trim:          c.TrimEvents,
+		TrimAge:       e.Defs.TrimAge,
+		TrimBatchSize: c.TrimEventsBatchSize,
+		StatsPeriod:   c.StatisticsPeriod.Std(),
+		ShutdownGrace: c.ShutdownGrace.Std(),
+		Clock:         e.Clock,
+		Logger:        e.Logger,
+	}
+}
+
+// NewWorker returns a pipeline worker over the engine's store, pipelines
+// and trigger manager (new events go back through the manager).
+func (e *Engine) NewWorker(cfg pipeline.WorkerConfig) (*pipeline.Worker, error) {
+	pipes := e.Defs.Pipelines
+	if pipes == nil {
+		return nil, errors.New("no pipeline_config in the configuration: a worker has no pipelines to run")
+	}
+	return pipeline.NewWorker(e.Store, pipes, Lookup(e.Manager), Feed(e.Manager), cfg)
+}
+
+// Lookup returns the pipeline lookup of a manager's current definitions.
+func Lookup(m *trigger.Manager) pipeline.LookupFunc {
+	return func(name string) (string, string, bool) {
+		d, ok := m.Definition(name)
+		if !ok {
+			return "", "", false
+		}
+		return d.FirePipeline, d.ExpirePipeline, true
+	}
+}
+
+// Feed returns the feed of new pipeline events into a manager.
+func Feed(m *trigger.Manager) pipeline.FeedFunc {
+	return func(ctx context.Context, tx db.Ops, events []stream.Event) error {
+		_, err := m.AddEventsTx(ctx, tx, events)
+		return err
+	}
+}
