@@ -1,0 +1,6 @@
+package main
+
+// The storage drivers this command can open (by URL scheme).
+import (
+	_ "github.com/winchester-go/winchester/db/sqlite"
+)

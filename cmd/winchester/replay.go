@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/cmd/internal/engine"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+func init() { subcommands = append(subcommands, newReplayCmd) }
+
+type replayOptions struct {
+	flags         cli.Flags
+	notifications bool
+	database      string
+	output        string
+	noDrain       bool
+}
+
+func newReplayCmd() *cobra.Command {
+	var o replayOptions
+	cmd := &cobra.Command{
+		Use:   "replay [flags] INPUT...",
+		Short: "Play old events through the triggers and pipelines on a virtual clock",
+		Long: `replay plays events (or raw notifications with --notifications) through the
+configured triggers and pipelines, deterministically, on a virtual clock.
+
+INPUT files hold one JSON object per line ("-" reads standard input): events
+in the project's event JSON encoding, or notifications. For each record the
+clock moves to the record's timestamp (it never goes back), the event is
+added, and worker passes run at that clock (fire, then expire, new events
+from pipelines added at the same clock) until a pass processes nothing. A
+stream is ready when its deadline is strictly before the clock. After the
+input, unless --no-drain, the clock jumps just past the earliest pending
+deadline and passes run again, until no stream is ready or pending.
+
+Pipelines run for real with the configured handlers. Each processed stream
+is written as one JSON line to --output (default standard output), in
+processing order; a summary goes to standard error. Without --database the
+replay runs on a private in-memory store, so it is also the way to try new
+trigger definitions against history before deploying them.`,
+		Example: `  winchester replay -c etc/winchester.yaml events.jsonl
+  winchester replay -c etc/winchester.yaml --notifications notifications.jsonl -o streams.jsonl`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReplay(cmd.Context(), &o, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.flags.AddTo(cmd)
+	fs := cmd.Flags()
+	fs.BoolVar(&o.notifications, "notifications", false, "inputs are raw notifications: distill them first (needs distiller_config)")
+	fs.StringVar(&o.database, "database", "", "replay into this database instead of a private in-memory store")
+	fs.StringVarP(&o.output, "output", "o", "-", "file receiving one JSON line per processed stream (- = standard output)")
+	fs.BoolVar(&o.noDrain, "no-drain", false, "stop after the last input record instead of running the remaining deadlines")
+	return cmd
+}
+
+// virtualClock is the replay's only clock.
+type virtualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *virtualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *virtualClock) advance(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.now) {
+		c.now = t
+	}
+}
+
+// replaySummary counts what a replay did.
+type replaySummary struct {
+	read, stored, duplicates, rejected int
+	fired, expired, errored            int
+}
+
+// replayRecord is one output line.
+type replayRecord struct {
+	Action          string                  `json:"action"`
+	Trigger         string                  `json:"trigger"`
+	Pipeline        *string                 `json:"pipeline"`
+	Outcome         string                  `json:"outcome"`
+	DistinguishedBy map[string]stream.Value `json:"distinguished_by"`
+	FirstEvent      string                  `json:"first_event"`
+	LastEvent       string                  `json:"last_event"`
+	Events          []string                `json:"events"`
+	Clock           string                  `json:"clock"`
+	Error           string                  `json:"error,omitempty"`
+}
+
+func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, log, err := o.flags.Setup(os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	dbURL := o.database
+	if dbURL == "" {
+		dbURL = "sqlite://:memory:"
+	} else if dbURL, err = cli.NormalizeDatabaseURL(dbURL, "."); err != nil {
+		return err
+	}
+	clock := &virtualClock{}
+	eng, err := engine.Open(ctx, cfg, engine.Options{
+		LoadOptions: engine.LoadOptions{Clock: clock, Logger: log},
+		DatabaseURL: dbURL, Migrate: o.database == "",
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if o.notifications && eng.Defs.Distiller == nil {
+		return errors.New("--notifications needs distiller_config in the configuration")
+	}
+	wcfg := eng.WorkerConfig("replay")
+	wcfg.Clock = clock
+	worker, err := eng.NewWorker(wcfg)
+	if err != nil {
+		return err
+	}
+
+	out := stdout
+	if o.output != "-" && o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	bw := bufio.NewWriter(out)
+	defer bw.Flush()
+	r := &replayer{eng: eng, worker: worker, clock: clock, out: bw, log: log, notifications: o.notifications}
+
+	for _, in := range inputs {
+		if err := r.playFile(ctx, in, stdin); err != nil {
+			return err
+		}
+	}
+	if !o.noDrain {
+		if err := r.drain(ctx); err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	s := r.sum
+	fmt.Fprintf(stderr, "replay: %d records read, %d events stored, %d duplicates, %d rejected; streams: %d fired, %d expired, %d errored\n",
+		s.read, s.stored, s.duplicates, s.rejected, s.fired, s.expired, s.errored)
+	return nil
+}
+
+type replayer struct {
+	eng           *engine.Engine
+	worker        *pipeline.Worker
+	clock         *virtualClock
+	out           *bufio.Writer
+	log           *slog.Logger
+	notifications bool
+	sum           replaySummary
+}
+
+func (r *replayer) playFile(ctx context.Context, name string, stdin io.Reader) error {
+	var in io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		data := sc.Bytes()
+		if len(trimSpace(data)) == 0 {
+			continue
+		}
+		r.sum.read++
+		ev, err := r.decode(data)
+		if err != nil {
+			r.sum.rejected++
+			r.log.Warn("skipped input record", "file", name, "line", line, "error", err)
+			continue
+		}
+		if err := r.play(ctx, ev); err != nil {
+			return fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func (r *replayer) decode(data []byte) (stream.Event, error) {
+	if r.notifications {
+		ev, _, err := r.eng.Defs.Distiller.Distill(data)
+		return ev, err
+	}
+	ev, dropped, err := stream.DecodeEvent(data)
+	for _, d := range dropped {
+		r.log.Warn("dropped trait of unsupported type", "message_id", ev.MessageID, "trait", d.Trait, "reason", d.Reason)
+	}
+	return ev, err
+}
+
+// play adds one event at its own time (the clock never goes back) and runs
+// worker passes at that clock until one processes nothing.
+func (r *replayer) play(ctx context.Context, ev stream.Event) error {
+	r.clock.advance(ev.Timestamp)
+	res, err := r.eng.Manager.AddEvent(ctx, ev)
+	if err != nil {
+		return err
+	}
+	switch res.Outcome {
+	case trigger.Stored:
+		r.sum.stored++
+	case trigger.Duplicate:
+		r.sum.duplicates++
+	default:
+		r.sum.rejected++
+	}
+	return r.passes(ctx)
+}
+
+func (r *replayer) passes(ctx context.Context) error {
+	for {
+		res, err := r.worker.Pass(ctx, ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range res.Attempts {
+			if err := r.write(a); err != nil {
+				return err
+			}
+		}
+		if len(res.Attempts) == 0 {
+			return nil
+		}
+	}
+}
+
+// drain runs the remaining deadlines: the clock jumps just past the
+// earliest pending one, then passes run, until nothing is pending.
+func (r *replayer) drain(ctx context.Context) error {
+	for {
+		next, err := r.nextDeadline(ctx)
+		if err != nil {
+			return err
+		}
+		if next.IsZero() {
+			return nil
+		}
+		r.clock.advance(next.Add(time.Microsecond))
+		before := r.sum.fired + r.sum.expired + r.sum.errored
+		if err := r.passes(ctx); err != nil {
+			return err
+		}
+		if r.sum.fired+r.sum.expired+r.sum.errored == before {
+			return fmt.Errorf("stream deadline %s passed but no stream became ready", stream.FormatTime(next))
+		}
+	}
+}
+
+// nextDeadline returns the earliest time at which a stream becomes ready
+// (zero: none pending). An active stream waiting to fire is ready when its
+// fire time comes, even if its expiry time is earlier.
+func (r *replayer) nextDeadline(ctx context.Context) (time.Time, error) {
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	fire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Fire, Now: far, Limit: 1})
+	if err != nil {
+		return next, err
+	}
+	if len(fire) > 0 {
+		consider(fire[0].FireTimestamp)
+	}
+	expire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Expire, Now: far, Limit: 100})
+	if err != nil {
+		return next, err
+	}
+	for _, s := range expire {
+		if s.State == stream.StateActive && !s.FireTimestamp.IsZero() {
+			continue // fires first; counted above
+		}
+		consider(s.ExpireTimestamp)
+		break
+	}
+	return next, nil
+}
+
+func (r *replayer) write(a pipeline.Attempt) error {
+	if a.Locked {
+		return nil
+	}
+	rec := replayRecord{
+		Action:          a.Action.String(),
+		Trigger:         a.Trigger,
+		Outcome:         "completed",
+		DistinguishedBy: a.Stream.DistinguishedBy,
+		FirstEvent:      stream.FormatTime(a.Stream.FirstEvent),
+		LastEvent:       stream.FormatTime(a.Stream.LastEvent),
+		Events:          []string{},
+		Clock:           stream.FormatTime(r.clock.Now()),
+	}
+	if rec.DistinguishedBy == nil {
+		rec.DistinguishedBy = map[string]stream.Value{}
+	}
+	if a.Pipeline != "" {
+		p := a.Pipeline
+		rec.Pipeline = &p
+	}
+	for _, ev := range a.Events {
+		rec.Events = append(rec.Events, ev.MessageID)
+	}
+	switch {
+	case !a.OK:
+		rec.Outcome = "error"
+		if a.Err != nil {
+			rec.Error = a.Err.Error()
+		}
+		r.sum.errored++
+	case a.Action == db.Fire:
+		r.sum.fired++
+	default:
+		r.sum.expired++
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	r.out.Write(data)
+	return r.out.WriteByte('\n')
+}
