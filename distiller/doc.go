@@ -6,16 +6,17 @@
 // A definitions file is a list of definitions, each with event_type
 // patterns and traits:
 //
-//   - event_type: [compute.instance.*, "!compute.instance.exists"]
-//     traits:
-//     instance_id:
-//     fields: payload.instance_id          # a path or a list of paths
-//     memory_mb:
-//     type: int                            # text (default), int, float, datetime
-//     fields: payload.memory_mb
-//     host:
-//     fields: publisher_id
-//     plugin: {name: split, parameters: {segment: 1, max_split: 1}}
+//	# event_definitions.yaml
+//	- event_type: [compute.instance.*, "!compute.instance.exists"]
+//	  traits:
+//	    instance_id:
+//	      fields: payload.instance_id      # a path or a list of paths
+//	    memory_mb:
+//	      type: int                        # text (default), int, float, datetime
+//	      fields: payload.memory_mb
+//	    host:
+//	      fields: publisher_id
+//	      plugin: {name: split, parameters: {segment: 1, max_split: 1}}
 //
 // LoadDefinitions (or ParseDefinitions) compiles every path and plugin and
 // reports every problem with file, line, definition and trait; New (or
