@@ -1,0 +1,302 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// saveEventsBatch is the number of events stored by one INSERT.
+const saveEventsBatch = 1000
+
+// insertEvents stores a batch given as parallel arrays, in array order
+// (so ids increase in input order); message ids stored before are skipped
+// and only the new rows are returned.
+const insertEvents = `
+INSERT INTO event (message_id, event_type, timestamp, traits)
+SELECT u.message_id, u.event_type, u.ts, u.traits::jsonb
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+       WITH ORDINALITY AS u(message_id, event_type, ts, traits, n)
+ ORDER BY u.n
+ON CONFLICT (message_id) DO NOTHING
+RETURNING id, message_id`
+
+// SaveEvents stores events in batches of saveEventsBatch, all in one
+// transaction. ids[i] is 0 for a message_id stored before or earlier in
+// events.
+func (o *ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, error) {
+	for i, ev := range events {
+		if err := checkEvent(i, ev); err != nil {
+			return nil, fmt.Errorf("postgres: save events: %w", err)
+		}
+	}
+	ids := make([]int64, len(events))
+	if len(events) == 0 {
+		return ids, nil
+	}
+	err := o.inTx(ctx, func(q querier) error {
+		first := make(map[string]int, len(events)) // message_id → index of its first occurrence
+		for start := 0; start < len(events); start += saveEventsBatch {
+			batch := events[start:min(start+saveEventsBatch, len(events))]
+			var mids, types, traits []string
+			var ts []int64
+			for i, ev := range batch {
+				if _, dup := first[ev.MessageID]; dup {
+					continue
+				}
+				first[ev.MessageID] = start + i
+				mids = append(mids, ev.MessageID)
+				types = append(types, ev.Type)
+				ts = append(ts, db.Micros(ev.Timestamp))
+				traits = append(traits, string(db.EncodeTraits(ev.Traits)))
+			}
+			if len(mids) == 0 {
+				continue
+			}
+			rows, err := q.Query(ctx, insertEvents, mids, types, ts, traits)
+			if err != nil {
+				return interpretError(err)
+			}
+			var id int64
+			var mid string
+			_, err = pgx.ForEachRow(rows, []any{&id, &mid}, func() error {
+				ids[first[mid]] = id
+				return nil
+			})
+			if err != nil {
+				return interpretError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: save %d events: %w", len(events), err)
+	}
+	return ids, nil
+}
+
+// checkEvent rejects what cannot be stored: a missing envelope field, a
+// zero value, a NaN or infinite float, or a NUL character (PostgreSQL text
+// and jsonb cannot hold one).
+func checkEvent(i int, ev stream.Event) error {
+	switch {
+	case ev.MessageID == "":
+		return fmt.Errorf("event %d: empty message_id", i)
+	case ev.Type == "":
+		return fmt.Errorf("event %d (message_id %q): empty event_type", i, ev.MessageID)
+	case ev.Timestamp.IsZero():
+		return fmt.Errorf("event %d (message_id %q): no timestamp", i, ev.MessageID)
+	case strings.ContainsRune(ev.MessageID, 0):
+		return fmt.Errorf("event %d: message_id %q contains a NUL character", i, ev.MessageID)
+	case strings.ContainsRune(ev.Type, 0):
+		return fmt.Errorf("event %d (message_id %q): event_type contains a NUL character", i, ev.MessageID)
+	}
+	if err := checkValues(ev.Traits); err != nil {
+		return fmt.Errorf("event %d (message_id %q): %w", i, ev.MessageID, err)
+	}
+	return nil
+}
+
+// checkValues rejects trait values that cannot be stored.
+func checkValues(traits map[string]stream.Value) error {
+	for name, v := range traits {
+		switch {
+		case v.IsZero():
+			return fmt.Errorf("trait %q has no value", name)
+		case v.Kind() == stream.KindFloat && (math.IsNaN(v.FloatValue()) || math.IsInf(v.FloatValue(), 0)):
+			return fmt.Errorf("trait %q: float %v cannot be stored", name, v.FloatValue())
+		case strings.ContainsRune(name, 0) || strings.ContainsRune(v.Text(), 0):
+			return fmt.Errorf("trait %q contains a NUL character, which PostgreSQL cannot store", name)
+		}
+	}
+	return nil
+}
+
+const eventColumns = `e.id, e.message_id, e.event_type, e.timestamp, e.traits`
+
+func scanEvent(row pgx.Row) (int64, stream.Event, error) {
+	var (
+		id     int64
+		ev     stream.Event
+		us     int64
+		traits []byte
+	)
+	if err := row.Scan(&id, &ev.MessageID, &ev.Type, &us, &traits); err != nil {
+		return 0, ev, interpretError(err)
+	}
+	ev.Timestamp = db.FromMicros(us)
+	t, err := db.DecodeTraits(traits)
+	if err != nil {
+		return 0, ev, fmt.Errorf("event %d: %w", id, err)
+	}
+	ev.Traits = t
+	return id, ev, nil
+}
+
+const selectEventByMessageID = `SELECT ` + eventColumns + ` FROM event e WHERE e.message_id = $1`
+
+// EventByMessageID returns a stored event; db.ErrNotFound if none.
+func (o *ops) EventByMessageID(ctx context.Context, messageID string) (db.StoredEvent, error) {
+	id, ev, err := scanEvent(o.q.QueryRow(ctx, selectEventByMessageID, messageID))
+	if err != nil {
+		return db.StoredEvent{}, fmt.Errorf("postgres: event with message_id %q: %w", messageID, err)
+	}
+	return db.StoredEvent{ID: id, Event: ev, Mark: db.Mark{}.Format(id)}, nil
+}
+
+// conds collects the WHERE conditions and arguments of a query built from
+// fixed fragments; only placeholders carry input.
+type conds struct {
+	where []string
+	args  []any
+}
+
+// add appends a condition whose "$?" placeholders all stand for arg.
+func (c *conds) add(cond string, arg any) {
+	c.args = append(c.args, arg)
+	c.where = append(c.where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(c.args))))
+}
+
+func (c *conds) sql() string {
+	if len(c.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(c.where, " AND ")
+}
+
+// addMark adds the paging bound and returns the ORDER BY of the listing.
+func (c *conds) addMark(m db.Mark, column string) string {
+	if m.Ascending {
+		if m.After > 0 {
+			c.add(column+" > $?", m.After)
+		}
+		return " ORDER BY " + column + " ASC"
+	}
+	if m.After > 0 {
+		c.add(column+" < $?", m.After)
+	}
+	return " ORDER BY " + column + " DESC"
+}
+
+// traitsMatch is true when every trait of the $? object is present in the
+// column with the same typed value (jsonb equality of the tagged forms).
+const traitsMatch = `NOT EXISTS (SELECT 1 FROM jsonb_each($?::jsonb) f WHERE %s -> f.key IS DISTINCT FROM f.value)`
+
+func eventConds(p db.FindEventsParams) (conds, string, db.Mark, error) {
+	var c conds
+	m, err := db.ParseMark(p.Mark)
+	if err != nil {
+		return c, "", m, err
+	}
+	if !p.From.IsZero() {
+		c.add("e.timestamp > $?", db.Micros(p.From))
+	}
+	if !p.To.IsZero() {
+		c.add("e.timestamp <= $?", db.Micros(p.To))
+	}
+	if p.EventType != "" {
+		c.add("e.event_type = $?", p.EventType)
+	}
+	if len(p.Traits) > 0 {
+		c.add(fmt.Sprintf(traitsMatch, "e.traits"), string(db.EncodeTraits(p.Traits)))
+	}
+	order := c.addMark(m, "e.id")
+	return c, order, m, nil
+}
+
+// FindEvents lists events with the filters of p, newest id first unless
+// the mark asks for ascending order.
+func (o *ops) FindEvents(ctx context.Context, p db.FindEventsParams) ([]db.StoredEvent, error) {
+	c, order, m, err := eventConds(p)
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + eventColumns + ` FROM event e` + c.sql() + order
+	if p.Limit > 0 {
+		query += " LIMIT " + strconv.Itoa(p.Limit)
+	}
+	rows, err := o.q.Query(ctx, query, c.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find events: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var out []db.StoredEvent
+	for rows.Next() {
+		id, ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: find events: %w", err)
+		}
+		out = append(out, db.StoredEvent{ID: id, Event: ev, Mark: m.Format(id)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: find events: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// CountEvents counts the events FindEvents would return without limit.
+func (o *ops) CountEvents(ctx context.Context, p db.FindEventsParams) (int64, error) {
+	c, _, _, err := eventConds(p)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM event e`+c.sql(), c.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count events: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// trimEvents deletes the oldest events before $1, at most $2, except those
+// linked to a stream that is not completed (D-18). Links to completed
+// streams go with the events (ON DELETE CASCADE).
+const trimEvents = `
+DELETE FROM event WHERE id IN (
+  SELECT e.id FROM event e
+   WHERE e.timestamp < $1
+     AND NOT EXISTS (SELECT 1 FROM stream_event se JOIN stream s ON s.id = se.stream_id
+                      WHERE se.event_id = e.id AND s.state <> 6)
+   ORDER BY e.timestamp, e.id
+   LIMIT $2)`
+
+// TrimEvents deletes up to limit events (all with limit <= 0) older than
+// before, oldest first, keeping every event of an unfinished stream.
+func (o *ops) TrimEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := o.q.Exec(ctx, trimEvents, db.Micros(before), limitArg(limit))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: trim events before %s: %w", stream.FormatTime(before), interpretError(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// selectEventTypes walks the event_type index one distinct value at a time
+// (a loose index scan), which stays fast with millions of events.
+const selectEventTypes = `
+WITH RECURSIVE t(event_type) AS (
+  (SELECT event_type FROM event ORDER BY event_type LIMIT 1)
+  UNION ALL
+  SELECT (SELECT e.event_type FROM event e WHERE e.event_type > t.event_type ORDER BY e.event_type LIMIT 1)
+    FROM t WHERE t.event_type IS NOT NULL
+)
+SELECT event_type FROM t WHERE event_type IS NOT NULL`
+
+// EventTypes returns the distinct stored event types in byte order.
+func (o *ops) EventTypes(ctx context.Context) ([]string, error) {
+	rows, err := o.q.Query(ctx, selectEventTypes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: event types: %w", interpretError(err))
+	}
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: event types: %w", interpretError(err))
+	}
+	return types, nil
+}

@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/winchester-go/winchester/db"
+)
+
+func init() {
+	db.Register("postgres", Driver{})
+	db.Register("postgresql", Driver{})
+}
+
+// Driver opens PostgreSQL stores; it is registered for the postgres and
+// postgresql URL schemes.
+type Driver struct{}
+
+// Open connects to the database at rawURL (see the package doc for the
+// form). See Open.
+func (Driver) Open(ctx context.Context, rawURL string, opts db.Options) (db.Store, error) {
+	return Open(ctx, rawURL, opts)
+}
+
+// Store is a PostgreSQL store. It is safe for concurrent use.
+type Store struct {
+	ops
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at rawURL and checks that its schema is at
+// the version this binary expects: db.ErrSchemaOutOfDate otherwise, unless
+// opts.Migrate is set, in which case it migrates to the newest version
+// first.
+func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
+	cfg, err := parseConfig(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Migrate {
+		if err := (Driver{}).Migrate(ctx, rawURL, db.Head); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect to %s: %w", db.Redact(rawURL), interpretError(err))
+	}
+	s := &Store{ops: ops{q: pool, pool: pool}, pool: pool}
+	if err := s.checkSchema(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func parseConfig(rawURL string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		// The parse error repeats the URL, password included.
+		return nil, fmt.Errorf("postgres: invalid database URL %s", db.Redact(rawURL))
+	}
+	return cfg, nil
+}
+
+// checkSchema compares the applied schema version with the newest
+// embedded migration.
+func (s *Store) checkSchema(ctx context.Context) error {
+	version, dirty, err := readVersion(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	want := latestVersion()
+	if dirty {
+		return fmt.Errorf("%w: version %d is dirty (a migration failed half way); repair the schema, then run `winchester_db -c <config> force %d` and `winchester_db -c <config> upgrade head`",
+			db.ErrSchemaOutOfDate, version, version)
+	}
+	if version != want {
+		return fmt.Errorf("%w: database has version %d, this binary needs %d; run `winchester_db -c <config> upgrade head`",
+			db.ErrSchemaOutOfDate, version, want)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool; calls made after Close fail
+// with db.ErrUnavailable.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// InTx runs fn in one READ COMMITTED transaction: committed when fn
+// returns nil, rolled back otherwise (fn's error is returned unchanged,
+// joined with a rollback failure if any).
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin transaction: %w", interpretError(err))
+	}
+	if err := fn(ctx, &ops{q: tx}); err != nil {
+		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			err = errors.Join(err, fmt.Errorf("postgres: rollback: %w", interpretError(rbErr)))
+		}
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", interpretError(err))
+	}
+	return nil
+}
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// ops implements db.Ops on a pool (pool set: each method in its own
+// transaction) or inside a caller's transaction (pool nil).
+type ops struct {
+	q    querier
+	pool *pgxpool.Pool
+}
+
+// inTx runs fn in a transaction: a new one when o is not inside one, or
+// the caller's.
+func (o *ops) inTx(ctx context.Context, fn func(q querier) error) error {
+	if o.pool == nil {
+		return fn(o.q)
+	}
+	tx, err := o.pool.Begin(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	if err := fn(tx); err != nil {
+		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			err = errors.Join(err, interpretError(rbErr))
+		}
+		return err
+	}
+	return interpretError(tx.Commit(ctx))
+}
+
+// interpretError translates pgx and PostgreSQL errors into the db
+// sentinels, keeping the original text. nil stays nil; an error already
+// translated is returned unchanged.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, s := range []error{db.ErrNotFound, db.ErrConflict, db.ErrDuplicate, db.ErrUnavailable, db.ErrSchemaOutOfDate} {
+		if errors.Is(err, s) {
+			return err
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return fmt.Errorf("%w: %s", db.ErrDuplicate, pgErr.Message)
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			return fmt.Errorf("%w: %s", db.ErrConflict, pgErr.Message)
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", // admin_shutdown
+			pgErr.Code == "57P02", // crash_shutdown
+			pgErr.Code == "57P03", // cannot_connect_now
+			pgErr.Code == "53300": // too_many_connections
+			return fmt.Errorf("%w: %s", db.ErrUnavailable, pgErr.Message)
+		}
+		return fmt.Errorf("postgres: %s", pgErr.Error())
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
+	}
+	if pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %v", err)
+}
+
+// Compile-time guards.
+var (
+	_ db.Driver          = Driver{}
+	_ db.MigrationDriver = Driver{}
+	_ db.Store           = (*Store)(nil)
+	_ db.FixtureLoader   = (*Store)(nil)
+	_ db.Ops             = (*ops)(nil)
+)
