@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -230,7 +231,11 @@ func decodeField(v any, name string, val *yaml.Node) error {
 		if err := val.Decode(rv.Field(i).Addr().Interface()); err != nil {
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
-				return errors.New(strings.Join(te.Errors, "; "))
+				msgs := make([]string, len(te.Errors))
+				for i, m := range te.Errors {
+					msgs[i] = linePrefix.ReplaceAllString(m, "")
+				}
+				return errors.New(strings.Join(msgs, "; "))
 			}
 			return err
 		}
@@ -238,6 +243,10 @@ func decodeField(v any, name string, val *yaml.Node) error {
 	}
 	return fmt.Errorf("no field")
 }
+
+// linePrefix is the position yaml.v3 puts in front of its messages; our
+// errors carry the line themselves.
+var linePrefix = regexp.MustCompile(`^line \d+: `)
 
 // yamlFields returns the yaml names of the fields of the struct v points to.
 func yamlFields(v any) []string {
