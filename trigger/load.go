@@ -41,8 +41,9 @@ const (
 )
 
 // maxNodeVisits bounds the work of walking a document, so that aliases
-// referring to aliases cannot make loading exponential.
-const maxNodeVisits = 1 << 20
+// referring to aliases cannot make loading explode. A file of a thousand
+// triggers visits a few tens of thousands of nodes.
+const maxNodeVisits = 1 << 18
 
 // Load reads and parses a triggers.yaml file. See Parse.
 func Load(path string) ([]*Definition, []Warning, error) {
@@ -703,13 +704,21 @@ func constant(v *yaml.Node) (stream.Value, error) {
 	case "!!str":
 		return stream.String(v.Value), nil
 	case "!!int":
-		var i int64
+		if plainDecimal(v.Value) {
+			if i, err := strconv.ParseInt(v.Value, 10, 64); err == nil {
+				return stream.Int(i), nil
+			}
+		}
+		var i int64 // other YAML forms: 0x1F, 0o17, 1_000
 		if err := v.Decode(&i); err != nil {
 			return stream.Value{}, fmt.Errorf("integer %s out of range", v.Value)
 		}
 		return stream.Int(i), nil
 	case "!!float":
-		var f float64
+		if f, err := strconv.ParseFloat(v.Value, 64); err == nil {
+			return stream.Float(f), nil
+		}
+		var f float64 // other YAML forms: .inf, .nan
 		if err := v.Decode(&f); err != nil {
 			return stream.Value{}, fmt.Errorf("invalid number %s", v.Value)
 		}
@@ -726,6 +735,21 @@ func constant(v *yaml.Node) (stream.Value, error) {
 		return stream.Value{}, errors.New("null can never match: null traits are absent")
 	}
 	return stream.Value{}, fmt.Errorf("unsupported value %s", describe(v))
+}
+
+// plainDecimal reports whether s is a decimal integer without leading
+// zeros, read the same by strconv and YAML.
+func plainDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // scalarText returns the text of a string or number scalar (names may be

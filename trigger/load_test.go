@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -406,6 +407,8 @@ func TestParseValues(t *testing.T) {
       f: {datetime: day}
       g: 2014-08-01T10:00:00Z
       h: {text: hello}
+      i: 0x10
+      j: .inf
   fire_criteria:
   - number: 0
 `
@@ -439,6 +442,8 @@ func TestParseValues(t *testing.T) {
 		{"f", "datetime", "", "expr:day"},
 		{"g", "equals", "", "datetime:2014-08-01T10:00:00"},
 		{"h", "equals", "", "string:hello"},
+		{"i", "equals", "", "int:16"},
+		{"j", "equals", "", "float:+Inf"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("trait criteria (-want +got):\n%s", diff)
@@ -480,5 +485,29 @@ func TestLoad(t *testing.T) {
 	var de *DefinitionError
 	if !errors.As(err, &de) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load(missing) error = %v, want a DefinitionError wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestParseAliasExpansionIsBounded(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("- name: base\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - &c\n    traits:\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "      t%d: %d\n", i, i)
+	}
+	b.WriteString("- &d\n  name: d\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: [")
+	for i := range 200 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("*c")
+	}
+	b.WriteString("]\n")
+	for range 200 {
+		b.WriteString("- *d\n")
+	}
+	_, _, err := Parse("triggers.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Fatalf("Parse of an alias-expanding document: error = %v, want too complex", err)
 	}
 }
