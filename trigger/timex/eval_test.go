@@ -275,6 +275,12 @@ func TestResultContains(t *testing.T) {
 			}
 		})
 	}
+	if got, want := r.String(), "[2014-08-01T00:00:00, 2014-08-02T00:00:00)"; got != want {
+		t.Errorf("range String() = %q, want %q", got, want)
+	}
+	if got, want := s.String(), "2014-08-01T02:10:23.00055"; got != want {
+		t.Errorf("timestamp String() = %q, want %q", got, want)
+	}
 	if got := r.Timestamp(); !got.Equal(r.Begin) {
 		t.Errorf("range Timestamp() = %v, want its begin %v", got, r.Begin)
 	}

@@ -119,6 +119,15 @@ func (r Result) Contains(t time.Time) bool {
 	return !t.Before(r.Begin) && t.Before(r.End)
 }
 
+// String renders the result for logs and messages: the instant, or
+// "[begin, end)", in ISO 8601 UTC.
+func (r Result) String() string {
+	if !r.IsRange {
+		return formatTime(r.Begin)
+	}
+	return "[" + formatTime(r.Begin) + ", " + formatTime(r.End) + ")"
+}
+
 // Pinned reports whether the result is a range pinned to a unit.
 func (r Result) Pinned() bool { return r.Unit != 0 }
 
