@@ -58,6 +58,17 @@ func Drivers() []string {
 
 // Open opens a store with the driver registered for rawURL's scheme.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
+	d, err := DriverFor(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return d.Open(ctx, rawURL, opts)
+}
+
+// DriverFor returns the driver registered for rawURL's scheme, for callers
+// that use its optional capabilities (MigrationDriver) without opening a
+// store.
+func DriverFor(rawURL string) (Driver, error) {
 	scheme, _, ok := strings.Cut(rawURL, ":")
 	if !ok {
 		return nil, fmt.Errorf("db: database URL %q has no scheme", Redact(rawURL))
@@ -68,7 +79,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	if d == nil {
 		return nil, fmt.Errorf("%w %q (forgotten import?)", ErrUnknownDriver, scheme)
 	}
-	return d.Open(ctx, rawURL, opts)
+	return d, nil
 }
 
 // Redact returns rawURL with any password replaced by "xxxxx", for logs
