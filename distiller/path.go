@@ -37,7 +37,10 @@ import (
 type Path struct {
 	src    string
 	expr   pathExpr
-	simple []string // non-nil: a plain chain of keys, evaluated without the general machinery
+	// simple holds, when the path is plain chains of keys (or a union of
+	// them, from a list of fields), the chains in order: First then looks
+	// them up directly without the general machinery or allocations.
+	simple [][]string
 }
 
 // PathError reports a path that does not compile.
@@ -76,7 +79,7 @@ func ParsePath(src string) (*Path, error) {
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.errAt(t, "unexpected "+t.describe())
 	}
-	return &Path{src: src, expr: expr, simple: simpleChain(expr)}, nil
+	return &Path{src: src, expr: expr, simple: simpleChains(expr)}, nil
 }
 
 // unionPaths returns the union of paths, whose matches come in list order.
@@ -92,7 +95,7 @@ func unionPaths(paths []*Path) *Path {
 			expr = &unionExpr{l: expr, r: p.expr}
 		}
 	}
-	return &Path{src: strings.Join(srcs, "|"), expr: expr}
+	return &Path{src: strings.Join(srcs, "|"), expr: expr, simple: simpleChains(expr)}
 }
 
 // String returns the path's source text.
@@ -114,17 +117,12 @@ func (p *Path) Matches(doc any) []Match {
 // First returns the first match of the path in doc whose value is not null.
 func (p *Path) First(doc any) (any, bool) {
 	if p.simple != nil {
-		v := doc
-		for _, k := range p.simple {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if v, ok = m[k]; !ok {
-				return nil, false
+		for _, chain := range p.simple {
+			if v := lookupChain(doc, chain); v != nil {
+				return v, true
 			}
 		}
-		return v, v != nil
+		return nil, false
 	}
 	var found any
 	e := &evaluator{root: doc}
@@ -138,25 +136,57 @@ func (p *Path) First(doc any) (any, bool) {
 	return found, found != nil
 }
 
-// simpleChain returns the keys of a path made only of single keys joined by
-// "." (optionally after "$"), or nil.
-func simpleChain(x pathExpr) []string {
-	switch x := x.(type) {
-	case *fieldsExpr:
-		if x.any || len(x.names) != 1 {
+// lookupChain follows a chain of keys through nested objects; nil when a
+// key is missing or a value on the way is not an object.
+func lookupChain(v any, chain []string) any {
+	for _, k := range chain {
+		m, ok := v.(map[string]any)
+		if !ok {
 			return nil
 		}
-		return []string{x.names[0]}
-	case *childExpr:
-		if _, ok := x.l.(rootExpr); ok {
-			return simpleChain(x.r)
+		if v, ok = m[k]; !ok {
+			return nil
 		}
-		l := simpleChain(x.l)
-		r := simpleChain(x.r)
+	}
+	return v
+}
+
+// simpleChains returns, for a path made only of keys, "." and "|" (and an
+// optional leading "$"), the key chains it looks up, in match order; nil
+// for any other path.
+func simpleChains(x pathExpr) [][]string {
+	switch x := x.(type) {
+	case *fieldsExpr:
+		if x.any {
+			return nil
+		}
+		out := make([][]string, len(x.names))
+		for i, n := range x.names {
+			out[i] = []string{n}
+		}
+		return out
+	case *childExpr:
+		r := simpleChains(x.r)
+		if _, ok := x.l.(rootExpr); ok || r == nil {
+			return r
+		}
+		l := simpleChains(x.l)
+		if l == nil || len(l)*len(r) > 64 {
+			return nil
+		}
+		var out [][]string
+		for _, a := range l {
+			for _, b := range r {
+				out = append(out, append(slices.Clip(a), b...))
+			}
+		}
+		return out
+	case *unionExpr:
+		l, r := simpleChains(x.l), simpleChains(x.r)
 		if l == nil || r == nil {
 			return nil
 		}
-		return append(slices.Clip(l), r...)
+		return append(l, r...)
 	}
 	return nil
 }
