@@ -35,8 +35,8 @@ import (
 // bind tightest. "&" parses but is rejected, as jsonpath-rw never
 // implemented it.
 type Path struct {
-	src    string
-	expr   pathExpr
+	src  string
+	expr pathExpr
 	// simple holds, when the path is plain chains of keys (or a union of
 	// them, from a list of fields), the chains in order: First then looks
 	// them up directly without the general machinery or allocations.
