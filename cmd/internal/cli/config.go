@@ -94,9 +94,10 @@ type Config struct {
 	// seconds or a duration such as "1m").
 	StatisticsPeriod Duration `yaml:"statistics_period"`
 	// PipelineHandlers maps handler names used in pipelines.yaml to a
-	// handler implementation: a built-in short name ("logger", "usage", ...)
-	// or the original's Python class path, which is translated to the short
-	// name.
+	// registered handler: a built-in name ("logger", "usage", "notabene",
+	// "atompub") or the original's Python class path of one
+	// ("winchester.pipeline_handler:LoggingHandler"). Empty: every
+	// registered handler under its own name.
 	PipelineHandlers map[string]string `yaml:"pipeline_handlers"`
 	// PipelineConfig names the pipelines file (required by the worker).
 	PipelineConfig string `yaml:"pipeline_config"`
@@ -412,6 +413,11 @@ func (c *Config) displayName() string {
 	return "config"
 }
 
+// Pos says where key (a dotted path) was set, for messages: "file:line",
+// the overriding flag or environment variable, or just the file name when
+// the file does not set the key.
+func (c *Config) Pos(key string) string { return c.pos(key) }
+
 // Line returns the line of key (a dotted path such as "database.url") in
 // the config file, or 0 when the file does not set it.
 func (c *Config) Line(key string) int { return c.lines[key] }
@@ -461,20 +467,6 @@ func (c *Config) withDefaults() {
 	if !c.has("retry_backoff") && c.RetryBackoff == 0 {
 		c.RetryBackoff = Duration(DefaultRetryBackoff)
 	}
-	for name, impl := range c.PipelineHandlers {
-		if short, ok := pythonHandlers[impl]; ok {
-			c.PipelineHandlers[name] = short
-		}
-	}
-}
-
-// pythonHandlers maps the original's handler class paths to the names of
-// the built-in handlers.
-var pythonHandlers = map[string]string{
-	"winchester.pipeline_handler:LoggingHandler":  "logger",
-	"winchester.pipeline_handler:UsageHandler":    "usage",
-	"winchester.pipeline_handler:NotabeneHandler": "notabene",
-	"winchester.pipeline_handler:AtomPubHandler":  "atompub",
 }
 
 // SearchDirs returns the directories searched for the other files, in
@@ -517,8 +509,15 @@ func (c *Config) ResolvePath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("cannot find %s (searched %s): %w", name, strings.Join(dirs, ", "), fs.ErrNotExist)
+	return "", &notFoundError{fmt.Sprintf("cannot find %s (searched %s)", name, strings.Join(dirs, ", "))}
 }
+
+// notFoundError is a file missing from every searched directory; it
+// matches fs.ErrNotExist.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
 func isFile(p string) error {
 	st, err := os.Stat(p)

@@ -155,17 +155,6 @@ func TestLoadValues(t *testing.T) {
 			},
 		},
 		{
-			name: "python handler class paths become built-in names",
-			file: "w.yaml",
-			text: "pipeline_handlers:\n  logger: winchester.pipeline_handler:LoggingHandler\n  usage: winchester.pipeline_handler:UsageHandler\n  mine: logger\n",
-			check: func(t *testing.T, c *Config) {
-				want := map[string]string{"logger": "logger", "usage": "usage", "mine": "logger"}
-				if diff := cmp.Diff(want, c.PipelineHandlers); diff != "" {
-					t.Errorf("PipelineHandlers (-want +got):\n%s", diff)
-				}
-			},
-		},
-		{
 			name: "python-only keys are accepted with a warning",
 			file: "w.yaml",
 			text: "log_level: debug\nlog_file: '%(proc_name)s.log'\nlogging_config: logging.conf\n",
@@ -357,11 +346,6 @@ func TestValidate(t *testing.T) {
 			name: "time sync endpoint",
 			text: "time_sync_endpoint: timesync:8080\n",
 			want: []string{`w.yaml:1: time_sync_endpoint: "timesync:8080" is not an http(s) URL`},
-		},
-		{
-			name: "unknown python handler",
-			text: "pipeline_handlers:\n  mine: mymodule:MyHandler\n",
-			want: []string{`w.yaml:1: pipeline_handlers: handler "mine": "mymodule:MyHandler" is a Python class; name a built-in handler (atompub, logger, notabene, usage)`},
 		},
 		{
 			name: "bad trim age",

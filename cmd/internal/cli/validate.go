@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/winchester-go/winchester/trigger/timex"
 )
@@ -106,8 +105,6 @@ func (c *Config) Validate() error {
 			bad("pipeline_handlers", "empty handler name")
 		case impl == "":
 			bad("pipeline_handlers", "handler %q: empty implementation", name)
-		case strings.Contains(impl, ":"):
-			bad("pipeline_handlers", "handler %q: %q is a Python class; name a built-in handler (%s)", name, impl, strings.Join(slices.Sorted(maps.Values(pythonHandlers)), ", "))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.DistillerTraitPlugins)) {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+)
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const (
+	goodTriggers = `
+- name: t1
+  distinguished_by: [instance_id]
+  expiration: "$last + 1h"
+  fire_pipeline: p1
+  match_criteria:
+  - event_type: compute.instance.*
+  fire_criteria:
+  - event_type: compute.instance.exists
+`
+	goodPipelines = "p1:\n  - logger\n"
+	goodEvents    = "- event_type: compute.instance.*\n  traits:\n    instance_id:\n      fields: payload.instance_id\n"
+)
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		files    map[string]string
+		env      map[string]string
+		want     []string // lines or parts of the output, in order
+		wantFail bool
+	}{
+		{
+			name: "the shipped samples",
+			files: map[string]string{
+				"winchester.yaml":        mustRead(t, "../../etc/winchester.yaml"),
+				"triggers.yaml":          mustRead(t, "../../etc/triggers.yaml"),
+				"pipelines.yaml":         mustRead(t, "../../etc/pipelines.yaml"),
+				"event_definitions.yaml": mustRead(t, "../../etc/event_definitions.yaml"),
+			},
+			want: []string{
+				"database           sqlite:///",
+				"triggers           1 trigger in ",
+				"handlers           logger, usage",
+				"pipelines          2 pipelines in ",
+				"event definitions  2 event definitions in ",
+				"ok",
+			},
+		},
+		{
+			name: "files found through config_path, password masked",
+			files: map[string]string{
+				"etc/winchester.yaml": "config_path: ../defs\ndatabase:\n  url: postgresql://w:secret@db/w\ntrigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\ndistiller_config: events.yaml\n",
+				"defs/triggers.yaml":  goodTriggers,
+				"defs/pipelines.yaml": goodPipelines,
+				"defs/events.yaml":    goodEvents,
+			},
+			want: []string{"database           postgres://w:xxxxx@db/w", "1 trigger in ", "(t1)", "1 pipeline in ", "(p1)", "1 event definition in ", "ok"},
+		},
+		{
+			name: "every problem is listed",
+			files: map[string]string{
+				"etc/winchester.yaml": "database:\n  url: mysql://w:secret@db/w\npipeline_worker_batch_size: 0\ntrigger_definitions: missing.yaml\npipeline_config: pipelines.yaml\ndistiller_config: events.yaml\npipeline_handlers:\n  logger: nosuch\n",
+				"etc/pipelines.yaml":  goodPipelines,
+				"etc/events.yaml":     "- event_type: x\n  traits:\n    a:\n      type: nosuchtype\n      fields: payload.a\n",
+			},
+			want: []string{
+				"problems:",
+				"winchester.yaml:2: database.url:", "MySQL is not supported",
+				"winchester.yaml:3: pipeline_worker_batch_size: must be positive",
+				"winchester.yaml:4: trigger_definitions: cannot find missing.yaml (searched ",
+				"winchester.yaml:7: pipeline_handlers:", `"nosuch"`,
+				"events.yaml:4", "nosuchtype",
+			},
+			wantFail: true,
+		},
+		{
+			name: "trigger naming a missing pipeline",
+			files: map[string]string{
+				"winchester.yaml": "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n",
+				"triggers.yaml":   goodTriggers,
+				"pipelines.yaml":  "other:\n  - logger\n",
+			},
+			want:     []string{"1 problem:", `triggers.yaml:2: trigger "t1": fire_pipeline: no pipeline "p1" in `},
+			wantFail: true,
+		},
+		{
+			name: "bad trigger file",
+			files: map[string]string{
+				"winchester.yaml": "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n",
+				"triggers.yaml":   "- name: t1\n  expiration: \"$last + 1h\"\n  fire_pipeline: p1\n  match_criteria:\n  - event_type: a\n    bogus: 1\n",
+				"pipelines.yaml":  goodPipelines,
+			},
+			want:     []string{"triggers.yaml:6", "bogus"},
+			wantFail: true,
+		},
+		{
+			name:     "unknown key in the config file",
+			files:    map[string]string{"winchester.yaml": "pipeline_config: p.yaml\nfire_delay: 3\n"},
+			want:     []string{"1 problem:", `winchester.yaml:2: unknown key "fire_delay"`},
+			wantFail: true,
+		},
+		{
+			name:  "warnings do not fail",
+			files: map[string]string{"winchester.yaml": "logging_config: logging.conf\npipeline_config: p.yaml\n", "p.yaml": goodPipelines},
+			want:  []string{"warning: ", "winchester.yaml:1: logging_config is ignored", "ok"},
+		},
+		{
+			name:     "environment override is checked",
+			files:    map[string]string{"winchester.yaml": "pipeline_config: p.yaml\n", "p.yaml": goodPipelines},
+			env:      map[string]string{cli.EnvDatabaseURL: "mysql://x@y/z"},
+			want:     []string{"environment variable WINCHESTER_DATABASE_URL: database.url:", "MySQL is not supported"},
+			wantFail: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, tc.files)
+			cfg := filepath.Join(dir, "winchester.yaml")
+			if _, err := os.Stat(cfg); err != nil {
+				cfg = filepath.Join(dir, "etc", "winchester.yaml")
+			}
+			var out bytes.Buffer
+			err := runCheck(&out, &cli.Flags{ConfigFile: cfg}, func(k string) string { return tc.env[k] })
+			if tc.wantFail != (err != nil) {
+				t.Fatalf("check error = %v, want failure %v; output:\n%s", err, tc.wantFail, out.String())
+			}
+			if tc.wantFail && exitCode(err) != 1 {
+				t.Errorf("exit code %d, want 1", exitCode(err))
+			}
+			rest := out.String()
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order); output:\n%s", w, out.String())
+				}
+				rest = rest[i+len(w):]
+			}
+			if strings.Contains(out.String(), "secret") {
+				t.Errorf("output shows a password:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVersion(t *testing.T) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"version"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "winchester ") || !strings.Contains(got, "go1.") {
+		t.Errorf("version output = %q", got)
+	}
+}
