@@ -1,0 +1,29 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/sqlite"
+)
+
+// openTemp opens a migrated store on a new file in t.TempDir().
+func openTemp(t *testing.T) db.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "winchester.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestExercise(t *testing.T) {
+	dbtest.Exercise(t, openTemp)
+}
