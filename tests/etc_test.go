@@ -1,0 +1,131 @@
+// Package tests holds the end-to-end tests: they build the commands and
+// drive them, and check that the shipped samples in etc/ stay valid.
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+const etcDir = "../etc"
+
+// buildCommand builds ./cmd/<name> into a temporary directory and returns
+// the binary's path.
+func buildCommand(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// TestEtcSamples loads every file in etc/ with the loader that will read
+// it in production. A new file in etc/ needs a loader here.
+func TestEtcSamples(t *testing.T) {
+	loaders := map[string]func(t *testing.T, path string){
+		"winchester.yaml": checkWinchesterYAML,
+		"triggers.yaml": func(t *testing.T, path string) {
+			defs, warns, err := trigger.Load(path)
+			if err != nil {
+				t.Fatalf("trigger.Load(%s): %v", path, err)
+			}
+			for _, w := range warns {
+				t.Errorf("warning: %s", w)
+			}
+			if len(defs) != 1 || defs[0].Name != "test_trigger" {
+				t.Fatalf("triggers = %d, want the one test_trigger", len(defs))
+			}
+			if len(defs[0].MatchCriteria) != 2 || defs[0].MatchCriteria[1].MapDistinguishedBy["timestamp"] != "audit_period_beginning" {
+				t.Errorf("map_distinguished_by of the second match criteria not loaded")
+			}
+		},
+		"pipelines.yaml": func(t *testing.T, path string) {
+			reg, err := pipeline.NewRegistry().Select(map[string]string{"logger": "logger", "usage": "usage"})
+			if err != nil {
+				t.Fatalf("select handlers: %v", err)
+			}
+			defs, err := pipeline.Load(path, reg)
+			if err != nil {
+				t.Fatalf("pipeline.Load(%s): %v", path, err)
+			}
+			if got := strings.Join(defs.Names(), ","); got != "test_expire_pipeline,test_pipeline" {
+				t.Errorf("pipelines = %s", got)
+			}
+		},
+		"event_definitions.yaml": func(t *testing.T, path string) {
+			defs, err := distiller.LoadDefinitions(path, nil)
+			if err != nil {
+				t.Fatalf("distiller.LoadDefinitions(%s): %v", path, err)
+			}
+			if len(defs) != 2 {
+				t.Errorf("event definitions = %d, want 2", len(defs))
+			}
+		},
+	}
+	entries, err := os.ReadDir(etcDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".db") || strings.Contains(name, ".db-") {
+			continue
+		}
+		load, ok := loaders[name]
+		if !ok {
+			t.Errorf("etc/%s: no loader checks this file; add one to TestEtcSamples", name)
+			continue
+		}
+		seen++
+		t.Run(name, func(t *testing.T) { load(t, filepath.Join(etcDir, name)) })
+	}
+	if seen != len(loaders) {
+		t.Errorf("checked %d files in etc/, want %d", seen, len(loaders))
+	}
+}
+
+// checkWinchesterYAML runs `winchester check` on the sample: it loads the
+// configuration and every file it names with the production loaders.
+func checkWinchesterYAML(t *testing.T, path string) {
+	// Copy etc/ so that the default database beside the config file is
+	// created, if at all, in a temporary directory.
+	dir := t.TempDir()
+	for _, f := range []string{"winchester.yaml", "triggers.yaml", "pipelines.yaml", "event_definitions.yaml"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := buildCommand(t, "winchester")
+	cmd := exec.Command(bin, "check", "-c", filepath.Join(dir, "winchester.yaml"))
+	cmd.Env = append(os.Environ(), "WINCHESTER_DATABASE_URL=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("winchester check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"database           sqlite://" + filepath.Join(dir, "winchester.db"),
+		"1 trigger in ", "2 pipelines in ", "2 event definitions in ", "handlers           logger, usage",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("winchester check output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "warning") {
+		t.Errorf("winchester check warns about the sample:\n%s", out)
+	}
+}
