@@ -266,6 +266,14 @@ func (l *loader) debugLevel(v *yaml.Node, trig string) int {
 		s = v.Value
 	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
 		s = strings.TrimSpace(v.Value)
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!float":
+		// A whole number written as a float (2.0) is accepted, as int() does.
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err != nil || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+			l.errorf(v, trig, keyDebugLevel, "must be an integer 0, 1 or 2, not %s", v.Value)
+			return 0
+		}
+		return int(f)
 	default:
 		l.errorf(v, trig, keyDebugLevel, "must be an integer 0, 1 or 2, not %s", describe(v))
 		return 0
@@ -752,14 +760,14 @@ func plainDecimal(s string) bool {
 	return true
 }
 
-// scalarText returns the text of a string or number scalar (names may be
-// written unquoted, like 2014 or 42).
+// scalarText returns the text of a string, number or timestamp scalar
+// (names may be written unquoted, like 2014, 42 or 2014-08-01).
 func scalarText(n *yaml.Node) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
 		return "", false
 	}
 	switch n.ShortTag() {
-	case "!!str", "!!int", "!!float":
+	case "!!str", "!!int", "!!float", "!!timestamp":
 		return n.Value, true
 	}
 	return "", false

@@ -98,6 +98,11 @@ func TestParseErrors(t *testing.T) {
 			want: []problem{{Line: 2, Trigger: "t", Field: "debug_level", Msg: `not "high"`}},
 		},
 		{
+			name: "fractional debug level",
+			yaml: "- name: t\n  debug_level: 1.5" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "debug_level", Msg: "must be an integer"}},
+		},
+		{
 			name: "negative debug level",
 			yaml: "- name: t\n  debug_level: -1" + validTail,
 			want: []problem{{Line: 2, Trigger: "t", Field: "debug_level", Msg: "must be an integer"}},
@@ -390,8 +395,8 @@ func TestParseUselessMappingWarns(t *testing.T) {
 
 func TestParseValues(t *testing.T) {
 	t.Parallel()
-	src := `- name: t
-  debug_level: "2"
+	src := `- name: 2014-08-01
+  debug_level: 2.0
   distinguished_by: [instance_id, {timestamp: day}]
   expiration: $last + 1h
   fire_delay: 1.5
@@ -417,7 +422,7 @@ func TestParseValues(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	d := defs[0]
-	if d.DebugLevel != 2 || d.FireDelay != 1500*time.Millisecond || d.FirePipeline != "" || d.ExpirePipeline != "e" {
+	if d.Name != "2014-08-01" || d.DebugLevel != 2 || d.FireDelay != 1500*time.Millisecond || d.FirePipeline != "" || d.ExpirePipeline != "e" {
 		t.Errorf("Parse = debug %d, delay %v, pipelines %q/%q", d.DebugLevel, d.FireDelay, d.FirePipeline, d.ExpirePipeline)
 	}
 	c := d.MatchCriteria[0]
