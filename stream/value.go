@@ -155,7 +155,11 @@ func (v Value) Key() string {
 	case KindInt:
 		return "i:" + strconv.FormatInt(v.i, 10)
 	case KindFloat:
-		return "f:" + strconv.FormatFloat(v.f, 'g', -1, 64)
+		f := v.f
+		if f == 0 {
+			f = 0 // -0.0 is Equal to 0.0, so it must have the same key
+		}
+		return "f:" + strconv.FormatFloat(f, 'g', -1, 64)
 	case KindDatetime:
 		return "d:" + strconv.FormatInt(v.t.UnixMicro(), 10)
 	case KindTimeRange:
