@@ -1,0 +1,358 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	_ "github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+var t0 = time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+
+// workerBundle is a store with one ready stream and a registry of test
+// handlers whose behaviour the test sets.
+type workerBundle struct {
+	store    db.Store
+	clock    *testClock
+	streamID int64
+	// behaviour of the "probe" handler
+	mu        sync.Mutex
+	failNext  int           // HandleEvents fails this many more times
+	block     chan struct{} // HandleEvents waits on it (or ctx) when set
+	started   chan struct{} // closed when HandleEvents starts blocking
+	emit      []stream.Event
+	handled   int
+	committed int
+}
+
+func setupWorker(t *testing.T) *workerBundle {
+	t.Helper()
+	ctx := t.Context()
+	s, err := db.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	b := &workerBundle{store: s, clock: &testClock{now: t0}}
+	ev := stream.Event{MessageID: "m-1", Type: "compute.instance.exists", Timestamp: t0, Traits: map[string]stream.Value{"instance_id": stream.String("i-1")}}
+	ids, err := s.SaveEvents(ctx, []stream.Event{ev})
+	if err != nil {
+		t.Fatalf("SaveEvents: %v", err)
+	}
+	dist := map[string]stream.Value{"instance_id": stream.String("i-1")}
+	id, created, err := s.CreateStream(ctx, db.NewStream{
+		Name: "t", Key: stream.Key(dist), DistinguishedBy: dist,
+		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour), FireTimestamp: t0,
+		EventIDs: ids, Now: t0,
+	})
+	if err != nil || !created {
+		t.Fatalf("CreateStream: %v created=%v", err, created)
+	}
+	b.streamID = id
+	b.clock.set(t0.Add(time.Second)) // the stream is ready to fire
+	return b
+}
+
+type probe struct{ b *workerBundle }
+
+func (p probe) HandleEvents(ctx context.Context, events []stream.Event, _ *pipeline.Env) ([]stream.Event, error) {
+	b := p.b
+	b.mu.Lock()
+	b.handled++
+	block, started := b.block, b.started
+	fail := b.failNext > 0
+	if fail {
+		b.failNext--
+	}
+	emit := b.emit
+	b.mu.Unlock()
+	if block != nil {
+		close(started)
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	if fail {
+		return nil, errors.New("probe failure")
+	}
+	return append(events, emit...), nil
+}
+
+func (p probe) Commit(context.Context) error {
+	p.b.mu.Lock()
+	p.b.committed++
+	p.b.mu.Unlock()
+	return nil
+}
+
+func (p probe) Rollback(context.Context) error { return nil }
+
+func (b *workerBundle) worker(t *testing.T, cfg pipeline.WorkerConfig, feed pipeline.FeedFunc) *pipeline.Worker {
+	t.Helper()
+	reg := pipeline.NewRegistry()
+	reg.Register("probe", func(pipeline.Params) (pipeline.Builder, error) {
+		return func() (pipeline.Handler, error) { return probe{b}, nil }, nil
+	})
+	defs, err := pipeline.Parse("pipelines.yaml", []byte("p: [probe]\n"), reg)
+	if err != nil {
+		t.Fatalf("pipelines: %v", err)
+	}
+	lookup := func(name string) (string, string, bool) {
+		if name != "t" {
+			return "", "", false
+		}
+		return "p", "p", true
+	}
+	if feed == nil {
+		feed = func(ctx context.Context, tx db.Ops, events []stream.Event) error {
+			_, err := tx.SaveEvents(ctx, events)
+			return err
+		}
+	}
+	cfg.Clock = b.clock
+	w, err := pipeline.NewWorker(b.store, defs, lookup, feed, cfg)
+	if err != nil {
+		t.Fatalf("NewWorker: %v", err)
+	}
+	return w
+}
+
+func (b *workerBundle) stream(t *testing.T) stream.Stream {
+	t.Helper()
+	s, err := b.store.StreamByID(t.Context(), b.streamID)
+	if err != nil {
+		t.Fatalf("StreamByID: %v", err)
+	}
+	return s
+}
+
+func TestWorkerRetriesWithBackoffThenErrors(t *testing.T) {
+	b := setupWorker(t)
+	b.failNext = 3
+	w := b.worker(t, pipeline.WorkerConfig{MaxRetries: 2, RetryBackoff: time.Minute, Purge: true}, nil)
+	ctx := t.Context()
+
+	wantFire := []time.Duration{time.Minute, 2 * time.Minute}
+	for i, backoff := range wantFire {
+		now := b.clock.Now()
+		res, err := w.Pass(ctx, ctx)
+		if err != nil {
+			t.Fatalf("pass %d: %v", i+1, err)
+		}
+		if len(res.Attempts) != 1 || res.Attempts[0].OK {
+			t.Fatalf("pass %d: attempts = %+v, want one failure", i+1, res.Attempts)
+		}
+		s := b.stream(t)
+		if s.State != stream.StateRetryFire || s.Attempts != i+1 || s.LastError == "" {
+			t.Fatalf("pass %d: state %s attempts %d error %q, want retry_fire, %d, an error", i+1, s.State, s.Attempts, s.LastError, i+1)
+		}
+		if want := now.Add(backoff); !s.FireTimestamp.Equal(want) {
+			t.Errorf("pass %d: fire_timestamp = %s, want %s (backoff %s)", i+1, s.FireTimestamp, want, backoff)
+		}
+		// Not ready before the backoff has passed.
+		res, err = w.Pass(ctx, ctx)
+		if err != nil || len(res.Attempts) != 0 {
+			t.Fatalf("pass %d again: %v, attempts %d, want none before the backoff", i+1, err, len(res.Attempts))
+		}
+		b.clock.set(s.FireTimestamp.Add(time.Second))
+	}
+	if _, err := w.Pass(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := b.stream(t)
+	if s.State != stream.StateError || s.Attempts != 3 {
+		t.Fatalf("after retries: state %s attempts %d, want error, 3", s.State, s.Attempts)
+	}
+	// The operator resets it; the next pass fires it.
+	if _, err := b.store.ResetStream(ctx, b.streamID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Pass(ctx, ctx)
+	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK {
+		t.Fatalf("after reset: %v %+v, want the stream fired", err, res.Attempts)
+	}
+	if _, err := b.store.StreamByID(ctx, b.streamID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("completed stream still there (err %v), want purged", err)
+	}
+}
+
+func TestWorkerRescuesStaleClaim(t *testing.T) {
+	b := setupWorker(t)
+	ctx := t.Context()
+	// A worker that died holding the stream.
+	owner := "dead-worker"
+	until := b.clock.Now().Add(time.Minute)
+	s := b.stream(t)
+	if _, err := b.store.SetStreamState(ctx, db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, State: stream.StateFiring, ClaimedBy: &owner, LeaseUntil: &until}); err != nil {
+		t.Fatal(err)
+	}
+	w := b.worker(t, pipeline.WorkerConfig{MaxRetries: 1}, nil)
+	res, err := w.Pass(ctx, ctx)
+	if err != nil || res.Stats.Rescued != 0 {
+		t.Fatalf("before the lease ends: %v, rescued %d, want nothing", err, res.Stats.Rescued)
+	}
+	b.clock.set(until.Add(time.Second))
+	res, err = w.Pass(ctx, ctx)
+	if err != nil || res.Stats.Rescued != 1 {
+		t.Fatalf("after the lease: %v, rescued %d, want 1", err, res.Stats.Rescued)
+	}
+	got := b.stream(t)
+	if got.State != stream.StateRetryFire || got.ClaimedBy != "" {
+		t.Fatalf("rescued stream: state %s claimed_by %q, want retry_fire and no owner", got.State, got.ClaimedBy)
+	}
+	b.clock.set(got.FireTimestamp.Add(time.Second))
+	res, err = w.Pass(ctx, ctx)
+	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK {
+		t.Fatalf("after rescue: %v %+v, want fired", err, res.Attempts)
+	}
+}
+
+func TestWorkerStoresNewEventsWithCompletion(t *testing.T) {
+	b := setupWorker(t)
+	ctx := t.Context()
+	b.emit = []stream.Event{{MessageID: "new-1", Type: "compute.instance.exists.verified", Timestamp: t0}}
+
+	// A feed that fails: the stream must not complete and the new event
+	// must not be stored.
+	failing := func(ctx context.Context, tx db.Ops, events []stream.Event) error {
+		if _, err := tx.SaveEvents(ctx, events); err != nil {
+			return err
+		}
+		return errors.New("feed failed")
+	}
+	w := b.worker(t, pipeline.WorkerConfig{}, failing)
+	if _, err := w.Pass(ctx, ctx); err == nil {
+		t.Fatal("pass with a failing feed succeeded")
+	}
+	if _, err := b.store.EventByMessageID(ctx, "new-1"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("new event stored although the completion failed (err %v)", err)
+	}
+	if s := b.stream(t); s.State != stream.StateFiring {
+		t.Fatalf("state %s, want firing (its lease will let it be rescued)", s.State)
+	}
+
+	b2 := setupWorker(t)
+	b2.emit = b.emit
+	w2 := b2.worker(t, pipeline.WorkerConfig{Purge: false}, nil)
+	res, err := w2.Pass(ctx, ctx)
+	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK || res.Stats.NewEvents != 1 {
+		t.Fatalf("pass: %v %+v new %d, want one completed stream with one new event", err, res.Attempts, res.Stats.NewEvents)
+	}
+	if _, err := b2.store.EventByMessageID(ctx, "new-1"); err != nil {
+		t.Fatalf("new event not stored: %v", err)
+	}
+	if s := b2.stream(t); s.State != stream.StateCompleted || s.SerialNo != 2 {
+		t.Fatalf("state %s serial %d, want completed, 2", s.State, s.SerialNo)
+	}
+}
+
+func TestWorkerUnknownTriggerGoesToErrorAndGoesOn(t *testing.T) {
+	b := setupWorker(t)
+	ctx := t.Context()
+	dist := map[string]stream.Value{"x": stream.Int(1)}
+	if _, _, err := b.store.CreateStream(ctx, db.NewStream{
+		Name: "gone", Key: stream.Key(dist), DistinguishedBy: dist,
+		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour), FireTimestamp: t0.Add(-time.Second), Now: t0,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := b.worker(t, pipeline.WorkerConfig{MaxRetries: 3}, nil)
+	res, err := w.Pass(ctx, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Attempts) != 2 || res.Attempts[0].OK || !res.Attempts[1].OK {
+		t.Fatalf("attempts %+v, want the unknown trigger's stream failed first, then ours fired", res.Attempts)
+	}
+	all, err := b.store.FindStreams(ctx, db.FindStreamsParams{Name: "gone"})
+	if err != nil || len(all) != 1 || all[0].Stream.State != stream.StateError {
+		t.Fatalf("unknown trigger stream: %v %+v, want state error (no retries for a config problem)", err, all)
+	}
+}
+
+func TestWorkerShutdownReleasesRunningStream(t *testing.T) {
+	b := setupWorker(t)
+	b.block = make(chan struct{})
+	b.started = make(chan struct{})
+	w := b.worker(t, pipeline.WorkerConfig{ShutdownGrace: 50 * time.Millisecond, Delay: time.Hour}, nil)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-b.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pipeline did not start")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v, want nil on shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the grace period")
+	}
+	s := b.stream(t)
+	if s.State != stream.StateRetryFire || s.Attempts != 0 || s.ClaimedBy != "" {
+		t.Fatalf("after shutdown: state %s attempts %d owner %q, want retry_fire, 0, none", s.State, s.Attempts, s.ClaimedBy)
+	}
+	if b.committed != 0 {
+		t.Errorf("committed %d times, want 0", b.committed)
+	}
+}
+
+func TestWorkerRunFinishesWithinGrace(t *testing.T) {
+	b := setupWorker(t)
+	b.block = make(chan struct{})
+	b.started = make(chan struct{})
+	w := b.worker(t, pipeline.WorkerConfig{ShutdownGrace: time.Minute, Delay: time.Hour, Purge: true}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-b.started
+	cancel()
+	close(b.block) // the pipeline finishes within the grace period
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := b.store.StreamByID(t.Context(), b.streamID); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("stream not completed and purged after a graceful stop (err %v)", err)
+	}
+	if b.committed != 1 {
+		t.Errorf("committed %d times, want 1", b.committed)
+	}
+}
+
+func ExampleWorker() {
+	fmt.Println(pipeline.DefaultBatchSize, pipeline.DefaultDelay)
+	// Output: 1000 10s
+}
