@@ -27,3 +27,9 @@ func openTemp(t *testing.T) db.Store {
 func TestExercise(t *testing.T) {
 	dbtest.Exercise(t, openTemp)
 }
+
+func TestExerciseMigrations(t *testing.T) {
+	dbtest.ExerciseMigrations(t, sqlite.Driver{}, func(t *testing.T) string {
+		return "sqlite://" + filepath.Join(t.TempDir(), "winchester.db")
+	})
+}

@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+)
+
+func TestParseURL(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    location
+		wantErr string
+	}{
+		{name: "file", raw: "sqlite:///var/lib/winchester/w.db", want: location{path: "/var/lib/winchester/w.db", query: url.Values{}}},
+		{name: "file_query", raw: "sqlite:///tmp/w.db?_pragma=synchronous(NORMAL)", want: location{path: "/tmp/w.db", query: url.Values{"_pragma": {"synchronous(NORMAL)"}}}},
+		{name: "memory", raw: "sqlite://:memory:", want: location{path: ":memory:", query: url.Values{}}},
+		{name: "memory_slash", raw: "sqlite:///:memory:", want: location{path: ":memory:", query: url.Values{}}},
+		{name: "empty", raw: "sqlite://", want: location{path: ":memory:", query: url.Values{}}},
+		{name: "relative", raw: "sqlite://w.db", wantErr: "must be absolute"},
+		{name: "other_scheme", raw: "postgres://localhost/db", wantErr: "want sqlite:///abs/path.db"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseURL(tc.raw)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseURL(%q) error = %v, want one containing %q", tc.raw, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseURL(%q): %v", tc.raw, err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(location{})); diff != "" {
+				t.Errorf("parseURL(%q) (-want +got):\n%s", tc.raw, diff)
+			}
+		})
+	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	ctx := t.Context()
+	s, err := db.Open(ctx, "sqlite://:memory:", db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("db.Open: %v", err)
+	}
+	defer s.Close()
+	ev := stream.Event{MessageID: "m-1", Type: "test.mem", Timestamp: stream.SystemClock{}.Now(), Traits: map[string]stream.Value{}}
+	if _, err := s.SaveEvents(ctx, []stream.Event{ev}); err != nil {
+		t.Fatalf("SaveEvents: %v", err)
+	}
+	// The data lives as long as the store: every operation sees it.
+	for range 3 {
+		if _, err := s.EventByMessageID(ctx, "m-1"); err != nil {
+			t.Fatalf("EventByMessageID: %v", err)
+		}
+	}
+	// A second memory store is private.
+	s2, err := Open(ctx, "sqlite://:memory:", db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s2.Close()
+	if _, err := s2.EventByMessageID(ctx, "m-1"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("second memory store sees the first's event: %v", err)
+	}
+}
+
+func TestMemoryWithoutMigrateIsOutOfDate(t *testing.T) {
+	_, err := Open(t.Context(), "sqlite://:memory:", db.Options{})
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "winchester_db -c <config> upgrade head") {
+		t.Errorf("Open without schema = %v, want db.ErrSchemaOutOfDate naming the fix", err)
+	}
+}
+
+func TestClosedStoreIsUnavailable(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.EventTypes(t.Context()); !errors.Is(err, db.ErrUnavailable) {
+		t.Errorf("EventTypes after Close = %v, want db.ErrUnavailable", err)
+	}
+	err = s.InTx(t.Context(), func(context.Context, db.Ops) error { return nil })
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Errorf("InTx after Close = %v, want db.ErrUnavailable", err)
+	}
+}
+
+func TestUnreachableFileIsUnavailable(t *testing.T) {
+	_, err := Open(t.Context(), "sqlite:///nonexistent-dir-for-test/sub/w.db", db.Options{Migrate: true})
+	if !errors.Is(err, db.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent-dir-for-test/sub/w.db") {
+		t.Errorf("Open in a missing directory = %v, want db.ErrUnavailable naming the path", err)
+	}
+}
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	ctx := t.Context()
+	raw := "sqlite://" + filepath.Join(t.TempDir(), "w.db")
+	s, err := Open(ctx, raw, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	s.Close()
+	if err := (Driver{}).ForceVersion(ctx, raw, 99); err != nil {
+		t.Fatalf("ForceVersion: %v", err)
+	}
+	_, err = Open(ctx, raw, db.Options{})
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer schema = %v, want db.ErrSchemaOutOfDate saying it is newer", err)
+	}
+}
+
+func TestDrivers(t *testing.T) {
+	found := false
+	for _, d := range db.Drivers() {
+		found = found || d == "sqlite"
+	}
+	if !found {
+		t.Errorf("db.Drivers() = %v, want sqlite among them", db.Drivers())
+	}
+}
