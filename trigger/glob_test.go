@@ -91,3 +91,86 @@ func TestGlobLiteralNeedsNoRegexp(t *testing.T) {
 		t.Errorf("literal pattern compiled to a regexp %v, want a plain comparison", g.re)
 	}
 }
+
+// fnmatchRef is a direct, backtracking implementation of fnmatch used to
+// check the regexp translation.
+func fnmatchRef(p, s []rune) bool {
+	if len(p) == 0 {
+		return len(s) == 0
+	}
+	switch p[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if fnmatchRef(p[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return len(s) > 0 && fnmatchRef(p[1:], s[1:])
+	case '[':
+		j := 1
+		if j < len(p) && p[j] == '!' {
+			j++
+		}
+		if j < len(p) && p[j] == ']' {
+			j++
+		}
+		for j < len(p) && p[j] != ']' {
+			j++
+		}
+		if j >= len(p) {
+			break // literal "["
+		}
+		if len(s) == 0 {
+			return false
+		}
+		body, neg := p[1:j], false
+		if body[0] == '!' {
+			body, neg = body[1:], true
+		}
+		in := false
+		for k := 0; k < len(body); k++ {
+			if k+2 < len(body) && body[k+1] == '-' {
+				if body[k] <= s[0] && s[0] <= body[k+2] {
+					in = true
+				}
+				k += 2
+				continue
+			}
+			if body[k] == s[0] {
+				in = true
+			}
+		}
+		return in != neg && fnmatchRef(p[j+1:], s[1:])
+	}
+	return len(s) > 0 && s[0] == p[0] && fnmatchRef(p[1:], s[1:])
+}
+
+// FuzzGlob checks the regexp translation against fnmatchRef.
+func FuzzGlob(f *testing.F) {
+	f.Add("compute.instance.*", "compute.instance.create.end")
+	f.Add("[!]a-c]?x*", "dyxz")
+	f.Add("a[b", "a[b")
+	f.Add("[a-c-e]*[!.]", "-x.")
+	f.Add(`(\[.^$|+{}])`, `(\[.^$|+{}])`)
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		if len(pattern) > 64 || len(s) > 64 || strings.Count(pattern, "*") > 6 {
+			return // keep the backtracking reference fast
+		}
+		g, err := compileGlob(pattern)
+		if err != nil {
+			if !strings.Contains(err.Error(), "bad character range") {
+				t.Fatalf("compileGlob(%q): %v", pattern, err)
+			}
+			return
+		}
+		want := fnmatchRef([]rune(pattern), []rune(s))
+		if g.re == nil {
+			want = pattern == s // literal patterns compare bytes
+		}
+		if got := g.match(s); got != want {
+			t.Fatalf("glob %q match %q = %v, reference says %v (regexp %v)", pattern, s, got, want, g.re)
+		}
+	})
+}
