@@ -126,7 +126,25 @@ type loader struct {
 }
 
 func (l *loader) fail(n *yaml.Node, index int, typ, trait, field string, err error) {
-	l.errs = append(l.errs, &DefinitionError{File: l.file, Line: n.Line, Index: index, EventType: typ, Trait: trait, Field: field, Err: err})
+	line := n.Line
+	var le *lineError
+	if errors.As(err, &le) {
+		line, err = le.line, errors.New(le.msg)
+	}
+	l.errs = append(l.errs, &DefinitionError{File: l.file, Line: line, Index: index, EventType: typ, Trait: trait, Field: field, Err: err})
+}
+
+// lineError is a problem found deeper than the node being reported, with
+// its own line.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+func errorAt(n *yaml.Node, format string, args ...any) error {
+	return &lineError{line: n.Line, msg: fmt.Sprintf(format, args...)}
 }
 
 func (l *loader) definition(index int, n *yaml.Node) *Definition {
@@ -275,13 +293,13 @@ func (l *loader) plugin(n *yaml.Node) (string, Plugin, error) {
 					continue
 				}
 				if p.value.Kind != yaml.MappingNode {
-					return "", nil, fmt.Errorf("line %d: parameters: want a mapping", p.value.Line)
+					return "", nil, errorAt(p.value, "parameters: want a mapping")
 				}
 				if err := p.value.Decode(&params); err != nil {
-					return "", nil, fmt.Errorf("line %d: parameters: %v", p.value.Line, err)
+					return "", nil, errorAt(p.value, "parameters: %v", err)
 				}
 			default:
-				return "", nil, fmt.Errorf("line %d: unknown key %q (want name and parameters)", p.key.Line, p.key.Value)
+				return "", nil, errorAt(p.key, "unknown key %q (want name and parameters)", p.key.Value)
 			}
 		}
 	default:
@@ -322,7 +340,7 @@ func mappingPairs(n *yaml.Node) ([]pair, error) {
 
 func mergePairs(n *yaml.Node, depth int) ([]pair, error) {
 	if depth > 50 {
-		return nil, fmt.Errorf("line %d: merge keys nested too deeply", n.Line)
+		return nil, errorAt(n, "merge keys nested too deeply")
 	}
 	var explicit, merged []pair
 	seen := map[string]bool{}
@@ -340,7 +358,7 @@ func mergePairs(n *yaml.Node, depth int) ([]pair, error) {
 			}
 			for _, s := range sources {
 				if s.Kind != yaml.MappingNode {
-					return nil, fmt.Errorf("line %d: a merge key (<<) needs a mapping or a list of mappings", k.Line)
+					return nil, errorAt(k, "a merge key (<<) needs a mapping or a list of mappings")
 				}
 				ps, err := mergePairs(s, depth+1)
 				if err != nil {
@@ -352,7 +370,7 @@ func mergePairs(n *yaml.Node, depth int) ([]pair, error) {
 		}
 		k = resolve(k)
 		if seen[k.Value] {
-			return nil, fmt.Errorf("line %d: key %q is defined twice", k.Line, k.Value)
+			return nil, errorAt(k, "key %q is defined twice", k.Value)
 		}
 		seen[k.Value] = true
 		explicit = append(explicit, pair{key: k, value: v})
@@ -380,7 +398,7 @@ func stringList(n *yaml.Node) ([]string, error) {
 		for _, c := range n.Content {
 			c = resolve(c)
 			if c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
-				return nil, fmt.Errorf("line %d: want a string", c.Line)
+				return nil, errorAt(c, "want a string")
 			}
 			out = append(out, c.Value)
 		}

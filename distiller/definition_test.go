@@ -145,6 +145,14 @@ func TestDefinitionErrors(t *testing.T) {
 			want: []DefinitionError{{Line: 2}}, inMsg: "yaml",
 		},
 		{
+			name: "trait defined twice", yaml: "- event_type: x\n  traits:\n    a: {fields: a}\n    a: {fields: b}\n",
+			want: []DefinitionError{{Line: 4, Index: 1, Field: "traits"}}, inMsg: `key "a" is defined twice`,
+		},
+		{
+			name: "unknown plugin key", yaml: "- event_type: x\n  traits:\n    a:\n      fields: a\n      plugin:\n        name: split\n        params: {}\n",
+			want: []DefinitionError{{Line: 7, Index: 1, Trait: "a", Field: "plugin"}}, inMsg: `unknown key "params"`,
+		},
+		{
 			name: "bad glob", yaml: "- event_type: 'x.[z-a]'\n  traits: {}\n",
 			want: []DefinitionError{{Line: 1, Index: 1, Field: "event_type"}}, inMsg: "pattern",
 		},
