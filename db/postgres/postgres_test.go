@@ -1,0 +1,331 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/postgres"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// openStore returns a migrated store in a fresh schema.
+func openStore(t *testing.T) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dbtest.PostgresURL(t), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestExercise(t *testing.T) {
+	dbtest.Exercise(t, func(t *testing.T) db.Store { return openStore(t) })
+}
+
+func TestExerciseMigrations(t *testing.T) {
+	dbtest.ExerciseMigrations(t, postgres.Driver{}, func(t *testing.T) string { return dbtest.PostgresURL(t) })
+}
+
+func TestOpenChecksSchemaVersion(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.PostgresURL(t)
+	d := postgres.Driver{}
+
+	_, err := postgres.Open(ctx, url, db.Options{})
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "winchester_db -c <config> upgrade head") {
+		t.Fatalf("Open(empty schema) = %v, want ErrSchemaOutOfDate naming the upgrade command", err)
+	}
+	if v, dirty, err := d.SchemaVersion(ctx, url); err != nil || v != 0 || dirty {
+		t.Fatalf("SchemaVersion(empty) = %d, %v, %v; want 0, false, nil", v, dirty, err)
+	}
+
+	s, err := postgres.Open(ctx, url, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open(Migrate) = %v", err)
+	}
+	s.Close()
+	if v, dirty, err := d.SchemaVersion(ctx, url); err != nil || v != 1 || dirty {
+		t.Fatalf("SchemaVersion(migrated) = %d, %v, %v; want 1, false, nil", v, dirty, err)
+	}
+	s, err = postgres.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatalf("Open(migrated) = %v", err)
+	}
+	s.Close()
+
+	if err := d.ForceVersion(ctx, url, 1); err != nil {
+		t.Fatalf("ForceVersion(1) = %v", err)
+	}
+	if err := d.Migrate(ctx, url, 0); err != nil {
+		t.Fatalf("Migrate(base) = %v", err)
+	}
+	if _, err := postgres.Open(ctx, url, db.Options{}); !errors.Is(err, db.ErrSchemaOutOfDate) {
+		t.Fatalf("Open(after downgrade) = %v, want ErrSchemaOutOfDate", err)
+	}
+}
+
+func TestOpenDirtySchema(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.PostgresURL(t)
+	if err := (postgres.Driver{}).Migrate(ctx, url, db.Head); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE schema_migrations SET dirty = TRUE`); err != nil {
+		t.Fatalf("mark dirty: %v", err)
+	}
+	_, err = postgres.Open(ctx, url, db.Options{})
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "force 1") {
+		t.Fatalf("Open(dirty) = %v, want ErrSchemaOutOfDate with the force hint", err)
+	}
+	if v, dirty, err := (postgres.Driver{}).SchemaVersion(ctx, url); err != nil || v != 1 || !dirty {
+		t.Fatalf("SchemaVersion(dirty) = %d, %v, %v; want 1, true, nil", v, dirty, err)
+	}
+	err = (postgres.Driver{}).Migrate(ctx, url, db.Head)
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "force 1") {
+		t.Fatalf("Migrate(dirty) = %v, want ErrSchemaOutOfDate with the force hint", err)
+	}
+}
+
+func TestDriverRegisteredForBothSchemes(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	if err := (postgres.Driver{}).Migrate(t.Context(), url, db.Head); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	for _, scheme := range []string{"postgres", "postgresql"} {
+		t.Run(scheme, func(t *testing.T) {
+			_, rest, _ := strings.Cut(url, "://")
+			s, err := db.Open(t.Context(), scheme+"://"+rest, db.Options{})
+			if err != nil {
+				t.Fatalf("db.Open(%s://…) = %v", scheme, err)
+			}
+			s.Close()
+		})
+	}
+}
+
+// TestMigrateConcurrentGoroutines: several upgrades at once neither fail
+// nor apply a migration twice (the advisory lock serialises them).
+func TestMigrateConcurrentGoroutines(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = (postgres.Driver{}).Migrate(t.Context(), url, db.Head) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Migrate #%d = %v", i, err)
+		}
+	}
+	checkMigrated(t, url)
+}
+
+// TestMigrateConcurrentProcesses runs two processes (this test binary)
+// that upgrade the same schema at the same moment.
+func TestMigrateConcurrentProcesses(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	const n = 2
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]strings.Builder, n)
+	for i := range cmds {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperMigrateProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "WINCHESTER_TEST_MIGRATE_URL="+url)
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		cmds[i] = cmd
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start process %d: %v", i, err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	for i := range outs {
+		if !strings.Contains(outs[i].String(), "migrated") {
+			t.Errorf("process %d did not run the migration helper:\n%s", i, outs[i].String())
+		}
+	}
+	checkMigrated(t, url)
+}
+
+// TestHelperMigrateProcess is the body of TestMigrateConcurrentProcesses'
+// child processes; it does nothing in a normal run.
+func TestHelperMigrateProcess(t *testing.T) {
+	url := os.Getenv("WINCHESTER_TEST_MIGRATE_URL")
+	if url == "" {
+		t.Skip("helper process of TestMigrateConcurrentProcesses")
+	}
+	for range 3 {
+		if err := (postgres.Driver{}).Migrate(t.Context(), url, db.Head); err != nil {
+			t.Fatalf("Migrate = %v", err)
+		}
+	}
+	fmt.Println("migrated")
+}
+
+// checkMigrated asserts the schema at url is at the newest version, clean,
+// with the tables created once.
+func checkMigrated(t *testing.T, url string) {
+	t.Helper()
+	v, dirty, err := (postgres.Driver{}).SchemaVersion(t.Context(), url)
+	if err != nil || v != 1 || dirty {
+		t.Fatalf("SchemaVersion = %d, %v, %v; want 1, false, nil", v, dirty, err)
+	}
+	s, err := postgres.Open(t.Context(), url, db.Options{})
+	if err != nil {
+		t.Fatalf("Open after concurrent migrations = %v", err)
+	}
+	defer s.Close()
+	ids, err := s.SaveEvents(t.Context(), []stream.Event{{MessageID: "m1", Type: "t", Timestamp: time.Unix(1, 0).UTC()}})
+	if err != nil || len(ids) != 1 || ids[0] == 0 {
+		t.Fatalf("SaveEvents after concurrent migrations = %v, %v", ids, err)
+	}
+}
+
+// TestLostConnection terminates the store's backend from a second
+// connection: the next query fails with db.ErrUnavailable and the pool
+// recovers on the call after it.
+func TestLostConnection(t *testing.T) {
+	ctx := t.Context()
+	base := dbtest.PostgresURL(t)
+	if err := (postgres.Driver{}).Migrate(ctx, base, db.Head); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	app := fmt.Sprintf("winchester_lost_%d", time.Now().UnixNano())
+	url := base + "&application_name=" + app + "&pool_max_conns=1"
+	s, err := postgres.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer s.Close()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect admin: %v", err)
+	}
+	defer admin.Close(ctx)
+	terminate := func() {
+		t.Helper()
+		var n int
+		err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		if err != nil || n != 1 {
+			t.Fatalf("terminate backend: %d terminated, %v", n, err)
+		}
+	}
+
+	err = s.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+		if _, err := tx.EventTypes(ctx); err != nil {
+			return err
+		}
+		terminate()
+		_, err := tx.EventTypes(ctx)
+		return err
+	})
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("query after the backend was terminated: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.EventTypes(ctx); err != nil {
+		t.Fatalf("query after reconnecting: %v", err)
+	}
+
+	// Outside a transaction, the pool may notice the dead connection
+	// itself (health check before use) and retry on a new one.
+	terminate()
+	if _, err := s.EventTypes(ctx); err != nil && !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("query after terminate: %v, want nil or ErrUnavailable", err)
+	}
+	if _, err := s.EventTypes(ctx); err != nil {
+		t.Fatalf("second query after terminate: %v", err)
+	}
+
+	s.Close()
+	if _, err := s.EventTypes(ctx); !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("query on a closed store: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// Port 1 on localhost: nothing listens, the connection is refused.
+	_, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?connect_timeout=2", db.Options{})
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("Open(unreachable) = %v, want ErrUnavailable", err)
+	}
+	_, _, err = (postgres.Driver{}).SchemaVersion(ctx, "postgres://postgres@127.0.0.1:1/test?connect_timeout=2")
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("SchemaVersion(unreachable) = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestSaveEventsLargeBatch crosses the internal batch size with
+// duplicates inside the call, across batches and already stored.
+func TestSaveEventsLargeBatch(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	ts := time.Date(2014, 8, 1, 10, 20, 45, 453201000, time.UTC)
+	ev := func(i int) stream.Event {
+		return stream.Event{MessageID: fmt.Sprintf("m-%05d", i), Type: "compute.instance.exists", Timestamp: ts.Add(time.Duration(i) * time.Microsecond),
+			Traits: map[string]stream.Value{"n": stream.Int(int64(i))}}
+	}
+	if _, err := s.SaveEvents(ctx, []stream.Event{ev(5)}); err != nil {
+		t.Fatalf("SaveEvents(first) = %v", err)
+	}
+	var events []stream.Event
+	for i := range 2500 {
+		events = append(events, ev(i))
+	}
+	events = append(events, ev(10), ev(1500), ev(2499)) // repeats in later batches
+	ids, err := s.SaveEvents(ctx, events)
+	if err != nil {
+		t.Fatalf("SaveEvents = %v", err)
+	}
+	var dups []int
+	last := int64(0)
+	for i, id := range ids {
+		if id == 0 {
+			dups = append(dups, i)
+			continue
+		}
+		if id <= last {
+			t.Fatalf("ids[%d] = %d after %d: ids do not follow input order", i, id, last)
+		}
+		last = id
+	}
+	if diff := cmp.Diff([]int{5, 2500, 2501, 2502}, dups); diff != "" {
+		t.Errorf("duplicate positions (-want +got):\n%s", diff)
+	}
+	n, err := s.CountEvents(ctx, db.FindEventsParams{})
+	if err != nil || n != 2500 {
+		t.Errorf("CountEvents = %d, %v; want 2500", n, err)
+	}
+	got, err := s.EventByMessageID(ctx, "m-01234")
+	if err != nil {
+		t.Fatalf("EventByMessageID = %v", err)
+	}
+	if diff := cmp.Diff(ev(1234), got.Event, cmp.Comparer(func(a, b stream.Value) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("stored event (-want +got):\n%s", diff)
+	}
+}
