@@ -1,0 +1,578 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+)
+
+func init() {
+	subcommands = append(subcommands, newStreamsCmd, newEventsCmd)
+}
+
+// storeFlags are the flags of the commands that only open the store.
+type storeFlags struct {
+	flags  cli.Flags
+	output string
+}
+
+func (f *storeFlags) addTo(cmd *cobra.Command) {
+	f.flags.AddTo(cmd)
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (db.Store, error) {
+	if f.output != "text" && f.output != "json" {
+		return nil, fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	cfg, _, err := f.flags.Setup(os.Getenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Migrate: cli.IsSQLite(cfg.DatabaseURL)})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cli.MaskURL(cfg.DatabaseURL), err)
+	}
+	return store, nil
+}
+
+// traitFilter parses --trait NAME[:TYPE]=VALUE into typed values. TYPE is
+// string (default), int, float or datetime.
+func parseTraitFilters(specs []string) (map[string]stream.Value, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	out := map[string]stream.Value{}
+	for _, spec := range specs {
+		key, raw, ok := strings.Cut(spec, "=")
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--trait %q: want NAME[:TYPE]=VALUE", spec)
+		}
+		name, typ, _ := strings.Cut(key, ":")
+		var v stream.Value
+		switch typ {
+		case "", "string", "text":
+			v = stream.String(raw)
+		case "int":
+			i, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--trait %q: %q is not an integer", spec, raw)
+			}
+			v = stream.Int(i)
+		case "float":
+			f, err := strconv.ParseFloat(raw, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--trait %q: %q is not a number", spec, raw)
+			}
+			v = stream.Float(f)
+		case "datetime":
+			t, err := stream.ParseTime(raw)
+			if err != nil {
+				return nil, fmt.Errorf("--trait %q: %v", spec, err)
+			}
+			v = stream.Datetime(t)
+		default:
+			return nil, fmt.Errorf("--trait %q: unknown type %q (string, int, float, datetime)", spec, typ)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+func parseTimeFlag(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := stream.ParseTime(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: %v", name, err)
+	}
+	return t, nil
+}
+
+// streamJSON is the JSON form of a stream for -o json.
+type streamJSON struct {
+	ID              int64                   `json:"id"`
+	Trigger         string                  `json:"trigger"`
+	State           string                  `json:"state"`
+	StateSerialNo   int64                   `json:"state_serial_no"`
+	DistinguishedBy map[string]stream.Value `json:"distinguished_by"`
+	FirstEvent      string                  `json:"first_event"`
+	LastEvent       string                  `json:"last_event"`
+	ExpireTimestamp *string                 `json:"expire_timestamp"`
+	FireTimestamp   *string                 `json:"fire_timestamp"`
+	Attempts        int                     `json:"attempts"`
+	LastError       string                  `json:"last_error,omitempty"`
+	ClaimedBy       string                  `json:"claimed_by,omitempty"`
+	Mark            string                  `json:"_mark,omitempty"`
+	Events          []stream.Event          `json:"events,omitempty"`
+}
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := stream.FormatTime(t)
+	return &s
+}
+
+func toStreamJSON(s stream.Stream, mark string, events []stream.Event) streamJSON {
+	d := s.DistinguishedBy
+	if d == nil {
+		d = map[string]stream.Value{}
+	}
+	return streamJSON{
+		ID: s.ID, Trigger: s.Name, State: s.State.String(), StateSerialNo: s.SerialNo,
+		DistinguishedBy: d, FirstEvent: stream.FormatTime(s.FirstEvent), LastEvent: stream.FormatTime(s.LastEvent),
+		ExpireTimestamp: optTime(s.ExpireTimestamp), FireTimestamp: optTime(s.FireTimestamp),
+		Attempts: s.Attempts, LastError: s.LastError, ClaimedBy: s.ClaimedBy, Mark: mark, Events: events,
+	}
+}
+
+func distText(d map[string]stream.Value) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + d[k].String()
+	}
+	return strings.Join(parts, " ")
+}
+
+func writeJSONLines(w io.Writer, items []any) error {
+	enc := json.NewEncoder(w)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type streamFilter struct {
+	trigger, state, older, younger, mark string
+	traits                               []string
+	limit                                int
+}
+
+func (f *streamFilter) addTo(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.trigger, "trigger", "", "only streams of this trigger")
+	fs.StringVar(&f.state, "state", "", "only streams in this state (active, firing, expiring, error, expire_error, completed, retry_fire, retry_expire)")
+	fs.StringArrayVar(&f.traits, "trait", nil, "only streams with this distinguishing value: NAME[:TYPE]=VALUE, TYPE string (default), int, float or datetime; repeatable")
+	fs.StringVar(&f.older, "older-than", "", "only streams whose first event is before this time (ISO 8601)")
+	fs.StringVar(&f.younger, "younger-than", "", "only streams whose last event is after this time (ISO 8601)")
+	fs.StringVar(&f.mark, "mark", "", "paging mark: continue after the _mark of the last row (\"+\" lists oldest first)")
+	fs.IntVar(&f.limit, "limit", 100, "at most this many streams (0: all)")
+}
+
+func (f *streamFilter) params() (db.FindStreamsParams, error) {
+	p := db.FindStreamsParams{Name: f.trigger, Mark: f.mark, Limit: f.limit}
+	if f.state != "" {
+		st, err := stream.ParseState(f.state)
+		if err != nil {
+			return p, fmt.Errorf("--state: %w", err)
+		}
+		p.State = st
+	}
+	var err error
+	if p.DistinguishedBy, err = parseTraitFilters(f.traits); err != nil {
+		return p, err
+	}
+	if p.OlderThan, err = parseTimeFlag("older-than", f.older); err != nil {
+		return p, err
+	}
+	if p.YoungerThan, err = parseTimeFlag("younger-than", f.younger); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func newStreamsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "streams",
+		Short: "List, show and reset streams",
+		Long: `streams inspects the streams in the configured database and resets failed
+ones so that a worker retries them.`,
+	}
+	cmd.AddCommand(newStreamsListCmd(), newStreamsShowCmd(), newStreamsResetCmd())
+	return cmd
+}
+
+func newStreamsListCmd() *cobra.Command {
+	var sf storeFlags
+	var f streamFilter
+	var count bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List streams, newest first",
+		Example: `  winchester streams list -c etc/winchester.yaml --state error
+  winchester streams list --trigger test_trigger --trait instance_id=aaaa-1111 -o json
+  winchester streams list --state error --count`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.params()
+			if err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			out := cmd.OutOrStdout()
+			if count {
+				n, err := store.CountStreams(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				if sf.output == "json" {
+					return writeJSONLines(out, []any{map[string]int64{"count": n}})
+				}
+				fmt.Fprintln(out, n)
+				return nil
+			}
+			found, err := store.FindStreams(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if sf.output == "json" {
+				items := make([]any, len(found))
+				for i, fs := range found {
+					items[i] = toStreamJSON(fs.Stream, fs.Mark, nil)
+				}
+				return writeJSONLines(out, items)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTRIGGER\tSTATE\tFIRST EVENT\tLAST EVENT\tDISTINGUISHED BY\tERROR")
+			for _, fs := range found {
+				s := fs.Stream
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.State, stream.FormatTime(s.FirstEvent),
+					stream.FormatTime(s.LastEvent), distText(s.DistinguishedBy), firstLine(s.LastError))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(found) > 0 && p.Limit > 0 && len(found) == p.Limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --mark %s\n", found[len(found)-1].Mark)
+			}
+			return nil
+		},
+	}
+	sf.addTo(cmd)
+	f.addTo(cmd)
+	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching streams")
+	return cmd
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func parseIDs(args []string) ([]int64, error) {
+	ids := make([]int64, len(args))
+	for i, a := range args {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("stream id %q: want a positive integer", a)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+func newStreamsShowCmd() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "show ID...",
+		Short: "Show streams with their events",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			out := cmd.OutOrStdout()
+			for _, id := range ids {
+				s, err := store.StreamByID(cmd.Context(), id)
+				if errors.Is(err, db.ErrNotFound) {
+					return &exitError{code: 1, err: fmt.Errorf("stream %d not found (purged after completion, or never existed)", id)}
+				}
+				if err != nil {
+					return err
+				}
+				events, err := store.StreamEvents(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if sf.output == "json" {
+					if err := writeJSONLines(out, []any{toStreamJSON(s, "", events)}); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(out, "stream %d\n  trigger:          %s\n  state:            %s (serial %d)\n", s.ID, s.Name, s.State, s.SerialNo)
+				fmt.Fprintf(out, "  distinguished by: %s\n  first event:      %s\n  last event:       %s\n",
+					distText(s.DistinguishedBy), stream.FormatTime(s.FirstEvent), stream.FormatTime(s.LastEvent))
+				fmt.Fprintf(out, "  expires:          %s\n  fires:            %s\n", timeOrDash(s.ExpireTimestamp), timeOrDash(s.FireTimestamp))
+				if s.Attempts > 0 || s.LastError != "" {
+					fmt.Fprintf(out, "  attempts:         %d\n  last error:       %s\n", s.Attempts, s.LastError)
+				}
+				if s.ClaimedBy != "" {
+					fmt.Fprintf(out, "  claimed by:       %s until %s\n", s.ClaimedBy, timeOrDash(s.LeaseUntil))
+				}
+				fmt.Fprintf(out, "  events (%d):\n", len(events))
+				for _, ev := range events {
+					fmt.Fprintf(out, "    %s  %s  %s\n", stream.FormatTime(ev.Timestamp), ev.Type, ev.MessageID)
+				}
+			}
+			return nil
+		},
+	}
+	sf.addTo(cmd)
+	return cmd
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return stream.FormatTime(t)
+}
+
+func newStreamsResetCmd() *cobra.Command {
+	var sf storeFlags
+	var f streamFilter
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "reset [ID...]",
+		Short: "Retry failed streams (error → retry_fire, expire_error → retry_expire)",
+		Long: `reset moves streams in error to retry_fire and streams in expire_error to
+retry_expire, so that the next worker pass runs their pipeline again. Give
+stream ids, or --all with filters (--trigger, --trait, ...) to reset every
+failed stream that matches. Streams in other states are left alone.`,
+		Example: `  winchester streams reset 42 43
+  winchester streams reset --all --trigger test_trigger`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 0) == !all {
+				return errors.New("give stream ids or --all (with filters), not both")
+			}
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			ctx := cmd.Context()
+			if all {
+				p, err := f.params()
+				if err != nil {
+					return err
+				}
+				p.Limit = 0
+				for _, st := range []stream.State{stream.StateError, stream.StateExpireError} {
+					if f.state != "" && p.State != st {
+						continue
+					}
+					q := p
+					q.State = st
+					found, err := store.FindStreams(ctx, q)
+					if err != nil {
+						return err
+					}
+					for _, fs := range found {
+						ids = append(ids, fs.Stream.ID)
+					}
+				}
+			}
+			var results []any
+			reset, failed := 0, 0
+			for _, id := range ids {
+				s, err := store.ResetStream(ctx, id)
+				res := map[string]any{"id": id}
+				switch {
+				case errors.Is(err, db.ErrNotFound):
+					res["error"] = "not found"
+					failed++
+				case errors.Is(err, db.ErrConflict):
+					res["error"] = "changed concurrently; try again"
+					failed++
+				case err != nil:
+					return err
+				default:
+					res["state"] = s.State.String()
+					if s.State == stream.StateRetryFire || s.State == stream.StateRetryExpire {
+						reset++
+					}
+				}
+				results = append(results, res)
+			}
+			out := cmd.OutOrStdout()
+			if sf.output == "json" {
+				if err := writeJSONLines(out, results); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					m := r.(map[string]any)
+					if e, ok := m["error"]; ok {
+						fmt.Fprintf(out, "stream %d: %s\n", m["id"], e)
+					} else {
+						fmt.Fprintf(out, "stream %d: %s\n", m["id"], m["state"])
+					}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d stream(s) reset for retry\n", reset)
+			}
+			if failed > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d stream(s) could not be reset", failed)}
+			}
+			return nil
+		},
+	}
+	sf.addTo(cmd)
+	f.addTo(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "reset every failed stream matching the filters")
+	return cmd
+}
+
+func newEventsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "List and show stored events",
+	}
+	cmd.AddCommand(newEventsListCmd(), newEventsShowCmd())
+	return cmd
+}
+
+func newEventsListCmd() *cobra.Command {
+	var sf storeFlags
+	var typ, from, to, mark string
+	var traits []string
+	var limit int
+	var count bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List events, newest first, in the event JSON encoding",
+		Example: `  winchester events list -c etc/winchester.yaml --type compute.instance.exists --limit 10
+  winchester events list --trait instance_id=aaaa-1111 --from 2014-08-01T00:00:00`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := db.FindEventsParams{EventType: typ, Mark: mark, Limit: limit}
+			var err error
+			if p.Traits, err = parseTraitFilters(traits); err != nil {
+				return err
+			}
+			if p.From, err = parseTimeFlag("from", from); err != nil {
+				return err
+			}
+			if p.To, err = parseTimeFlag("to", to); err != nil {
+				return err
+			}
+			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			out := cmd.OutOrStdout()
+			if count {
+				n, err := store.CountEvents(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(out, n)
+				return nil
+			}
+			found, err := store.FindEvents(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if sf.output == "json" {
+				items := make([]any, len(found))
+				for i, e := range found {
+					items[i] = e.Event
+				}
+				return writeJSONLines(out, items)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIMESTAMP\tEVENT TYPE\tMESSAGE ID\tTRAITS")
+			for _, e := range found {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", stream.FormatTime(e.Event.Timestamp), e.Event.Type, e.Event.MessageID, len(e.Event.Traits))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(found) > 0 && limit > 0 && len(found) == limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --mark %s\n", found[len(found)-1].Mark)
+			}
+			return nil
+		},
+	}
+	sf.addTo(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&typ, "type", "", "only events of this exact type")
+	fs.StringVar(&from, "from", "", "only events after this time (exclusive, ISO 8601)")
+	fs.StringVar(&to, "to", "", "only events up to this time (inclusive, ISO 8601)")
+	fs.StringArrayVar(&traits, "trait", nil, "only events with this trait value: NAME[:TYPE]=VALUE; repeatable")
+	fs.StringVar(&mark, "mark", "", "paging mark: continue after the _mark of the last row (\"+\" lists oldest first)")
+	fs.IntVar(&limit, "limit", 100, "at most this many events (0: all)")
+	fs.BoolVar(&count, "count", false, "print only the number of matching events")
+	return cmd
+}
+
+func newEventsShowCmd() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "show MESSAGE_ID...",
+		Short: "Print stored events in the event JSON encoding",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			var items []any
+			for _, id := range args {
+				e, err := store.EventByMessageID(cmd.Context(), id)
+				if errors.Is(err, db.ErrNotFound) {
+					return &exitError{code: 1, err: fmt.Errorf("no event with message_id %q", id)}
+				}
+				if err != nil {
+					return err
+				}
+				items = append(items, e.Event)
+			}
+			return writeJSONLines(cmd.OutOrStdout(), items)
+		},
+	}
+	sf.addTo(cmd)
+	return cmd
+}
