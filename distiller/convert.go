@@ -139,8 +139,13 @@ func text(v any) (string, error) {
 // always a decimal point or an exponent, exponent form only below 1e-4 or
 // from 1e16.
 func pyFloat(f float64) string {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
 	}
 	// The exponent of the shortest decimal form decides, as in Python.
 	e := strconv.FormatFloat(f, 'e', -1, 64)

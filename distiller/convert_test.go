@@ -2,6 +2,7 @@ package distiller
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -121,6 +122,11 @@ func TestPyFloat(t *testing.T) {
 	tests := map[float64]string{
 		0: "0.0", 1: "1.0", -2.5: "-2.5", 3.14: "3.14", 123456789: "123456789.0",
 		1e15: "1000000000000000.0", 1e16: "1e+16", 1.5e16: "1.5e+16", 0.0001: "0.0001", 0.00001: "1e-05",
+	}
+	tests[math.Inf(1)] = "inf"
+	tests[math.Inf(-1)] = "-inf"
+	if got := pyFloat(math.NaN()); got != "nan" {
+		t.Errorf("pyFloat(NaN) = %q, want nan", got)
 	}
 	for in, want := range tests {
 		if got := pyFloat(in); got != want {
