@@ -213,7 +213,12 @@ func ParseTime(s string) (time.Time, error) {
 	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, str); err == nil {
-			return NormalizeTime(t), nil
+			t = NormalizeTime(t)
+			if y := t.Year(); y < 1 || y > 9999 {
+				// FormatTime could not write it back as ISO 8601.
+				return time.Time{}, fmt.Errorf("date-time %q is out of range (years 1 to 9999 in UTC)", s)
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("invalid date-time %q (want ISO 8601, e.g. 2014-08-01T02:10:23.000550)", s)

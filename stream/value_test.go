@@ -249,6 +249,26 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// TestParseTimeRange: a time that becomes year 0 or 10000 in UTC would be
+// written in a form ParseTime cannot read back, so it is refused.
+func TestParseTimeRange(t *testing.T) {
+	for _, in := range []string{"9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00", "0000-06-01T00:00:00"} {
+		if got, err := ParseTime(in); err == nil {
+			t.Errorf("ParseTime(%q) = %v, want an out of range error", in, got)
+		}
+	}
+	for _, in := range []string{"9999-12-31T23:59:59.999999", "0001-01-01T00:00:00", "9999-12-31T23:59:59+01:00"} {
+		got, err := ParseTime(in)
+		if err != nil {
+			t.Errorf("ParseTime(%q): %v", in, err)
+			continue
+		}
+		if back, err := ParseTime(FormatTime(got)); err != nil || !back.Equal(got) {
+			t.Errorf("ParseTime(FormatTime(%v)) = %v, %v", got, back, err)
+		}
+	}
+}
+
 func TestFormatTime(t *testing.T) {
 	tests := []struct {
 		in   time.Time
