@@ -88,8 +88,17 @@ func checkParsed(t *testing.T, defs []*Definition, err error) {
 				t.Fatal(err)
 			}
 			events = append(events, ev)
-			if i, ok := d.Match(ev); ok {
+			i, ok := d.Match(ev)
+			if ok {
 				d.Distinguish(ev, i)
+			}
+			if reasons := d.ExplainMatch(ev); ok != (reasons == nil) {
+				t.Fatalf("Match = %v but ExplainMatch = %q", ok, reasons)
+			}
+			for _, c := range d.FireCriteria {
+				if c.Match(ev) != (c.Explain(ev) == "") {
+					t.Fatalf("Criteria.Match and Explain disagree on %v", ev)
+				}
 			}
 		}
 		d.ShouldFire(events)
