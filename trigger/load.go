@@ -1,10 +1,13 @@
 package trigger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -66,12 +69,23 @@ func Load(path string) ([]*Definition, []Warning, error) {
 // definitions are returned. Warnings are returned in either case.
 func Parse(file string, data []byte) ([]*Definition, []Warning, error) {
 	l := &loader{file: file}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, &DefinitionError{File: file, Err: fmt.Errorf("invalid YAML: %w", err)}
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil // an empty file defines no triggers
+		}
+		return nil, nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, nil, yamlError(file, err)
+		}
+		return nil, nil, &DefinitionError{File: file, Line: extra.Line, Err: errors.New("more than one YAML document (put all triggers in one list)")}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, nil, nil // an empty file defines no triggers
+		return nil, nil, nil
 	}
 	root := l.resolve(doc.Content[0])
 	var defs []*Definition
@@ -99,6 +113,18 @@ func Parse(file string, data []byte) ([]*Definition, []Warning, error) {
 		return nil, l.warns, errors.Join(l.errs...)
 	}
 	return defs, l.warns, nil
+}
+
+// yamlLine finds the line number in a yaml.v3 error message.
+var yamlLine = regexp.MustCompile(`\bline (\d+):`)
+
+// yamlError reports a YAML syntax error, with its line when known.
+func yamlError(file string, err error) error {
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return &DefinitionError{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %w", err)}
 }
 
 // loader collects the problems of one file.
@@ -170,6 +196,10 @@ func (l *loader) mapping(n *yaml.Node, trig, path string, allowed ...string) map
 		name := k.Value
 		fp := join(path, name)
 		if len(allowed) > 0 && !contains(allowed, name) {
+			if name == "<<" {
+				l.errorf(k, trig, fp, "YAML merge keys are not supported; write the fields out")
+				continue
+			}
 			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(allowed, ", "))
 			continue
 		}

@@ -252,8 +252,18 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "invalid yaml",
-			yaml: "- name: [t\n",
-			want: []problem{{Msg: "invalid YAML"}},
+			yaml: "- name: t\n  expiration: [\n",
+			want: []problem{{Line: 2, Msg: "invalid YAML"}},
+		},
+		{
+			name: "two documents",
+			yaml: "- name: t" + validTail + "---\n- name: u" + validTail,
+			want: []problem{{Line: 8, Msg: "more than one YAML document"}},
+		},
+		{
+			name: "merge key",
+			yaml: "- name: t\n  <<: {fire_delay: 3}" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "<<", Msg: "merge keys are not supported"}},
 		},
 	}
 	for _, tc := range tests {
