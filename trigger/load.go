@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,6 +173,10 @@ func (l *loader) warn(n *yaml.Node, trig, field, format string, args ...any) {
 	l.warns = append(l.warns, Warning{File: l.file, Line: n.Line, Trigger: trig, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
+// isMisspelling reports a key accepted only for compatibility, which
+// messages do not advertise.
+func isMisspelling(key string) bool { return key == keyMapDistTypo }
+
 // field is one key/value pair of a mapping.
 type field struct {
 	key   *yaml.Node
@@ -200,7 +205,7 @@ func (l *loader) mapping(n *yaml.Node, trig, path string, allowed ...string) map
 				l.errorf(k, trig, fp, "YAML merge keys are not supported; write the fields out")
 				continue
 			}
-			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(allowed, ", "))
+			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(slices.DeleteFunc(slices.Clone(allowed), isMisspelling), ", "))
 			continue
 		}
 		if _, dup := out[name]; dup {
