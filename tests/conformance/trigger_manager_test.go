@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/winchester-go/winchester/db"
-	_ "github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
@@ -88,21 +86,6 @@ type tmStreamView struct {
 	Events                    []string
 }
 
-// storeOpeners lists the stores the scenarios run against.
-func storeOpeners() map[string]func(t *testing.T) db.Store {
-	return map[string]func(t *testing.T) db.Store{
-		"sqlite": func(t *testing.T) db.Store {
-			url := "sqlite://" + filepath.Join(t.TempDir(), "winchester.db")
-			s, err := db.Open(t.Context(), url, db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("open %s: %v", url, err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		},
-	}
-}
-
 // settableClock is the one clock of a scenario.
 type settableClock struct {
 	mu  sync.Mutex
@@ -122,8 +105,9 @@ func (c *settableClock) set(t time.Time) {
 }
 
 func TestTriggerManager(t *testing.T) {
-	for name, open := range storeOpeners() {
-		t.Run(name, func(t *testing.T) {
+	for _, so := range storeOpeners {
+		open := so.open
+		t.Run(so.name, func(t *testing.T) {
 			runFile(t, "trigger_manager.yaml", func(t *testing.T, c *vectorCase) {
 				t.Parallel()
 				var tc tmCase
