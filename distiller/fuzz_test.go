@@ -1,7 +1,9 @@
 package distiller
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,26 +25,41 @@ func FuzzDistill(f *testing.F) {
 	}
 	d := testDistiller(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, res, err := d.Distill(body)
-		if err != nil {
-			var de *DropError
-			if !errors.As(err, &de) || de.Reason.String() == "" {
-				t.Fatalf("Distill error %T %v, want a *DropError", err, err)
+		checkDistill(t, d, body)
+		// Valid JSON of any shape also goes in as the payload (and the
+		// publisher) of a well-formed notification of each definition, so
+		// the paths, plugins and conversions see arbitrary values.
+		if json.Valid(body) {
+			for _, typ := range []string{"compute.instance.exists", "image.upload", "port.create.end", "test.x"} {
+				wrapped := fmt.Appendf(nil, `{"message_id":"m","event_type":%q,"timestamp":"2014-08-11T21:31:52","publisher_id":%s,"payload":%s,"_context_tenant":%s}`, typ, body, body, body)
+				checkDistill(t, d, wrapped)
 			}
-			return
-		}
-		if ev.MessageID == "" || ev.Type == "" || ev.Timestamp.IsZero() || res.Definition == nil {
-			t.Fatalf("Distill returned an incomplete event %+v (definition %v)", ev, res.Definition)
-		}
-		for name, v := range ev.Traits {
-			if v.IsZero() {
-				t.Fatalf("trait %s has no value", name)
-			}
-		}
-		if _, err := ev.MarshalJSON(); err != nil {
-			t.Fatalf("event does not encode: %v", err)
 		}
 	})
+}
+
+// checkDistill distills body and checks the invariants of the result.
+func checkDistill(t *testing.T, d *Distiller, body []byte) {
+	t.Helper()
+	ev, res, err := d.Distill(body)
+	if err != nil {
+		var de *DropError
+		if !errors.As(err, &de) || de.Reason.String() == "" {
+			t.Fatalf("Distill(%q) error %T %v, want a *DropError", body, err, err)
+		}
+		return
+	}
+	if ev.MessageID == "" || ev.Type == "" || ev.Timestamp.IsZero() || res.Definition == nil {
+		t.Fatalf("Distill(%q) returned an incomplete event %+v (definition %v)", body, ev, res.Definition)
+	}
+	for name, v := range ev.Traits {
+		if v.IsZero() {
+			t.Fatalf("Distill(%q): trait %s has no value", body, name)
+		}
+	}
+	if _, err := ev.MarshalJSON(); err != nil {
+		t.Fatalf("Distill(%q): event does not encode: %v", body, err)
+	}
 }
 
 // FuzzParsePath compiles arbitrary paths and evaluates the ones that
