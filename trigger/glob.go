@@ -11,11 +11,26 @@ import (
 // exactly one character, "[abc]", "[a-c]" and "[!a-c]" are classes; every
 // other character is literal (there is no escape character). Matching is
 // case-sensitive and anchored at both ends. A pattern without metacharacters
-// is compared as a plain string.
+// is compared as a plain string, "prefix*" and "*suffix" with strings
+// functions; the rest is translated to a regexp.
 type glob struct {
 	pattern string
-	re      *regexp.Regexp // nil: literal pattern
+	kind    globKind
+	lit     string         // the literal part of globPrefix and globSuffix
+	re      *regexp.Regexp // for globRegexp
 }
+
+// globKind selects how a pattern is matched: the common shapes
+// ("compute.instance.*", "*.end", "*") avoid the regexp engine.
+type globKind int
+
+const (
+	globLiteral globKind = iota + 1
+	globAny
+	globPrefix
+	globSuffix
+	globRegexp
+)
 
 // compileGlob translates pattern into an anchored regular expression,
 // following fnmatch.translate: an unterminated "[" is a literal, a "]"
@@ -24,7 +39,19 @@ type glob struct {
 // Python's re module.
 func compileGlob(pattern string) (glob, error) {
 	if !strings.ContainsAny(pattern, "*?[") {
-		return glob{pattern: pattern}, nil
+		return glob{pattern: pattern, kind: globLiteral}, nil
+	}
+	if strings.Trim(pattern, "*") == "" {
+		return glob{pattern: pattern, kind: globAny}, nil
+	}
+	if i := strings.IndexAny(pattern, "*?["); pattern[i] == '*' {
+		rest := strings.TrimLeft(pattern[i:], "*")
+		if rest == "" {
+			return glob{pattern: pattern, kind: globPrefix, lit: pattern[:i]}, nil
+		}
+		if i == 0 && !strings.ContainsAny(rest, "*?[") {
+			return glob{pattern: pattern, kind: globSuffix, lit: rest}, nil
+		}
 	}
 	p := []rune(pattern)
 	var b strings.Builder
@@ -72,7 +99,7 @@ func compileGlob(pattern string) (glob, error) {
 		// Cannot happen: every character is escaped.
 		return glob{}, fmt.Errorf("pattern %q: %w", pattern, err)
 	}
-	return glob{pattern: pattern, re: re}, nil
+	return glob{pattern: pattern, kind: globRegexp, re: re}, nil
 }
 
 // translateClass turns the inside of a bracket expression (without the
@@ -111,8 +138,15 @@ func writeRune(b *strings.Builder, r rune) {
 
 // match reports whether s matches the pattern.
 func (g glob) match(s string) bool {
-	if g.re == nil {
+	switch g.kind {
+	case globLiteral:
 		return s == g.pattern
+	case globAny:
+		return true
+	case globPrefix:
+		return strings.HasPrefix(s, g.lit)
+	case globSuffix:
+		return strings.HasSuffix(s, g.lit)
 	}
 	return g.re.MatchString(s)
 }

@@ -3,6 +3,7 @@ package trigger
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The expectations below are those of Python's fnmatch.fnmatchcase.
@@ -19,6 +20,11 @@ func TestGlobMatch(t *testing.T) {
 		{name: "dot is literal", pattern: "compute.*", input: "compute", want: false},
 		{name: "lone star matches empty", pattern: "*", input: "", want: true},
 		{name: "double star", pattern: "**", input: "abc", want: true},
+		{name: "prefix", pattern: "compute.**", input: "compute.x", want: true},
+		{name: "prefix no match", pattern: "compute.*", input: "image.x", want: false},
+		{name: "suffix", pattern: "**.end", input: "a.end", want: true},
+		{name: "suffix no match", pattern: "*.end", input: "a.start", want: false},
+		{name: "suffix needs its text", pattern: "*.end", input: "end", want: false},
 		{name: "star prefix", pattern: "*.end", input: "compute.instance.create.end", want: true},
 		{name: "anchored at end", pattern: "*.end", input: "compute.instance.create.end\n", want: false},
 		{name: "stars in the middle", pattern: "a*b*c", input: "aXbYc", want: true},
@@ -81,14 +87,32 @@ func TestGlobReversedRange(t *testing.T) {
 	}
 }
 
-func TestGlobLiteralNeedsNoRegexp(t *testing.T) {
+func TestGlobKinds(t *testing.T) {
 	t.Parallel()
-	g, err := compileGlob("compute.instance.update")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		pattern string
+		want    globKind
+	}{
+		{pattern: "compute.instance.update", want: globLiteral},
+		{pattern: "*", want: globAny},
+		{pattern: "**", want: globAny},
+		{pattern: "compute.instance.*", want: globPrefix},
+		{pattern: "compute.**", want: globPrefix},
+		{pattern: "*.end", want: globSuffix},
+		{pattern: "**.end", want: globSuffix},
+		{pattern: "*.e?d", want: globRegexp},
+		{pattern: "compute.*.end", want: globRegexp},
+		{pattern: "compute.?*", want: globRegexp},
+		{pattern: "[ab]*", want: globRegexp},
 	}
-	if g.re != nil {
-		t.Errorf("literal pattern compiled to a regexp %v, want a plain comparison", g.re)
+	for _, tc := range tests {
+		g, err := compileGlob(tc.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.kind != tc.want {
+			t.Errorf("compileGlob(%q).kind = %d, want %d", tc.pattern, g.kind, tc.want)
+		}
 	}
 }
 
@@ -165,10 +189,10 @@ func FuzzGlob(f *testing.F) {
 			}
 			return
 		}
-		want := fnmatchRef([]rune(pattern), []rune(s))
-		if g.re == nil {
-			want = pattern == s // literal patterns compare bytes
+		if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
+			return // the fast paths compare bytes, the reference runes
 		}
+		want := fnmatchRef([]rune(pattern), []rune(s))
 		if got := g.match(s); got != want {
 			t.Fatalf("glob %q match %q = %v, reference says %v (regexp %v)", pattern, s, got, want, g.re)
 		}
