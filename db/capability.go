@@ -30,7 +30,10 @@ type MigrationDriver interface {
 const Head = -1
 
 // Fixture is a set of rows with explicit ids, for tests and conformance
-// vectors. Open streams are those in state active.
+// vectors. Open streams are those in state active; when several active
+// streams share a name and key (possible in the original's data, which had
+// no unique key), only the first listed is loaded open and the others are
+// loaded closed, so the unique open key holds.
 type Fixture struct {
 	Events  []FixtureEvent
 	Streams []FixtureStream
