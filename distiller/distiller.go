@@ -66,7 +66,8 @@ func defaultTraits() []*TraitDefinition {
 }
 
 // New returns a Distiller over definitions compiled by ParseDefinitions or
-// LoadDefinitions. As in the original, definitions are searched from the
+// LoadDefinitions (definitions and traits built otherwise are ignored: their
+// patterns and paths are not compiled). As in the original, definitions are searched from the
 // last to the first and only the first matching one is used; every
 // definition also extracts the default traits service (publisher_id),
 // request_id (_context_request_id) and tenant_id (payload.tenant_id, then
@@ -79,6 +80,9 @@ func New(defs []*Definition, cfg Config) *Distiller {
 	defaults := defaultTraits()
 	hasCatchAll := false
 	for _, def := range slices.Backward(defs) {
+		if def == nil || def.types == nil {
+			continue // not built by ParseDefinitions: it could match nothing
+		}
 		d.defs = append(d.defs, withDefaults(def, defaults))
 		hasCatchAll = hasCatchAll || def.types.catchAll()
 	}
@@ -90,7 +94,12 @@ func New(defs []*Definition, cfg Config) *Distiller {
 }
 
 func withDefaults(def *Definition, defaults []*TraitDefinition) *compiled {
-	c := &compiled{def: def, traits: slices.Clone(def.Traits)}
+	c := &compiled{def: def}
+	for _, t := range def.Traits {
+		if t != nil && t.path != nil {
+			c.traits = append(c.traits, t)
+		}
+	}
 	for _, t := range defaults {
 		if !slices.ContainsFunc(def.Traits, func(u *TraitDefinition) bool { return u.Name == t.Name }) {
 			c.traits = append(c.traits, t)

@@ -215,3 +215,24 @@ func TestDistillConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Definitions not built by ParseDefinitions are ignored, not a panic.
+func TestNewIgnoresUncompiledDefinitions(t *testing.T) {
+	defs, err := ParseDefinitions("d.yaml", []byte("- event_type: x\n  traits: {}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs[0].Traits = append(defs[0].Traits, &TraitDefinition{Name: "raw", Fields: []string{"payload.raw"}})
+	defs = append(defs, nil, &Definition{EventTypes: []string{"*"}})
+	d := New(defs, Config{})
+	ev, _, err := d.Distill([]byte(`{"message_id": "m", "event_type": "x", "publisher_id": "p", "payload": {"raw": "r"}}`))
+	if err != nil {
+		t.Fatalf("Distill: %v", err)
+	}
+	if _, ok := ev.Traits["raw"]; ok || ev.Traits["service"].Text() != "p" {
+		t.Errorf("traits = %v, want only service", ev.Traits)
+	}
+	if _, _, err := d.Distill([]byte(`{"message_id": "m", "event_type": "y", "publisher_id": "p"}`)); err == nil {
+		t.Errorf("Distill of type y succeeded through an uncompiled catch-all")
+	}
+}
