@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester/bench/workload"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	_ "github.com/winchester-go/winchester/db/postgres" // bench ingest measures both drivers
+	_ "github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+func init() { subcommands = append(subcommands, newBenchCmd) }
+
+// Defaults of the bench flags.
+const (
+	defaultBenchDefinitions = "etc/event_definitions.yaml"
+	defaultBenchTriggers    = "etc/triggers.yaml"
+	defaultBenchBatch       = 500
+)
+
+type workloadFlags struct {
+	instances int
+	days      int
+	seed      uint64
+	start     string
+}
+
+func (w *workloadFlags) addTo(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.IntVar(&w.instances, "instances", 100, "number of compute instances")
+	fs.IntVar(&w.days, "days", 1, "number of days (one exists notification per instance and day)")
+	fs.Uint64Var(&w.seed, "seed", 1, "seed of the generator: the same flags give the same output")
+	fs.StringVar(&w.start, "start", workload.DefaultStart.Format(time.DateOnly), "first day of the period (YYYY-MM-DD, UTC)")
+}
+
+func (w *workloadFlags) config() (workload.Config, error) {
+	start, err := time.Parse(time.DateOnly, w.start)
+	if err != nil {
+		return workload.Config{}, fmt.Errorf("--start %q: want YYYY-MM-DD", w.start)
+	}
+	cfg := workload.Config{Instances: w.instances, Days: w.days, Seed: w.seed, Start: start}
+	return cfg, cfg.Validate()
+}
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Generate workloads and measure ingest",
+		Long: `bench generates deterministic OpenStack compute workloads (generate) and
+measures how fast a store takes them through the trigger manager (ingest).
+The benchmarks behind docs/PERFORMANCE.md are Go benchmarks
+(go test -bench); these commands are for trying a workload on a real
+configuration and database.`,
+	}
+	cmd.AddCommand(newBenchGenerateCmd(), newBenchIngestCmd())
+	return cmd
+}
+
+type benchGenerateOptions struct {
+	workload    workloadFlags
+	events      bool
+	definitions string
+	output      string
+}
+
+func newBenchGenerateCmd() *cobra.Command {
+	var o benchGenerateOptions
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Write a deterministic compute workload as notifications or events",
+		Long: `generate writes nova compute notifications for --instances instances over
+--days days (create, update, resize, rebuild, delete, and one
+compute.instance.exists per instance and day with its audit period), in
+timestamp order, one JSON object per line. With --events the
+notifications are distilled with --definitions and written in the event
+JSON encoding instead. The same flags always give the same bytes.
+
+The number of lines written goes to standard error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchGenerate(&o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.workload.addTo(cmd)
+	fs := cmd.Flags()
+	fs.BoolVar(&o.events, "events", false, "write distilled events instead of notifications")
+	fs.StringVar(&o.definitions, "definitions", defaultBenchDefinitions, "event definitions used with --events")
+	fs.StringVarP(&o.output, "output", "o", "-", "output file (- for standard output)")
+	return cmd
+}
+
+func runBenchGenerate(o *benchGenerateOptions, stdout, stderr io.Writer) (err error) {
+	cfg, err := o.workload.config()
+	if err != nil {
+		return err
+	}
+	var d *distiller.Distiller
+	if o.events {
+		if d, err = distiller.Load(o.definitions, distiller.Config{}); err != nil {
+			return err
+		}
+	}
+	w := stdout
+	if o.output != "-" && o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+		w = f
+	}
+	var n int
+	if o.events {
+		n, err = workload.WriteEvents(w, cfg, d)
+	} else {
+		n, err = workload.WriteNotifications(w, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	kind := "notifications"
+	if o.events {
+		kind = "events"
+	}
+	fmt.Fprintf(stderr, "%s: %d\n", kind, n)
+	return nil
+}
+
+type benchIngestOptions struct {
+	workload      workloadFlags
+	database      string
+	migrate       bool
+	definitions   string
+	triggers      string
+	input         string
+	notifications bool
+	batch         int
+}
+
+func newBenchIngestCmd() *cobra.Command {
+	var o benchIngestOptions
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Measure how fast the trigger manager stores a workload",
+		Long: `ingest puts a workload into a store through the trigger manager, in
+batches of --batch events (one transaction each; --batch 1 measures
+single-event ingest), and prints the rate. The workload is generated
+(--instances, --days, --seed) or read from --input (JSON lines as written
+by bench generate). Events are ingested as distilled events, or with
+--notifications as notifications distilled by the manager.
+
+The manager's clock follows the events (it is set to the timestamp of the
+last event of each batch), as a live system's would.
+
+Without --database-url a fresh SQLite database in a temporary directory is
+used and removed afterwards. Use a scratch database: ingest writes to it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchIngest(cmd.Context(), &o, cmd.OutOrStdout())
+		},
+	}
+	o.workload.addTo(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&o.database, "database-url", "", "database URL (sqlite:///relative.db, sqlite:////abs/path.db or postgresql://…); default: a temporary SQLite file")
+	fs.BoolVar(&o.migrate, "migrate", true, "bring the schema up to date first")
+	fs.StringVar(&o.definitions, "definitions", defaultBenchDefinitions, "event definitions (distilling the generated notifications)")
+	fs.StringVar(&o.triggers, "triggers", defaultBenchTriggers, "trigger definitions")
+	fs.StringVar(&o.input, "input", "", "read the workload from this file of JSON lines (events, or notifications with --notifications) instead of generating it")
+	fs.BoolVar(&o.notifications, "notifications", false, "ingest notifications (AddNotifications) instead of distilled events")
+	fs.IntVar(&o.batch, "batch", defaultBenchBatch, "events per transaction")
+	return cmd
+}
+
+// benchClock is the manager's clock during ingest: it follows the events.
+type benchClock struct{ now time.Time }
+
+func (c *benchClock) Now() time.Time { return c.now }
+
+// distillerFunc adapts a *distiller.Distiller to trigger.Distiller.
+type distillerFunc struct{ d *distiller.Distiller }
+
+func (f distillerFunc) Distill(body []byte) (stream.Event, error) {
+	ev, _, err := f.d.Distill(body)
+	return ev, err
+}
+
+// ingestItem is one unit of the workload: a notification body or an event.
+type ingestItem struct {
+	body []byte
+	ev   stream.Event
+}
+
+func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer) error {
+	if o.batch < 1 {
+		return fmt.Errorf("--batch %d: want at least 1", o.batch)
+	}
+	d, err := distiller.Load(o.definitions, distiller.Config{})
+	if err != nil {
+		return err
+	}
+	defs, _, err := trigger.Load(o.triggers)
+	if err != nil {
+		return err
+	}
+	items, err := loadIngestItems(o, d)
+	if err != nil {
+		return err
+	}
+	dbURL := o.database
+	if dbURL == "" {
+		dir, err := os.MkdirTemp("", "winchester-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dbURL = "sqlite://" + filepath.Join(dir, "bench.db")
+	} else {
+		// The original's SQLAlchemy forms: sqlite:///relative.db, sqlite:////abs.db.
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		if dbURL, err = cli.NormalizeDatabaseURL(dbURL, wd); err != nil {
+			return err
+		}
+	}
+	store, err := db.Open(ctx, dbURL, db.Options{Migrate: o.migrate})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	clock := &benchClock{}
+	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: clock, Distiller: distillerFunc{d}})
+	if err != nil {
+		return err
+	}
+	var stored, dups, rejected, matched int
+	count := func(res []trigger.Result) {
+		for _, r := range res {
+			switch r.Outcome {
+			case trigger.Stored:
+				stored++
+			case trigger.Duplicate:
+				dups++
+			case trigger.Rejected:
+				rejected++
+			}
+			matched += r.Matched
+		}
+	}
+	begin := time.Now()
+	for start := 0; start < len(items); start += o.batch {
+		batch := items[start:min(start+o.batch, len(items))]
+		var res []trigger.Result
+		if o.notifications {
+			bodies := make([][]byte, len(batch))
+			for i, it := range batch {
+				bodies[i] = it.body
+			}
+			clock.now = batch[len(batch)-1].ev.Timestamp
+			res, err = mgr.AddNotifications(ctx, bodies)
+		} else {
+			events := make([]stream.Event, len(batch))
+			for i, it := range batch {
+				events[i] = it.ev
+			}
+			clock.now = events[len(events)-1].Timestamp
+			res, err = mgr.AddEvents(ctx, events)
+		}
+		if err != nil {
+			return fmt.Errorf("batch at item %d: %w", start, err)
+		}
+		count(res)
+	}
+	elapsed := time.Since(begin)
+	kind := "events"
+	if o.notifications {
+		kind = "notifications"
+	}
+	fmt.Fprintf(stdout, "database:   %s\n", cli.MaskURL(dbURL))
+	fmt.Fprintf(stdout, "%-11s %d in batches of %d\n", kind+":", len(items), o.batch)
+	fmt.Fprintf(stdout, "stored:     %d (duplicates %d, rejected %d, stream matches %d)\n", stored, dups, rejected, matched)
+	fmt.Fprintf(stdout, "elapsed:    %s\n", elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "rate:       %.0f %s/s\n", float64(len(items))/elapsed.Seconds(), kind)
+	return nil
+}
+
+// loadIngestItems generates the workload or reads it from o.input. Each
+// item has its event (the notification distilled, for the clock) and, for
+// notifications, its body.
+func loadIngestItems(o *benchIngestOptions, d *distiller.Distiller) ([]ingestItem, error) {
+	var items []ingestItem
+	add := func(line []byte, where string) error {
+		if o.notifications {
+			ev, _, err := d.Distill(line)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			items = append(items, ingestItem{body: line, ev: ev})
+			return nil
+		}
+		ev, _, err := stream.DecodeEvent(line)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		items = append(items, ingestItem{ev: ev})
+		return nil
+	}
+	if o.input == "" {
+		cfg, err := o.workload.config()
+		if err != nil {
+			return nil, err
+		}
+		err = workload.Generate(cfg, func(n workload.Notification) error {
+			if o.notifications {
+				return add(n.Body, "notification "+n.MessageID)
+			}
+			ev, _, err := d.Distill(n.Body)
+			if err != nil {
+				return fmt.Errorf("notification %s: %w", n.MessageID, err)
+			}
+			items = append(items, ingestItem{ev: ev})
+			return nil
+		})
+		return items, err
+	}
+	f, err := os.Open(o.input)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<16), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		b := append([]byte(nil), sc.Bytes()...)
+		if err := add(b, fmt.Sprintf("%s:%d", o.input, line)); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.input, err)
+	}
+	if len(items) == 0 {
+		return nil, errors.New(o.input + ": no events")
+	}
+	return items, nil
+}
