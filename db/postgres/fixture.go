@@ -26,20 +26,34 @@ SELECT setval(pg_get_serial_sequence('event', 'id'), COALESCE((SELECT max(id) FR
 
 // LoadFixture inserts the fixture's rows with their ids, in one
 // transaction, and moves the id sequences past them. Streams in state
-// active are open.
+// active are open, except that of several active streams with one name and
+// key (possible in the original's data, impossible here) only the first is
+// open; the others are loaded closed.
 func (s *Store) LoadFixture(ctx context.Context, f db.Fixture) error {
 	err := s.inTx(ctx, func(q querier) error {
 		for _, fe := range f.Events {
 			ev := fe.Event
+			if err := checkEvent(int(fe.ID), ev); err != nil {
+				return err
+			}
 			if _, err := q.Exec(ctx, insertFixtureEvent, fe.ID, ev.MessageID, ev.Type,
 				db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)); err != nil {
 				return fmt.Errorf("event %d: %w", fe.ID, interpretError(err))
 			}
 		}
+		openKeys := map[[2]string]bool{}
 		for _, fs := range f.Streams {
 			st := fs.Stream
-			if _, err := q.Exec(ctx, insertFixtureStream, st.ID, st.Name, stream.Key(st.DistinguishedBy),
-				db.EncodeTraits(st.DistinguishedBy), int(st.State), st.SerialNo, st.State == stream.StateActive,
+			key := stream.Key(st.DistinguishedBy)
+			open := st.State == stream.StateActive && !openKeys[[2]string{st.Name, key}]
+			if open {
+				openKeys[[2]string{st.Name, key}] = true
+			}
+			if err := checkValues(st.DistinguishedBy); err != nil {
+				return fmt.Errorf("stream %d: distinguishing %w", st.ID, err)
+			}
+			if _, err := q.Exec(ctx, insertFixtureStream, st.ID, st.Name, key,
+				db.EncodeTraits(st.DistinguishedBy), int(st.State), st.SerialNo, open,
 				db.Micros(st.FirstEvent), db.Micros(st.LastEvent), optMicros(st.ExpireTimestamp),
 				optMicros(st.FireTimestamp), fireCounts(st.FireCounts), optString(st.ClaimedBy),
 				optMicros(st.LeaseUntil), st.Attempts, optString(st.LastError), optMicros(st.CreatedAt)); err != nil {
