@@ -41,37 +41,39 @@ type compiled struct {
 	traits []*TraitDefinition
 }
 
-// The default traits every definition starts with.
-var defaultTraitSpecs = []struct{ name, fields string }{
-	{"service", "publisher_id"},
-	{"request_id", "_context_request_id"},
-	{"tenant_id", "payload.tenant_id|_context_tenant"},
-}
-
+// defaultTraits returns the traits every definition starts with.
 func defaultTraits() []*TraitDefinition {
-	out := make([]*TraitDefinition, len(defaultTraitSpecs))
-	for i, s := range defaultTraitSpecs {
-		fields := strings.Split(s.fields, "|")
-		paths := make([]*Path, len(fields))
-		for j, f := range fields {
+	specs := []struct {
+		name   string
+		fields []string
+	}{
+		{"service", []string{"publisher_id"}},
+		{"request_id", []string{"_context_request_id"}},
+		{"tenant_id", []string{"payload.tenant_id", "_context_tenant"}},
+	}
+	out := make([]*TraitDefinition, len(specs))
+	for i, s := range specs {
+		paths := make([]*Path, len(s.fields))
+		for j, f := range s.fields {
 			p, err := ParsePath(f)
 			if err != nil {
 				panic("distiller: default trait path: " + err.Error()) // a constant: cannot happen
 			}
 			paths[j] = p
 		}
-		out[i] = &TraitDefinition{Name: s.name, Type: TypeText, Fields: fields, path: unionPaths(paths)}
+		out[i] = &TraitDefinition{Name: s.name, Type: TypeText, Fields: s.fields, path: unionPaths(paths)}
 	}
 	return out
 }
 
 // New returns a Distiller over definitions compiled by ParseDefinitions or
 // LoadDefinitions (definitions and traits built otherwise are ignored: their
-// patterns and paths are not compiled). As in the original, definitions are searched from the
-// last to the first and only the first matching one is used; every
-// definition also extracts the default traits service (publisher_id),
-// request_id (_context_request_id) and tenant_id (payload.tenant_id, then
-// _context_tenant) unless it defines a trait of that name.
+// patterns and paths are not compiled). As in the original, definitions
+// are searched from the last to the first and only the first matching one
+// is used; every definition also extracts the default traits service
+// (publisher_id), request_id (_context_request_id) and tenant_id
+// (payload.tenant_id, then _context_tenant) unless it defines a trait of
+// that name.
 func New(defs []*Definition, cfg Config) *Distiller {
 	d := &Distiller{clock: cfg.Clock}
 	if d.clock == nil {
@@ -309,7 +311,7 @@ func (d *Distiller) when(n map[string]any) (time.Time, error) {
 		x = n["_context_timestamp"]
 	}
 	if falsy(x) {
-		return d.clock.Now().UTC(), nil
+		return stream.NormalizeTime(d.clock.Now()), nil
 	}
 	s, ok := x.(string)
 	if !ok {
