@@ -205,7 +205,12 @@ func (l *loader) mapping(n *yaml.Node, trig, path string, allowed ...string) map
 				l.errorf(k, trig, fp, "YAML merge keys are not supported; write the fields out")
 				continue
 			}
-			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(slices.DeleteFunc(slices.Clone(allowed), isMisspelling), ", "))
+			known := slices.DeleteFunc(slices.Clone(allowed), isMisspelling)
+			if guess := closest(name, known); guess != "" {
+				l.errorf(k, trig, fp, "unknown key (did you mean %s?)", guess)
+				continue
+			}
+			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(known, ", "))
 			continue
 		}
 		if _, dup := out[name]; dup {
@@ -853,4 +858,36 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// closest returns the candidate within a small edit distance of s, or "".
+func closest(s string, candidates []string) string {
+	best, bestDist := "", 3 // suggest only for up to two edits
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (in bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -80,12 +80,17 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			yaml: "- name: t\n  fire_pipline: p" + validTail,
-			want: []problem{{Line: 2, Trigger: "t", Field: "fire_pipline", Msg: "unknown key"}},
+			want: []problem{{Line: 2, Trigger: "t", Field: "fire_pipline", Msg: "unknown key (did you mean fire_pipeline?)"}},
+		},
+		{
+			name: "unknown key without a close match",
+			yaml: "- name: t\n  owner: ops" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "owner", Msg: "unknown key (known keys: name, debug_level, distinguished_by"}},
 		},
 		{
 			name: "unknown criteria key",
 			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria:\n  - event_type: a\n    trait: {x: 1}\n  fire_criteria: []\n",
-			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].trait", Msg: "unknown key"}},
+			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].trait", Msg: "unknown key (did you mean traits?)"}},
 		},
 		{
 			name: "duplicate key",
