@@ -33,3 +33,14 @@ func TestExerciseMigrations(t *testing.T) {
 		return "sqlite://" + filepath.Join(t.TempDir(), "winchester.db")
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	dbtest.Benchmark(b, func(tb testing.TB) db.Store {
+		s, err := sqlite.Open(tb.Context(), "sqlite://"+filepath.Join(tb.TempDir(), "winchester.db"), db.Options{Migrate: true})
+		if err != nil {
+			tb.Fatalf("open: %v", err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}

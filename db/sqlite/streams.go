@@ -172,11 +172,13 @@ func (o ops) CloseStream(ctx context.Context, id int64) error {
 	return nil
 }
 
-const readyFireSQL = `SELECT ` + streamCols + ` FROM stream s
+// The ready and stale queries name their partial indexes: without
+// statistics the planner would rather use stream_state and sort.
+const readyFireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_fire
  WHERE s.state IN (1, 7) AND s.fire_timestamp < ?
  ORDER BY s.fire_timestamp, s.id LIMIT ?`
 
-const readyExpireSQL = `SELECT ` + streamCols + ` FROM stream s
+const readyExpireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_expire
  WHERE s.state IN (1, 8) AND s.expire_timestamp < ?
    AND NOT (s.state = 1 AND s.fire_timestamp IS NOT NULL AND s.fire_timestamp >= ?)
  ORDER BY s.expire_timestamp, s.id LIMIT ?`
@@ -206,7 +208,7 @@ func (o ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Strea
 	return o.collectStreams(rows, "streams ready to "+p.Action.String())
 }
 
-const staleSQL = `SELECT ` + streamCols + ` FROM stream s
+const staleSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_stale_claim
  WHERE s.state IN (2, 3) AND s.lease_until < ?
  ORDER BY s.lease_until, s.id LIMIT ?`
 
