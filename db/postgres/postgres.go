@@ -84,9 +84,13 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return fmt.Errorf("%w: version %d is dirty (a migration failed half way); repair the schema, then run `winchester_db -c <config> force %d` and `winchester_db -c <config> upgrade head`",
 			db.ErrSchemaOutOfDate, version, version)
 	}
-	if version != want {
+	if version < want {
 		return fmt.Errorf("%w: database has version %d, this binary needs %d; run `winchester_db -c <config> upgrade head`",
 			db.ErrSchemaOutOfDate, version, want)
+	}
+	if version > want {
+		return fmt.Errorf("%w: database has version %d, newer than the %d this binary knows; run a newer binary (or `winchester_db -c <config> downgrade %d` with the newer winchester_db)",
+			db.ErrSchemaOutOfDate, version, want, want)
 	}
 	return nil
 }

@@ -66,6 +66,12 @@ func TestOpenChecksSchemaVersion(t *testing.T) {
 	}
 	s.Close()
 
+	if err := d.ForceVersion(ctx, url, 2); err != nil {
+		t.Fatalf("ForceVersion(2) = %v", err)
+	}
+	if _, err := postgres.Open(ctx, url, db.Options{}); !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open(schema newer than the binary) = %v, want ErrSchemaOutOfDate saying it is newer", err)
+	}
 	if err := d.ForceVersion(ctx, url, 1); err != nil {
 		t.Fatalf("ForceVersion(1) = %v", err)
 	}

@@ -71,8 +71,13 @@ func (o ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, er
 	}
 	ids := make([]int64, len(events))
 	err := o.atomic(ctx, func(o ops) error {
+		insert, err := o.q.PrepareContext(ctx, insertEventSQL)
+		if err != nil {
+			return fmt.Errorf("sqlite: save events: %w", o.s.translate(err))
+		}
+		defer insert.Close()
 		for i, ev := range events {
-			err := o.q.QueryRowContext(ctx, insertEventSQL,
+			err := insert.QueryRowContext(ctx,
 				ev.MessageID, ev.Type, db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)).Scan(&ids[i])
 			if errors.Is(err, sql.ErrNoRows) { // the message_id exists: a duplicate
 				ids[i] = 0
