@@ -38,6 +38,19 @@ func benchEvent(i int) stream.Event {
 	}
 }
 
+// BenchmarkStore runs the storage benchmarks every driver reports, for
+// comparison with the SQLite driver.
+func BenchmarkStore(b *testing.B) {
+	dbtest.Benchmark(b, func(tb testing.TB) db.Store {
+		s, err := postgres.Open(tb.Context(), dbtest.PostgresURL(tb), db.Options{Migrate: true})
+		if err != nil {
+			tb.Fatalf("postgres.Open: %v", err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 // BenchmarkSaveEvents measures events stored per second, one per call and
 // in batches.
 func BenchmarkSaveEvents(b *testing.B) {
