@@ -235,8 +235,8 @@ func TestLostConnection(t *testing.T) {
 	terminate := func() {
 		t.Helper()
 		var n int
-		err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
-		if err != nil || n != 1 {
+		err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		if err != nil || n < 1 {
 			t.Fatalf("terminate backend: %d terminated, %v", n, err)
 		}
 	}
