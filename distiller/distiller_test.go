@@ -236,3 +236,54 @@ func TestNewIgnoresUncompiledDefinitions(t *testing.T) {
 		t.Errorf("Distill of type y succeeded through an uncompiled catch-all")
 	}
 }
+
+func TestEnvelopeTime(t *testing.T) {
+	d := testDistiller(t)
+	now := stream.FormatTime(testNow)
+	tests := []struct {
+		name   string
+		fields string // JSON members added to the notification
+		want   string
+	}{
+		{name: "timestamp", fields: `"timestamp": "2014-08-11 21:31:52.653102"`, want: "2014-08-11T21:31:52.653102"},
+		{name: "timestamp with offset", fields: `"timestamp": "2014-08-11T23:31:52+02:00"`, want: "2014-08-11T21:31:52"},
+		{name: "context timestamp when timestamp is absent", fields: `"_context_timestamp": "2014-08-11T21:31:52.345678"`, want: "2014-08-11T21:31:52.345678"},
+		{name: "timestamp wins over context", fields: `"timestamp": "2014-08-12", "_context_timestamp": "2014-08-11T21:31:52"`, want: "2014-08-12T00:00:00"},
+		{name: "empty timestamp is now, not context", fields: `"timestamp": "", "_context_timestamp": "2014-08-11T21:31:52"`, want: now},
+		{name: "null timestamp is now, not context", fields: `"timestamp": null, "_context_timestamp": "2014-08-11T21:31:52"`, want: now},
+		{name: "zero timestamp is now", fields: `"timestamp": 0`, want: now},
+		{name: "nothing is now", fields: `"x": 1`, want: now},
+		{name: "empty context timestamp is now", fields: `"_context_timestamp": ""`, want: now},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"message_id": "m", "event_type": "test.x", "publisher_id": "p", ` + tc.fields + `}`
+			ev, _, err := d.Distill([]byte(body))
+			if err != nil {
+				t.Fatalf("Distill(%s): %v", body, err)
+			}
+			if got := stream.FormatTime(ev.Timestamp); got != tc.want {
+				t.Errorf("Distill(%s) timestamp = %s, want %s", body, got, tc.want)
+			}
+		})
+	}
+}
+
+// Notifications decoded without UseNumber work too; their numbers are
+// floats.
+func TestDistillMapFloatNumbers(t *testing.T) {
+	d := testDistiller(t)
+	ev, _, err := d.DistillMap(map[string]any{
+		"message_id": "m", "event_type": "test.x", "timestamp": "2014-08-11T21:31:52",
+		"payload": map[string]any{"n": 2048.0, "f": 3, "t": 1.5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]stream.Value{"n": stream.Int(2048), "f": stream.Float(3), "t": stream.String("1.5")}
+	for name, v := range want {
+		if got := ev.Traits[name]; !got.Equal(v) {
+			t.Errorf("trait %s = %v (%s), want %v (%s)", name, got, got.Kind(), v, v.Kind())
+		}
+	}
+}
