@@ -104,6 +104,7 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 
 func parsePipeline(file, name string, line int, n *yaml.Node, reg *Registry) (*Pipeline, error) {
 	p := &Pipeline{Name: name}
+	n = core.Deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return p, nil
 	}
@@ -111,6 +112,7 @@ func parsePipeline(file, name string, line int, n *yaml.Node, reg *Registry) (*P
 		return nil, &ConfigError{File: file, Line: n.Line, Pipeline: name, Err: errors.New("a pipeline must be a list of handler entries")}
 	}
 	for _, en := range n.Content {
+		en = core.Deref(en)
 		e, params, err := normalizeEntry(file, name, en)
 		if err != nil {
 			return nil, err
@@ -158,7 +160,7 @@ func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, core.Params, er
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
 		case "name":
-			nameNode = v
+			nameNode = core.Deref(v)
 		case "params":
 			paramsNode = v
 		default:

@@ -150,3 +150,27 @@ func TestLoad(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func TestParseAliases(t *testing.T) {
+	t.Parallel()
+	reg := pipeline.NewRegistry()
+	t.Cleanup(func() { _ = reg.Close() })
+	src := `a:
+  - &log logger
+  - name: atompub
+    params: &common {url: "https://x", content_format: cuf_xml}
+b:
+  - *log
+  - name: atompub
+    params: *common
+`
+	defs, err := pipeline.Parse("pipelines.yaml", []byte(src), reg)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	a, _ := defs.Pipeline("a")
+	b, _ := defs.Pipeline("b")
+	if d := cmp.Diff(a.Entries, b.Entries, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Line" }, cmp.Ignore())); d != "" {
+		t.Errorf("aliased pipeline differs (-a +b):\n%s", d)
+	}
+}

@@ -145,6 +145,7 @@ type Params struct {
 // NewParams wraps a params mapping node (nil or a null node: no params).
 func NewParams(file string, line int, pipeline, handler string, node *yaml.Node) (Params, error) {
 	p := Params{File: file, Line: line, Pipeline: pipeline, Handler: handler}
+	node = Deref(node)
 	if node == nil || node.Kind == 0 || (node.Kind == yaml.ScalarNode && node.Tag == "!!null") {
 		return p, nil
 	}
@@ -153,6 +154,14 @@ func NewParams(file string, line int, pipeline, handler string, node *yaml.Node)
 	}
 	p.node = node
 	return p, nil
+}
+
+// Deref follows YAML aliases to the node they name.
+func Deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
 }
 
 // ParamsFromMap builds Params from a Go map (programmatic configuration).
