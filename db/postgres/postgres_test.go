@@ -335,3 +335,96 @@ func TestSaveEventsLargeBatch(t *testing.T) {
 		t.Errorf("stored event (-want +got):\n%s", diff)
 	}
 }
+
+// TestOpenStreamLocksAgainstClaims proves the ingest locking protocol on
+// PostgreSQL: while an ingester holds a stream found with OpenStream in a
+// transaction, a worker's claim (the state compare-and-set) waits, and the
+// ingester's append is neither lost nor refused (D-9).
+func TestOpenStreamLocksAgainstClaims(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.PostgresURL(t)
+	app := fmt.Sprintf("winchester_lock_%d", time.Now().UnixNano())
+	s, err := postgres.Open(ctx, url+"&application_name="+app, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer s.Close()
+	ts := time.Date(2014, 8, 1, 10, 20, 45, 453201000, time.UTC)
+	ids, err := s.SaveEvents(ctx, []stream.Event{
+		{MessageID: "first", Type: "t", Timestamp: ts, Traits: map[string]stream.Value{}},
+		{MessageID: "late", Type: "t", Timestamp: ts.Add(time.Second), Traits: map[string]stream.Value{}},
+	})
+	if err != nil {
+		t.Fatalf("SaveEvents = %v", err)
+	}
+	dist := map[string]stream.Value{"instance_id": stream.String("i-1")}
+	id, _, err := s.CreateStream(ctx, db.NewStream{Name: "trig", Key: stream.Key(dist), DistinguishedBy: dist,
+		FirstEvent: ts, LastEvent: ts, ExpireTimestamp: ts.Add(time.Hour), FireTimestamp: ts, EventIDs: ids[:1], Now: ts})
+	if err != nil {
+		t.Fatalf("CreateStream = %v", err)
+	}
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect admin: %v", err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+
+	locked, release := make(chan struct{}), make(chan struct{})
+	ingest := make(chan error, 1)
+	go func() {
+		ingest <- s.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			st, err := tx.OpenStream(ctx, "trig", stream.Key(dist))
+			if err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return tx.AppendToStream(ctx, db.AppendParams{StreamID: st.ID, EventIDs: ids[1:], FirstEvent: ts,
+				LastEvent: ts.Add(time.Second), ExpireTimestamp: ts.Add(time.Hour)})
+		})
+	}()
+	<-locked
+	claim := make(chan error, 1)
+	go func() {
+		_, err := s.SetStreamState(ctx, db.SetStateParams{ID: id, SerialNo: 0, State: stream.StateFiring})
+		claim <- err
+	}()
+	// Wait until the claim is blocked on the ingester's row lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&waiting)
+		if err != nil {
+			t.Fatalf("pg_stat_activity: %v", err)
+		}
+		if waiting == 1 {
+			break
+		}
+		select {
+		case err := <-claim:
+			t.Fatalf("the claim finished (%v) while the ingester held the stream", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the claim never waited for the ingester's lock")
+		}
+	}
+	close(release)
+	if err := <-ingest; err != nil {
+		t.Fatalf("ingester: %v, want its append to succeed", err)
+	}
+	if err := <-claim; err != nil {
+		t.Fatalf("claim after the ingester committed: %v", err)
+	}
+	evs, err := s.StreamEvents(ctx, id)
+	if err != nil {
+		t.Fatalf("StreamEvents = %v", err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.MessageID)
+	}
+	if diff := cmp.Diff([]string{"first", "late"}, got); diff != "" {
+		t.Errorf("events of the claimed stream (-want +got):\n%s", diff)
+	}
+}
