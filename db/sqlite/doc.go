@@ -41,4 +41,12 @@
 // processes upgrading at once neither fail nor apply a migration twice.
 // Open refuses a database whose schema version differs from the binary's
 // with db.ErrSchemaOutOfDate, naming the fix (winchester_db upgrade head).
+//
+// Strings are stored as JSON text, so they must be valid UTF-8: invalid
+// bytes read back as U+FFFD. Floats that are NaN or infinite cannot be
+// stored (SaveEvents refuses them).
+//
+// Durability is SQLite's default for WAL (synchronous FULL: every commit
+// is synced). Operators who prefer throughput over the last transactions
+// before a power loss can add ?_pragma=synchronous(NORMAL) to the URL.
 package sqlite
