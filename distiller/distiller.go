@@ -348,14 +348,8 @@ func falsy(x any) bool {
 func (t *TraitDefinition) extract(n map[string]any) (stream.Value, bool, *TraitError) {
 	var v any
 	if t.plugin != nil {
-		var matches []Match
-		for _, m := range t.path.Matches(n) {
-			if m.Value != nil {
-				matches = append(matches, m)
-			}
-		}
 		var err *TraitError
-		if v, err = t.runPlugin(matches); err != nil {
+		if v, err = t.runPlugin(t.path.nonNullMatches(n)); err != nil {
 			return stream.Value{}, false, err
 		}
 	} else {

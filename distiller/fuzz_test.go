@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzDistill feeds arbitrary bytes to Distill: it must never panic, must
@@ -63,7 +65,8 @@ func checkDistill(t *testing.T, d *Distiller, body []byte) {
 }
 
 // FuzzParsePath compiles arbitrary paths and evaluates the ones that
-// compile: no panics, and a compiled path's First agrees with Matches.
+// compile: no panics, and the direct lookups of plain paths (First,
+// nonNullMatches) agree with the general evaluator (Matches).
 func FuzzParsePath(f *testing.F) {
 	for _, s := range []string{
 		"payload.instance_id", "$.payload.image_meta.'org.openstack__1__architecture'",
@@ -89,10 +92,17 @@ func FuzzParsePath(f *testing.F) {
 				break
 			}
 		}
-		got, ok := p.First(doc)
-		if ok != (want != nil) {
+		if _, ok := p.First(doc); ok != (want != nil) {
 			t.Fatalf("First(%q) found=%v, Matches found %v", src, ok, want)
 		}
-		_ = got
+		var nonNull []Match
+		for _, m := range p.Matches(doc) {
+			if m.Value != nil {
+				nonNull = append(nonNull, m)
+			}
+		}
+		if diff := cmp.Diff(nonNull, p.nonNullMatches(doc)); diff != "" {
+			t.Fatalf("nonNullMatches(%q) differs from Matches (-general +fast):\n%s", src, diff)
+		}
 	})
 }

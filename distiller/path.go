@@ -41,6 +41,8 @@ type Path struct {
 	// them, from a list of fields), the chains in order: First then looks
 	// them up directly without the general machinery or allocations.
 	simple [][]string
+	// simplePaths are the full match paths of the chains in simple.
+	simplePaths []string
 }
 
 // PathError reports a path that does not compile.
@@ -79,7 +81,7 @@ func ParsePath(src string) (*Path, error) {
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.errAt(t, "unexpected "+t.describe())
 	}
-	return &Path{src: src, expr: expr, simple: simpleChains(expr)}, nil
+	return newPath(src, expr), nil
 }
 
 // unionPaths returns the union of paths, whose matches come in list order.
@@ -95,7 +97,15 @@ func unionPaths(paths []*Path) *Path {
 			expr = &unionExpr{l: expr, r: p.expr}
 		}
 	}
-	return &Path{src: strings.Join(srcs, "|"), expr: expr, simple: simpleChains(expr)}
+	return newPath(strings.Join(srcs, "|"), expr)
+}
+
+func newPath(src string, expr pathExpr) *Path {
+	p := &Path{src: src, expr: expr, simple: simpleChains(expr)}
+	for _, c := range p.simple {
+		p.simplePaths = append(p.simplePaths, strings.Join(c, "."))
+	}
+	return p
 }
 
 // String returns the path's source text.
@@ -111,6 +121,28 @@ func (p *Path) Matches(doc any) []Match {
 		out = append(out, Match{Path: d.p.String(), Value: d.v})
 		return true
 	})
+	return out
+}
+
+// nonNullMatches returns the matches whose value is not null: what trait
+// plugins receive.
+func (p *Path) nonNullMatches(doc any) []Match {
+	if p.simple == nil {
+		all := p.Matches(doc)
+		out := all[:0]
+		for _, m := range all {
+			if m.Value != nil {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	var out []Match
+	for i, chain := range p.simple {
+		if v := lookupChain(doc, chain); v != nil {
+			out = append(out, Match{Path: p.simplePaths[i], Value: v})
+		}
+	}
 	return out
 }
 

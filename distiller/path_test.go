@@ -128,6 +128,15 @@ func TestPathMatches(t *testing.T) {
 					break
 				}
 			}
+			var nonNull []Match
+			for _, m := range tc.want {
+				if m.Value != nil {
+					nonNull = append(nonNull, m)
+				}
+			}
+			if diff := cmp.Diff(nonNull, p.nonNullMatches(doc)); diff != "" {
+				t.Errorf("nonNullMatches(%q) mismatch (-want +got):\n%s", tc.path, diff)
+			}
 			got, ok := p.First(doc)
 			if diff := cmp.Diff(wantFirst, got); diff != "" || ok != (wantFirst != nil) {
 				t.Errorf("First(%q) = %v, %v; want %v", tc.path, got, ok, wantFirst)
