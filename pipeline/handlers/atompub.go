@@ -261,8 +261,8 @@ func (a *AtomPub) Format(e stream.Event) (content []byte, contentType, atomEvent
 }
 
 // formatJSON writes the event as one JSON object with plain values:
-// datetimes as ISO 8601 strings, time ranges as {"begin", "end"}. A zero
-// timestamp is left out.
+// datetimes as ISO 8601 strings, time ranges as {"begin", "end"}. Empty
+// envelope fields (never seen in stored events) are left out.
 func formatJSON(e stream.Event) ([]byte, error) {
 	m := make(map[string]any, len(e.Traits)+3)
 	for k, v := range e.Traits {
@@ -276,8 +276,12 @@ func formatJSON(e stream.Event) ([]byte, error) {
 			m[k] = v.Interface()
 		}
 	}
-	m[stream.KeyMessageID] = e.MessageID
-	m[stream.KeyEventType] = e.Type
+	if e.MessageID != "" {
+		m[stream.KeyMessageID] = e.MessageID
+	}
+	if e.Type != "" {
+		m[stream.KeyEventType] = e.Type
+	}
 	if !e.Timestamp.IsZero() {
 		m[stream.KeyTimestamp] = stream.FormatTime(e.Timestamp)
 	}
