@@ -171,7 +171,14 @@ func interpretError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) { // refused, unreachable, timed out (connect_timeout)
+		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	var pgErr *pgconn.PgError
@@ -190,9 +197,8 @@ func interpretError(err error) error {
 		}
 		return fmt.Errorf("postgres: %s", pgErr.Error())
 	}
-	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	if errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+	if errors.As(err, &netErr) ||
 		errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)

@@ -273,16 +273,31 @@ func TestLostConnection(t *testing.T) {
 }
 
 func TestUnreachableServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	// Port 1 on localhost: nothing listens, the connection is refused.
-	_, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?connect_timeout=2", db.Options{})
-	if !errors.Is(err, db.ErrUnavailable) {
-		t.Fatalf("Open(unreachable) = %v, want ErrUnavailable", err)
+	tests := []struct {
+		name string
+		url  string
+	}{
+		// Port 1 on localhost: nothing listens, the connection is refused.
+		{name: "refused", url: "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"},
+		// A non-routable address: the connection times out (or the
+		// network is unreachable).
+		{name: "timeout", url: "postgres://postgres@10.255.255.1:5432/test?connect_timeout=1"},
 	}
-	_, _, err = (postgres.Driver{}).SchemaVersion(ctx, "postgres://postgres@127.0.0.1:1/test?connect_timeout=2")
-	if !errors.Is(err, db.ErrUnavailable) {
-		t.Fatalf("SchemaVersion(unreachable) = %v, want ErrUnavailable", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if _, err := postgres.Open(ctx, tc.url, db.Options{}); !errors.Is(err, db.ErrUnavailable) {
+				t.Errorf("Open = %v, want ErrUnavailable", err)
+			}
+			if _, _, err := (postgres.Driver{}).SchemaVersion(ctx, tc.url); !errors.Is(err, db.ErrUnavailable) {
+				t.Errorf("SchemaVersion = %v, want ErrUnavailable", err)
+			}
+			if err := (postgres.Driver{}).Migrate(ctx, tc.url, db.Head); !errors.Is(err, db.ErrUnavailable) {
+				t.Errorf("Migrate = %v, want ErrUnavailable", err)
+			}
+		})
 	}
 }
 
