@@ -26,7 +26,9 @@
 //     (the first handler gets the stream's events, in timestamp order) and
 //     returns the list for the next one. It may drop events and append new
 //     ones. It must have no external side effects: the run may be rolled
-//     back and retried.
+//     back and retried. The events are shared with the caller and the other
+//     handlers (their Traits maps included): build a new slice, and Clone an
+//     event before changing it.
 //   - Commit(ctx) performs the side effects (publishing, sending). It is
 //     called, in pipeline order, on every handler that ran, once all of them
 //     succeeded.

@@ -32,7 +32,7 @@ func build(t *testing.T, f core.Factory, name string, params map[string]any) cor
 
 // event builds a test event from a flat map; "timestamp" defaults to a
 // fixed time.
-func event(t *testing.T, raw map[string]any) stream.Event {
+func event(t testing.TB, raw map[string]any) stream.Event {
 	t.Helper()
 	if _, ok := raw["timestamp"]; !ok {
 		raw["timestamp"] = "2014-08-02T00:05:00"

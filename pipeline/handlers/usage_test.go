@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"github.com/winchester-go/winchester/pipeline/internal/core"
 	"github.com/winchester-go/winchester/stream"
@@ -11,7 +13,7 @@ import (
 
 const existsID = "6c3e1b34-2b7a-4c55-8b53-7c4b0a9e2f10"
 
-func exists(t *testing.T, extra map[string]any) stream.Event {
+func exists(t testing.TB, extra map[string]any) stream.Event {
 	raw := map[string]any{
 		"message_id": existsID, "event_type": UsageExistsType, "timestamp": "2014-08-02T00:05:00",
 		"audit_period_beginning": dt("2014-08-01T00:00:00"), "audit_period_ending": dt("2014-08-02T00:00:00"),
@@ -166,5 +168,30 @@ func TestUsageSpecExample(t *testing.T) {
 	}
 	if got := verdict(t, exists(t, map[string]any{"launched_at": nil})).MessageID; got != "fe2fd4c8-70db-5c30-99bc-a6218f94b98d" {
 		t.Errorf("failed id = %s", got)
+	}
+}
+
+// BenchmarkUsage measures a stream of 100 days of an instance: an update
+// and an exists event per day.
+func BenchmarkUsage(b *testing.B) {
+	var in []stream.Event
+	day := time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 100 {
+		d := day.AddDate(0, 0, i)
+		in = append(in, stream.Event{MessageID: uuid.NewString(), Type: "compute.instance.update", Timestamp: d.Add(time.Hour),
+			Traits: map[string]stream.Value{"instance_id": stream.String("i-1")}})
+		e := exists(b, map[string]any{
+			"message_id": uuid.NewString(), "timestamp": stream.FormatTime(d.AddDate(0, 0, 1).Add(5 * time.Minute)),
+			"audit_period_beginning": dt(stream.FormatTime(d)), "audit_period_ending": dt(stream.FormatTime(d.AddDate(0, 0, 1))),
+		})
+		in = append(in, e)
+	}
+	env := core.NewEnv(1, "trig", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := &Usage{}
+		if _, err := h.HandleEvents(b.Context(), in, env); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
