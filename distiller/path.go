@@ -16,7 +16,7 @@ import (
 //
 // Grammar (as jsonpath-rw 1.4):
 //
-//	name, 'quoted.name', "quoted.name"   a key of an object (quotes allow any character but the quote)
+//	name, 'quoted.name', "quoted.name"   a key of an object (in quotes any character; \ escapes the next)
 //	a,b                                  several keys, matched in the order written
 //	*                                    every value of an object (in sorted key order)
 //	$                                    the document root
@@ -502,10 +502,12 @@ func (p *parser) errAt(t token, msg string) error {
 }
 
 func isIDStart(c byte) bool {
-	return c == '_' || c == '@' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+	return c == '_' || c == '@' || c == '#' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
-func isIDChar(c byte) bool { return isIDStart(c) || c == '-' || ('0' <= c && c <= '9') }
+func isIDChar(c byte) bool {
+	return c == '_' || c == '@' || c == '-' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
+}
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
@@ -524,17 +526,24 @@ func (p *parser) lex() error {
 			p.toks = append(p.toks, token{kind: tokPunct, text: string(c), pos: pos})
 			i++
 		case c == '\'' || c == '"' || c == '`':
-			end := strings.IndexByte(s[i+1:], c)
-			if end < 0 {
+			// A backslash takes the next character literally.
+			var text strings.Builder
+			j := i + 1
+			for ; j < len(s) && s[j] != c; j++ {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+				}
+				text.WriteByte(s[j])
+			}
+			if j >= len(s) {
 				return &PathError{Path: s, Pos: pos, Msg: "unterminated quoted name"}
 			}
-			text := s[i+1 : i+1+end]
 			kind := tokID
 			if c == '`' {
 				kind = tokNamed
 			}
-			p.toks = append(p.toks, token{kind: kind, text: text, pos: pos})
-			i += end + 2
+			p.toks = append(p.toks, token{kind: kind, text: text.String(), pos: pos})
+			i = j + 1
 		case isIDStart(c):
 			j := i + 1
 			for j < len(s) && isIDChar(s[j]) {

@@ -32,6 +32,9 @@ const pathDoc = `{
     ],
     "state": "active",
     "where": "quoted keyword",
+    "it's": "escaped",
+    "back\\slash": "escaped too",
+    "#x": "hash",
     "nested": {"state": "deep", "list": [{"state": "deeper"}]}
   }
 }`
@@ -53,6 +56,12 @@ func TestPathMatches(t *testing.T) {
 			want: []Match{{Path: "payload.image_meta.org.openstack__1__architecture", Value: "x64"}}},
 		{name: "double-quoted dotted key in brackets", path: `payload.image_meta["org.openstack__1__architecture"]`,
 			want: []Match{{Path: "payload.image_meta.org.openstack__1__architecture", Value: "x64"}}},
+		{name: "escaped quote", path: `payload.'it\'s'`,
+			want: []Match{{Path: "payload.it's", Value: "escaped"}}},
+		{name: "escaped backslash", path: `payload."back\\slash"`,
+			want: []Match{{Path: `payload.back\slash`, Value: "escaped too"}}},
+		{name: "name starting with #", path: "payload.#x",
+			want: []Match{{Path: "payload.#x", Value: "hash"}}},
 		{name: "quoted keyword", path: "payload.'where'",
 			want: []Match{{Path: "payload.where", Value: "quoted keyword"}}},
 		{name: "index", path: "payload.fixed_ips[1].address",
@@ -159,7 +168,7 @@ func TestParsePathErrors(t *testing.T) {
 		{path: "payload.0", pos: 9},
 		{path: "a & b", pos: 3},
 		{path: "payload.`parent`", pos: 9},
-		{path: "payload.#", pos: 9},
+		{path: "payload.%", pos: 9},
 		{path: "(payload", pos: 9},
 		{path: "payload)", pos: 8},
 	}
