@@ -87,12 +87,13 @@ func (r *Registry) Lookup(name string) (Factory, error) {
 // Select validates a pipeline_handlers map of winchester.yaml (config name
 // -> registered name or alias) and returns a registry that knows exactly the
 // config names. An empty map selects every registered handler. The result
-// shares r's factories and resources: close r, not the result.
+// shares r's factories and their resources: closing either one releases
+// them (Close is idempotent).
 func (r *Registry) Select(names map[string]string) (*Registry, error) {
 	if len(names) == 0 {
-		return &Registry{factories: maps.Clone(r.factories), aliases: maps.Clone(r.aliases)}, nil
+		return &Registry{factories: maps.Clone(r.factories), aliases: maps.Clone(r.aliases), closers: slices.Clone(r.closers)}, nil
 	}
-	out := &Registry{factories: map[string]Factory{}, aliases: map[string]string{}}
+	out := &Registry{factories: map[string]Factory{}, aliases: map[string]string{}, closers: slices.Clone(r.closers)}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		if name == "" {
@@ -113,7 +114,8 @@ func (r *Registry) Select(names map[string]string) (*Registry, error) {
 }
 
 // Close releases the resources the registry's handlers share (for example
-// RabbitMQ connections). Call it once no pipeline runs any more.
+// RabbitMQ connections). Call it once no pipeline runs any more; later
+// calls do nothing.
 func (r *Registry) Close() error {
 	var errs []error
 	for _, c := range r.closers {
