@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,4 +134,70 @@ func TestDrivers(t *testing.T) {
 	if !found {
 		t.Errorf("db.Drivers() = %v, want sqlite among them", db.Drivers())
 	}
+}
+
+// helperMigrateEnv names the database URL a helper process upgrades.
+const helperMigrateEnv = "WINCHESTER_SQLITE_TEST_MIGRATE_URL"
+
+// TestMigrateConcurrentProcesses starts several processes (this test
+// binary) that upgrade one new database file at the same moment: the file
+// lock makes them take turns, so none fails and none applies a migration
+// twice.
+func TestMigrateConcurrentProcesses(t *testing.T) {
+	raw := "sqlite://" + filepath.Join(t.TempDir(), "w.db")
+	const n = 4
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]strings.Builder, n)
+	for i := range cmds {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperMigrateProcess$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), helperMigrateEnv+"="+raw)
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		cmds[i] = cmd
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start process %d: %v", i, err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
+		}
+		if !strings.Contains(outs[i].String(), "helper migrated") {
+			t.Errorf("process %d did not run the migration helper:\n%s", i, outs[i].String())
+		}
+	}
+	v, dirty, err := Driver{}.SchemaVersion(t.Context(), raw)
+	head, _ := headVersion()
+	if err != nil || v != head || dirty {
+		t.Fatalf("SchemaVersion = %d, %v, %v; want %d, false, nil", v, dirty, err, head)
+	}
+	s, err := Open(t.Context(), raw, db.Options{})
+	if err != nil {
+		t.Fatalf("Open after concurrent upgrades: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.EventTypes(t.Context()); err != nil {
+		t.Errorf("EventTypes: %v", err)
+	}
+}
+
+// TestHelperMigrateProcess is the body of the child processes of
+// TestMigrateConcurrentProcesses; it does nothing in a normal run.
+func TestHelperMigrateProcess(t *testing.T) {
+	raw := os.Getenv(helperMigrateEnv)
+	if raw == "" {
+		t.Skip("helper process of TestMigrateConcurrentProcesses")
+	}
+	for range 3 {
+		if err := (Driver{}).Migrate(t.Context(), raw, db.Head); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		s, err := Open(t.Context(), raw, db.Options{Migrate: true})
+		if err != nil {
+			t.Fatalf("Open with Migrate: %v", err)
+		}
+		s.Close()
+	}
+	t.Log("helper migrated")
 }
