@@ -7,6 +7,7 @@
 #                       socket only and fsync=off, create database "test",
 #                       print "export TEST_DATABASE_URL='…'"
 #   tests/pg.sh stop    stop the server and delete its directory
+#   tests/pg.sh restart stop the server (fast shutdown) and start it again
 #   tests/pg.sh url     print the URL of the running server
 #
 # Usage:  eval "$(tests/pg.sh start)" && go test ./... ; tests/pg.sh stop
@@ -65,6 +66,21 @@ running() {
 	[ -f "$data/postmaster.pid" ] && as_owner "$(find_bin pg_ctl)" -D "$data" status >/dev/null 2>&1
 }
 
+# launch starts the server on the existing data directory.
+launch() {
+	as_owner "$(find_bin pg_ctl)" -D "$data" -l "$dir/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		start >/dev/null || die "the server did not start, see $dir/server.log"
+}
+
+# restart stops the server with a fast shutdown (every session is
+# terminated, as in a real restart) and starts it again on the same data.
+restart() {
+	running || die "no server running in $dir"
+	as_owner "$(find_bin pg_ctl)" -D "$data" -m fast -w stop >/dev/null || die "pg_ctl stop failed"
+	launch
+}
+
 start() {
 	if running; then
 		echo "export TEST_DATABASE_URL='$(url)'"
@@ -82,9 +98,7 @@ start() {
 		as_owner "$initdb" -D "$data" -A trust -U postgres -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
 			die "initdb failed, see $dir/initdb.log"
 	fi
-	as_owner "$pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-		start >/dev/null || die "the server did not start, see $dir/server.log"
+	launch
 	if ! as_owner "$psql" -h "$dir" -p "$port" -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
 		as_owner "$psql" -h "$dir" -p "$port" -U postgres -d postgres -qc "CREATE DATABASE test" >/dev/null ||
 			die "could not create database test"
@@ -102,6 +116,7 @@ stop() {
 case ${1:-} in
 start) start ;;
 stop) stop ;;
+restart) restart ;;
 url) running || die "no server running in $dir"; url ;;
-*) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|restart|url" >&2; exit 2 ;;
 esac
