@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/winchester-go/winchester/pipeline/internal/core"
 	"github.com/winchester-go/winchester/stream"
@@ -672,41 +674,29 @@ func plainString(x any) string {
 	return fmt.Sprint(x)
 }
 
-var (
-	textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-	attrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;",
-		"\t", "&#x9;", "\n", "&#xA;", "\r", "&#xD;")
-)
-
-// escapeText escapes character data; characters XML cannot carry become
-// U+FFFD.
-func escapeText(s string) string { return textEscaper.Replace(xmlChars(s)) }
-
-// escapeAttr escapes an attribute value (double-quoted).
-func escapeAttr(s string) string { return attrEscaper.Replace(xmlChars(s)) }
-
-func xmlChars(s string) string {
-	ok := true
-	for _, r := range s {
-		if !isXMLChar(r) {
-			ok = false
-			break
-		}
-	}
-	if ok {
+// escapeText escapes character data with encoding/xml's rules; characters
+// XML cannot carry become U+FFFD.
+func escapeText(s string) string {
+	if !strings.ContainsAny(s, "&<>\"'\t\n\r") && xmlSafe(s) {
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if isXMLChar(r) {
-			return r
-		}
-		return '\uFFFD'
-	}, s)
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder never fails
+	return b.String()
 }
 
-func isXMLChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		(r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
+// escapeAttr escapes an attribute value: the same rules, which cover quotes
+// and line breaks.
+func escapeAttr(s string) string { return escapeText(s) }
+
+// xmlSafe reports whether s holds only characters XML can carry unescaped.
+func xmlSafe(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r > 0xD7FF && r < 0xE000) || r == 0xFFFE || r == 0xFFFF || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 var _ core.Handler = (*AtomPub)(nil)
