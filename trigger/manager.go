@@ -349,6 +349,7 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			continue
 		}
 		results[i].Outcome = Stored
+		m.debugMatch(set, ev)
 		for _, d := range set.Candidates(ev.Type) {
 			ci, ok := d.Match(ev)
 			if !ok {
@@ -356,6 +357,7 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			}
 			dist, ok := d.Distinguish(ev, ci)
 			if !ok {
+				m.stats.trigger(d.Name).add(statBadDistinguish, 1)
 				continue
 			}
 			k := groupKey{trigger: d.Name, key: stream.Key(dist)}
@@ -383,6 +385,25 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		}
 	}
 	return results, nil
+}
+
+// debugMatch records, for triggers with a debug level, whether ev matched
+// and (level 2) why not. Triggers without a debug level cost nothing here.
+func (m *Manager) debugMatch(set *Set, ev stream.Event) {
+	for _, d := range set.Debugged() {
+		c := m.stats.trigger(d.Name)
+		reasons := d.ExplainMatch(ev)
+		if len(reasons) == 0 {
+			c.add(statMatchPassed, 1)
+			continue
+		}
+		c.add(statMatchFailed, 1)
+		if d.DebugLevel > 1 {
+			for _, r := range reasons {
+				c.add(mismatchPrefix+r, 1)
+			}
+		}
+	}
 }
 
 type groupKey struct{ trigger, key string }

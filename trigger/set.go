@@ -16,6 +16,8 @@ type Set struct {
 	defs   []*Definition
 	byName map[string]*Definition
 
+	debugged []*Definition // definitions with a debug level, in order
+
 	mu         sync.RWMutex
 	candidates map[string][]*Definition
 }
@@ -38,9 +40,16 @@ func NewSet(defs []*Definition) (*Set, error) {
 		}
 		s.byName[d.Name] = d
 		s.defs = append(s.defs, d)
+		if d.DebugLevel > 0 {
+			s.debugged = append(s.debugged, d)
+		}
 	}
 	return s, nil
 }
+
+// Debugged returns the definitions whose debug_level is 1 or more, in
+// order. The slice is shared: do not modify it.
+func (s *Set) Debugged() []*Definition { return s.debugged }
 
 // LoadSet loads a triggers.yaml file into a Set. See Parse.
 func LoadSet(path string) (*Set, []Warning, error) {

@@ -18,6 +18,11 @@ const (
 	statNewStreams  = "new_streams"
 	statAddedEvents = "added_events"
 	statReadyToFire = "ready_to_fire"
+	// Debug statistics of triggers with debug_level 1 or 2.
+	statMatchPassed    = "match_passed"
+	statMatchFailed    = "match_failed"
+	statBadDistinguish = "distinguish_failed"
+	mismatchPrefix     = "mismatch: "
 )
 
 // Stats holds the manager's counters: totals and per trigger. Snapshot
@@ -99,4 +104,29 @@ func (c *counters) snapshot(reset bool) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// LogStats logs the counters since the last call and resets them: the
+// totals ("received N notifications, saved M events"), then, for every
+// trigger with counters, one line of its counters; a trigger's mismatch
+// reasons are kept only at debug_level 2.
+func (m *Manager) LogStats(log interface {
+	Info(msg string, args ...any)
+}) {
+	totals, per := m.stats.Snapshot(true)
+	if len(totals) > 0 {
+		args := make([]any, 0, 2*len(totals))
+		for _, k := range slices.Sorted(maps.Keys(totals)) {
+			args = append(args, k, totals[k])
+		}
+		log.Info("trigger manager statistics", args...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(per)) {
+		c := per[name]
+		args := []any{"trigger", name}
+		for _, k := range slices.Sorted(maps.Keys(c)) {
+			args = append(args, k, c[k])
+		}
+		log.Info("trigger statistics", args...)
+	}
 }
