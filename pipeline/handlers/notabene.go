@@ -155,24 +155,9 @@ func (f *NotabeneFactory) Close() error {
 // binding declared.
 func (f *NotabeneFactory) channel(cfg NotabeneConfig) (*amqp.Channel, error) {
 	key := notabeneConnKey{host: cfg.Host, port: cfg.Port, user: cfg.User, password: cfg.Password, vhost: cfg.Vhost}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil, errors.New("notabene: handler factory closed")
-	}
-	c := f.conns[key]
-	if c == nil || c.conn.IsClosed() {
-		uri := amqp.URI{Scheme: "amqp", Host: cfg.Host, Port: cfg.Port, Username: cfg.User, Password: cfg.Password, Vhost: cfg.Vhost}
-		conn, err := amqp.DialConfig(uri.String(), amqp.Config{
-			Vhost:      cfg.Vhost,
-			Dial:       amqp.DefaultDial(f.connectTimeout),
-			Properties: amqp.Table{"product": "winchester", "connection_name": "winchester notabene"},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("connect to amqp://%s:%d%s as %s: %w", cfg.Host, cfg.Port, cfg.Vhost, cfg.User, err)
-		}
-		c = &notabeneConn{conn: conn, declared: map[string]bool{}}
-		f.conns[key] = c
+	c, err := f.conn(key)
+	if err != nil {
+		return nil, err
 	}
 	ch, err := c.conn.Channel()
 	if err != nil {
@@ -183,19 +168,66 @@ func (f *NotabeneFactory) channel(cfg NotabeneConfig) (*amqp.Channel, error) {
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	decl := cfg.Exchange + "\x00" + cfg.ExchangeType + "\x00" + cfg.QueueName
-	if !c.declared[decl] {
+	f.mu.Lock()
+	declared := c.declared[decl]
+	f.mu.Unlock()
+	if !declared {
 		if err := ch.ExchangeDeclare(cfg.Exchange, cfg.ExchangeType, true, false, false, false, nil); err != nil {
+			_ = ch.Close()
 			return nil, fmt.Errorf("declare exchange %q (%s): %w", cfg.Exchange, cfg.ExchangeType, err)
 		}
 		if _, err := ch.QueueDeclare(cfg.QueueName, true, false, false, false, nil); err != nil {
+			_ = ch.Close()
 			return nil, fmt.Errorf("declare queue %q: %w", cfg.QueueName, err)
 		}
 		if err := ch.QueueBind(cfg.QueueName, cfg.QueueName, cfg.Exchange, false, nil); err != nil {
+			_ = ch.Close()
 			return nil, fmt.Errorf("bind queue %q to exchange %q: %w", cfg.QueueName, cfg.Exchange, err)
 		}
+		f.mu.Lock()
 		c.declared[decl] = true
+		f.mu.Unlock()
 	}
 	return ch, nil
+}
+
+// conn returns the open cached connection for key, dialing (without
+// holding the lock, so other brokers stay usable) when there is none.
+func (f *NotabeneFactory) conn(key notabeneConnKey) (*notabeneConn, error) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil, errors.New("notabene: handler factory closed")
+	}
+	if c := f.conns[key]; c != nil && !c.conn.IsClosed() {
+		f.mu.Unlock()
+		return c, nil
+	}
+	f.mu.Unlock()
+
+	uri := amqp.URI{Scheme: "amqp", Host: key.host, Port: key.port, Username: key.user, Password: key.password, Vhost: key.vhost}
+	conn, err := amqp.DialConfig(uri.String(), amqp.Config{
+		Vhost:      key.vhost,
+		Dial:       amqp.DefaultDial(f.connectTimeout),
+		Properties: amqp.Table{"product": "winchester", "connection_name": "winchester notabene"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to amqp://%s:%d%s as %s: %w", key.host, key.port, key.vhost, key.user, err)
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		_ = conn.Close()
+		return nil, errors.New("notabene: handler factory closed")
+	}
+	if c := f.conns[key]; c != nil && !c.conn.IsClosed() {
+		_ = conn.Close() // another commit connected meanwhile
+		return c, nil
+	}
+	c := &notabeneConn{conn: conn, declared: map[string]bool{}}
+	f.conns[key] = c
+	return c, nil
 }
 
 // Notabene is the "notabene" handler: it publishes notifications that
