@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +73,10 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration
 	Clock         stream.Clock
 	Logger        *slog.Logger
+	// DebugLevelFunc returns a trigger's debug_level; per-trigger counters
+	// (fired, expired, errors, locked) are logged with the statistics for
+	// triggers whose level is 1 or more. Nil: none are.
+	DebugLevelFunc func(trigger string) int
 	// Sleep waits between idle passes; tests and replays replace it.
 	SleepFunc func(ctx context.Context, d time.Duration) error
 }
@@ -94,8 +100,14 @@ type Worker struct {
 	cfg       WorkerConfig
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	stats WorkerStats
+	mu         sync.Mutex
+	stats      WorkerStats
+	perTrigger map[string]*TriggerCounters
+}
+
+// TriggerCounters are the per-trigger counters of a worker.
+type TriggerCounters struct {
+	Fired, Expired, Errors, Locked int
 }
 
 // WorkerStats counts what a worker did since the last statistics log.
@@ -239,6 +251,26 @@ func (w *Worker) Pass(ctx, work context.Context) (PassResult, error) {
 	}
 	w.mu.Lock()
 	w.stats.add(res.Stats)
+	if w.perTrigger == nil {
+		w.perTrigger = map[string]*TriggerCounters{}
+	}
+	for _, a := range res.Attempts {
+		c := w.perTrigger[a.Trigger]
+		if c == nil {
+			c = &TriggerCounters{}
+			w.perTrigger[a.Trigger] = c
+		}
+		switch {
+		case a.Locked:
+			c.Locked++
+		case !a.OK:
+			c.Errors++
+		case a.Action == db.Fire:
+			c.Fired++
+		default:
+			c.Expired++
+		}
+	}
 	w.mu.Unlock()
 	return res, nil
 }
@@ -568,11 +600,24 @@ func (w *Worker) Stats() WorkerStats {
 func (w *Worker) logStats() {
 	w.mu.Lock()
 	s := w.stats
+	per := w.perTrigger
 	w.stats = WorkerStats{}
+	w.perTrigger = nil
 	w.mu.Unlock()
 	if s == (WorkerStats{}) {
 		return
 	}
 	w.log.Info("worker statistics", "loaded", s.Loaded, "fired", s.Fired, "expired", s.Expired,
 		"errors", s.Errors, "locked", s.Locked, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents)
+	if w.cfg.DebugLevelFunc == nil {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(per)) {
+		if w.cfg.DebugLevelFunc(name) < 1 {
+			continue
+		}
+		c := per[name]
+		w.log.Info("trigger worker statistics", "trigger", name, "fired", c.Fired, "expired", c.Expired,
+			"errors", c.Errors, "locked", c.Locked)
+	}
 }

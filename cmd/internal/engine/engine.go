@@ -241,6 +241,12 @@ func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 		ShutdownGrace: c.ShutdownGrace.Std(),
 		Clock:         e.Clock,
 		Logger:        e.Logger,
+		DebugLevelFunc: func(trigger string) int {
+			if d, ok := e.Manager.Definition(trigger); ok {
+				return d.DebugLevel
+			}
+			return 2 // streams of unknown triggers: the original's "n/a" debugger
+		},
 	}
 }
 
