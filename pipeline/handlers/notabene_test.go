@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,8 +39,17 @@ func rabbit(t *testing.T) (ch *amqp.Channel, exchange, queue string) {
 	id := uuid.NewString()[:8]
 	exchange, queue = "winchester-test-x-"+id, "winchester-test-q-"+id
 	t.Cleanup(func() {
-		_, _ = ch.QueueDelete(queue, false, false, false)
-		_ = ch.ExchangeDelete(exchange, false, false)
+		// Fresh channels: a failed delete closes its channel.
+		if c, err := conn.Channel(); err == nil {
+			if _, err := c.QueueDelete(queue, false, false, false); err != nil {
+				t.Logf("delete queue %s: %v", queue, err)
+			}
+		}
+		if c, err := conn.Channel(); err == nil {
+			if err := c.ExchangeDelete(exchange, false, false); err != nil {
+				t.Logf("delete exchange %s: %v", exchange, err)
+			}
+		}
 	})
 	return ch, exchange, queue
 }
@@ -215,4 +225,72 @@ func TestDecodeNotabeneParams(t *testing.T) {
 	if _, err := DecodeNotabeneParams(p); !errors.As(err, &ce) || ce.Field != "port" {
 		t.Errorf("DecodeNotabeneParams(port 70000) = %v, want a config error about port", err)
 	}
+}
+
+func TestNotabeneExchangeTypeMismatch(t *testing.T) {
+	t.Parallel()
+	ch, exchange, queue := rabbit(t)
+	if err := ch.ExchangeDeclare(exchange, "direct", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := NewNotabeneFactory(NotabeneFactoryConfig{})
+	t.Cleanup(func() { _ = f.Close() })
+	env := core.NewEnv(1, "trig", testLogger(t))
+	env.Set("n", map[string]any{"event_type": "a"})
+	err := notabeneRun(t, f, map[string]any{"exchange": exchange, "queue_name": queue, "host": "127.0.0.1", "env_keys": []any{"n"}}, env)
+	if err == nil {
+		t.Fatal("publishing to a direct exchange declared as topic succeeded")
+	}
+	t.Logf("error: %v", err)
+}
+
+// TestNotabeneConcurrentCommits shares one factory between concurrent runs.
+func TestNotabeneConcurrentCommits(t *testing.T) {
+	t.Parallel()
+	ch, exchange, queue := rabbit(t)
+	f := NewNotabeneFactory(NotabeneFactoryConfig{})
+	t.Cleanup(func() { _ = f.Close() })
+	params := map[string]any{"exchange": exchange, "queue_name": queue, "host": "127.0.0.1", "env_keys": []any{"n"}}
+	const runs = 8
+	errs := make(chan error, runs)
+	for i := range runs {
+		go func() {
+			env := core.NewEnv(int64(i), "trig", nil)
+			env.Set("n", map[string]any{"event_type": fmt.Sprintf("run.%d", i)})
+			errs <- notabeneRunNoT(t.Context(), f, params, env)
+		}()
+	}
+	for range runs {
+		if err := <-errs; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+	deliveries := consume(t, ch, queue, "")
+	seen := map[string]bool{}
+	for range runs {
+		seen[string(next(t, deliveries).Body)] = true
+	}
+	if len(seen) != runs {
+		t.Errorf("got %d distinct messages, want %d", len(seen), runs)
+	}
+}
+
+// notabeneRunNoT is notabeneRun for goroutines other than the test's.
+func notabeneRunNoT(ctx context.Context, f *NotabeneFactory, params map[string]any, env *core.Env) error {
+	p, err := core.ParamsFromMap("notabene", params)
+	if err != nil {
+		return err
+	}
+	b, err := f.New(p)
+	if err != nil {
+		return err
+	}
+	h, err := b()
+	if err != nil {
+		return err
+	}
+	if _, err := h.HandleEvents(ctx, nil, env); err != nil {
+		return err
+	}
+	return h.Commit(ctx)
 }
