@@ -93,7 +93,7 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 		if _, dup := defs.pipelines[name]; dup {
 			return nil, &ConfigError{File: file, Line: k.Line, Pipeline: name, Err: errors.New("duplicate pipeline name")}
 		}
-		p, err := parsePipeline(file, name, k.Line, v, reg)
+		p, err := parsePipeline(file, name, v, reg)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 	return defs, nil
 }
 
-func parsePipeline(file, name string, line int, n *yaml.Node, reg *Registry) (*Pipeline, error) {
+func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, error) {
 	p := &Pipeline{Name: name}
 	n = core.Deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
