@@ -77,7 +77,7 @@ type Result struct {
 	// triggers.
 	NewEvents []stream.Event
 	// HaltedBy names the handler that halted the chain with ErrHalt ("" if
-	// none); Halted is its index.
+	// none); Halted is its index (-1 when none).
 	HaltedBy string
 	Halted   int
 }
