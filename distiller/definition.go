@@ -94,7 +94,8 @@ func ParseDefinitions(file string, data []byte, plugins *PluginRegistry) ([]*Def
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &DefinitionError{File: file, Line: yamlErrLine(err), Err: err}
+		line, msg := yamlErrLine(err)
+		return nil, &DefinitionError{File: file, Line: line, Err: errors.New(msg)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil // empty file: no definitions
@@ -407,12 +408,17 @@ func stringList(n *yaml.Node) ([]string, error) {
 	return nil, errors.New("want a string or a list of strings")
 }
 
-// yamlErrLine extracts the line from a yaml.v3 syntax error ("yaml: line N: ...").
-func yamlErrLine(err error) int {
+// yamlErrLine splits a yaml.v3 syntax error ("yaml: line N: msg") into
+// the line and the message.
+func yamlErrLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		fmt.Sscanf(msg[i+5:], "%d", &line)
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if _, scanErr := fmt.Sscanf(rest[:i], "%d", &line); scanErr == nil {
+				msg = rest[i+2:]
+			}
+		}
 	}
-	return line
+	return line, "invalid YAML: " + msg
 }
