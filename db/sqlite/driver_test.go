@@ -3,12 +3,14 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -200,4 +202,69 @@ func TestHelperMigrateProcess(t *testing.T) {
 		s.Close()
 	}
 	t.Log("helper migrated")
+}
+
+// TestTwoStoresOneFile writes through two stores on one file at once, as
+// two processes would: BEGIN IMMEDIATE and the busy timeout make the
+// writers take turns, so no write fails.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := t.Context()
+	raw := "sqlite://" + filepath.Join(t.TempDir(), "w.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, raw, db.Options{Migrate: true})
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	const writers, batches = 8, 10
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			s := stores[w%2]
+			for b := range batches {
+				evs := make([]stream.Event, 10)
+				for i := range evs {
+					evs[i] = stream.Event{MessageID: fmt.Sprintf("w%d-b%d-%d", w, b, i), Type: "test.two", Timestamp: time.Unix(int64(b), 0).UTC(), Traits: map[string]stream.Value{}}
+				}
+				if _, err := s.SaveEvents(ctx, evs); err != nil {
+					errs <- fmt.Errorf("writer %d batch %d: %w", w, b, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	n, err := stores[0].CountEvents(ctx, db.FindEventsParams{})
+	if err != nil || n != writers*batches*10 {
+		t.Errorf("CountEvents = %d, %v; want %d", n, err, writers*batches*10)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite://:memory:", db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = s.InTx(ctx, func(context.Context, db.Ops) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("InTx with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, err := s.EventTypes(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("EventTypes with a cancelled context = %v, want context.Canceled", err)
+	}
+	// The store still works afterwards.
+	if _, err := s.EventTypes(t.Context()); err != nil {
+		t.Errorf("EventTypes after a cancelled call: %v", err)
+	}
 }

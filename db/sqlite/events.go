@@ -70,6 +70,9 @@ func (o ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, er
 		}
 	}
 	ids := make([]int64, len(events))
+	if len(events) == 0 {
+		return ids, nil
+	}
 	err := o.atomic(ctx, func(o ops) error {
 		insert, err := o.q.PrepareContext(ctx, insertEventSQL)
 		if err != nil {

@@ -180,6 +180,9 @@ func (s *Store) inTx(ctx context.Context, fn func(o ops) error) (err error) {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil { // database/sql rolled back
+			return fmt.Errorf("sqlite: commit: %w", ctxErr)
+		}
 		return fmt.Errorf("sqlite: commit: %w", s.translate(err))
 	}
 	return nil
