@@ -1,0 +1,858 @@
+package trigger_test
+
+// Ingest benchmarks of the trigger manager against real stores (SQLite in
+// b.TempDir(), PostgreSQL through TEST_DATABASE_URL). They report rates as
+// custom metrics (events/s); the comparisons that matter are measured in
+// one benchmark function, alternating between the two sides, and reported
+// as a ratio, so that a busy machine slows both sides alike. Results and
+// the commands are in docs/PERFORMANCE.md ("Ingest").
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/winchester-go/winchester/bench/workload"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/postgres"
+	"github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+const (
+	sampleTriggers    = "../etc/triggers.yaml"
+	sampleDefinitions = "../etc/event_definitions.yaml"
+	// ingestBatch is the number of events per AddEvents call (and per
+	// transaction) in the batch benchmarks.
+	ingestBatch = 500
+)
+
+// benchDB is a store under benchmark plus a side door to the same
+// database for fixtures and the COPY baseline.
+type benchDB struct {
+	store db.Store
+	pool  *pgxpool.Pool // PostgreSQL: a pool on the store's schema
+	path  string        // SQLite: the database file
+}
+
+type benchDriver struct {
+	name string
+	open func(b *testing.B) *benchDB
+}
+
+func benchDrivers() []benchDriver {
+	return []benchDriver{{"sqlite", openSQLiteBench}, {"postgres", openPostgresBench}}
+}
+
+func openSQLiteBench(b *testing.B) *benchDB {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "bench.db")
+	st, err := sqlite.Open(context.Background(), "sqlite://"+path, db.Options{Migrate: true})
+	if err != nil {
+		b.Fatalf("open SQLite store %s: %v", path, err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return &benchDB{store: st, path: path}
+}
+
+func openPostgresBench(b *testing.B) *benchDB {
+	b.Helper()
+	url := dbtest.PostgresURL(b)
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, url, db.Options{Migrate: true})
+	if err != nil {
+		b.Fatalf("open PostgreSQL store: %v", err)
+	}
+	b.Cleanup(func() { st.Close() })
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatalf("connect to PostgreSQL: %v", err)
+	}
+	b.Cleanup(pool.Close)
+	return &benchDB{store: st, pool: pool}
+}
+
+// benchClock is the manager's clock. The batch benchmarks set it to the
+// timestamp of the first event of each batch, as if the batch were taken
+// from the queue as soon as its first event arrived: the generated
+// workload is sparse (a batch of 500 events of 2,000 instances spans
+// hours), and a clock at the end of the batch would find most streams of
+// the sample trigger (expiration $last + 1h) expired within the batch,
+// measuring stream churn rather than ingest.
+type benchClock struct{ now time.Time }
+
+func (c *benchClock) Now() time.Time { return c.now }
+
+type distillerFunc struct{ d *distiller.Distiller }
+
+func (f distillerFunc) Distill(body []byte) (stream.Event, error) {
+	ev, _, err := f.d.Distill(body)
+	return ev, err
+}
+
+func loadBenchDistiller(b *testing.B) *distiller.Distiller {
+	b.Helper()
+	d, err := distiller.Load(sampleDefinitions, distiller.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+func loadBenchTriggers(b *testing.B) []*trigger.Definition {
+	b.Helper()
+	defs, _, err := trigger.Load(sampleTriggers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return defs
+}
+
+func parseBenchTriggers(b *testing.B, src string) []*trigger.Definition {
+	b.Helper()
+	defs, _, err := trigger.Parse("bench.yaml", []byte(src))
+	if err != nil {
+		b.Fatalf("parse triggers: %v\n%s", err, src)
+	}
+	return defs
+}
+
+func newBenchManager(b *testing.B, bd *benchDB, defs []*trigger.Definition, clock stream.Clock, d *distiller.Distiller) *trigger.Manager {
+	b.Helper()
+	cfg := trigger.ManagerConfig{Clock: clock}
+	if d != nil {
+		cfg.Distiller = distillerFunc{d}
+	}
+	m, err := trigger.NewManager(bd.store, defs, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// workloadSource hands out the generated workload in order; when one
+// round is used up it generates the next with the next seed (new
+// instances, new message ids, the same days), so a benchmark never runs
+// out of fresh events.
+type workloadSource struct {
+	b      *testing.B
+	d      *distiller.Distiller
+	cfg    workload.Config
+	events []stream.Event
+	bodies [][]byte
+	pos    int
+}
+
+func newWorkloadSource(b *testing.B, d *distiller.Distiller, instances, days int) *workloadSource {
+	return &workloadSource{b: b, d: d, cfg: workload.Config{Instances: instances, Days: days}}
+}
+
+func (s *workloadSource) fill() {
+	s.b.Helper()
+	s.cfg.Seed++
+	s.events, s.bodies, s.pos = s.events[:0], s.bodies[:0], 0
+	err := workload.Generate(s.cfg, func(n workload.Notification) error {
+		ev, _, err := s.d.Distill(n.Body)
+		if err != nil {
+			return err
+		}
+		s.events = append(s.events, ev)
+		s.bodies = append(s.bodies, n.Body)
+		return nil
+	})
+	if err != nil {
+		s.b.Fatalf("generate workload %+v: %v", s.cfg, err)
+	}
+}
+
+// next returns up to n consecutive events and their notifications (fewer
+// at the end of a round).
+func (s *workloadSource) next(n int) ([]stream.Event, [][]byte) {
+	if s.pos >= len(s.events) {
+		s.b.StopTimer()
+		s.fill()
+		s.b.StartTimer()
+	}
+	end := min(s.pos+n, len(s.events))
+	evs, bodies := s.events[s.pos:end], s.bodies[s.pos:end]
+	s.pos = end
+	return evs, bodies
+}
+
+// rate is a count of events and the time spent on them.
+type rate struct {
+	events  int
+	elapsed time.Duration
+}
+
+func (r *rate) add(events int, d time.Duration) {
+	r.events += events
+	r.elapsed += d
+}
+
+func (r rate) perSecond() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.events) / r.elapsed.Seconds()
+}
+
+// sides returns the order in which the sides of a comparison run in
+// iteration n: alternately forwards and backwards, so neither side always
+// runs first (right after the other's garbage, or with colder caches).
+func sides(n, count int) []int {
+	order := make([]int, count)
+	for i := range order {
+		order[i] = i
+		if n%2 == 1 {
+			order[i] = count - 1 - i
+		}
+	}
+	return order
+}
+
+func addEvents(b *testing.B, m *trigger.Manager, events []stream.Event) {
+	b.Helper()
+	res, err := m.AddEvents(context.Background(), events)
+	if err != nil {
+		b.Fatalf("AddEvents(%d events): %v", len(events), err)
+	}
+	for _, r := range res {
+		if r.Outcome != trigger.Stored {
+			b.Fatalf("AddEvents: event %s: %s %s", r.MessageID, r.Outcome, r.Reason)
+		}
+	}
+}
+
+// BenchmarkIngestBatch ingests the distilled workload (sample triggers) in
+// batches of 500 events, one transaction each. On PostgreSQL every batch
+// is followed by COPYing the same rows (events, one stream per trigger and
+// distinguishing key of the batch, stream links) into the same tables of
+// the same schema with pgx CopyFrom: the physical limit of the store.
+// ratio = ingest rate / COPY rate.
+func BenchmarkIngestBatch(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := loadBenchTriggers(b)
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			bd := drv.open(b)
+			clock := &benchClock{}
+			m := newBenchManager(b, bd, defs, clock, nil)
+			src := newWorkloadSource(b, d, 2000, 2)
+			var cp *copier
+			if bd.pool != nil {
+				set, err := trigger.NewSet(defs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cp = &copier{pool: bd.pool, set: set, nextEvent: 1 << 40, nextStream: 1 << 40}
+			}
+			var ingest, baseline rate
+			groups, n := 0, 0
+			for b.Loop() {
+				n++
+				events, _ := src.next(ingestBatch)
+				clock.now = events[0].Timestamp
+				var rows copyRows
+				if cp != nil {
+					rows = cp.rows(events)
+					groups += len(rows.streams)
+				}
+				for _, side := range sides(n, 2) {
+					switch {
+					case side == 0:
+						t0 := time.Now()
+						addEvents(b, m, events)
+						ingest.add(len(events), time.Since(t0))
+					case cp != nil:
+						t0 := time.Now()
+						cp.copy(b, rows)
+						baseline.add(len(events), time.Since(t0))
+					}
+				}
+			}
+			b.ReportMetric(ingest.perSecond(), "events/s")
+			if cp != nil {
+				b.ReportMetric(baseline.perSecond(), "copy_events/s")
+				b.ReportMetric(ingest.perSecond()/baseline.perSecond(), "ratio")
+				// What the ingest path's cost is made of: the distinct
+				// streams (trigger, key) a batch touches, each of which
+				// costs the manager three statements, and the round trip
+				// time of the connection.
+				b.ReportMetric(float64(groups)/float64(n), "streams/batch")
+				b.ReportMetric(roundTrip(b, bd.pool).Seconds()*1e6, "rtt_us")
+			}
+		})
+	}
+}
+
+// roundTrip is the median time of a trivial query on pool.
+func roundTrip(b *testing.B, pool *pgxpool.Pool) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	times := make([]time.Duration, 201)
+	for i := range times {
+		t0 := time.Now()
+		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+			b.Fatal(err)
+		}
+		times[i] = time.Since(t0)
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
+}
+
+// copier builds and COPYs the rows the ingest of a batch writes.
+type copier struct {
+	pool       *pgxpool.Pool
+	set        *trigger.Set
+	nextEvent  int64
+	nextStream int64
+	batches    int
+}
+
+type copyRows struct {
+	events, streams, links [][]any
+}
+
+// rows are the event rows of events (message ids changed so they do not
+// collide with the ingested ones), one open stream per trigger and
+// distinguishing key of the batch (keys prefixed with the batch number for
+// the same reason) and a link per match, with the values the ingest path
+// computes.
+func (c *copier) rows(events []stream.Event) copyRows {
+	var r copyRows
+	c.batches++
+	prefix := fmt.Sprintf("copy%d:", c.batches)
+	type group struct {
+		id          int64
+		first, last time.Time
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, ev := range events {
+		c.nextEvent++
+		eid := c.nextEvent
+		r.events = append(r.events, []any{eid, "x" + ev.MessageID[1:], ev.Type, db.Micros(ev.Timestamp), json.RawMessage(db.EncodeTraits(ev.Traits))})
+		for _, d := range c.set.Candidates(ev.Type) {
+			ci, ok := d.Match(ev)
+			if !ok {
+				continue
+			}
+			dist, ok := d.Distinguish(ev, ci)
+			if !ok {
+				continue
+			}
+			key := d.Name + "\x00" + stream.Key(dist)
+			g := groups[key]
+			if g == nil {
+				c.nextStream++
+				g = &group{id: c.nextStream, first: ev.Timestamp, last: ev.Timestamp}
+				groups[key] = g
+				order = append(order, key)
+				r.streams = append(r.streams, []any{g.id, d.Name, prefix + stream.Key(dist), json.RawMessage(db.EncodeTraits(dist))})
+			}
+			if ev.Timestamp.Before(g.first) {
+				g.first = ev.Timestamp
+			}
+			if ev.Timestamp.After(g.last) {
+				g.last = ev.Timestamp
+			}
+			r.links = append(r.links, []any{g.id, eid})
+		}
+	}
+	for i, key := range order {
+		g := groups[key]
+		row := r.streams[i]
+		r.streams[i] = []any{row[0], row[1], row[2], row[3], int32(1), int64(0), true,
+			db.Micros(g.first), db.Micros(g.last), db.Micros(g.last.Add(time.Hour)), nil,
+			json.RawMessage(`[0]`), db.Micros(g.last)}
+	}
+	return r
+}
+
+var (
+	copyEventColumns  = []string{"id", "message_id", "event_type", "timestamp", "traits"}
+	copyStreamColumns = []string{"id", "name", "stream_key", "dist_traits", "state", "state_serial_no", "open",
+		"first_event", "last_event", "expire_timestamp", "fire_timestamp", "fire_counts", "created_at"}
+	copyLinkColumns = []string{"stream_id", "event_id"}
+)
+
+// copy writes rows in one transaction with three COPY commands.
+func (c *copier) copy(b *testing.B, rows copyRows) {
+	b.Helper()
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event"}, copyEventColumns, pgx.CopyFromRows(rows.events)); err != nil {
+			return fmt.Errorf("copy events: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stream"}, copyStreamColumns, pgx.CopyFromRows(rows.streams)); err != nil {
+			return fmt.Errorf("copy streams: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stream_event"}, copyLinkColumns, pgx.CopyFromRows(rows.links)); err != nil {
+			return fmt.Errorf("copy links: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("COPY baseline: %v", err)
+	}
+}
+
+// BenchmarkAddEvent adds single distilled events of the workload, one
+// transaction each.
+func BenchmarkAddEvent(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := loadBenchTriggers(b)
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			bd := drv.open(b)
+			clock := &benchClock{}
+			m := newBenchManager(b, bd, defs, clock, nil)
+			src := newWorkloadSource(b, d, 500, 2)
+			var r rate
+			ctx := context.Background()
+			for b.Loop() {
+				events, _ := src.next(1)
+				clock.now = events[0].Timestamp
+				t0 := time.Now()
+				res, err := m.AddEvent(ctx, events[0])
+				r.add(1, time.Since(t0))
+				if err != nil || res.Outcome != trigger.Stored {
+					b.Fatalf("AddEvent(%s) = %+v, %v", events[0].MessageID, res, err)
+				}
+			}
+			b.ReportMetric(r.perSecond(), "events/s")
+		})
+	}
+}
+
+// BenchmarkAddNotification adds single notifications of the workload
+// (distilled by the manager with the sample definitions), one
+// transaction each.
+func BenchmarkAddNotification(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := loadBenchTriggers(b)
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			bd := drv.open(b)
+			clock := &benchClock{}
+			m := newBenchManager(b, bd, defs, clock, d)
+			src := newWorkloadSource(b, d, 500, 2)
+			var r rate
+			ctx := context.Background()
+			for b.Loop() {
+				events, bodies := src.next(1)
+				clock.now = events[0].Timestamp
+				t0 := time.Now()
+				res, err := m.AddNotification(ctx, bodies[0])
+				r.add(1, time.Since(t0))
+				if err != nil || res.Outcome != trigger.Stored {
+					b.Fatalf("AddNotification(%s) = %+v, %v", events[0].MessageID, res, err)
+				}
+			}
+			b.ReportMetric(r.perSecond(), "notifications/s")
+		})
+	}
+}
+
+// perInstanceTriggers is one trigger with a stream per instance that
+// never expires during a benchmark and whose fire criterion the appended
+// update events never satisfy: every append re-evaluates it.
+const perInstanceTriggers = `
+- name: per_instance
+  distinguished_by: [instance_id]
+  expiration: $first + 30d
+  fire_pipeline: p
+  match_criteria:
+  - event_type: compute.instance.*
+  fire_criteria:
+  - event_type: compute.instance.exists
+`
+
+// benchBase is the time of the synthetic events.
+var benchBase = time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC)
+
+// updateEvents makes update events for one instance, shaped like the
+// workload's distilled update events (the same traits).
+type updateEvents struct {
+	template stream.Event
+	n        int
+}
+
+func newUpdateEvents(b *testing.B, d *distiller.Distiller) *updateEvents {
+	b.Helper()
+	var tmpl stream.Event
+	err := workload.Generate(workload.Config{Instances: 50, Days: 3, Seed: 1}, func(n workload.Notification) error {
+		if n.EventType != "compute.instance.update" {
+			return nil
+		}
+		ev, _, err := d.Distill(n.Body)
+		if err != nil {
+			return err
+		}
+		tmpl = ev
+		return workload.ErrStop
+	})
+	if err != nil || tmpl.MessageID == "" {
+		b.Fatalf("no update event in the workload: %v", err)
+	}
+	return &updateEvents{template: tmpl}
+}
+
+func (u *updateEvents) event(prefix, instance string) stream.Event {
+	u.n++
+	ev := u.template.Clone()
+	ev.MessageID = fmt.Sprintf("%s-%d", prefix, u.n)
+	ev.Timestamp = benchBase.Add(time.Duration(u.n) * time.Millisecond)
+	ev.Traits["instance_id"] = stream.String(instance)
+	return ev
+}
+
+// BenchmarkStreamLength compares appending one event (AddEvent, one
+// transaction) to streams that already hold 10 events with streams that
+// hold 10,000. Each side has 20 such streams, filled through the manager
+// before the timer starts, and the appends go round-robin over them, so a
+// stream grows by N/20 events during the run. ratio = rate at 10,000 /
+// rate at 10 (1 means the cost does not depend on the stream's length).
+func BenchmarkStreamLength(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := parseBenchTriggers(b, perInstanceTriggers)
+	const streams = 20
+	lengths := []int{10, 10_000}
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			ev := newUpdateEvents(b, d)
+			clock := &benchClock{now: benchBase.Add(24 * time.Hour)}
+			mgrs := make([]*trigger.Manager, len(lengths))
+			for i, length := range lengths {
+				bd := drv.open(b)
+				mgrs[i] = newBenchManager(b, bd, defs, clock, nil)
+				for s := range streams {
+					batch := make([]stream.Event, 0, length)
+					for range length {
+						batch = append(batch, ev.event(fmt.Sprintf("fill%d", i), fmt.Sprintf("inst-%d", s)))
+					}
+					addEvents(b, mgrs[i], batch)
+				}
+			}
+			rates := make([]rate, len(lengths))
+			ctx := context.Background()
+			n := 0
+			for b.Loop() {
+				for _, i := range sides(n, len(mgrs)) {
+					m := mgrs[i]
+					e := ev.event(fmt.Sprintf("append%d", i), fmt.Sprintf("inst-%d", n%streams))
+					t0 := time.Now()
+					res, err := m.AddEvent(ctx, e)
+					rates[i].add(1, time.Since(t0))
+					if err != nil || res.Outcome != trigger.Stored || res.Matched != 1 {
+						b.Fatalf("AddEvent(%s) = %+v, %v", e.MessageID, res, err)
+					}
+				}
+				n++
+			}
+			b.ReportMetric(rates[0].perSecond(), "len10_events/s")
+			b.ReportMetric(rates[1].perSecond(), "len10000_events/s")
+			b.ReportMetric(rates[1].perSecond()/rates[0].perSecond(), "ratio")
+		})
+	}
+}
+
+// BenchmarkActiveStreams compares ingest (AddEvents, batches of 100
+// events, each for a random existing stream) into a database with 1,000
+// open streams with one with 1,000,000 (100,000 on SQLite). The streams,
+// one event each and their links are inserted with one SQL statement per
+// table before the timer starts. ratio = rate with many streams / rate
+// with 1,000.
+func BenchmarkActiveStreams(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := parseBenchTriggers(b, perInstanceTriggers)
+	const batch = 100
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			counts := []int{1_000, 1_000_000}
+			if drv.name == "sqlite" {
+				counts[1] = 100_000
+			}
+			ev := newUpdateEvents(b, d)
+			clock := &benchClock{now: benchBase.Add(24 * time.Hour)}
+			mgrs := make([]*trigger.Manager, len(counts))
+			for i, count := range counts {
+				bd := drv.open(b)
+				t0 := time.Now()
+				prefillStreams(b, bd, count)
+				b.Logf("%s: %d streams prefilled in %s", drv.name, count, time.Since(t0).Round(time.Millisecond))
+				mgrs[i] = newBenchManager(b, bd, defs, clock, nil)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			rates := make([]rate, len(counts))
+			n := 0
+			for b.Loop() {
+				n++
+				for _, i := range sides(n, len(mgrs)) {
+					m := mgrs[i]
+					events := make([]stream.Event, batch)
+					for j := range events {
+						events[j] = ev.event(fmt.Sprintf("active%d", i), fmt.Sprintf("inst-%d", 1+rng.IntN(counts[i])))
+					}
+					t0 := time.Now()
+					addEvents(b, m, events)
+					rates[i].add(len(events), time.Since(t0))
+				}
+			}
+			b.ReportMetric(rates[0].perSecond(), "streams1k_events/s")
+			b.ReportMetric(rates[1].perSecond(), fmt.Sprintf("streams%dk_events/s", counts[1]/1000))
+			b.ReportMetric(rates[1].perSecond()/rates[0].perSecond(), "ratio")
+		})
+	}
+}
+
+// prefillStreams inserts n open, active per_instance streams for
+// instances inst-1 … inst-n, each with one event, with ids 1 … n.
+func prefillStreams(b *testing.B, bd *benchDB, n int) {
+	b.Helper()
+	ctx := context.Background()
+	first := db.Micros(benchBase)
+	expire := db.Micros(benchBase.Add(30 * 24 * time.Hour))
+	if bd.pool != nil {
+		stmts := []string{
+			`INSERT INTO event (id, message_id, event_type, timestamp, traits)
+			 SELECT g, 'pre-' || g, 'compute.instance.update', $2::bigint,
+			        jsonb_build_object('instance_id', jsonb_build_object('s', 'inst-' || g))
+			   FROM generate_series(1, $1::bigint) g`,
+			`INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
+			                     first_event, last_event, expire_timestamp, fire_counts, created_at)
+			 SELECT g, 'per_instance', '11:instance_id' || length('s:inst-' || g) || ':s:inst-' || g,
+			        jsonb_build_object('instance_id', jsonb_build_object('s', 'inst-' || g)), 1, 0, TRUE,
+			        $2::bigint, $2::bigint, $3::bigint, '[0]', $2::bigint
+			   FROM generate_series(1, $1::bigint) g`,
+			`INSERT INTO stream_event (stream_id, event_id) SELECT g, g FROM generate_series(1, $1::bigint) g`,
+		}
+		args := [][]any{{n, first}, {n, first, expire}, {n}}
+		for i, s := range stmts {
+			if _, err := bd.pool.Exec(ctx, s, args[i]...); err != nil {
+				b.Fatalf("prefill %d streams: %v\n%s", n, err, s)
+			}
+		}
+		for _, s := range []string{
+			`SELECT setval(pg_get_serial_sequence('event', 'id'), $1::bigint)`,
+			`SELECT setval(pg_get_serial_sequence('stream', 'id'), $1::bigint)`,
+		} {
+			if _, err := bd.pool.Exec(ctx, s, n); err != nil {
+				b.Fatalf("prefill: %v", err)
+			}
+		}
+		if _, err := bd.pool.Exec(ctx, `VACUUM ANALYZE event, stream, stream_event`); err != nil {
+			b.Fatalf("prefill: analyze: %v", err)
+		}
+		return
+	}
+	conn, err := sql.Open("sqlite", "file:"+bd.path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	const series = `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?1) `
+	stmts := []string{
+		series + `INSERT INTO event (id, message_id, event_type, timestamp, traits)
+		 SELECT n, 'pre-' || n, 'compute.instance.update', ?2, '{"instance_id":{"s":"inst-' || n || '"}}' FROM g`,
+		series + `INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
+		                     first_event, last_event, expire_timestamp, fire_counts, created_at)
+		 SELECT n, 'per_instance', '11:instance_id' || length('s:inst-' || n) || ':s:inst-' || n,
+		        '{"instance_id":{"s":"inst-' || n || '"}}', 1, 0, 1, ?2, ?2, ?3, '[0]', ?2 FROM g`,
+		series + `INSERT INTO stream_event (stream_id, event_id) SELECT n, n FROM g`,
+		`ANALYZE`,
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s, n, first, expire); err != nil {
+			b.Fatalf("prefill %d streams: %v\n%s", n, err, s)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkTriggers compares batch ingest of the workload with the
+// sample trigger alone and with 99 more triggers for other services'
+// events (which the workload's events never match). ratio = rate with
+// 100 triggers / rate with 1.
+func BenchmarkTriggers(b *testing.B) {
+	d := loadBenchDistiller(b)
+	one := loadBenchTriggers(b)
+	var src strings.Builder
+	for i := 1; i < 100; i++ {
+		fmt.Fprintf(&src, `- name: trigger_%d
+  distinguished_by: [instance_id, {timestamp: day}]
+  expiration: $last + 1h
+  fire_pipeline: p
+  match_criteria:
+  - event_type: [service%d.instance.*, "!service%d.instance.exists"]
+    traits: {memory_mb: {int: "> 1024"}, state: active}
+  - event_type: service%d.instance.exists
+    map_distinguished_by: {timestamp: audit_period_beginning}
+  fire_criteria:
+  - event_type: service%d.instance.exists
+`, i, i, i, i, i)
+	}
+	hundred := append(append([]*trigger.Definition(nil), one...), parseBenchTriggers(b, src.String())...)
+	sets := [][]*trigger.Definition{one, hundred}
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			clocks := make([]*benchClock, len(sets))
+			mgrs := make([]*trigger.Manager, len(sets))
+			srcs := make([]*workloadSource, len(sets))
+			for i, defs := range sets {
+				clocks[i] = &benchClock{}
+				mgrs[i] = newBenchManager(b, drv.open(b), defs, clocks[i], nil)
+				srcs[i] = newWorkloadSource(b, d, 2000, 2)
+			}
+			rates := make([]rate, len(sets))
+			n := 0
+			for b.Loop() {
+				n++
+				for _, i := range sides(n, len(mgrs)) {
+					m := mgrs[i]
+					events, _ := srcs[i].next(ingestBatch)
+					clocks[i].now = events[0].Timestamp
+					t0 := time.Now()
+					addEvents(b, m, events)
+					rates[i].add(len(events), time.Since(t0))
+				}
+			}
+			b.ReportMetric(rates[0].perSecond(), "triggers1_events/s")
+			b.ReportMetric(rates[1].perSecond(), "triggers100_events/s")
+			b.ReportMetric(rates[1].perSecond()/rates[0].perSecond(), "ratio")
+		})
+	}
+}
+
+// timedOps measures the time spent in each storage operation the manager
+// calls inside its transaction.
+type timedOps struct {
+	db.Ops
+	spent map[string]*rate
+}
+
+func (o timedOps) record(op string, t0 time.Time) {
+	r := o.spent[op]
+	if r == nil {
+		r = &rate{}
+		o.spent[op] = r
+	}
+	r.add(1, time.Since(t0))
+}
+
+func (o timedOps) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, error) {
+	defer o.record("save_events", time.Now())
+	return o.Ops.SaveEvents(ctx, events)
+}
+
+func (o timedOps) OpenStream(ctx context.Context, name, key string) (stream.Stream, error) {
+	defer o.record("open_stream", time.Now())
+	return o.Ops.OpenStream(ctx, name, key)
+}
+
+func (o timedOps) CreateStream(ctx context.Context, p db.NewStream) (int64, bool, error) {
+	defer o.record("create_stream", time.Now())
+	return o.Ops.CreateStream(ctx, p)
+}
+
+func (o timedOps) AppendToStream(ctx context.Context, p db.AppendParams) error {
+	defer o.record("append_to_stream", time.Now())
+	return o.Ops.AppendToStream(ctx, p)
+}
+
+func (o timedOps) CloseStream(ctx context.Context, id int64) error {
+	defer o.record("close_stream", time.Now())
+	return o.Ops.CloseStream(ctx, id)
+}
+
+// BenchmarkIngestBreakdown runs the batch ingest of BenchmarkIngestBatch
+// through Manager.AddEventsTx with every storage call timed, and reports
+// per batch of 500 events how many calls of each kind the manager made
+// and how long they took in total (ms), the time of the manager's own work
+// between the calls (manager_ms) and of the commit (commit_ms).
+func BenchmarkIngestBreakdown(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := loadBenchTriggers(b)
+	ops := []string{"save_events", "open_stream", "create_stream", "append_to_stream", "close_stream"}
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			bd := drv.open(b)
+			clock := &benchClock{}
+			m := newBenchManager(b, bd, defs, clock, nil)
+			src := newWorkloadSource(b, d, 2000, 2)
+			spent := map[string]*rate{}
+			var total, inFn time.Duration
+			var probe rate
+			batches := 0
+			ctx := context.Background()
+			for b.Loop() {
+				batches++
+				events, _ := src.next(ingestBatch)
+				clock.now = events[0].Timestamp
+				var fnEnd time.Time
+				t0 := time.Now()
+				err := bd.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+					defer func() { fnEnd = time.Now() }()
+					for i := range 100 {
+						t1 := time.Now()
+						_, err := tx.OpenStream(ctx, "test_trigger", fmt.Sprintf("probe-%d", i))
+						probe.add(1, time.Since(t1))
+						if !errors.Is(err, db.ErrNotFound) {
+							return err
+						}
+					}
+					_, err := m.AddEventsTx(ctx, timedOps{Ops: tx, spent: spent}, events)
+					return err
+				})
+				end := time.Now()
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += end.Sub(t0)
+				inFn += fnEnd.Sub(t0)
+			}
+			per := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(batches) }
+			var storage time.Duration
+			for _, op := range ops {
+				r := spent[op]
+				if r == nil {
+					r = &rate{}
+				}
+				storage += r.elapsed
+				b.ReportMetric(float64(r.events)/float64(batches), op+"_calls")
+				b.ReportMetric(per(r.elapsed), op+"_ms")
+			}
+			b.ReportMetric(per(inFn-storage-probe.elapsed), "manager_ms")
+			b.ReportMetric(probe.elapsed.Seconds()*1e6/float64(probe.events), "probe_open_us")
+			b.ReportMetric(per(total-inFn), "commit_ms")
+			b.ReportMetric(per(total), "batch_ms")
+		})
+	}
+}
