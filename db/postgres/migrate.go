@@ -55,7 +55,8 @@ func latestVersion() uint {
 // db.Head). It holds golang-migrate's advisory lock while it works, so
 // concurrent calls from several processes are safe: each migration is
 // applied once, and a call that finds nothing to do returns nil.
-// Cancelling ctx stops after the migration being applied.
+// Cancelling ctx stops after the migration being applied; waiting for the
+// lock itself is not interrupted.
 func (d Driver) Migrate(ctx context.Context, rawURL string, target int) error {
 	m, closeFn, err := d.migrator(ctx, rawURL)
 	if err != nil {
@@ -133,6 +134,16 @@ func (d Driver) migrator(ctx context.Context, rawURL string) (*migrate.Migrate, 
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		return nil, nil, fmt.Errorf("postgres: connect to %s: %w", db.Redact(rawURL), interpretError(err))
+	}
+	var schema *string
+	var searchPath string
+	if err := sqlDB.QueryRowContext(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&schema, &searchPath); err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("postgres: read current schema: %w", interpretError(err))
+	}
+	if schema == nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("postgres: no schema of the search_path (%s) exists in the database; create it first (CREATE SCHEMA …)", searchPath)
 	}
 	drv, err := migratepgx.WithInstance(sqlDB, &migratepgx.Config{MigrationsTable: migrationsTable})
 	if err != nil {

@@ -443,3 +443,15 @@ func TestOpenStreamLocksAgainstClaims(t *testing.T) {
 		t.Errorf("events of the claimed stream (-want +got):\n%s", diff)
 	}
 }
+
+func TestMigrateMissingSchema(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	missing := strings.Replace(url, "search_path=", "search_path=no_such_schema_", 1)
+	err := (postgres.Driver{}).Migrate(t.Context(), missing, db.Head)
+	if err == nil || !strings.Contains(err.Error(), "CREATE SCHEMA") {
+		t.Fatalf("Migrate(missing schema) = %v, want an error saying to create the schema", err)
+	}
+	if _, err := postgres.Open(t.Context(), missing, db.Options{}); !errors.Is(err, db.ErrSchemaOutOfDate) {
+		t.Fatalf("Open(missing schema) = %v, want ErrSchemaOutOfDate", err)
+	}
+}
