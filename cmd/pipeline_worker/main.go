@@ -9,15 +9,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/cmd/internal/engine"
 )
 
 // DefaultName is the worker's name without -n.
@@ -32,19 +34,46 @@ type options struct {
 }
 
 // runFunc runs the worker until ctx is cancelled (or one pass with
-// opts.Once) and returns nil on a clean shutdown.
+// opts.Once) and returns nil on a clean shutdown. Tests replace it.
 type runFunc func(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error
 
-// errNotBuilt is returned by run until the worker loop is wired in.
-var errNotBuilt = errors.New("the worker loop is not built yet: configuration is valid, nothing was run")
-
-// run is the worker. It is replaced when the worker loop lands: open the
-// store (db.Open(ctx, cfg.DatabaseURL)), load the files the config names
-// (cfg.ResolvePath), take soft and hard contexts from
-// cli.Shutdown(ctx, cfg.ShutdownGrace.Std(), logger), and run until soft is
-// cancelled, cancelling in-flight pipelines when hard is.
+// run opens the engine the configuration describes (definitions, store,
+// trigger manager) and runs one pipeline worker until ctx is cancelled or
+// SIGINT/SIGTERM arrives; with opts.Once it runs a single pass. On the first
+// signal the worker stops claiming streams and lets a running pipeline
+// finish within shutdown_grace; a second signal ends the process at once.
 func run(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error {
-	return errNotBuilt
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore the default: a second signal terminates
+	}()
+
+	eng, err := engine.Open(ctx, cfg, engine.Options{LoadOptions: engine.LoadOptions{Logger: logger}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := eng.Close(); err != nil {
+			logger.Warn("close engine", "error", err)
+		}
+	}()
+	w, err := eng.NewWorker(eng.WorkerConfig(opts.Name))
+	if err != nil {
+		return err
+	}
+	logger.Info("store open", "database", cli.MaskURL(cfg.DatabaseURL), "once", opts.Once)
+	if opts.Once {
+		res, err := w.Pass(ctx, ctx)
+		if err != nil {
+			return err
+		}
+		logger.Info("pass done", "loaded_fire", res.LoadedFire, "loaded_expire", res.LoadedExpire,
+			"fired", res.Stats.Fired, "expired", res.Stats.Expired, "errors", res.Stats.Errors)
+		return nil
+	}
+	return w.Run(ctx)
 }
 
 func newRootCmd(getenv func(string) string, stderr io.Writer, runWorker runFunc) *cobra.Command {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -95,15 +94,48 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestNotBuiltYet(t *testing.T) {
+// TestOnce runs one real pass over the shipped samples on the embedded
+// SQLite default.
+func TestOnce(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "winchester.yaml")
-	if err := os.WriteFile(cfgPath, []byte("pipeline_config: pipelines.yaml\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"winchester.yaml", "triggers.yaml", "pipelines.yaml", "event_definitions.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "etc", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	cmd := newRootCmd(func(string) string { return "" }, &logs, run)
+	cmd.SetArgs([]string{"-c", filepath.Join(dir, "winchester.yaml"), "--once", "-n", "w1"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("pipeline_worker --once: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "pass done") || !strings.Contains(logs.String(), "worker=w1") {
+		t.Errorf("logs lack the pass summary:\n%s", logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "winchester.db")); err != nil {
+		t.Errorf("embedded database not created beside the config: %v", err)
+	}
+}
+
+func TestBadDefinitions(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"winchester.yaml": "pipeline_config: pipelines.yaml\n",
+		"pipelines.yaml":  "p1:\n  - nosuchhandler\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := newRootCmd(func(string) string { return "" }, &bytes.Buffer{}, run)
-	cmd.SetArgs([]string{"-c", cfgPath, "--once"})
-	if err := cmd.ExecuteContext(t.Context()); !errors.Is(err, errNotBuilt) {
-		t.Errorf("error = %v, want errNotBuilt", err)
+	cmd.SetArgs([]string{"-c", filepath.Join(dir, "winchester.yaml"), "--once"})
+	err := cmd.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "pipelines.yaml:2") || !strings.Contains(err.Error(), "nosuchhandler") {
+		t.Errorf("error = %v, want one naming pipelines.yaml:2 and the handler", err)
 	}
 }
