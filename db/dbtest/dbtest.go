@@ -41,6 +41,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Find", exerciseFind},
 		{"Tx", exerciseTx},
 		{"Concurrency", exerciseConcurrency},
+		{"Fixture", exerciseFixture},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
