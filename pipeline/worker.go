@@ -363,7 +363,10 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 				return a, w.release(ctx, action, claimed, err)
 			}
 			log.Warn("pipeline failed", "pipeline", a.Pipeline, "error", err)
-			return a, w.fail(ctx, action, claimed, err, true)
+			// A failed commit is not retried automatically: the handlers
+			// that did commit would repeat their side effects. The stream
+			// waits in its error state for an operator.
+			return a, w.fail(ctx, action, claimed, err, !errors.Is(err, ErrCommit))
 		}
 		newEvents = res.NewEvents
 	}
