@@ -47,8 +47,9 @@ type workerBundle struct {
 	block     chan struct{} // HandleEvents waits on it (or ctx) when set
 	started   chan struct{} // closed when HandleEvents starts blocking
 	emit      []stream.Event
-	handled   int
-	committed int
+	handled    int
+	committed  int
+	failCommit bool
 }
 
 func setupWorker(t *testing.T) *workerBundle {
@@ -108,8 +109,11 @@ func (p probe) HandleEvents(ctx context.Context, events []stream.Event, _ *pipel
 
 func (p probe) Commit(context.Context) error {
 	p.b.mu.Lock()
+	defer p.b.mu.Unlock()
 	p.b.committed++
-	p.b.mu.Unlock()
+	if p.b.failCommit {
+		return errors.New("probe commit failure")
+	}
 	return nil
 }
 
@@ -349,6 +353,20 @@ func TestWorkerRunFinishesWithinGrace(t *testing.T) {
 	}
 	if b.committed != 1 {
 		t.Errorf("committed %d times, want 1", b.committed)
+	}
+}
+
+func TestWorkerCommitFailureIsNotRetried(t *testing.T) {
+	b := setupWorker(t)
+	b.failCommit = true
+	w := b.worker(t, pipeline.WorkerConfig{MaxRetries: 5}, nil)
+	res, err := w.Pass(t.Context(), t.Context())
+	if err != nil || len(res.Attempts) != 1 || res.Attempts[0].OK || !errors.Is(res.Attempts[0].Err, pipeline.ErrCommit) {
+		t.Fatalf("pass: %v %+v, want one failed attempt with a commit error", err, res.Attempts)
+	}
+	s := b.stream(t)
+	if s.State != stream.StateError || s.Attempts != 1 || s.LastError == "" {
+		t.Fatalf("state %s attempts %d error %q, want error (no automatic retry), 1, the commit error", s.State, s.Attempts, s.LastError)
 	}
 }
 
