@@ -122,7 +122,7 @@ func TestIngestersAndWorkersProcessEveryStreamOnce(t *testing.T) {
 	}
 
 	waitFor(t, 10*time.Minute, fmt.Sprintf("%d processed streams", keys), func() bool {
-		return len(readRecords(t, record)) >= keys
+		return countLines(t, record) >= keys
 	}, workers...)
 	for _, w := range workers {
 		w.stop(t)
@@ -320,7 +320,7 @@ func TestDatabaseRestartUnderWorkers(t *testing.T) {
 		return m
 	}
 	waitFor(t, 5*time.Minute, "every stream processed after the restart", func() bool {
-		return len(seen()) >= keys
+		return countLines(t, record) >= keys && len(seen()) >= keys
 	}, workers...)
 	waitFor(t, time.Minute, "no stream left", func() bool {
 		n, err := store.CountStreams(ctx, db.FindStreamsParams{})

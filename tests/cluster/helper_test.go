@@ -11,6 +11,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -452,6 +453,20 @@ func readRecords(t *testing.T, path string) []recordLine {
 		out = append(out, l)
 	}
 	return out
+}
+
+// countLines counts the lines of a record file (missing: 0) without
+// decoding them.
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(data, []byte{'\n'})
 }
 
 // pgStore opens a migrated store in a fresh schema of the test database.
