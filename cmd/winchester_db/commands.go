@@ -31,9 +31,10 @@ or up to version N, and prints one progress line per run. A database that is
 already there is not an error ("already at version N").
 
 With --sql nothing is applied: the SQL of the pending migrations is printed
-instead, for review or for a database administrator to run. The current
-version is read if the database answers (read-only); otherwise every
-migration from base is printed.
+instead, for review or for a database administrator to run, followed by the
+statements that record the new version. The current version is read if the
+database answers (read-only); otherwise every migration from base is
+printed.
 
 A schema left dirty by a failed migration is refused: repair it by hand,
 then record the version with "winchester_db force N".`,
@@ -304,9 +305,20 @@ func (a *app) printSQL(ctx context.Context, t target, to uint) error {
 	}
 	if printed == 0 {
 		fmt.Fprintln(a.out, "-- nothing to apply")
+		return nil
 	}
+	// Like Alembic's offline mode: record the version, so that the engine
+	// and winchester_db see the schema as migrated once this SQL has run.
+	fmt.Fprintf(a.out, "\n-- record version %d in golang-migrate's table\n%s", to, fmt.Sprintf(recordVersionSQL, to))
 	return nil
 }
+
+// recordVersionSQL records a clean schema version in golang-migrate's
+// version table (the same table and columns for both drivers).
+const recordVersionSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+DELETE FROM schema_migrations;
+INSERT INTO schema_migrations (version, dirty) VALUES (%d, false);
+`
 
 // readOnlyVersion reads the schema version for --sql without creating
 // anything: a SQLite file that does not exist (or an in-memory database)

@@ -157,3 +157,34 @@ func assertTables(t *testing.T, url string, want int) {
 		t.Fatalf("%d tables in the schema, want %d", n, want)
 	}
 }
+
+// TestPostgresSQLOutputApplies runs the output of upgrade --sql the way a
+// database administrator would and checks the result is a migrated schema.
+func TestPostgresSQLOutputApplies(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), bin, "--database-url", url, "upgrade", "--sql")
+	cmd.Dir = dir
+	script, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("upgrade --sql: %v", err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	if _, err := conn.Exec(t.Context(), string(script)); err != nil {
+		t.Fatalf("run the printed SQL: %v\n%s", err, script)
+	}
+	runSteps(t, bin, dir, []string{"WINCHESTER_DATABASE_URL=" + url}, []step{
+		{name: "version", args: []string{"version"}, want: []string{`version: 1 \(000001_init\)`, `up to date`}},
+		{name: "nothing left", args: []string{"upgrade"}, want: []string{`already at version 1`}},
+	})
+	s, err := postgres.Open(t.Context(), url, db.Options{})
+	if err != nil {
+		t.Fatalf("Open after running the printed SQL: %v", err)
+	}
+	s.Close()
+}
