@@ -54,11 +54,12 @@ const (
 	// SIGINT/SIGTERM before they are cancelled.
 	DefaultShutdownGrace = 30 * time.Second
 	// DefaultWorkerLease is how long a worker's claim on a firing or
-	// expiring stream is valid without being renewed.
+	// expiring stream holds without renewal; a stream whose claim lapsed is
+	// rescued (returned to its retry state).
 	DefaultWorkerLease = 5 * time.Minute
-	// DefaultRescueAfter is how long a stream may stay firing or expiring
-	// before the rescuer returns it to its retry state.
-	DefaultRescueAfter = 5 * time.Minute
+	// DefaultRescueAfter is the default of rescue_after, another name of
+	// worker_lease.
+	DefaultRescueAfter = DefaultWorkerLease
 	// DefaultMaxRetries is how many times a failed pipeline is retried
 	// before its stream stays in an error state.
 	DefaultMaxRetries = 5
@@ -129,15 +130,19 @@ type Config struct {
 	// ShutdownGrace is how long in-flight pipelines may finish after
 	// SIGINT/SIGTERM before they are cancelled.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
-	// WorkerLease is how long a worker's claim on a stream is valid
-	// without renewal.
+	// WorkerLease is how long a worker's claim on a firing or expiring
+	// stream holds without renewal (a running pipeline renews it). A
+	// stream whose claim lapsed, because its worker died, is returned to
+	// retry_fire or retry_expire by any worker.
 	WorkerLease Duration `yaml:"worker_lease"`
-	// RescueAfter is how long a stream may stay firing or expiring before
-	// it is returned to its retry state.
+	// RescueAfter is another name of WorkerLease: set either; after
+	// loading both hold the same value.
 	RescueAfter Duration `yaml:"rescue_after"`
-	// MaxRetries is how many times a failed pipeline is retried.
+	// MaxRetries is how many times a failed pipeline is retried before its
+	// stream stays in its error state; 0: never.
 	MaxRetries int `yaml:"max_retries"`
-	// RetryBackoff is the delay before a failed pipeline is retried.
+	// RetryBackoff is the delay before the first retry of a failed
+	// pipeline; it doubles with every further retry.
 	RetryBackoff Duration `yaml:"retry_backoff"`
 
 	// File is the absolute path of the config file (set by Read).
@@ -455,11 +460,14 @@ func (c *Config) withDefaults() {
 	if !c.has("shutdown_grace") && c.ShutdownGrace == 0 {
 		c.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}
-	if !c.has("worker_lease") && c.WorkerLease == 0 {
+	switch lease, rescue := c.has("worker_lease"), c.has("rescue_after"); {
+	case lease && !rescue:
+		c.RescueAfter = c.WorkerLease
+	case rescue && !lease:
+		c.WorkerLease = c.RescueAfter
+	case !lease && !rescue && c.WorkerLease == 0 && c.RescueAfter == 0:
 		c.WorkerLease = Duration(DefaultWorkerLease)
-	}
-	if !c.has("rescue_after") && c.RescueAfter == 0 {
-		c.RescueAfter = Duration(DefaultRescueAfter)
+		c.RescueAfter = c.WorkerLease
 	}
 	if !c.has("max_retries") && c.MaxRetries == 0 {
 		c.MaxRetries = DefaultMaxRetries

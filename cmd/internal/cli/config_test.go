@@ -124,6 +124,26 @@ func TestLoadValues(t *testing.T) {
 			},
 		},
 		{
+			name: "rescue_after is another name of worker_lease",
+			file: "w.yaml",
+			text: "rescue_after: 2m\n",
+			check: func(t *testing.T, c *Config) {
+				if c.WorkerLease.Std() != 2*time.Minute || c.RescueAfter.Std() != 2*time.Minute {
+					t.Errorf("worker_lease=%s rescue_after=%s, want 2m both", c.WorkerLease, c.RescueAfter)
+				}
+			},
+		},
+		{
+			name: "worker_lease sets rescue_after",
+			file: "w.yaml",
+			text: "worker_lease: 90\nrescue_after: 1m30s\n",
+			check: func(t *testing.T, c *Config) {
+				if c.WorkerLease.Std() != 90*time.Second || c.RescueAfter.Std() != 90*time.Second {
+					t.Errorf("worker_lease=%s rescue_after=%s, want 1m30s both", c.WorkerLease, c.RescueAfter)
+				}
+			},
+		},
+		{
 			name: "config_path as a string",
 			file: "w.yaml",
 			text: "config_path: conf\n",
@@ -338,9 +358,9 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name: "rescue shorter than lease",
+			name: "worker_lease and rescue_after disagree",
 			text: "worker_lease: 10m\nrescue_after: 1m\n",
-			want: []string{"w.yaml:2: rescue_after: 1m0s is shorter than worker_lease 10m0s"},
+			want: []string{"w.yaml:2: rescue_after: 1m0s differs from worker_lease 10m0s: they are one setting"},
 		},
 		{
 			name: "time sync endpoint",

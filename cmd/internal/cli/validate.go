@@ -57,7 +57,6 @@ func (c *Config) Validate() error {
 		{"pipeline_worker_batch_size", int64(c.PipelineWorkerBatchSize)},
 		{"trim_events_batch_size", int64(c.TrimEventsBatchSize)},
 		{"worker_lease", int64(c.WorkerLease)},
-		{"rescue_after", int64(c.RescueAfter)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -78,8 +77,8 @@ func (c *Config) Validate() error {
 			bad(p.key, "must not be negative")
 		}
 	}
-	if c.RescueAfter > 0 && c.WorkerLease > 0 && c.RescueAfter < c.WorkerLease {
-		bad("rescue_after", "%s is shorter than worker_lease %s: live claims would be rescued", c.RescueAfter, c.WorkerLease)
+	if c.RescueAfter != c.WorkerLease {
+		bad("rescue_after", "%s differs from worker_lease %s: they are one setting, set only one", c.RescueAfter, c.WorkerLease)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)

@@ -1,0 +1,95 @@
+# Winchester: build, test and lint. `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin
+FUZZTIME  ?= 30s
+# The local PostgreSQL of the development and CI machines (trust auth).
+# Set TEST_DATABASE_URL= (empty) to skip the PostgreSQL tests outside CI.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export TEST_DATABASE_URL
+export GOTOOLCHAIN = local
+
+# In CI (CI set to anything) results are never cached and PostgreSQL tests
+# fail instead of skipping when the database is missing.
+ifneq ($(CI),)
+TESTFLAGS ?= -count=1
+export CI
+endif
+TESTFLAGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help build test test-race pg-up pg-down test-pg bench fuzz lint lint-full fmt tidy verify-migrations ci
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the commands into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: ## run every test with the race detector (PostgreSQL from TEST_DATABASE_URL)
+	$(GO) test -race $(TESTFLAGS) ./...
+
+test-race: ## run every test with the race detector, uncached and shuffled
+	$(GO) test -race -count=1 -shuffle=on ./...
+
+pg-up: ## start a throw-away PostgreSQL (tests/pg.sh) and print its TEST_DATABASE_URL
+	@tests/pg.sh start
+
+pg-down: ## stop the throw-away PostgreSQL
+	tests/pg.sh stop
+
+test-pg: ## run every test against the throw-away PostgreSQL of pg-up
+	TEST_DATABASE_URL="$$(tests/pg.sh url)" CI=true $(GO) test -race -count=1 ./...
+
+bench: ## run the benchmarks (compare runs with benchstat)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (30s) each
+	@set -e; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "== $$dir $$target"; \
+			$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$dir; \
+		done; \
+	done
+
+lint: ## gofmt (must list nothing), go vet, staticcheck when installed
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; else echo "staticcheck not installed: skipped (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2)"; fi
+
+lint-full: lint ## lint plus golangci-lint when installed
+	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; else echo "golangci-lint not installed: skipped"; fi
+
+fmt: ## format the code
+	gofmt -w .
+
+tidy: ## tidy go.mod and go.sum
+	$(GO) mod tidy
+
+verify-migrations: ## both drivers carry the same migration numbers, every up has a down
+	@set -e; status=0; \
+	for d in db/postgres/migrations db/sqlite/migrations; do \
+		for f in $$d/*.sql; do \
+			case $$(basename $$f) in \
+				[0-9][0-9][0-9][0-9][0-9][0-9]_*.up.sql|[0-9][0-9][0-9][0-9][0-9][0-9]_*.down.sql) ;; \
+				*) echo "$$f: not named NNNNNN_title.up.sql or .down.sql"; status=1 ;; \
+			esac; \
+		done; \
+		for up in $$d/*.up.sql; do \
+			[ -f "$${up%.up.sql}.down.sql" ] || { echo "$$up: no matching .down.sql"; status=1; }; \
+		done; \
+		for down in $$d/*.down.sql; do \
+			[ -f "$${down%.down.sql}.up.sql" ] || { echo "$$down: no matching .up.sql"; status=1; }; \
+		done; \
+	done; \
+	pg=$$(cd db/postgres/migrations && ls *.sql | cut -c1-6 | sort -u); \
+	lite=$$(cd db/sqlite/migrations && ls *.sql | cut -c1-6 | sort -u); \
+	if [ "$$pg" != "$$lite" ]; then echo "migration numbers differ: postgres [$$(echo $$pg)] sqlite [$$(echo $$lite)]"; status=1; fi; \
+	[ $$status = 0 ] && echo "migrations ok: $$(echo $$pg)"; exit $$status
+
+ci: ## what CI runs: lint, migration check, then every test uncached with PostgreSQL
+	$(MAKE) lint
+	$(MAKE) verify-migrations
+	$(MAKE) test CI=$${CI:-true}
