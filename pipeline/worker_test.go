@@ -42,11 +42,11 @@ type workerBundle struct {
 	clock    *testClock
 	streamID int64
 	// behaviour of the "probe" handler
-	mu        sync.Mutex
-	failNext  int           // HandleEvents fails this many more times
-	block     chan struct{} // HandleEvents waits on it (or ctx) when set
-	started   chan struct{} // closed when HandleEvents starts blocking
-	emit      []stream.Event
+	mu         sync.Mutex
+	failNext   int           // HandleEvents fails this many more times
+	block      chan struct{} // HandleEvents waits on it (or ctx) when set
+	started    chan struct{} // closed when HandleEvents starts blocking
+	emit       []stream.Event
 	handled    int
 	committed  int
 	failCommit bool

@@ -16,24 +16,19 @@
 //
 // # Stream states
 //
-//	                      ingesters append events while the stream is open
-//	                                        │
-//	                                   ┌────▼───┐
-//	        fire_timestamp < now  ┌────│ active │────┐  expire_timestamp < now
-//	                              │    └────────┘    │  (not while waiting to fire)
-//	                         ┌────▼───┐         ┌────▼─────┐
-//	      ┌─────────────────►│ firing │         │ expiring │◄────────────────┐
-//	      │                  └─┬───┬──┘         └──┬────┬──┘                 │
-//	      │              ok    │   │ failed  failed│    │ ok                 │
-//	      │        ┌───────────┘   │               │    └──────────┐         │
-//	      │        ▼               ▼               ▼               ▼         │
-//	      │   completed ◄──┐   ┌───────┐     ┌──────────────┐  ┐ completed   │
-//	      │   (or purged)  │   │ error │     │ expire_error │  │ (or purged) │
-//	      │                │   └───┬───┘     └──────┬───────┘  │             │
-//	      │                │ reset │                │ reset    │             │
-//	      │           ┌────▼───────▼┐          ┌────▼──────────▼┐            │
-//	      └───────────│ retry_fire  │          │ retry_expire   │────────────┘
-//	                  └─────────────┘          └────────────────┘
+//	                (ingesters append while the stream is open)
+//	                             +--------+
+//	   fire_timestamp < now  +---| active |---+  expire_timestamp < now
+//	                         |   +--------+   |  (not while waiting to fire)
+//	                         v                v
+//	retry_fire ------->  firing            expiring  <------- retry_expire
+//	    ^              ok |    | fails   fails |    | ok            ^
+//	    |                 v    v               v    v               |
+//	    |        completed   error      expire_error   completed    |
+//	    |       (or purged)    |              |       (or purged)   |
+//	    +----------------------+              +---------------------+
+//	      reset by an operator,                 reset by an operator,
+//	      or automatic retry                    or automatic retry
 //
 // A stream is created active and open. It stays open (accepting events)
 // until its expiry time passes — an ingester that finds it expired closes it
