@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
@@ -128,6 +130,11 @@ func LoadDefinitions(cfg *cli.Config, opts LoadOptions) (*Definitions, error) {
 			if plugins == nil {
 				plugins = distiller.NewPluginRegistry()
 			}
+			plugins, err = plugins.Select(slices.Sorted(maps.Keys(cfg.DistillerTraitPlugins)))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: distiller_trait_plugins: %w", cfg.File, err))
+				plugins = distiller.NewPluginRegistry()
+			}
 			edefs, err := distiller.LoadDefinitions(path, plugins)
 			if err != nil {
 				errs = append(errs, err)
@@ -197,7 +204,7 @@ func Open(ctx context.Context, cfg *cli.Config, opts Options) (*Engine, error) {
 	}
 	var dist trigger.Distiller
 	if defs.Distiller != nil {
-		dist = distillerAdapter{defs.Distiller}
+		dist = distillerAdapter{d: defs.Distiller, log: log.With("component", "distiller")}
 	}
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
 		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), Distiller: dist,
@@ -210,11 +217,19 @@ func Open(ctx context.Context, cfg *cli.Config, opts Options) (*Engine, error) {
 	return &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}, nil
 }
 
-// distillerAdapter adapts a *distiller.Distiller to trigger.Distiller.
-type distillerAdapter struct{ d *distiller.Distiller }
+// distillerAdapter adapts a *distiller.Distiller to trigger.Distiller and
+// logs the traits it had to omit.
+type distillerAdapter struct {
+	d   *distiller.Distiller
+	log *slog.Logger
+}
 
 func (a distillerAdapter) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := a.d.Distill(body)
+	ev, res, err := a.d.Distill(body)
+	for _, f := range res.Failed {
+		a.log.Warn("omitted a trait whose value does not convert", "message_id", ev.MessageID,
+			"event_type", ev.Type, "trait", f.Trait, "error", f.Err)
+	}
 	return ev, err
 }
 
