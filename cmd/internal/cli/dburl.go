@@ -23,8 +23,8 @@ const SQLiteMemoryURL = "sqlite://:memory:"
 //   - postgresql://…, postgres://…, postgresql+psycopg2://… → postgres://…
 //   - mysql://…, mysql+pymysql://… → ErrMySQL
 //
-// A query string is kept. baseDir must be absolute; relative SQLite paths
-// are resolved in it.
+// A query string is kept. Relative SQLite paths are resolved in baseDir
+// (itself made absolute against the current directory when relative).
 func NormalizeDatabaseURL(raw, baseDir string) (string, error) {
 	scheme, rest, ok := strings.Cut(strings.TrimSpace(raw), "://")
 	if !ok || scheme == "" {
@@ -63,7 +63,11 @@ func normalizeSQLite(rest, baseDir string) (string, error) {
 	}
 	path = path[1:] // SQLAlchemy: the third slash ends the (empty) host
 	if !filepath.IsAbs(path) {
-		path = filepath.Join(baseDir, path)
+		base, err := filepath.Abs(baseDir)
+		if err != nil {
+			return "", fmt.Errorf("database URL %q: %w", "sqlite://"+rest, err)
+		}
+		path = filepath.Join(base, path)
 	}
 	return "sqlite://" + filepath.Clean(path) + query, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,15 @@ func TestNormalizeDatabaseURL(t *testing.T) {
 				t.Errorf("NormalizeDatabaseURL(%q) = %q, %v, want %q", tc.raw, got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestNormalizeDatabaseURLRelativeBase(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	got, err := NormalizeDatabaseURL("sqlite:///w.db", ".")
+	if want := "sqlite://" + filepath.Join(dir, "w.db"); err != nil || got != want {
+		t.Errorf("NormalizeDatabaseURL(sqlite:///w.db, .) = %q, %v, want %q", got, err, want)
 	}
 }
 
