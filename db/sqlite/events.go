@@ -74,14 +74,16 @@ func (o ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, er
 		return ids, nil
 	}
 	err := o.atomic(ctx, func(o ops) error {
-		insert, err := o.q.PrepareContext(ctx, insertEventSQL)
-		if err != nil {
-			return fmt.Errorf("sqlite: save events: %w", o.s.translate(err))
-		}
-		defer insert.Close()
+		insert := o.stmt(ctx, insertEventSQL) // once per batch
 		for i, ev := range events {
-			err := insert.QueryRowContext(ctx,
-				ev.MessageID, ev.Type, db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)).Scan(&ids[i])
+			args := []any{ev.MessageID, ev.Type, db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)}
+			var row *sql.Row
+			if insert != nil {
+				row = insert.QueryRowContext(ctx, args...)
+			} else {
+				row = o.q.QueryRowContext(ctx, insertEventSQL, args...)
+			}
+			err := row.Scan(&ids[i])
 			if errors.Is(err, sql.ErrNoRows) { // the message_id exists: a duplicate
 				ids[i] = 0
 				continue
@@ -98,9 +100,11 @@ func (o ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, er
 	return ids, nil
 }
 
+const eventByMessageIDSQL = `SELECT ` + eventCols + ` FROM event e WHERE e.message_id = ?`
+
 // EventByMessageID implements db.Ops.
 func (o ops) EventByMessageID(ctx context.Context, messageID string) (db.StoredEvent, error) {
-	se, err := scanEvent(o.q.QueryRowContext(ctx, `SELECT `+eventCols+` FROM event e WHERE e.message_id = ?`, messageID))
+	se, err := scanEvent(o.queryRow(ctx, eventByMessageIDSQL, messageID))
 	if err != nil {
 		return db.StoredEvent{}, fmt.Errorf("sqlite: event with message_id %q: %w", messageID, o.s.translate(err))
 	}
@@ -247,7 +251,7 @@ func (o ops) TrimEvents(ctx context.Context, before time.Time, limit int) (int, 
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	res, err := o.q.ExecContext(ctx, trimSQL, db.Micros(before), limit)
+	res, err := o.exec(ctx, trimSQL, db.Micros(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: trim events before %s: %w", stream.FormatTime(before), o.s.translate(err))
 	}

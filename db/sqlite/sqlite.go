@@ -82,6 +82,16 @@ type Store struct {
 	sqlDB  *sql.DB
 	loc    location
 	closed atomic.Bool
+	// stmts are the hot statements, prepared once at Open (never later:
+	// preparing on the pool from inside a transaction would wait for the
+	// one connection the transaction holds).
+	stmts map[string]*sql.Stmt
+}
+
+// preparedSQL are the statements of the ingest and worker paths.
+var preparedSQL = []string{
+	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL, appendSQL,
+	closeStreamSQL, readyFireSQL, readyExpireSQL, staleSQL, streamByIDSQL, serialSQL,
 }
 
 // Open opens the SQLite database at rawURL (see the package doc for the
@@ -139,14 +149,31 @@ func (s *Store) open(ctx context.Context, opts db.Options) error {
 		return fmt.Errorf("%w: database %s is at schema version %d, newer than this binary's %d; upgrade the binary or run the newer binary's winchester_db -c <config> downgrade %d",
 			db.ErrSchemaOutOfDate, s.loc.path, version, head, head)
 	}
+	s.stmts = make(map[string]*sql.Stmt, len(preparedSQL))
+	for _, q := range preparedSQL {
+		st, err := s.sqlDB.PrepareContext(ctx, q)
+		if err != nil {
+			return errors.Join(fmt.Errorf("sqlite: %s: prepare statements: %w", s.loc.path, s.translate(err)), s.closeStmts())
+		}
+		s.stmts[q] = st
+	}
 	return nil
+}
+
+func (s *Store) closeStmts() error {
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Close closes the database. Operations after Close fail with
 // db.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closed.Store(true)
-	if err := s.sqlDB.Close(); err != nil {
+	stmtErr := s.closeStmts()
+	if err := errors.Join(stmtErr, s.sqlDB.Close()); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.loc.path, err)
 	}
 	return nil
@@ -193,7 +220,6 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // ops implements db.Ops on the database (each method its own transaction)
@@ -202,6 +228,40 @@ type ops struct {
 	q  querier
 	s  *Store
 	tx bool
+}
+
+// stmt returns the prepared statement of query for this ops (bound to the
+// transaction inside one), or nil when query is not prepared.
+func (o ops) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := o.s.stmts[query]
+	if st == nil {
+		return nil
+	}
+	if tx, ok := o.q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func (o ops) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := o.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return o.q.QueryRowContext(ctx, query, args...)
+}
+
+func (o ops) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := o.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return o.q.QueryContext(ctx, query, args...)
+}
+
+func (o ops) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := o.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return o.q.ExecContext(ctx, query, args...)
 }
 
 // atomic runs fn in a transaction: the current one, or a new one.

@@ -87,10 +87,12 @@ func textArg(s string) any {
 	return s
 }
 
+const openStreamSQL = `SELECT ` + streamCols + ` FROM stream s
+ WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = 1`
+
 // OpenStream implements db.Ops.
 func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, error) {
-	st, err := scanStream(o.q.QueryRowContext(ctx,
-		`SELECT `+streamCols+` FROM stream s WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = 1`, name, key))
+	st, err := scanStream(o.queryRow(ctx, openStreamSQL, name, key))
 	if err != nil {
 		return st, fmt.Errorf("sqlite: open stream of trigger %q key %q: %w", name, key, o.s.translate(err))
 	}
@@ -114,7 +116,7 @@ func (o ops) CreateStream(ctx context.Context, p db.NewStream) (id int64, create
 		return 0, false, fmt.Errorf("sqlite: create stream of trigger %q: key %q is not the key %q of its distinguishing values", p.Name, p.Key, want)
 	}
 	err = o.atomic(ctx, func(o ops) error {
-		err := o.q.QueryRowContext(ctx, createStreamSQL, p.Name, p.Key, db.EncodeTraits(p.DistinguishedBy),
+		err := o.queryRow(ctx, createStreamSQL, p.Name, p.Key, db.EncodeTraits(p.DistinguishedBy),
 			db.Micros(p.FirstEvent), db.Micros(p.LastEvent), timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp),
 			countsArg(p.FireCounts), timeArg(p.Now)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) { // a twin open stream exists
@@ -134,7 +136,7 @@ func (o ops) CreateStream(ctx context.Context, p db.NewStream) (id int64, create
 
 func (o ops) link(ctx context.Context, streamID int64, eventIDs []int64) error {
 	for _, eid := range eventIDs {
-		if _, err := o.q.ExecContext(ctx, linkSQL, streamID, eid); err != nil {
+		if _, err := o.exec(ctx, linkSQL, streamID, eid); err != nil {
 			return fmt.Errorf("sqlite: link event %d to stream %d: %w", eid, streamID, o.s.translate(err))
 		}
 	}
@@ -148,7 +150,7 @@ const appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_tim
 // AppendToStream implements db.Ops.
 func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
 	return o.atomic(ctx, func(o ops) error {
-		res, err := o.q.ExecContext(ctx, appendSQL, db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
+		res, err := o.exec(ctx, appendSQL, db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
 			timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp), countsArg(p.FireCounts), p.StreamID)
 		if err != nil {
 			return fmt.Errorf("sqlite: append to stream %d: %w", p.StreamID, o.s.translate(err))
@@ -160,9 +162,11 @@ func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
 	})
 }
 
+const closeStreamSQL = `UPDATE stream SET open = 0 WHERE id = ?`
+
 // CloseStream implements db.Ops. Closing a closed stream does nothing.
 func (o ops) CloseStream(ctx context.Context, id int64) error {
-	res, err := o.q.ExecContext(ctx, `UPDATE stream SET open = 0 WHERE id = ?`, id)
+	res, err := o.exec(ctx, closeStreamSQL, id)
 	if err != nil {
 		return fmt.Errorf("sqlite: close stream %d: %w", id, o.s.translate(err))
 	}
@@ -196,9 +200,9 @@ func (o ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Strea
 	)
 	switch p.Action {
 	case db.Fire:
-		rows, err = o.q.QueryContext(ctx, readyFireSQL, now, limit)
+		rows, err = o.query(ctx, readyFireSQL, now, limit)
 	case db.Expire:
-		rows, err = o.q.QueryContext(ctx, readyExpireSQL, now, now, limit)
+		rows, err = o.query(ctx, readyExpireSQL, now, now, limit)
 	default:
 		return nil, fmt.Errorf("sqlite: ready streams: unknown action %d", p.Action)
 	}
@@ -217,7 +221,7 @@ func (o ops) StaleClaims(ctx context.Context, now time.Time, limit int) ([]strea
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := o.q.QueryContext(ctx, staleSQL, db.Micros(now), limit)
+	rows, err := o.query(ctx, staleSQL, db.Micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stale claims: %w", o.s.translate(err))
 	}
@@ -285,11 +289,13 @@ func (o ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.St
 	return st, err
 }
 
+const serialSQL = `SELECT state_serial_no FROM stream WHERE id = ?`
+
 // casFailed explains a compare-and-set that matched no row: the stream is
 // gone (ErrNotFound) or its serial moved on (ErrConflict).
 func (o ops) casFailed(ctx context.Context, what string, id, serial int64) error {
 	var cur int64
-	err := o.q.QueryRowContext(ctx, `SELECT state_serial_no FROM stream WHERE id = ?`, id).Scan(&cur)
+	err := o.queryRow(ctx, serialSQL, id).Scan(&cur)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s %d: %w", what, id, o.s.translate(err))
 	}
@@ -344,9 +350,11 @@ func (o ops) PurgeStream(ctx context.Context, id int64, serialNo int64) error {
 	})
 }
 
+const streamByIDSQL = `SELECT ` + streamCols + ` FROM stream s WHERE s.id = ?`
+
 // StreamByID implements db.Ops.
 func (o ops) StreamByID(ctx context.Context, id int64) (stream.Stream, error) {
-	st, err := scanStream(o.q.QueryRowContext(ctx, `SELECT `+streamCols+` FROM stream s WHERE s.id = ?`, id))
+	st, err := scanStream(o.queryRow(ctx, streamByIDSQL, id))
 	if err != nil {
 		return st, fmt.Errorf("sqlite: stream %d: %w", id, o.s.translate(err))
 	}
