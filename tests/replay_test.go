@@ -1,0 +1,581 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/winchester-go/winchester/stream"
+)
+
+// The -update flag rewrites the golden files of the end-to-end tests. It
+// is registered here unless another file of the package did it first.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files of tests/testdata")
+	}
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// Files of the replay tests.
+const (
+	replayDir          = "testdata/replay"
+	replayConfig       = replayDir + "/winchester.yaml"
+	replayEvents       = replayDir + "/events.jsonl"
+	replayGolden       = replayDir + "/events.golden.jsonl"
+	replayNoDrainGold  = replayDir + "/events.no_drain.golden.jsonl"
+	replayEtcConfig    = etcDir + "/winchester.yaml"
+	replayWorkloadSeed = "20140801"
+)
+
+// cmdResult is what a finished command left.
+type cmdResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCommand runs bin with args in the package directory, feeding stdin
+// (nil: none), with no database URL in the environment.
+func runCommand(t *testing.T, bin string, stdin io.Reader, args ...string) cmdResult {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = append(os.Environ(), "WINCHESTER_DATABASE_URL=")
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := cmdResult{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("run %s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return res
+}
+
+// mustRun runs a command that has to succeed.
+func mustRun(t *testing.T, bin string, stdin io.Reader, args ...string) cmdResult {
+	t.Helper()
+	res := runCommand(t, bin, stdin, args...)
+	if res.code != 0 {
+		t.Fatalf("%s %s: exit %d\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), res.code, res.stderr)
+	}
+	return res
+}
+
+// replaySummary is the summary replay writes to standard error.
+type replaySummary struct {
+	Read, Stored, Duplicates, Rejected int
+	Fired, Expired, Errored            int
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^replay: (\d+) records read, (\d+) events stored, (\d+) duplicates, (\d+) rejected; streams: (\d+) fired, (\d+) expired, (\d+) errored$`)
+
+// parseSummary finds the summary line in replay's standard error.
+func parseSummary(t *testing.T, stderr string) replaySummary {
+	t.Helper()
+	m := summaryRE.FindAllStringSubmatch(stderr, -1)
+	if len(m) != 1 {
+		t.Fatalf("replay wrote %d summary lines to stderr, want 1:\n%s", len(m), stderr)
+	}
+	n := make([]int, 7)
+	for i := range n {
+		v, err := strconv.Atoi(m[0][i+1])
+		if err != nil {
+			t.Fatalf("summary %q: %v", m[0][0], err)
+		}
+		n[i] = v
+	}
+	return replaySummary{Read: n[0], Stored: n[1], Duplicates: n[2], Rejected: n[3], Fired: n[4], Expired: n[5], Errored: n[6]}
+}
+
+// replayLine is one output line of replay, decoded and type-checked.
+type replayLine struct {
+	Action          string
+	Trigger         string
+	Pipeline        *string
+	Outcome         string
+	DistinguishedBy map[string]stream.Value
+	FirstEvent      time.Time
+	LastEvent       time.Time
+	Events          []string
+	Clock           time.Time
+	Error           string
+}
+
+// parseReplayOutput decodes replay's output: one JSON object per line with
+// exactly the documented keys ("error" only with outcome "error"), each of
+// its documented type.
+func parseReplayOutput(t *testing.T, out string) []replayLine {
+	t.Helper()
+	if out == "" {
+		return nil
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Errorf("replay output does not end with a newline")
+	}
+	var lines []replayLine
+	for i, text := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		lines = append(lines, parseReplayLine(t, i+1, text))
+	}
+	return lines
+}
+
+func parseReplayLine(t *testing.T, n int, text string) replayLine {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &raw); err != nil {
+		t.Fatalf("output line %d is not a JSON object: %v\n%s", n, err, text)
+	}
+	var keys []string
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	want := []string{"action", "clock", "distinguished_by", "events", "first_event", "last_event", "outcome", "pipeline", "trigger"}
+	if _, ok := raw["error"]; ok {
+		want = append(want, "error")
+		slices.Sort(want)
+	}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Fatalf("output line %d keys (-want +got):\n%s\n%s", n, diff, text)
+	}
+	str := func(key string) string {
+		var s string
+		if err := json.Unmarshal(raw[key], &s); err != nil {
+			t.Fatalf("output line %d: %q is not a string: %s", n, key, raw[key])
+		}
+		return s
+	}
+	tm := func(key string) time.Time {
+		v, err := stream.ParseTime(str(key))
+		if err != nil {
+			t.Fatalf("output line %d: %q: %v", n, key, err)
+		}
+		return v
+	}
+	l := replayLine{
+		Action: str("action"), Trigger: str("trigger"), Outcome: str("outcome"),
+		FirstEvent: tm("first_event"), LastEvent: tm("last_event"), Clock: tm("clock"),
+	}
+	if l.Action != "fire" && l.Action != "expire" {
+		t.Errorf("output line %d: action %q, want fire or expire", n, l.Action)
+	}
+	if l.Outcome != "completed" && l.Outcome != "error" {
+		t.Errorf("output line %d: outcome %q, want completed or error", n, l.Outcome)
+	}
+	if _, ok := raw["error"]; ok {
+		l.Error = str("error")
+		if l.Outcome != "error" {
+			t.Errorf("output line %d: error %q with outcome %q", n, l.Error, l.Outcome)
+		}
+	}
+	if l.Trigger == "" {
+		t.Errorf("output line %d: empty trigger", n)
+	}
+	if string(raw["pipeline"]) != "null" {
+		p := str("pipeline")
+		if p == "" {
+			t.Errorf("output line %d: empty pipeline name (want a name or null)", n)
+		}
+		l.Pipeline = &p
+	}
+	var dist map[string]json.RawMessage
+	if err := json.Unmarshal(raw["distinguished_by"], &dist); err != nil || dist == nil {
+		t.Fatalf("output line %d: distinguished_by is not an object: %s", n, raw["distinguished_by"])
+	}
+	l.DistinguishedBy = map[string]stream.Value{}
+	for k, v := range dist {
+		var val stream.Value
+		if err := json.Unmarshal(v, &val); err != nil {
+			t.Fatalf("output line %d: distinguished_by.%s = %s: not a value of the event JSON encoding: %v", n, k, v, err)
+		}
+		l.DistinguishedBy[k] = val
+	}
+	if err := json.Unmarshal(raw["events"], &l.Events); err != nil || l.Events == nil {
+		t.Fatalf("output line %d: events is not a list of message ids: %s", n, raw["events"])
+	}
+	if l.LastEvent.Before(l.FirstEvent) {
+		t.Errorf("output line %d: last_event %s before first_event %s", n, str("last_event"), str("first_event"))
+	}
+	return l
+}
+
+// TestReplay builds winchester once and drives `winchester replay` end to
+// end.
+func TestReplay(t *testing.T) {
+	bin := buildCommand(t, "winchester")
+	t.Run("workload", func(t *testing.T) { testReplayWorkload(t, bin) })
+	t.Run("golden", func(t *testing.T) { testReplayGolden(t, bin) })
+	t.Run("errors", func(t *testing.T) { testReplayErrors(t, bin) })
+	t.Run("database", func(t *testing.T) { testReplayDatabase(t, bin) })
+}
+
+// testReplayWorkload replays a generated nova workload (notifications)
+// with the sample configuration of etc/.
+func testReplayWorkload(t *testing.T, bin string) {
+	t.Parallel()
+	input := filepath.Join(t.TempDir(), "notifications.jsonl")
+	mustRun(t, bin, nil, "bench", "generate", "--instances", "40", "--days", "3", "--seed", replayWorkloadSeed, "-o", input)
+	data, err := os.ReadFile(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var messageIDs []string
+	exists := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var n struct {
+			MessageID string `json:"message_id"`
+			EventType string `json:"event_type"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
+			t.Fatalf("generated notification: %v", err)
+		}
+		messageIDs = append(messageIDs, n.MessageID)
+		if n.EventType == "compute.instance.exists" {
+			exists++
+		}
+	}
+	if len(messageIDs) < 100 || exists == 0 {
+		t.Fatalf("generated %d notifications, %d exists: too small a workload", len(messageIDs), exists)
+	}
+
+	args := []string{"replay", "-c", replayEtcConfig, "--notifications", "--log-level", "warning", input}
+	first := mustRun(t, bin, nil, args...)
+	second := mustRun(t, bin, nil, args...)
+	if first.stdout != second.stdout {
+		t.Errorf("two replays of the same input differ:\nfirst:\n%s\nsecond:\n%s", first.stdout, second.stdout)
+	}
+	lines := parseReplayOutput(t, first.stdout)
+
+	// Every event of the workload matches test_trigger, so after the drain
+	// each one was handed to exactly one pipeline; every exists event fired
+	// its own stream and every other stream expired.
+	got := parseSummary(t, first.stderr)
+	want := replaySummary{
+		Read: len(messageIDs), Stored: len(messageIDs),
+		Fired: exists, Expired: len(lines) - exists,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("summary (-want +got):\n%s\nstderr:\n%s", diff, first.stderr)
+	}
+	var handed []string
+	var prev time.Time
+	counts := map[string]int{}
+	for i, l := range lines {
+		n := i + 1
+		counts[l.Action]++
+		handed = append(handed, l.Events...)
+		if l.Trigger != "test_trigger" || l.Outcome != "completed" {
+			t.Errorf("line %d: trigger %q outcome %q, want test_trigger completed", n, l.Trigger, l.Outcome)
+		}
+		wantPipeline := map[string]string{"fire": "test_pipeline", "expire": "test_expire_pipeline"}[l.Action]
+		if l.Pipeline == nil || *l.Pipeline != wantPipeline {
+			t.Errorf("line %d: %s with pipeline %v, want %s", n, l.Action, l.Pipeline, wantPipeline)
+		}
+		if len(l.Events) == 0 {
+			t.Errorf("line %d: no events handed to the pipeline", n)
+		}
+		if v := l.DistinguishedBy["instance_id"]; v.Kind() != stream.KindString {
+			t.Errorf("line %d: distinguished_by.instance_id = %v, want a string", n, v)
+		}
+		if v := l.DistinguishedBy["timestamp"]; v.Kind() != stream.KindTimeRange {
+			t.Errorf("line %d: distinguished_by.timestamp = %v, want a time range", n, v)
+		}
+		if l.Clock.Before(prev) {
+			t.Errorf("line %d: clock %s went back from %s", n, stream.FormatTime(l.Clock), stream.FormatTime(prev))
+		}
+		prev = l.Clock
+		// expiration "$last + 1h": ready only once the deadline is
+		// strictly before the clock.
+		if deadline := l.LastEvent.Add(time.Hour); l.Action == "expire" && !l.Clock.After(deadline) {
+			t.Errorf("line %d: expired at %s, not after its deadline %s", n, stream.FormatTime(l.Clock), stream.FormatTime(deadline))
+		}
+	}
+	if counts["fire"] != exists || counts["expire"] == 0 {
+		t.Errorf("lines: %d fire, %d expire; want %d fire (one per exists) and some expire", counts["fire"], counts["expire"], exists)
+	}
+	slices.Sort(handed)
+	slices.Sort(messageIDs)
+	if diff := cmp.Diff(messageIDs, handed); diff != "" {
+		t.Errorf("events handed to pipelines differ from the input's message ids, each once (-want +got):\n%s", diff)
+	}
+}
+
+// testReplayGolden replays the hand-written events of testdata/replay:
+// duplicates, a broken line, an event without type, a late event for an
+// expired stream, two streams with one deadline, a trigger without fire
+// pipeline, and usage verdicts fed back into the triggers.
+func testReplayGolden(t *testing.T, bin string) {
+	t.Parallel()
+	input, err := os.ReadFile(replayEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := readGolden(t, replayGolden)
+	noDrain := readGolden(t, replayNoDrainGold)
+	full := replaySummary{Read: 14, Stored: 11, Duplicates: 1, Rejected: 2, Fired: 3, Expired: 9}
+
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    []byte
+		toFile   bool // --output FILE
+		want     string
+		summary  replaySummary
+		goldFile string // rewritten by -update
+	}{
+		{name: "file", args: []string{replayEvents}, want: golden, summary: full, goldFile: replayGolden},
+		{name: "stdin", args: []string{"-"}, stdin: input, want: golden, summary: full},
+		{name: "output_file", args: []string{replayEvents}, toFile: true, want: golden, summary: full},
+		{
+			name: "no_drain", args: []string{"--no-drain", replayEvents}, want: noDrain,
+			summary:  replaySummary{Read: 14, Stored: 11, Duplicates: 1, Rejected: 2, Fired: 3, Expired: 6},
+			goldFile: replayNoDrainGold,
+		},
+		{
+			// The second file holds only duplicates and an old clock:
+			// nothing changes.
+			name: "twice", args: []string{replayEvents, "-"}, stdin: input, want: golden,
+			summary: replaySummary{Read: 28, Stored: 11, Duplicates: 13, Rejected: 4, Fired: 3, Expired: 9},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"replay", "-c", replayConfig}, tc.args...)
+			outFile := filepath.Join(t.TempDir(), "streams.jsonl")
+			if tc.toFile {
+				args = append(args[:3:3], append([]string{"--output", outFile}, tc.args...)...)
+			}
+			var stdin io.Reader
+			if tc.stdin != nil {
+				stdin = bytes.NewReader(tc.stdin)
+			}
+			res := mustRun(t, bin, stdin, args...)
+			got := res.stdout
+			if tc.toFile {
+				if res.stdout != "" {
+					t.Errorf("stdout with --output, want nothing:\n%s", res.stdout)
+				}
+				b, err := os.ReadFile(outFile)
+				if err != nil {
+					t.Fatalf("--output file: %v", err)
+				}
+				got = string(b)
+			}
+			parseReplayOutput(t, got)
+			if diff := cmp.Diff(tc.summary, parseSummary(t, res.stderr)); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+			for _, line := range []string{"line=5", "line=7"} {
+				if !strings.Contains(res.stderr, "skipped input record") || !strings.Contains(res.stderr, line) {
+					t.Errorf("stderr does not report the skipped record at %s:\n%s", line, res.stderr)
+				}
+			}
+			if tc.goldFile != "" && updateGolden() {
+				if err := os.WriteFile(tc.goldFile, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("output (-want +got), rewrite the golden files with go test ./tests -run TestReplay -update:\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("no_drain_is_a_prefix", func(t *testing.T) {
+		if !strings.HasPrefix(golden, noDrain) || len(noDrain) >= len(golden) {
+			t.Errorf("the --no-drain output is not a shorter prefix of the drained output")
+		}
+	})
+}
+
+// readGolden reads a golden file; with -update a missing one is empty.
+func readGolden(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !(updateGolden() && errors.Is(err, os.ErrNotExist)) {
+		t.Fatalf("golden file: %v", err)
+	}
+	return string(b)
+}
+
+// testReplayErrors checks that replay refuses bad invocations with a
+// message naming the problem and a non-zero exit status.
+func testReplayErrors(t *testing.T, bin string) {
+	t.Parallel()
+	dir := t.TempDir()
+	badYAML := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badYAML, []byte("log_level: info\ntrigger_definitions: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missingFiles := filepath.Join(dir, "missing.yaml")
+	if err := os.WriteFile(missingFiles, []byte("trigger_definitions: nope-triggers.yaml\npipeline_config: pipelines.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	if err := os.WriteFile(unknownKey, []byte("trigger_definitions: triggers.yaml\npipline_config: pipelines.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of stderr
+	}{
+		{
+			name: "missing_input",
+			args: []string{"-c", replayConfig, replayEvents, "testdata/replay/no-such-file.jsonl"},
+			want: []string{"no-such-file.jsonl", "no such file"},
+		},
+		{
+			name: "no_input",
+			args: []string{"-c", replayConfig},
+			want: []string{"requires at least 1 arg"},
+		},
+		{
+			name: "notifications_without_distiller_config",
+			args: []string{"-c", replayConfig, "--notifications", replayEvents},
+			want: []string{"--notifications", "distiller_config"},
+		},
+		{
+			name: "missing_config",
+			args: []string{"-c", filepath.Join(dir, "no-such-config.yaml"), replayEvents},
+			want: []string{"no-such-config.yaml", "no such file"},
+		},
+		{
+			name: "config_is_a_directory",
+			args: []string{"-c", dir, replayEvents},
+			want: []string{dir, "is a directory"},
+		},
+		{
+			name: "config_not_yaml",
+			args: []string{"-c", badYAML, replayEvents},
+			want: []string{"bad.yaml", "line"},
+		},
+		{
+			name: "config_names_missing_files",
+			args: []string{"-c", missingFiles, replayEvents},
+			want: []string{"trigger_definitions", "nope-triggers.yaml", "pipeline_config", "pipelines.yaml"},
+		},
+		{
+			name: "config_unknown_key",
+			args: []string{"-c", unknownKey, replayEvents},
+			want: []string{"unknown.yaml", "pipline_config"},
+		},
+		{
+			name: "unwritable_output",
+			args: []string{"-c", replayConfig, "--output", filepath.Join(dir, "no-such-dir", "out.jsonl"), replayEvents},
+			want: []string{"output", "no-such-dir"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := runCommand(t, bin, nil, append([]string{"replay"}, tc.args...)...)
+			if res.code == 0 {
+				t.Fatalf("replay %s: exit 0, want an error\nstdout:\n%s\nstderr:\n%s", strings.Join(tc.args, " "), res.stdout, res.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+				}
+			}
+			if strings.Contains(res.stderr, "panic") {
+				t.Errorf("replay panicked:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+// testReplayDatabase replays into a SQLite file and inspects what it left
+// with the events and streams commands; a second replay into the same
+// database continues where the first stopped.
+func testReplayDatabase(t *testing.T, bin string) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "replay.db")
+	url := "sqlite:///" + path // four slashes: an absolute path
+	first := mustRun(t, bin, nil, "replay", "-c", replayConfig, "--database", url, "--no-drain", replayEvents)
+	lines := parseReplayOutput(t, first.stdout)
+	if want := readGolden(t, replayNoDrainGold); first.stdout != want {
+		t.Errorf("replay into %s differs from the in-memory replay:\n%s\nwant:\n%s", url, first.stdout, want)
+	}
+
+	count := func(args ...string) int {
+		t.Helper()
+		res := mustRun(t, bin, nil, append(args, "-c", replayConfig, "--database-url", url, "--count")...)
+		n, err := strconv.Atoi(strings.TrimSpace(res.stdout))
+		if err != nil {
+			t.Fatalf("%s --count printed %q", strings.Join(args, " "), res.stdout)
+		}
+		return n
+	}
+	// 11 input events and the two usage verdicts of the fired
+	// test_trigger streams.
+	if got := count("events", "list", "--limit", "0"); got != 13 {
+		t.Errorf("events stored = %d, want 13", got)
+	}
+	if got := count("events", "list", "--limit", "0", "--type", "compute.instance.exists.verified"); got != 2 {
+		t.Errorf("verdict events stored = %d, want 2", got)
+	}
+	if got := count("streams", "list", "--limit", "0", "--state", "completed"); got != len(lines) {
+		t.Errorf("completed streams = %d, want %d (one per output line; the configuration keeps them)", got, len(lines))
+	}
+	// Without the drain, the streams of the verdicts and of i-4 wait.
+	res := mustRun(t, bin, nil, "streams", "list", "-c", replayConfig, "--database-url", url, "--state", "active", "--limit", "0", "-o", "json")
+	var active []string
+	for _, id := range []string{"i-1", "i-3", "i-4"} {
+		if strings.Contains(res.stdout, `"`+id+`"`) {
+			active = append(active, id)
+		}
+	}
+	if diff := cmp.Diff([]string{"i-1", "i-3", "i-4"}, active); diff != "" {
+		t.Errorf("active streams of instances (-want +got):\n%s\n%s", diff, res.stdout)
+	}
+	if got := count("streams", "list", "--limit", "0", "--state", "active"); got != 3 {
+		t.Errorf("active streams = %d, want 3:\n%s", got, res.stdout)
+	}
+
+	// Replaying the same file again into the database stores nothing new
+	// and the drain processes exactly the streams left waiting.
+	second := mustRun(t, bin, nil, "replay", "-c", replayConfig, "--database", url, replayEvents)
+	golden := readGolden(t, replayGolden)
+	noDrain := readGolden(t, replayNoDrainGold)
+	if want := strings.TrimPrefix(golden, noDrain); second.stdout != want {
+		t.Errorf("second replay into %s:\n%s\nwant the drained rest of the golden output:\n%s", url, second.stdout, want)
+	}
+	wantSum := replaySummary{Read: 14, Duplicates: 12, Rejected: 2, Expired: 3}
+	if diff := cmp.Diff(wantSum, parseSummary(t, second.stderr)); diff != "" {
+		t.Errorf("second summary (-want +got):\n%s", diff)
+	}
+	if got := count("streams", "list", "--limit", "0", "--state", "active"); got != 0 {
+		t.Errorf("active streams after the drain = %d, want 0", got)
+	}
+	if got := count("streams", "list", "--limit", "0", "--state", "completed"); got != 12 {
+		t.Errorf("completed streams after the drain = %d, want 12", got)
+	}
+}
