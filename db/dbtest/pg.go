@@ -23,6 +23,8 @@ const PostgresURLEnv = "TEST_DATABASE_URL"
 // PostgresURL returns the URL of a fresh, empty schema of the test
 // database for t: it creates a uniquely named schema, points the URL's
 // search_path at it and drops it (with everything in it) in t.Cleanup.
+// Unless the URL says otherwise, its sessions run with synchronous_commit
+// off.
 //
 // Without TEST_DATABASE_URL the test is skipped, or fails when the CI
 // environment variable is set (CI must not skip the PostgreSQL tests).
@@ -64,6 +66,12 @@ func withSearchPath(rawURL, schema string) (string, error) {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Test data need no durability: commits need not wait for the disk
+	// (the server still never corrupts anything; a crash may lose the
+	// last commits). It keeps tests fast on servers with fsync on.
+	if !q.Has("synchronous_commit") {
+		q.Set("synchronous_commit", "off")
+	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

@@ -84,9 +84,10 @@ func TestWithSearchPath(t *testing.T) {
 		name, in, want string
 		wantErr        bool
 	}{
-		{name: "no query", in: "postgres://u@h:5432/db", want: "postgres://u@h:5432/db?search_path=t_x"},
-		{name: "keeps parameters", in: "postgresql://u@h/db?sslmode=disable", want: "postgresql://u@h/db?search_path=t_x&sslmode=disable"},
-		{name: "replaces search_path", in: "postgres://u@h/db?search_path=public", want: "postgres://u@h/db?search_path=t_x"},
+		{name: "no query", in: "postgres://u@h:5432/db", want: "postgres://u@h:5432/db?search_path=t_x&synchronous_commit=off"},
+		{name: "keeps parameters", in: "postgresql://u@h/db?sslmode=disable", want: "postgresql://u@h/db?search_path=t_x&sslmode=disable&synchronous_commit=off"},
+		{name: "replaces search_path", in: "postgres://u@h/db?search_path=public", want: "postgres://u@h/db?search_path=t_x&synchronous_commit=off"},
+		{name: "keeps synchronous_commit", in: "postgres://u@h/db?synchronous_commit=on", want: "postgres://u@h/db?search_path=t_x&synchronous_commit=on"},
 		{name: "not postgres", in: "sqlite:///x.db", wantErr: true},
 	}
 	for _, tc := range tests {
