@@ -370,23 +370,7 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 		}
 		newEvents = res.NewEvents
 	}
-	err = w.store.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx db.Ops) error {
-		if len(newEvents) > 0 {
-			if err := w.feed(ctx, tx, newEvents); err != nil {
-				return fmt.Errorf("store new events: %w", err)
-			}
-		}
-		if w.cfg.Purge {
-			return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
-		}
-		empty := ""
-		var zero time.Time
-		_, err := tx.SetStreamState(ctx, db.SetStateParams{
-			ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
-			ClaimedBy: &empty, LeaseUntil: &zero,
-		})
-		return err
-	})
+	err = w.complete(ctx, claimed, newEvents)
 	if errors.Is(err, db.ErrConflict) {
 		// Our lease ended and another worker took the stream over: it
 		// will process it again; our new events were not stored.
@@ -401,6 +385,48 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 	a.NewEvents = len(newEvents)
 	log.Debug("stream completed", "pipeline", a.Pipeline, "new_events", len(newEvents))
 	return a, nil
+}
+
+// maxCompleteAttempts bounds the retries of a completion transaction that
+// was aborted by a concurrent transaction (a deadlock with an ingester
+// appending the pipeline's new events, say) while the claim still holds.
+const maxCompleteAttempts = 5
+
+// complete stores the pipeline's new events and completes the stream (purge
+// or state completed) in one transaction. ErrConflict means the claim was
+// lost (the stream changed under us); a transaction aborted for another
+// reason while the claim still holds is retried.
+func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := 1; attempt <= maxCompleteAttempts; attempt++ {
+		err = w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			if len(newEvents) > 0 {
+				if err := w.feed(ctx, tx, newEvents); err != nil {
+					return fmt.Errorf("store new events: %w", err)
+				}
+			}
+			if w.cfg.Purge {
+				return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
+			}
+			empty := ""
+			var zero time.Time
+			_, err := tx.SetStreamState(ctx, db.SetStateParams{
+				ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
+				ClaimedBy: &empty, LeaseUntil: &zero,
+			})
+			return err
+		})
+		if !errors.Is(err, db.ErrConflict) {
+			return err
+		}
+		cur, rerr := w.store.StreamByID(ctx, claimed.ID)
+		if rerr != nil || cur.SerialNo != claimed.SerialNo || cur.ClaimedBy != claimed.ClaimedBy {
+			return err // the claim is gone
+		}
+		w.log.Debug("completion aborted by a concurrent transaction; retrying", "stream_id", claimed.ID, "attempt", attempt, "error", err)
+	}
+	return err
 }
 
 // run runs a pipeline, renewing the claim's lease while it runs. It
