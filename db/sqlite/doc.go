@@ -26,8 +26,10 @@
 // before an operation fails with db.ErrConflict. A consequence for
 // callers: inside Store.InTx use only the db.Ops given to the function;
 // calling the Store itself there would wait for the connection the
-// transaction holds, forever. The single connection also keeps a
-// ":memory:" database alive for the lifetime of the Store.
+// transaction holds, forever; the Store detects this through the context
+// InTx gives the function and fails such a call at once. The single
+// connection also keeps a ":memory:" database alive for the lifetime of
+// the Store.
 //
 // # Schema
 //

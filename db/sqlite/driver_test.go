@@ -268,3 +268,40 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("EventTypes after a cancelled call: %v", err)
 	}
 }
+
+// TestStoreInsideItsOwnTx: using the Store instead of the given Ops inside
+// InTx fails at once (it would wait forever for the one connection), and
+// the function's context works with the Store again once the transaction
+// has ended.
+func TestStoreInsideItsOwnTx(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite://:memory:", db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	ev := stream.Event{MessageID: "m", Type: "t", Timestamp: time.Unix(1, 0).UTC(), Traits: map[string]stream.Value{}}
+	var kept context.Context
+	err = s.InTx(t.Context(), func(ctx context.Context, tx db.Ops) error {
+		kept = ctx
+		if _, err := s.EventTypes(ctx); !errors.Is(err, errStoreInsideTx) {
+			t.Errorf("Store.EventTypes inside InTx = %v, want errStoreInsideTx", err)
+		}
+		if _, err := s.StreamByID(ctx, 1); !errors.Is(err, errStoreInsideTx) {
+			t.Errorf("Store.StreamByID inside InTx = %v, want errStoreInsideTx", err)
+		}
+		if _, err := s.SaveEvents(ctx, []stream.Event{ev}); !errors.Is(err, errStoreInsideTx) {
+			t.Errorf("Store.SaveEvents inside InTx = %v, want errStoreInsideTx", err)
+		}
+		if err := s.InTx(ctx, func(context.Context, db.Ops) error { return nil }); !errors.Is(err, errStoreInsideTx) {
+			t.Errorf("nested Store.InTx = %v, want errStoreInsideTx", err)
+		}
+		_, err := tx.SaveEvents(ctx, []stream.Event{ev})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+	if _, err := s.EventByMessageID(kept, "m"); err != nil {
+		t.Errorf("Store with the function's context after the transaction: %v", err)
+	}
+}

@@ -77,11 +77,11 @@ func (o ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, er
 		insert := o.stmt(ctx, insertEventSQL) // once per batch
 		for i, ev := range events {
 			args := []any{ev.MessageID, ev.Type, db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)}
-			var row *sql.Row
+			var row scanner
 			if insert != nil {
 				row = insert.QueryRowContext(ctx, args...)
 			} else {
-				row = o.q.QueryRowContext(ctx, insertEventSQL, args...)
+				row = o.queryRow(ctx, insertEventSQL, args...)
 			}
 			err := row.Scan(&ids[i])
 			if errors.Is(err, sql.ErrNoRows) { // the message_id exists: a duplicate
@@ -202,7 +202,7 @@ func (o ops) FindEvents(ctx context.Context, p db.FindEventsParams) ([]db.Stored
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find events: %w", err)
 	}
-	rows, err := o.q.QueryContext(ctx, `SELECT `+eventCols+` FROM event e`+where+orderLimit("e.id", m, p.Limit), args...)
+	rows, err := o.query(ctx, `SELECT `+eventCols+` FROM event e`+where+orderLimit("e.id", m, p.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find events: %w", o.s.translate(err))
 	}
@@ -229,7 +229,7 @@ func (o ops) CountEvents(ctx context.Context, p db.FindEventsParams) (int64, err
 		return 0, fmt.Errorf("sqlite: count events: %w", err)
 	}
 	var n int64
-	if err := o.q.QueryRowContext(ctx, `SELECT count(*) FROM event e`+where, args...).Scan(&n); err != nil {
+	if err := o.queryRow(ctx, `SELECT count(*) FROM event e`+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: count events: %w", o.s.translate(err))
 	}
 	return n, nil
@@ -264,7 +264,7 @@ func (o ops) TrimEvents(ctx context.Context, before time.Time, limit int) (int, 
 
 // EventTypes implements db.Ops.
 func (o ops) EventTypes(ctx context.Context) ([]string, error) {
-	rows, err := o.q.QueryContext(ctx, `SELECT DISTINCT event_type FROM event ORDER BY event_type`)
+	rows, err := o.query(ctx, `SELECT DISTINCT event_type FROM event ORDER BY event_type`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: event types: %w", o.s.translate(err))
 	}

@@ -14,13 +14,13 @@ import (
 // with one name and key (possible in the original's data, impossible here)
 // only the first is open; the others are loaded closed.
 func (s *Store) LoadFixture(ctx context.Context, f db.Fixture) error {
-	return s.inTx(ctx, func(o ops) error {
+	return s.inTx(ctx, func(ctx context.Context, o ops) error {
 		for _, fe := range f.Events {
 			ev := fe.Event
 			if err := checkEvent(int(fe.ID), ev); err != nil {
 				return fmt.Errorf("sqlite: load fixture: %w", err)
 			}
-			_, err := o.q.ExecContext(ctx, `INSERT INTO event (id, message_id, event_type, timestamp, traits) VALUES (?, ?, ?, ?, ?)`,
+			_, err := o.exec(ctx, `INSERT INTO event (id, message_id, event_type, timestamp, traits) VALUES (?, ?, ?, ?, ?)`,
 				fe.ID, ev.MessageID, ev.Type, db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits))
 			if err != nil {
 				return fmt.Errorf("sqlite: load fixture: event %d: %w", fe.ID, s.translate(err))
@@ -34,7 +34,7 @@ func (s *Store) LoadFixture(ctx context.Context, f db.Fixture) error {
 			if open {
 				openKeys[[2]string{st.Name, key}] = true
 			}
-			_, err := o.q.ExecContext(ctx, `INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
+			_, err := o.exec(ctx, `INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
 	first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, claimed_by, lease_until, attempts, last_error, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				st.ID, st.Name, key, db.EncodeTraits(st.DistinguishedBy), int(st.State), st.SerialNo, open,

@@ -180,25 +180,54 @@ func (s *Store) Close() error {
 }
 
 // InTx implements db.Store: fn runs in one BEGIN IMMEDIATE transaction.
+// The context fn receives is marked: while the transaction is open, a call
+// on the Store itself with it (or a context derived from it) fails at once
+// instead of waiting forever for the connection the transaction holds.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error {
-	return s.inTx(ctx, func(o ops) error { return fn(ctx, o) })
+	return s.inTx(ctx, func(ctx context.Context, o ops) error { return fn(ctx, o) })
 }
 
-func (s *Store) inTx(ctx context.Context, fn func(o ops) error) (err error) {
+// errStoreInsideTx is the programming error of using the Store from inside
+// its own InTx.
+var errStoreInsideTx = errors.New("sqlite: the Store was called inside its own InTx; use the db.Ops given to the function (the transaction holds the only connection)")
+
+// txGuardKey is the context key of the marker of InTx functions.
+type txGuardKey struct{}
+
+// txGuard marks an open transaction of a store.
+type txGuard struct {
+	s    *Store
+	open atomic.Bool
+}
+
+// insideTx reports whether ctx belongs to a function running in an open
+// transaction of s.
+func (s *Store) insideTx(ctx context.Context) bool {
+	g, ok := ctx.Value(txGuardKey{}).(*txGuard)
+	return ok && g.s == s && g.open.Load()
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, o ops) error) (err error) {
 	if s.closed.Load() {
 		return fmt.Errorf("sqlite: begin transaction: store is closed: %w", db.ErrUnavailable)
+	}
+	if s.insideTx(ctx) {
+		return errStoreInsideTx
 	}
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin transaction: %w", s.translate(err))
 	}
+	g := &txGuard{s: s}
+	g.open.Store(true)
+	defer g.open.Store(false)
 	done := false
 	defer func() {
 		if !done { // fn panicked
 			_ = tx.Rollback()
 		}
 	}()
-	err = fn(ops{q: tx, s: s, tx: true})
+	err = fn(context.WithValue(ctx, txGuardKey{}, g), ops{q: tx, s: s, tx: true})
 	done = true
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
@@ -243,7 +272,18 @@ func (o ops) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (o ops) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+// errRow is a row that only reports an error.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// queryRow, query and exec run a statement on o, prepared when it is one
+// of preparedSQL. Outside a transaction they refuse a context of an open
+// InTx of the same store (see InTx).
+func (o ops) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if !o.tx && o.s.insideTx(ctx) {
+		return errRow{errStoreInsideTx}
+	}
 	if st := o.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -251,6 +291,9 @@ func (o ops) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (o ops) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if !o.tx && o.s.insideTx(ctx) {
+		return nil, errStoreInsideTx
+	}
 	if st := o.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -258,6 +301,9 @@ func (o ops) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (o ops) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if !o.tx && o.s.insideTx(ctx) {
+		return nil, errStoreInsideTx
+	}
 	if st := o.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -269,7 +315,7 @@ func (o ops) atomic(ctx context.Context, fn func(o ops) error) error {
 	if o.tx {
 		return fn(o)
 	}
-	return o.s.inTx(ctx, fn)
+	return o.s.inTx(ctx, func(_ context.Context, o ops) error { return fn(o) })
 }
 
 // Compile-time guards.

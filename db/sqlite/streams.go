@@ -277,7 +277,7 @@ func (o ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.St
 	var st stream.Stream
 	err := o.atomic(ctx, func(o ops) error {
 		var err error
-		st, err = scanStream(o.q.QueryRowContext(ctx, query, args...))
+		st, err = scanStream(o.queryRow(ctx, query, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return o.casFailed(ctx, "set state of stream", p.ID, p.SerialNo)
 		}
@@ -336,7 +336,7 @@ func (o ops) PurgeStream(ctx context.Context, id int64, serialNo int64) error {
 		if serialNo >= 0 {
 			query, args = query+` AND state_serial_no = ?`, append(args, serialNo)
 		}
-		res, err := o.q.ExecContext(ctx, query, args...)
+		res, err := o.exec(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: purge stream %d: %w", id, o.s.translate(err))
 		}
@@ -387,7 +387,7 @@ func (o ops) eventsOf(ctx context.Context, streamIDs []int64) (map[int64][]strea
 		query := `SELECT se.stream_id, ` + eventCols + ` FROM stream_event se JOIN event e ON e.id = se.event_id
  WHERE se.stream_id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)
  ORDER BY se.stream_id, e.timestamp, e.id`
-		rows, err := o.q.QueryContext(ctx, query, args...)
+		rows, err := o.query(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: stream events: %w", o.s.translate(err))
 		}
@@ -456,7 +456,7 @@ func (o ops) FindStreams(ctx context.Context, p db.FindStreamsParams) ([]db.Foun
 	}
 	var out []db.FoundStream
 	err = o.atomic(ctx, func(o ops) error { // one snapshot for streams and their events
-		rows, err := o.q.QueryContext(ctx, `SELECT `+streamCols+` FROM stream s`+where+orderLimit("s.id", m, p.Limit), args...)
+		rows, err := o.query(ctx, `SELECT `+streamCols+` FROM stream s`+where+orderLimit("s.id", m, p.Limit), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: find streams: %w", o.s.translate(err))
 		}
@@ -498,7 +498,7 @@ func (o ops) CountStreams(ctx context.Context, p db.FindStreamsParams) (int64, e
 		return 0, fmt.Errorf("sqlite: count streams: %w", err)
 	}
 	var n int64
-	if err := o.q.QueryRowContext(ctx, `SELECT count(*) FROM stream s`+where, args...).Scan(&n); err != nil {
+	if err := o.queryRow(ctx, `SELECT count(*) FROM stream s`+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: count streams: %w", o.s.translate(err))
 	}
 	return n, nil
@@ -508,7 +508,7 @@ func (o ops) CountStreams(ctx context.Context, p db.FindStreamsParams) (int64, e
 // exist.
 func (o ops) StreamHasDistTrait(ctx context.Context, streamID int64, name string, value stream.Value) (stream.Value, bool, error) {
 	var dist []byte
-	if err := o.q.QueryRowContext(ctx, `SELECT dist_traits FROM stream WHERE id = ?`, streamID).Scan(&dist); err != nil {
+	if err := o.queryRow(ctx, `SELECT dist_traits FROM stream WHERE id = ?`, streamID).Scan(&dist); err != nil {
 		return stream.Value{}, false, fmt.Errorf("sqlite: stream %d: %w", streamID, o.s.translate(err))
 	}
 	traits, err := db.DecodeTraits(dist)
