@@ -13,10 +13,6 @@ import (
 	"github.com/winchester-go/winchester/db"
 )
 
-// errDuplicateKey marks a unique violation inside this package; callers
-// decide what it means (a duplicate message_id, a twin open stream).
-var errDuplicateKey = errors.New("unique constraint")
-
 // translate maps every error of database/sql and modernc.org/sqlite to the
 // db sentinels; it is the only place that looks at library errors. The
 // result wraps the sentinel and keeps the library's message as text.
@@ -42,7 +38,7 @@ func (s *Store) translate(err error) error {
 	code := se.Code()
 	switch code {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return fmt.Errorf("%s: %w: %w", se.Error(), errDuplicateKey, db.ErrDuplicate)
+		return fmt.Errorf("%s: %w", se.Error(), db.ErrDuplicate)
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return fmt.Errorf("%s (a referenced event or stream does not exist): %w", se.Error(), db.ErrNotFound)
 	}

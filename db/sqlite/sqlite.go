@@ -139,6 +139,9 @@ func (s *Store) open(ctx context.Context, opts db.Options) error {
 		return err
 	}
 	switch {
+	case s.loc.memory() && version != head:
+		return fmt.Errorf("%w: the in-memory database has no schema; open it with db.Options{Migrate: true} (a private :memory: database cannot be upgraded by winchester_db -c <config> upgrade head)",
+			db.ErrSchemaOutOfDate)
 	case dirty:
 		return fmt.Errorf("%w: database %s: migration %d failed half way (dirty); repair the schema, then run: winchester_db -c <config> force %d && winchester_db -c <config> upgrade head",
 			db.ErrSchemaOutOfDate, s.loc.path, version, version-1)
