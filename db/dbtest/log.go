@@ -10,7 +10,8 @@ import (
 
 // Logger returns a logger that writes text records to tb.Log, so log
 // output appears with the test that produced it (and only on failure or
-// with -v). Do not log through it after the test has ended.
+// with -v). Records logged after the test has ended (by a goroutine that
+// outlived it) are dropped: testing panics on a late Log.
 func Logger(tb testing.TB) *slog.Logger {
 	return slog.New(NewLogHandler(tb, slog.LevelDebug))
 }
@@ -21,6 +22,7 @@ type LogHandler struct {
 	tb    testing.TB
 	mu    *sync.Mutex
 	buf   *bytes.Buffer
+	ended *bool // guarded by mu; set by the test's cleanup
 	inner slog.Handler
 }
 
@@ -28,10 +30,11 @@ type LogHandler struct {
 // tb.Log.
 func NewLogHandler(tb testing.TB, level slog.Leveler) *LogHandler {
 	buf := &bytes.Buffer{}
-	return &LogHandler{
-		tb:  tb,
-		mu:  &sync.Mutex{},
-		buf: buf,
+	h := &LogHandler{
+		tb:    tb,
+		mu:    &sync.Mutex{},
+		buf:   buf,
+		ended: new(bool),
 		inner: slog.NewTextHandler(buf, &slog.HandlerOptions{
 			Level: level,
 			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -42,6 +45,12 @@ func NewLogHandler(tb testing.TB, level slog.Leveler) *LogHandler {
 			},
 		}),
 	}
+	tb.Cleanup(func() {
+		h.mu.Lock()
+		*h.ended = true
+		h.mu.Unlock()
+	})
+	return h
 }
 
 // Enabled implements slog.Handler.
@@ -53,6 +62,9 @@ func (h *LogHandler) Enabled(ctx context.Context, l slog.Level) bool {
 func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if *h.ended {
+		return nil
+	}
 	h.buf.Reset()
 	if err := h.inner.Handle(ctx, r); err != nil {
 		return err
@@ -64,12 +76,12 @@ func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 
 // WithAttrs implements slog.Handler.
 func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &LogHandler{tb: h.tb, mu: h.mu, buf: h.buf, inner: h.inner.WithAttrs(attrs)}
+	return &LogHandler{tb: h.tb, mu: h.mu, buf: h.buf, ended: h.ended, inner: h.inner.WithAttrs(attrs)}
 }
 
 // WithGroup implements slog.Handler.
 func (h *LogHandler) WithGroup(name string) slog.Handler {
-	return &LogHandler{tb: h.tb, mu: h.mu, buf: h.buf, inner: h.inner.WithGroup(name)}
+	return &LogHandler{tb: h.tb, mu: h.mu, buf: h.buf, ended: h.ended, inner: h.inner.WithGroup(name)}
 }
 
 var _ slog.Handler = (*LogHandler)(nil)
