@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -229,6 +230,32 @@ func TestReplay(t *testing.T) {
 	t.Run("golden", func(t *testing.T) { testReplayGolden(t, bin) })
 	t.Run("errors", func(t *testing.T) { testReplayErrors(t, bin) })
 	t.Run("database", func(t *testing.T) { testReplayDatabase(t, bin) })
+	t.Run("usage_ids_deterministic", func(t *testing.T) { testReplayUsageIDs(t, bin) })
+}
+
+// testReplayUsageIDs replays an exists event whose audit period is not a
+// whole day: the usage handler of usage_pipeline emits a
+// compute.instance.exists.warnings event besides its verdict, and both go
+// back into the triggers, so their message ids appear in the output.
+//
+// Known bug, skipped until fixed: pipeline/handlers/usage.go gives the
+// warnings event (and the U0 failure event of trailing non-exists events)
+// a random id (uuid.NewString), unlike the verdict, whose id is a UUIDv5
+// derived from the exists message_id. Two replays of the same input then
+// differ. Deriving those ids the same way (from the exists message_id and
+// the event type; for U0 from the first event of the block) fixes it.
+func testReplayUsageIDs(t *testing.T, bin string) {
+	t.Skip("known bug: the usage handler gives warnings and U0 events random message ids (pipeline/handlers/usage.go)")
+	t.Parallel()
+	args := []string{"replay", "-c", replayConfig, replayDir + "/usage_warnings.jsonl"}
+	first := mustRun(t, bin, nil, args...)
+	second := mustRun(t, bin, nil, args...)
+	if lines := parseReplayOutput(t, first.stdout); len(lines) != 2 || len(lines[1].Events) != 2 {
+		t.Fatalf("want a fired stream and the expired stream of the warnings and verdict events, got:\n%s", first.stdout)
+	}
+	if diff := cmp.Diff(first.stdout, second.stdout); diff != "" {
+		t.Errorf("two replays of the same input differ (-first +second):\n%s", diff)
+	}
 }
 
 // testReplayWorkload replays a generated nova workload (notifications)
@@ -512,13 +539,34 @@ func testReplayErrors(t *testing.T, bin string) {
 	}
 }
 
-// testReplayDatabase replays into a SQLite file and inspects what it left
-// with the events and streams commands; a second replay into the same
-// database continues where the first stopped.
+// testReplayDatabase replays into a database (a SQLite file; PostgreSQL
+// when TEST_DATABASE_URL is set, migrated with winchester_db) and inspects
+// what it left with the events and streams commands; a second replay into
+// the same database continues where the first stopped.
 func testReplayDatabase(t *testing.T, bin string) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "replay.db")
-	url := "sqlite:///" + path // four slashes: an absolute path
+	stores := []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string {
+			return "sqlite:///" + filepath.Join(t.TempDir(), "replay.db") // four slashes: an absolute path
+		}},
+		{"postgres", func(t *testing.T) string {
+			url := dbtest.PostgresURL(t)
+			mustRun(t, buildCommand(t, "winchester_db"), nil, "--database-url", url, "upgrade", "head")
+			return url
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			replayIntoDatabase(t, bin, st.url(t))
+		})
+	}
+}
+
+func replayIntoDatabase(t *testing.T, bin, url string) {
 	first := mustRun(t, bin, nil, "replay", "-c", replayConfig, "--database", url, "--no-drain", replayEvents)
 	lines := parseReplayOutput(t, first.stdout)
 	if want := readGolden(t, replayNoDrainGold); first.stdout != want {
