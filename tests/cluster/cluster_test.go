@@ -20,8 +20,9 @@ import (
 	"github.com/winchester-go/winchester/trigger"
 )
 
-// streamCount is the number of streams of the concurrency test
-// (WINCHESTER_TEST_STREAMS overrides it; -short uses 2,000).
+// streamCount is the number of streams of the concurrency test: 20,000, or
+// 2,000 with -short or the race detector; WINCHESTER_TEST_STREAMS overrides
+// it.
 func streamCount(t *testing.T) int {
 	if s := os.Getenv("WINCHESTER_TEST_STREAMS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -30,7 +31,7 @@ func streamCount(t *testing.T) int {
 		}
 		return n
 	}
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		return 2000
 	}
 	return 20000
