@@ -115,9 +115,12 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 		r.add("triggers", "none (trigger_definitions not set)")
 	}
 
-	handlers, err := pipeline.NewRegistry().Select(cfg.PipelineHandlers)
+	registry := pipeline.NewRegistry()
+	defer registry.Close()
+	handlers, err := registry.Select(cfg.PipelineHandlers)
 	if err != nil {
 		r.fail(fmt.Errorf("%s: %w", cfg.Pos("pipeline_handlers"), err))
+		handlers = registry // still check the pipelines file
 	} else {
 		r.add("handlers", "%s", strings.Join(handlers.Names(), ", "))
 	}
@@ -125,7 +128,7 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 	var pipelines *pipeline.Definitions
 	if cfg.PipelineConfig == "" {
 		r.warnings = append(r.warnings, cfg.Pos("pipeline_config")+": pipeline_config not set: the pipeline worker will not start")
-	} else if p := resolve("pipeline_config", cfg.PipelineConfig); p != "" && handlers != nil {
+	} else if p := resolve("pipeline_config", cfg.PipelineConfig); p != "" {
 		defs, err := pipeline.Load(p, handlers)
 		if err != nil {
 			r.fail(err)
@@ -134,18 +137,11 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 			r.add("pipelines", "%s in %s%s", count(len(defs.Names()), "pipeline"), p, nameList(defs.Names()))
 		}
 	}
-	if pipelines != nil {
-		for _, d := range triggers {
-			for _, ref := range []struct{ field, name string }{{"fire_pipeline", d.FirePipeline}, {"expire_pipeline", d.ExpirePipeline}} {
-				if ref.name == "" {
-					continue
-				}
-				if _, ok := pipelines.Pipeline(ref.name); !ok {
-					r.fail(&trigger.DefinitionError{File: d.File, Line: d.Line, Trigger: d.Name, Field: ref.field,
-						Err: fmt.Errorf("no pipeline %q in %s", ref.name, pipelines.File)})
-				}
-			}
-		}
+	if pipelines != nil && triggers != nil {
+		r.fail(trigger.CheckPipelines(triggers, func(name string) bool {
+			_, ok := pipelines.Pipeline(name)
+			return ok
+		}))
 	}
 
 	plugins, err := distiller.NewPluginRegistry().Select(slices.Sorted(maps.Keys(cfg.DistillerTraitPlugins)))

@@ -99,7 +99,7 @@ func TestCheck(t *testing.T) {
 				"triggers.yaml":   goodTriggers,
 				"pipelines.yaml":  "other:\n  - logger\n",
 			},
-			want:     []string{"1 problem:", `triggers.yaml:2: trigger "t1": fire_pipeline: no pipeline "p1" in `},
+			want:     []string{"1 problem:", `triggers.yaml:2: trigger "t1": fire_pipeline: unknown pipeline "p1"`},
 			wantFail: true,
 		},
 		{
