@@ -16,6 +16,11 @@ import (
 // with this timeout.
 const RollbackTimeout = 30 * time.Second
 
+// CommitTimeout bounds the commits of a run. Commits run on a context
+// detached from the run's: a run whose handlers all succeeded commits even
+// if it is cancelled meanwhile (a shutdown waits for it).
+const CommitTimeout = 5 * time.Minute
+
 // Operations named by HandlerError.Op.
 const (
 	OpBuild    = "build"         // the handler's Builder failed
@@ -95,8 +100,9 @@ type Result struct {
 //     context detached from ctx, bounded by RollbackTimeout.
 //  3. A handler returning ErrHalt ends the chain: its events are the final
 //     list, the handlers after it are neither run nor committed.
-//  4. Commit is called on every handler that ran, in order; a failing
-//     commit does not stop the later ones. If any failed, Run returns the
+//  4. Commit is called on every handler that ran, in order, on a context
+//     detached from ctx (bounded by CommitTimeout); a failing commit does
+//     not stop the later ones. If any failed, Run returns the
 //     Result together with a *CommitError (errors.Is(err, ErrCommit)).
 //
 // env may be nil (a run without stream). The input slice is not modified.
@@ -148,9 +154,13 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 		}
 	}
 
+	// Once committing has begun it is not cut short by cancellation: a
+	// half-done commit would leave side effects that a retry repeats.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitTimeout)
+	defer cancel()
 	var failures []*HandlerError
 	for i, h := range hs[:ran] {
-		if err := h.Commit(ctx); err != nil {
+		if err := h.Commit(cctx); err != nil {
 			failures = append(failures, &HandlerError{Handler: p.Entries[i].Name, Index: i, StreamID: env.StreamID, Op: OpCommit, Err: err})
 		}
 	}

@@ -287,8 +287,15 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 			break // shutting down: claim nothing more
 		}
 		a, err := w.processStream(work, action, s)
-		if err != nil {
+		if errors.Is(err, db.ErrUnavailable) {
 			return len(streams), err
+		}
+		if err != nil {
+			// One stream's storage problem must not hold up the others.
+			w.log.Error("stream processing failed", "stream_id", s.ID, "trigger", s.Name, "error", err)
+			if a.Err == nil {
+				a.Err = err
+			}
 		}
 		res.Attempts = append(res.Attempts, a)
 		res.Stats.NewEvents += a.NewEvents
@@ -336,7 +343,8 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 	if !ok {
 		a.Err = fmt.Errorf("unknown trigger definition %q", s.Name)
 		log.Error("stream has no trigger definition", "error", a.Err)
-		return a, w.fail(ctx, action, claimed, a.Err, false)
+		_, err := w.fail(ctx, action, claimed, a.Err, false)
+		return a, err
 	}
 	a.Pipeline = fire
 	if action == db.Expire {
@@ -348,38 +356,71 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 		if !ok {
 			a.Err = fmt.Errorf("unknown pipeline %q", a.Pipeline)
 			log.Error("trigger names an unknown pipeline", "pipeline", a.Pipeline)
-			return a, w.fail(ctx, action, claimed, a.Err, false)
+			_, err := w.fail(ctx, action, claimed, a.Err, false)
+			return a, err
 		}
 		events, err := w.store.StreamEvents(ctx, s.ID)
 		if err != nil {
-			return a, w.release(ctx, action, claimed, fmt.Errorf("read events of stream %d: %w", s.ID, err))
+			err = fmt.Errorf("read events of stream %d: %w", s.ID, err)
+			if errors.Is(err, db.ErrUnavailable) {
+				return a, w.release(ctx, action, claimed, err)
+			}
+			a.Err = err
+			log.Error("cannot read the stream's events", "error", err)
+			_, ferr := w.fail(ctx, action, claimed, err, true)
+			return a, ferr
 		}
 		a.Events = events
 		res, serial, err := w.run(ctx, p, claimed, events, log)
 		claimed.SerialNo = serial
-		if err != nil {
-			a.Err = err
-			if errors.Is(context.Cause(ctx), ErrShutdown) {
-				return a, w.release(ctx, action, claimed, err)
-			}
-			log.Warn("pipeline failed", "pipeline", a.Pipeline, "error", err)
+		switch {
+		case err == nil:
+			newEvents = res.NewEvents
+		case errors.Is(err, ErrCommit):
 			// A failed commit is not retried automatically: the handlers
 			// that did commit would repeat their side effects. The stream
 			// waits in its error state for an operator.
-			return a, w.fail(ctx, action, claimed, err, !errors.Is(err, ErrCommit))
+			a.Err = err
+			log.Warn("pipeline commit failed", "pipeline", a.Pipeline, "error", err)
+			_, ferr := w.fail(ctx, action, claimed, err, false)
+			return a, ferr
+		case errors.Is(err, errLeaseLost):
+			// Another worker rescued the stream while the pipeline ran; the
+			// handlers were rolled back and the new owner runs it again.
+			a.Err, a.Locked = err, true
+			log.Warn("lost the claim while the pipeline ran; rolled back", "error", err)
+			return a, nil
+		case errors.Is(context.Cause(ctx), ErrShutdown):
+			a.Err = err
+			return a, w.release(ctx, action, claimed, err)
+		default:
+			a.Err = err
+			log.Warn("pipeline failed", "pipeline", a.Pipeline, "error", err)
+			_, ferr := w.fail(ctx, action, claimed, err, true)
+			return a, ferr
 		}
-		newEvents = res.NewEvents
 	}
-	err = w.complete(ctx, claimed, newEvents)
-	if errors.Is(err, db.ErrConflict) {
+	err = w.complete(ctx, claimed, newEvents, log)
+	switch {
+	case errors.Is(err, db.ErrConflict):
 		// Our lease ended and another worker took the stream over: it
 		// will process it again; our new events were not stored.
 		a.Locked = true
 		log.Warn("lost the stream before completing it (lease expired?)")
 		return a, nil
-	}
-	if err != nil {
+	case errors.Is(err, db.ErrUnavailable):
+		// The handlers committed but the database is gone: the claim's
+		// lease lets another worker (or this one) recover the stream. Its
+		// pipeline then runs again: side effects are at least once.
+		a.Err = err
 		return a, fmt.Errorf("complete stream %d: %w", s.ID, err)
+	case err != nil:
+		// The pipeline's output cannot be stored (an event the store
+		// refuses, say): record it on the stream rather than retry.
+		a.Err = err
+		log.Error("cannot complete the stream", "error", err)
+		_, ferr := w.fail(ctx, action, claimed, err, false)
+		return a, ferr
 	}
 	a.OK = true
 	a.NewEvents = len(newEvents)
@@ -395,10 +436,13 @@ const maxCompleteAttempts = 5
 // complete stores the pipeline's new events and completes the stream (purge
 // or state completed) in one transaction. ErrConflict means the claim was
 // lost (the stream changed under us); a transaction aborted for another
-// reason while the claim still holds is retried.
-func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event) error {
+// reason while the claim still holds is retried, and so is one that failed
+// because the database was unavailable (with backoff): the handlers have
+// committed, and completing now is better than running them again later.
+func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event, log *slog.Logger) error {
 	ctx = context.WithoutCancel(ctx)
 	var err error
+	backoff := time.Second
 	for attempt := 1; attempt <= maxCompleteAttempts; attempt++ {
 		err = w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
 			if len(newEvents) > 0 {
@@ -417,6 +461,14 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 			})
 			return err
 		})
+		if errors.Is(err, db.ErrUnavailable) && attempt < maxCompleteAttempts {
+			log.Warn("database unavailable while completing the stream; retrying", "attempt", attempt, "backoff", backoff, "error", err)
+			if w.cfg.SleepFunc(ctx, backoff) != nil {
+				return err
+			}
+			backoff *= 2
+			continue
+		}
 		if !errors.Is(err, db.ErrConflict) {
 			return err
 		}
@@ -424,7 +476,7 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 		if rerr != nil || cur.SerialNo != claimed.SerialNo || cur.ClaimedBy != claimed.ClaimedBy {
 			return err // the claim is gone
 		}
-		w.log.Debug("completion aborted by a concurrent transaction; retrying", "stream_id", claimed.ID, "attempt", attempt, "error", err)
+		log.Debug("completion aborted by a concurrent transaction; retrying", "attempt", attempt, "error", err)
 	}
 	return err
 }
@@ -433,16 +485,14 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 // returns the stream's serial number as last written.
 func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, events []stream.Event, log *slog.Logger) (*Result, int64, error) {
 	env := NewEnv(claimed.ID, claimed.Name, log)
-	serial := claimed.SerialNo
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	done := make(chan struct{})
 	renewed := make(chan int64, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
 		t := time.NewTicker(w.cfg.Lease / 3)
 		defer t.Stop()
-		cur := serial
+		cur := claimed.SerialNo
 		for {
 			select {
 			case <-done:
@@ -453,24 +503,35 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 				s, err := w.store.SetStreamState(context.WithoutCancel(ctx), db.SetStateParams{
 					ID: claimed.ID, SerialNo: cur, State: claimed.State, LeaseUntil: &until,
 				})
-				if err != nil {
+				switch {
+				case errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound):
+					// Another worker took the stream over: stop before
+					// anything commits.
+					cancel(fmt.Errorf("%w: %v", errLeaseLost, err))
+				case err != nil:
 					log.Warn("could not renew the claim's lease", "error", err)
-					continue
+				default:
+					cur = s.SerialNo
 				}
-				cur = s.SerialNo
 			}
 		}
 	}()
-	res, err := p.Run(ctx, events, env)
+	res, err := p.Run(runCtx, events, env)
 	close(done)
-	wg.Wait()
-	serial = <-renewed
+	serial := <-renewed
+	if err != nil && !errors.Is(err, ErrCommit) && errors.Is(context.Cause(runCtx), errLeaseLost) {
+		err = fmt.Errorf("%w: %w", context.Cause(runCtx), err)
+	}
 	return res, serial, err
 }
 
+// errLeaseLost is the cancellation cause of a run whose claim was taken
+// over by another worker.
+var errLeaseLost = errors.New("the claim's lease was lost to another worker")
+
 // fail puts a claimed stream into its retry state (when retries remain and
 // retry is true) or its error state, recording the error.
-func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool) error {
+func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	attempts := s.Attempts + 1
@@ -494,13 +555,13 @@ func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, ca
 		p.State = stream.StateExpireError
 	}
 	_, err := w.store.SetStreamState(ctx, p)
-	if errors.Is(err, db.ErrConflict) {
-		return nil // taken over after our lease ended; the new owner decides
+	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
+		return false, nil // taken over after our lease ended; the new owner decides
 	}
 	if err != nil {
-		return fmt.Errorf("record failure of stream %d: %w", s.ID, err)
+		return false, fmt.Errorf("record failure of stream %d: %w", s.ID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // release gives a claimed stream back without counting an attempt (the
@@ -545,8 +606,12 @@ func (w *Worker) rescue(ctx context.Context, res *PassResult) error {
 		cause := fmt.Errorf("claim by %q expired at %s", s.ClaimedBy, stream.FormatTime(s.LeaseUntil))
 		// A dead claim counts as an attempt, so a stream that kills its
 		// worker every time ends in its error state.
-		if err := w.fail(ctx, action, s, cause, true); err != nil {
+		wrote, err := w.fail(ctx, action, s, cause, true)
+		if err != nil {
 			return err
+		}
+		if !wrote {
+			continue // another worker rescued it first
 		}
 		w.log.Warn("rescued stream from a dead claim", "stream_id", s.ID, "trigger", s.Name, "claimed_by", s.ClaimedBy)
 		res.Stats.Rescued++

@@ -252,21 +252,24 @@ func TestWorkerStoresNewEventsWithCompletion(t *testing.T) {
 		}
 		return errors.New("feed failed")
 	}
-	w := b.worker(t, pipeline.WorkerConfig{}, failing)
-	if _, err := w.Pass(ctx, ctx); err == nil {
-		t.Fatal("pass with a failing feed succeeded")
+	w := b.worker(t, pipeline.WorkerConfig{MaxRetries: 3}, failing)
+	res, err := w.Pass(ctx, ctx)
+	if err != nil || len(res.Attempts) != 1 || res.Attempts[0].OK || res.Attempts[0].Err == nil {
+		t.Fatalf("pass with a failing feed: %v %+v, want one failed attempt and the pass going on", err, res.Attempts)
 	}
 	if _, err := b.store.EventByMessageID(ctx, "new-1"); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("new event stored although the completion failed (err %v)", err)
 	}
-	if s := b.stream(t); s.State != stream.StateFiring {
-		t.Fatalf("state %s, want firing (its lease will let it be rescued)", s.State)
+	// The handlers committed: the stream is not run again automatically
+	// but waits in error with the reason.
+	if s := b.stream(t); s.State != stream.StateError || s.LastError == "" {
+		t.Fatalf("state %s error %q, want error with the completion failure", s.State, s.LastError)
 	}
 
 	b2 := setupWorker(t)
 	b2.emit = b.emit
 	w2 := b2.worker(t, pipeline.WorkerConfig{Purge: false}, nil)
-	res, err := w2.Pass(ctx, ctx)
+	res, err = w2.Pass(ctx, ctx)
 	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK || res.Stats.NewEvents != 1 {
 		t.Fatalf("pass: %v %+v new %d, want one completed stream with one new event", err, res.Attempts, res.Stats.NewEvents)
 	}
@@ -373,4 +376,207 @@ func TestWorkerCommitFailureIsNotRetried(t *testing.T) {
 func ExampleWorker() {
 	fmt.Println(pipeline.DefaultBatchSize, pipeline.DefaultDelay)
 	// Output: 1000 10s
+}
+
+// slowCommit blocks in Commit until its context ends (or until release is
+// closed), after announcing that it started.
+type slowCommit struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (slowCommit) HandleEvents(_ context.Context, evs []stream.Event, _ *pipeline.Env) ([]stream.Event, error) {
+	return evs, nil
+}
+
+func (h slowCommit) Commit(ctx context.Context) error {
+	select {
+	case h.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-h.release:
+		return nil
+	}
+}
+
+func (slowCommit) Rollback(context.Context) error { return nil }
+
+// workerWith builds a worker over pipeline "p" defined by yaml, with the
+// probe and slow handlers.
+func (b *workerBundle) workerWith(t *testing.T, cfg pipeline.WorkerConfig, yaml string, feed pipeline.FeedFunc, slow slowCommit) *pipeline.Worker {
+	t.Helper()
+	reg := pipeline.NewRegistry()
+	reg.Register("probe", func(pipeline.Params) (pipeline.Builder, error) {
+		return func() (pipeline.Handler, error) { return probe{b}, nil }, nil
+	})
+	reg.Register("slow", func(pipeline.Params) (pipeline.Builder, error) {
+		return func() (pipeline.Handler, error) { return slow, nil }, nil
+	})
+	defs, err := pipeline.Parse("pipelines.yaml", []byte(yaml), reg)
+	if err != nil {
+		t.Fatalf("pipelines: %v", err)
+	}
+	lookup := func(name string) (string, string, bool) { return "p", "p", name == "t" }
+	if feed == nil {
+		feed = func(ctx context.Context, tx db.Ops, events []stream.Event) error {
+			_, err := tx.SaveEvents(ctx, events)
+			return err
+		}
+	}
+	cfg.Clock = b.clock
+	w, err := pipeline.NewWorker(b.store, defs, lookup, feed, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// A shutdown while handlers commit does not cut the commits short, and the
+// stream completes: it is not handed back for a run that would commit again.
+func TestWorkerShutdownDuringCommitCompletes(t *testing.T) {
+	b := setupWorker(t)
+	slow := slowCommit{started: make(chan struct{}, 1), release: make(chan struct{})}
+	w := b.workerWith(t, pipeline.WorkerConfig{ShutdownGrace: 50 * time.Millisecond, Delay: time.Hour, Purge: false},
+		"p: [probe, slow]\n", nil, slow)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-slow.started // probe has committed; slow is committing
+	cancel()
+	time.AfterFunc(200*time.Millisecond, func() { close(slow.release) }) // beyond the grace period
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s := b.stream(t); s.State != stream.StateCompleted {
+		t.Fatalf("state %s, want completed (commits finish despite the shutdown)", s.State)
+	}
+	if b.committed != 1 {
+		t.Errorf("probe committed %d times, want 1", b.committed)
+	}
+}
+
+// When another worker takes the stream over while the pipeline runs, the
+// lease renewal notices, the run is rolled back, and nothing commits.
+func TestWorkerLostLeaseRollsBack(t *testing.T) {
+	b := setupWorker(t)
+	b.block = make(chan struct{})
+	b.started = make(chan struct{})
+	w := b.worker(t, pipeline.WorkerConfig{Lease: 90 * time.Millisecond, MaxRetries: 3, Purge: true}, nil)
+	ctx := t.Context()
+	done := make(chan pipeline.PassResult, 1)
+	go func() {
+		res, _ := w.Pass(ctx, ctx)
+		done <- res
+	}()
+	<-b.started
+	s := b.stream(t)
+	owner := "rescuer"
+	until := b.clock.Now().Add(time.Hour)
+	if _, err := b.store.SetStreamState(ctx, db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, State: stream.StateFiring, ClaimedBy: &owner, LeaseUntil: &until}); err != nil {
+		t.Fatal(err)
+	}
+	var res pipeline.PassResult
+	select {
+	case res = <-done: // the renewal cancelled the blocked handler
+	case <-time.After(10 * time.Second):
+		close(b.block)
+		t.Fatal("the run was not cancelled after the claim was lost")
+	}
+	if len(res.Attempts) != 1 || !res.Attempts[0].Locked || res.Attempts[0].OK {
+		t.Fatalf("attempts %+v, want one locked attempt", res.Attempts)
+	}
+	if b.committed != 0 {
+		t.Errorf("committed %d times after the claim was lost, want 0", b.committed)
+	}
+	if got := b.stream(t); got.ClaimedBy != "rescuer" {
+		t.Errorf("claimed_by %q, want the rescuer's claim untouched", got.ClaimedBy)
+	}
+}
+
+// A completion that fails because the database is unavailable is retried
+// (the handlers have committed): the stream completes with its new events
+// and its pipeline does not run again.
+func TestWorkerRetriesCompletionThroughOutage(t *testing.T) {
+	b := setupWorker(t)
+	calls := 0
+	feed := func(ctx context.Context, tx db.Ops, events []stream.Event) error {
+		calls++
+		if calls <= 2 {
+			return fmt.Errorf("store new events: %w", db.ErrUnavailable)
+		}
+		_, err := tx.SaveEvents(ctx, events)
+		return err
+	}
+	b.emit = []stream.Event{{MessageID: "new-1", Type: "x", Timestamp: t0}}
+	var slept []time.Duration
+	w := b.workerWith(t, pipeline.WorkerConfig{Purge: false, SleepFunc: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}}, "p: [probe]\n", feed, slowCommit{})
+	res, err := w.Pass(t.Context(), t.Context())
+	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK {
+		t.Fatalf("pass: %v %+v, want the stream completed", err, res.Attempts)
+	}
+	if s := b.stream(t); s.State != stream.StateCompleted || b.committed != 1 {
+		t.Fatalf("state %s commits %d, want completed after one run", s.State, b.committed)
+	}
+	if _, err := b.store.EventByMessageID(t.Context(), "new-1"); err != nil {
+		t.Errorf("new event not stored: %v", err)
+	}
+	if len(slept) != 2 || slept[1] <= slept[0] {
+		t.Errorf("backoffs %v, want two growing waits", slept)
+	}
+}
+
+// failingEvents is a store whose StreamEvents always fails for one stream.
+type failingEvents struct {
+	db.Store
+	bad int64
+}
+
+func (f failingEvents) StreamEvents(ctx context.Context, id int64) ([]stream.Event, error) {
+	if id == f.bad {
+		return nil, errors.New("stored traits do not decode")
+	}
+	return f.Store.StreamEvents(ctx, id)
+}
+
+// A stream whose events cannot be read fails (counting attempts) without
+// stopping the pass: other streams still expire.
+func TestWorkerUnreadableStreamDoesNotStarveOthers(t *testing.T) {
+	b := setupWorker(t)
+	ctx := t.Context()
+	dist := map[string]stream.Value{"instance_id": stream.String("i-2")}
+	other, _, err := b.store.CreateStream(ctx, db.NewStream{Name: "t", Key: stream.Key(dist), DistinguishedBy: dist,
+		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := pipeline.NewRegistry()
+	reg.Register("probe", func(pipeline.Params) (pipeline.Builder, error) {
+		return func() (pipeline.Handler, error) { return probe{b}, nil }, nil
+	})
+	defs, err := pipeline.Parse("pipelines.yaml", []byte("p: [probe]\n"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(failingEvents{Store: b.store, bad: b.streamID}, defs,
+		func(string) (string, string, bool) { return "p", "p", true },
+		func(context.Context, db.Ops, []stream.Event) error { return nil },
+		pipeline.WorkerConfig{Clock: b.clock, MaxRetries: 1, RetryBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Pass(ctx, ctx); err != nil {
+		t.Fatalf("pass: %v", err)
+	}
+	if s := b.stream(t); s.State != stream.StateRetryFire || s.Attempts != 1 {
+		t.Errorf("unreadable stream: state %s attempts %d, want retry_fire, 1", s.State, s.Attempts)
+	}
+	if o, err := b.store.StreamByID(ctx, other); err != nil || o.State != stream.StateCompleted {
+		t.Errorf("other stream: %v state %s, want expired (completed)", err, o.State)
+	}
 }
