@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -84,9 +85,10 @@ func newRootCmd(getenv func(string) string, stderr io.Writer, runWorker runFunc)
 		Long: `pipeline_worker loads the configuration, opens the store and runs the
 pipelines of streams that are ready to fire or expire, until SIGINT or
 SIGTERM. On the first signal it stops claiming streams and lets running
-pipelines finish within shutdown_grace; a second signal cancels them.
+pipelines finish within shutdown_grace; a second signal ends it at once.
 
-It always runs in the foreground: -d/--daemon is accepted for compatibility
+It always runs in the foreground: -d/--daemon (with or without a value) is
+accepted for compatibility
 and ignored; let the service manager run it in the background.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -115,8 +117,29 @@ and ignored; let the service manager run it in the background.`,
 	return cmd
 }
 
+// daemonArgs rewrites the original's "-d VALUE" and "--daemon VALUE" to
+// "--daemon=VALUE", so that old service scripts keep working although -d
+// is now also accepted alone.
+func daemonArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "-d" || a == "--daemon") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			out = append(out, "--daemon="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 func main() {
 	cmd := newRootCmd(os.Getenv, os.Stderr, run)
+	cmd.SetArgs(daemonArgs(os.Args[1:]))
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline_worker:", err)
 		os.Exit(1)

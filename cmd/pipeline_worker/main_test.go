@@ -94,6 +94,25 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+func TestDaemonArgs(t *testing.T) {
+	tests := []struct {
+		in, want []string
+	}{
+		{in: []string{"-d"}, want: []string{"-d"}},
+		{in: []string{"-d", "1", "-c", "w.yaml"}, want: []string{"--daemon=1", "-c", "w.yaml"}},
+		{in: []string{"--daemon", "yes"}, want: []string{"--daemon=yes"}},
+		{in: []string{"-d", "-c", "w.yaml"}, want: []string{"-d", "-c", "w.yaml"}},
+		{in: []string{"-c", "w.yaml", "-d"}, want: []string{"-c", "w.yaml", "-d"}},
+		{in: []string{"--", "-d", "x"}, want: []string{"--", "-d", "x"}},
+		{in: []string{}, want: []string{}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, daemonArgs(tc.in)); diff != "" {
+			t.Errorf("daemonArgs(%q) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
 // TestOnce runs one real pass over the shipped samples on the embedded
 // SQLite default.
 func TestOnce(t *testing.T) {
