@@ -88,8 +88,8 @@ SIGTERM. On the first signal it stops claiming streams and lets running
 pipelines finish within shutdown_grace; a second signal ends it at once.
 
 It always runs in the foreground: -d/--daemon (with or without a value) is
-accepted for compatibility
-and ignored; let the service manager run it in the background.`,
+accepted for compatibility and ignored; let the service manager run it in
+the background.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
