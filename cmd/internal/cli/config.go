@@ -298,6 +298,12 @@ func Read(path string) (*Config, error) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s", c.pos(k), ignoredKeys[k]))
 		}
 	}
+	if c.Database.EchoSQL {
+		c.Warnings = append(c.Warnings, c.pos("database.echo_sql")+": database.echo_sql has no effect: SQL statements are not logged")
+	}
+	if c.TimeSyncEndpoint != "" {
+		c.Warnings = append(c.Warnings, c.pos("time_sync_endpoint")+": time_sync_endpoint is not used: workers run on the wall clock; replay old events with winchester replay")
+	}
 	c.withDefaults()
 	return c, nil
 }

@@ -216,6 +216,9 @@ pipeline_handlers:
     logger: winchester.pipeline_handler:LoggingHandler
 `,
 			check: func(t *testing.T, c *Config) {
+				if len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "w.yaml:9: database.echo_sql has no effect") || !strings.Contains(c.Warnings[1], "w.yaml:13: time_sync_endpoint is not used") {
+					t.Errorf("Warnings = %q, want echo_sql (line 9) and time_sync_endpoint (line 13)", c.Warnings)
+				}
 				if !c.Database.EchoSQL || c.TriggerDefinitions != "triggers.yaml" || c.Line("database.url") != 8 || c.Line("trigger_definitions") != 11 {
 					t.Errorf("echo_sql=%v trigger_definitions=%q line(database.url)=%d line(trigger_definitions)=%d",
 						c.Database.EchoSQL, c.TriggerDefinitions, c.Line("database.url"), c.Line("trigger_definitions"))
