@@ -41,19 +41,23 @@ func newReplayCmd() *cobra.Command {
 configured triggers and pipelines, deterministically, on a virtual clock.
 
 INPUT files hold one JSON object per line ("-" reads standard input): events
-in the project's event JSON encoding, or notifications. For each record the
-clock moves to the record's timestamp (it never goes back), the event is
-added, and worker passes run at that clock (fire, then expire, new events
-from pipelines added at the same clock) until a pass processes nothing. A
-stream is ready when its deadline is strictly before the clock. After the
-input, unless --no-drain, the clock jumps just past the earliest pending
-deadline and passes run again, until no stream is ready or pending.
+in the project's event JSON encoding, or notifications. For each record,
+stream deadlines that fall before the record's timestamp are run first, in
+order (the clock jumps just past each one and worker passes run there), as
+workers running all along would have done; then the clock moves to the
+record's timestamp (it never goes back), the event is added, and worker
+passes run at that clock (fire, then expire, new events from pipelines added
+at the same clock) until a pass processes nothing. A stream is ready when
+its deadline is strictly before the clock. After the input, unless
+--no-drain, the remaining deadlines run the same way until no stream is
+ready or pending.
 
 Pipelines run for real with the configured handlers. Each processed stream
 is written as one JSON line to --output (default standard output), in
 processing order; a summary goes to standard error. Without --database the
 replay runs on a private in-memory store, so it is also the way to try new
-trigger definitions against history before deploying them.`,
+trigger definitions against history before deploying them. With --database
+every pending stream of that database is processed, not only the replay's.`,
 		Example: `  winchester replay -c etc/winchester.yaml events.jsonl
   winchester replay -c etc/winchester.yaml --notifications notifications.jsonl -o streams.jsonl`,
 		Args: cobra.MinimumNArgs(1),
@@ -243,6 +247,12 @@ func (r *replayer) decode(data []byte) (stream.Event, error) {
 // play adds one event at its own time (the clock never goes back) and runs
 // worker passes at that clock until one processes nothing.
 func (r *replayer) play(ctx context.Context, ev stream.Event) error {
+	// Deadlines that fall before this record are processed first, in
+	// order, as workers running all along would have: a stream ready to
+	// fire at 10:00 does not take in an event of 12:00.
+	if err := r.runDeadlines(ctx, ev.Timestamp); err != nil {
+		return err
+	}
 	r.clock.advance(ev.Timestamp)
 	res, err := r.eng.Manager.AddEvent(ctx, ev)
 	if err != nil {
@@ -279,13 +289,22 @@ func (r *replayer) passes(ctx context.Context) error {
 // drain runs the remaining deadlines: the clock jumps just past the
 // earliest pending one, then passes run, until nothing is pending.
 func (r *replayer) drain(ctx context.Context) error {
+	return r.runDeadlines(ctx, time.Time{})
+}
+
+// runDeadlines moves the clock just past each pending deadline before
+// until (zero: all of them), in order, and runs worker passes there.
+func (r *replayer) runDeadlines(ctx context.Context, until time.Time) error {
 	for {
 		next, err := r.nextDeadline(ctx)
 		if err != nil {
 			return err
 		}
-		if next.IsZero() {
+		if next.IsZero() || (!until.IsZero() && !next.Before(until)) {
 			return nil
+		}
+		if next.Before(r.clock.Now()) {
+			next = r.clock.Now() // overdue: ready at the current clock
 		}
 		r.clock.advance(next.Add(time.Microsecond))
 		before := r.sum.fired + r.sum.expired + r.sum.errored
@@ -316,16 +335,24 @@ func (r *replayer) nextDeadline(ctx context.Context) (time.Time, error) {
 	if len(fire) > 0 {
 		consider(fire[0].FireTimestamp)
 	}
-	expire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Expire, Now: far, Limit: 100})
-	if err != nil {
-		return next, err
-	}
-	for _, s := range expire {
-		if s.State == stream.StateActive && !s.FireTimestamp.IsZero() {
-			continue // fires first; counted above
+	// Active streams waiting to fire are ready when they fire (counted
+	// above), whatever their expiry: look past them for the first plain
+	// expiry.
+	for limit := 100; ; limit *= 4 {
+		expire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Expire, Now: far, Limit: limit})
+		if err != nil {
+			return next, err
 		}
-		consider(s.ExpireTimestamp)
-		break
+		for _, s := range expire {
+			if s.State == stream.StateActive && !s.FireTimestamp.IsZero() {
+				continue
+			}
+			consider(s.ExpireTimestamp)
+			return next, nil
+		}
+		if len(expire) < limit {
+			break
+		}
 	}
 	return next, nil
 }
