@@ -218,6 +218,13 @@ type SetStateParams struct {
 	LastError       *string
 	FireTimestamp   *time.Time
 	ExpireTimestamp *time.Time
+	// ReadyFor, when set, makes the transition also require that the
+	// stream is still ready for that action at ReadyAt, with the
+	// conditions of ReadyStreams (a claim from a stale candidate list must
+	// not expire a stream that meanwhile became ready to fire); otherwise
+	// ErrConflict.
+	ReadyFor Action
+	ReadyAt  time.Time
 }
 
 // FindEventsParams filters FindEvents (all optional, ANDed).

@@ -325,8 +325,12 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 	}
 	owner := w.cfg.Name
 	until := now.Add(w.cfg.Lease)
+	// The claim re-checks readiness: an ingester may have appended since
+	// the candidates were read (an event that made the stream ready to
+	// fire must not be lost to an expiry).
 	claimed, err := w.store.SetStreamState(ctx, db.SetStateParams{
 		ID: s.ID, SerialNo: s.SerialNo, State: target, ClaimedBy: &owner, LeaseUntil: &until,
+		ReadyFor: action, ReadyAt: now,
 	})
 	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
 		a.Locked = true

@@ -36,6 +36,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Ingest", exerciseIngest},
 		{"StateCAS", exerciseStateCAS},
 		{"Ready", exerciseReady},
+		{"ClaimReady", exerciseClaimReady},
 		{"Rescue", exerciseRescue},
 		{"ResetPurgeTrim", exerciseResetPurgeTrim},
 		{"Find", exerciseFind},

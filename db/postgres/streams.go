@@ -296,6 +296,10 @@ UPDATE stream SET state = $3, state_serial_no = state_serial_no + 1,
        fire_timestamp   = CASE WHEN $12 THEN $13 ELSE fire_timestamp END,
        expire_timestamp = CASE WHEN $14 THEN $15 ELSE expire_timestamp END
  WHERE id = $1 AND state_serial_no = $2
+   AND ($16 = 0
+        OR ($16 = 1 AND state IN (1, 7) AND fire_timestamp < $17)
+        OR ($16 = 2 AND state IN (1, 8) AND expire_timestamp < $17
+            AND NOT (state = 1 AND fire_timestamp IS NOT NULL AND fire_timestamp >= $17)))
 RETURNING ` + streamReturning
 
 // SetStreamState applies p if the stream's state_serial_no is p.SerialNo
@@ -334,7 +338,8 @@ func (o *ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.S
 		p.Attempts != nil, attempts,
 		p.LastError != nil, lastErr,
 		p.FireTimestamp != nil, fire,
-		p.ExpireTimestamp != nil, exp))
+		p.ExpireTimestamp != nil, exp,
+		int(p.ReadyFor), p.ReadyAt.UnixMicro()))
 	if errors.Is(err, db.ErrNotFound) {
 		err = o.missingOrConflict(ctx, p.ID, p.SerialNo)
 	}

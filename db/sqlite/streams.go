@@ -272,8 +272,18 @@ func (o ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.St
 	if p.ExpireTimestamp != nil {
 		set, args = append(set, "expire_timestamp = ?"), append(args, timeArg(*p.ExpireTimestamp))
 	}
-	query := `UPDATE stream SET ` + strings.Join(set, ", ") + ` WHERE id = ? AND state_serial_no = ? RETURNING ` + returningCols
+	where := ` WHERE id = ? AND state_serial_no = ?`
 	args = append(args, p.ID, p.SerialNo)
+	switch p.ReadyFor {
+	case db.Fire:
+		where += ` AND state IN (1, 7) AND fire_timestamp < ?`
+		args = append(args, timeArg(p.ReadyAt))
+	case db.Expire:
+		where += ` AND state IN (1, 8) AND expire_timestamp < ?
+   AND NOT (state = 1 AND fire_timestamp IS NOT NULL AND fire_timestamp >= ?)`
+		args = append(args, timeArg(p.ReadyAt), timeArg(p.ReadyAt))
+	}
+	query := `UPDATE stream SET ` + strings.Join(set, ", ") + where + ` RETURNING ` + returningCols
 	var st stream.Stream
 	err := o.atomic(ctx, func(o ops) error {
 		var err error
