@@ -32,7 +32,7 @@ func init() {
 	}
 }
 
-func updateGolden() bool {
+func updateReplayGolden() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
 }
@@ -48,15 +48,15 @@ const (
 	replayWorkloadSeed = "20140801"
 )
 
-// cmdResult is what a finished command left.
-type cmdResult struct {
+// binResult is what a finished command left.
+type binResult struct {
 	stdout, stderr string
 	code           int
 }
 
-// runCommand runs bin with args in the package directory, feeding stdin
+// runBin runs bin with args in the package directory, feeding stdin
 // (nil: none), with no database URL in the environment.
-func runCommand(t *testing.T, bin string, stdin io.Reader, args ...string) cmdResult {
+func runBin(t *testing.T, bin string, stdin io.Reader, args ...string) binResult {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.Env = append(os.Environ(), "WINCHESTER_DATABASE_URL=")
@@ -64,7 +64,7 @@ func runCommand(t *testing.T, bin string, stdin io.Reader, args ...string) cmdRe
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	res := cmdResult{stdout: stdout.String(), stderr: stderr.String()}
+	res := binResult{stdout: stdout.String(), stderr: stderr.String()}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -75,10 +75,10 @@ func runCommand(t *testing.T, bin string, stdin io.Reader, args ...string) cmdRe
 	return res
 }
 
-// mustRun runs a command that has to succeed.
-func mustRun(t *testing.T, bin string, stdin io.Reader, args ...string) cmdResult {
+// mustRunBin runs a command that has to succeed.
+func mustRunBin(t *testing.T, bin string, stdin io.Reader, args ...string) binResult {
 	t.Helper()
-	res := runCommand(t, bin, stdin, args...)
+	res := runBin(t, bin, stdin, args...)
 	if res.code != 0 {
 		t.Fatalf("%s %s: exit %d\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), res.code, res.stderr)
 	}
@@ -91,12 +91,12 @@ type replaySummary struct {
 	Fired, Expired, Errored            int
 }
 
-var summaryRE = regexp.MustCompile(`(?m)^replay: (\d+) records read, (\d+) events stored, (\d+) duplicates, (\d+) rejected; streams: (\d+) fired, (\d+) expired, (\d+) errored$`)
+var replaySummaryRE = regexp.MustCompile(`(?m)^replay: (\d+) records read, (\d+) events stored, (\d+) duplicates, (\d+) rejected; streams: (\d+) fired, (\d+) expired, (\d+) errored$`)
 
-// parseSummary finds the summary line in replay's standard error.
-func parseSummary(t *testing.T, stderr string) replaySummary {
+// parseReplaySummary finds the summary line in replay's standard error.
+func parseReplaySummary(t *testing.T, stderr string) replaySummary {
 	t.Helper()
-	m := summaryRE.FindAllStringSubmatch(stderr, -1)
+	m := replaySummaryRE.FindAllStringSubmatch(stderr, -1)
 	if len(m) != 1 {
 		t.Fatalf("replay wrote %d summary lines to stderr, want 1:\n%s", len(m), stderr)
 	}
@@ -314,7 +314,7 @@ func testReplayDrainOrder(t *testing.T, bin string) {
 					t.Fatal(err)
 				}
 			}
-			res := mustRun(t, bin, nil, "replay", "-c", filepath.Join(dir, "winchester.yaml"), filepath.Join(dir, "events.jsonl"))
+			res := mustRunBin(t, bin, nil, "replay", "-c", filepath.Join(dir, "winchester.yaml"), filepath.Join(dir, "events.jsonl"))
 			lines := parseReplayOutput(t, res.stdout)
 			if len(lines) != tc.delayed+1 {
 				t.Fatalf("%d output lines, want %d", len(lines), tc.delayed+1)
@@ -350,8 +350,8 @@ func testReplayUsageIDs(t *testing.T, bin string) {
 	t.Skip("known bug: the usage handler gives warnings and U0 events random message ids (pipeline/handlers/usage.go)")
 	t.Parallel()
 	args := []string{"replay", "-c", replayConfig, replayDir + "/usage_warnings.jsonl"}
-	first := mustRun(t, bin, nil, args...)
-	second := mustRun(t, bin, nil, args...)
+	first := mustRunBin(t, bin, nil, args...)
+	second := mustRunBin(t, bin, nil, args...)
 	if lines := parseReplayOutput(t, first.stdout); len(lines) != 2 || len(lines[1].Events) != 2 {
 		t.Fatalf("want a fired stream and the expired stream of the warnings and verdict events, got:\n%s", first.stdout)
 	}
@@ -365,7 +365,7 @@ func testReplayUsageIDs(t *testing.T, bin string) {
 func testReplayWorkload(t *testing.T, bin string) {
 	t.Parallel()
 	input := filepath.Join(t.TempDir(), "notifications.jsonl")
-	mustRun(t, bin, nil, "bench", "generate", "--instances", "40", "--days", "3", "--seed", replayWorkloadSeed, "-o", input)
+	mustRunBin(t, bin, nil, "bench", "generate", "--instances", "40", "--days", "3", "--seed", replayWorkloadSeed, "-o", input)
 	data, err := os.ReadFile(input)
 	if err != nil {
 		t.Fatal(err)
@@ -392,8 +392,8 @@ func testReplayWorkload(t *testing.T, bin string) {
 	}
 
 	args := []string{"replay", "-c", replayEtcConfig, "--notifications", "--log-level", "warning", input}
-	first := mustRun(t, bin, nil, args...)
-	second := mustRun(t, bin, nil, args...)
+	first := mustRunBin(t, bin, nil, args...)
+	second := mustRunBin(t, bin, nil, args...)
 	if first.stdout != second.stdout {
 		t.Errorf("two replays of the same input differ:\nfirst:\n%s\nsecond:\n%s", first.stdout, second.stdout)
 	}
@@ -402,7 +402,7 @@ func testReplayWorkload(t *testing.T, bin string) {
 	// Every event of the workload matches test_trigger, so after the drain
 	// each one was handed to exactly one pipeline; every exists event fired
 	// its own stream and every other stream expired.
-	got := parseSummary(t, first.stderr)
+	got := parseReplaySummary(t, first.stderr)
 	want := replaySummary{
 		Read: len(messageIDs), Stored: len(messageIDs),
 		Fired: exists, Expired: len(lines) - exists,
@@ -463,8 +463,8 @@ func testReplayGolden(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := readGolden(t, replayGolden)
-	noDrain := readGolden(t, replayNoDrainGold)
+	golden := readReplayGolden(t, replayGolden)
+	noDrain := readReplayGolden(t, replayNoDrainGold)
 	full := replaySummary{Read: 14, Stored: 11, Duplicates: 1, Rejected: 2, Fired: 3, Expired: 9}
 
 	tests := []struct {
@@ -503,7 +503,7 @@ func testReplayGolden(t *testing.T, bin string) {
 			if tc.stdin != nil {
 				stdin = bytes.NewReader(tc.stdin)
 			}
-			res := mustRun(t, bin, stdin, args...)
+			res := mustRunBin(t, bin, stdin, args...)
 			got := res.stdout
 			if tc.toFile {
 				if res.stdout != "" {
@@ -516,7 +516,7 @@ func testReplayGolden(t *testing.T, bin string) {
 				got = string(b)
 			}
 			parseReplayOutput(t, got)
-			if diff := cmp.Diff(tc.summary, parseSummary(t, res.stderr)); diff != "" {
+			if diff := cmp.Diff(tc.summary, parseReplaySummary(t, res.stderr)); diff != "" {
 				t.Errorf("summary (-want +got):\n%s", diff)
 			}
 			for _, line := range []string{"line=5", "line=7"} {
@@ -524,7 +524,7 @@ func testReplayGolden(t *testing.T, bin string) {
 					t.Errorf("stderr does not report the skipped record at %s:\n%s", line, res.stderr)
 				}
 			}
-			if tc.goldFile != "" && updateGolden() {
+			if tc.goldFile != "" && updateReplayGolden() {
 				if err := os.WriteFile(tc.goldFile, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -543,11 +543,11 @@ func testReplayGolden(t *testing.T, bin string) {
 	})
 }
 
-// readGolden reads a golden file; with -update a missing one is empty.
-func readGolden(t *testing.T, path string) string {
+// readReplayGolden reads a golden file; with -update a missing one is empty.
+func readReplayGolden(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil && !(updateGolden() && errors.Is(err, os.ErrNotExist)) {
+	if err != nil && !(updateReplayGolden() && errors.Is(err, os.ErrNotExist)) {
 		t.Fatalf("golden file: %v", err)
 	}
 	return string(b)
@@ -625,7 +625,7 @@ func testReplayErrors(t *testing.T, bin string) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := runCommand(t, bin, nil, append([]string{"replay"}, tc.args...)...)
+			res := runBin(t, bin, nil, append([]string{"replay"}, tc.args...)...)
 			if res.code == 0 {
 				t.Fatalf("replay %s: exit 0, want an error\nstdout:\n%s\nstderr:\n%s", strings.Join(tc.args, " "), res.stdout, res.stderr)
 			}
@@ -656,7 +656,7 @@ func testReplayDatabase(t *testing.T, bin string) {
 		}},
 		{"postgres", func(t *testing.T) string {
 			url := dbtest.PostgresURL(t)
-			mustRun(t, buildCommand(t, "winchester_db"), nil, "--database-url", url, "upgrade", "head")
+			mustRunBin(t, buildCommand(t, "winchester_db"), nil, "--database-url", url, "upgrade", "head")
 			return url
 		}},
 	}
@@ -669,15 +669,15 @@ func testReplayDatabase(t *testing.T, bin string) {
 }
 
 func replayIntoDatabase(t *testing.T, bin, url string) {
-	first := mustRun(t, bin, nil, "replay", "-c", replayConfig, "--database", url, "--no-drain", replayEvents)
+	first := mustRunBin(t, bin, nil, "replay", "-c", replayConfig, "--database", url, "--no-drain", replayEvents)
 	lines := parseReplayOutput(t, first.stdout)
-	if want := readGolden(t, replayNoDrainGold); first.stdout != want {
+	if want := readReplayGolden(t, replayNoDrainGold); first.stdout != want {
 		t.Errorf("replay into %s differs from the in-memory replay:\n%s\nwant:\n%s", url, first.stdout, want)
 	}
 
 	count := func(args ...string) int {
 		t.Helper()
-		res := mustRun(t, bin, nil, append(args, "-c", replayConfig, "--database-url", url, "--count")...)
+		res := mustRunBin(t, bin, nil, append(args, "-c", replayConfig, "--database-url", url, "--count")...)
 		n, err := strconv.Atoi(strings.TrimSpace(res.stdout))
 		if err != nil {
 			t.Fatalf("%s --count printed %q", strings.Join(args, " "), res.stdout)
@@ -696,7 +696,7 @@ func replayIntoDatabase(t *testing.T, bin, url string) {
 		t.Errorf("completed streams = %d, want %d (one per output line; the configuration keeps them)", got, len(lines))
 	}
 	// Without the drain, the streams of the verdicts and of i-4 wait.
-	res := mustRun(t, bin, nil, "streams", "list", "-c", replayConfig, "--database-url", url, "--state", "active", "--limit", "0", "-o", "json")
+	res := mustRunBin(t, bin, nil, "streams", "list", "-c", replayConfig, "--database-url", url, "--state", "active", "--limit", "0", "-o", "json")
 	var active []string
 	for _, id := range []string{"i-1", "i-3", "i-4"} {
 		if strings.Contains(res.stdout, `"`+id+`"`) {
@@ -712,14 +712,14 @@ func replayIntoDatabase(t *testing.T, bin, url string) {
 
 	// Replaying the same file again into the database stores nothing new
 	// and the drain processes exactly the streams left waiting.
-	second := mustRun(t, bin, nil, "replay", "-c", replayConfig, "--database", url, replayEvents)
-	golden := readGolden(t, replayGolden)
-	noDrain := readGolden(t, replayNoDrainGold)
+	second := mustRunBin(t, bin, nil, "replay", "-c", replayConfig, "--database", url, replayEvents)
+	golden := readReplayGolden(t, replayGolden)
+	noDrain := readReplayGolden(t, replayNoDrainGold)
 	if want := strings.TrimPrefix(golden, noDrain); second.stdout != want {
 		t.Errorf("second replay into %s:\n%s\nwant the drained rest of the golden output:\n%s", url, second.stdout, want)
 	}
 	wantSum := replaySummary{Read: 14, Duplicates: 12, Rejected: 2, Expired: 3}
-	if diff := cmp.Diff(wantSum, parseSummary(t, second.stderr)); diff != "" {
+	if diff := cmp.Diff(wantSum, parseReplaySummary(t, second.stderr)); diff != "" {
 		t.Errorf("second summary (-want +got):\n%s", diff)
 	}
 	if got := count("streams", "list", "--limit", "0", "--state", "active"); got != 0 {
