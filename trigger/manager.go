@@ -268,11 +268,13 @@ func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Resu
 	for i, body := range bodies {
 		if m.distiller == nil {
 			results[i] = Result{Outcome: Rejected, Reason: "no distiller configured (set distiller_config)"}
+			m.stats.add(statRejected, 1)
 			continue
 		}
 		ev, err := m.distiller.Distill(body)
 		if err != nil {
 			results[i] = Result{Outcome: Rejected, Reason: err.Error()}
+			m.stats.add(statRejected, 1)
 			m.log.Info("dropped notification", "error", err)
 			continue
 		}
@@ -286,11 +288,6 @@ func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Resu
 		}
 		for j, i := range index {
 			results[i] = res[j]
-		}
-	}
-	for _, r := range results {
-		if r.Outcome == Rejected {
-			m.stats.add(statRejected, 1)
 		}
 	}
 	return results, nil
