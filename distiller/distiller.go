@@ -89,7 +89,8 @@ func New(defs []*Definition, cfg Config) *Distiller {
 		hasCatchAll = hasCatchAll || def.types.catchAll()
 	}
 	if cfg.CatchAll && !hasCatchAll {
-		all := &Definition{EventTypes: []string{"*"}, types: &typeMatcher{include: []*glob{{pattern: "*"}}}}
+		types, _ := newTypeMatcher([]string{"*"}) // a constant: cannot fail
+		all := &Definition{EventTypes: []string{"*"}, types: types}
 		d.defs = append(d.defs, withDefaults(all, defaults))
 	}
 	return d

@@ -37,8 +37,8 @@ type Criteria struct {
 	// Line is the line of the entry in its file.
 	Line int
 
-	include []glob
-	exclude []glob
+	include []stream.Pattern
+	exclude []stream.Pattern
 }
 
 // CriterionKind says how a trait criterion compares.
@@ -97,7 +97,7 @@ type TraitCriterion struct {
 func (c *Criteria) MatchType(eventType string) bool {
 	ok := false
 	for _, g := range c.include {
-		if g.match(eventType) {
+		if g.Match(eventType) {
 			ok = true
 			break
 		}
@@ -106,7 +106,7 @@ func (c *Criteria) MatchType(eventType string) bool {
 		return false
 	}
 	for _, g := range c.exclude {
-		if g.match(eventType) {
+		if g.Match(eventType) {
 			return false
 		}
 	}

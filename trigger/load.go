@@ -485,8 +485,8 @@ func (l *loader) criteria(n *yaml.Node, trig, path string, isMatch bool, distNam
 	}
 	if len(c.Include) == 0 {
 		c.Include = []string{"*"}
-		g, _ := compileGlob("*")
-		c.include = []glob{g}
+		g, _ := stream.CompilePattern("*")
+		c.include = []stream.Pattern{g}
 	}
 	if f, ok := fields[keyNumber]; ok && !isNull(f.value) {
 		var num int
@@ -551,7 +551,7 @@ func (l *loader) eventTypes(c *Criteria, v *yaml.Node, trig, path string) {
 			l.errorf(e, trig, p, "empty event-type pattern")
 			continue
 		}
-		g, err := compileGlob(pat)
+		g, err := stream.CompilePattern(pat)
 		if err != nil {
 			l.fail(e, trig, p, err)
 			continue

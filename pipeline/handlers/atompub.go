@@ -95,7 +95,7 @@ type atomCredentials struct{ server, user, key string }
 // atomConfig is the validated configuration of one atompub entry.
 type atomConfig struct {
 	url          string
-	types        *typeMatcher
+	types        stream.TypeFilter
 	extraInfo    map[string]any
 	format       string
 	title        string
@@ -132,7 +132,7 @@ func (f *AtomPubFactory) New(p core.Params) (core.Builder, error) {
 	default:
 		return nil, p.Errorf("event_types", "must be a pattern or a list of patterns, not %T", v)
 	}
-	m, err := newTypeMatcher(patterns)
+	m, err := stream.CompileTypeFilter(patterns)
 	if err != nil {
 		return nil, p.Errorf("event_types", "%v", err)
 	}
@@ -195,7 +195,7 @@ type AtomPub struct {
 }
 
 // Matches reports whether events of the type are published.
-func (a *AtomPub) Matches(eventType string) bool { return a.cfg.types.match(eventType) }
+func (a *AtomPub) Matches(eventType string) bool { return a.cfg.types.Match(eventType) }
 
 // HandleEvents remembers the matching events and returns all unchanged.
 func (a *AtomPub) HandleEvents(_ context.Context, events []stream.Event, env *core.Env) ([]stream.Event, error) {

@@ -1,4 +1,4 @@
-package trigger
+package stream
 
 import (
 	"fmt"
@@ -6,14 +6,14 @@ import (
 	"strings"
 )
 
-// glob is a compiled event-type pattern with the semantics of Python's
+// Pattern is a compiled event-type pattern with the semantics of Python's
 // fnmatch on POSIX: "*" matches any run of characters (dots included), "?"
 // exactly one character, "[abc]", "[a-c]" and "[!a-c]" are classes; every
 // other character is literal (there is no escape character). Matching is
 // case-sensitive and anchored at both ends. A pattern without metacharacters
 // is compared as a plain string, "prefix*" and "*suffix" with strings
 // functions; the rest is translated to a regexp.
-type glob struct {
+type Pattern struct {
 	pattern string
 	kind    globKind
 	lit     string         // the literal part of globPrefix and globSuffix
@@ -32,25 +32,25 @@ const (
 	globRegexp
 )
 
-// compileGlob translates pattern into an anchored regular expression,
+// CompilePattern translates pattern into an anchored regular expression,
 // following fnmatch.translate: an unterminated "[" is a literal, a "]"
 // right after "[" or "[!" belongs to the class, "-" at either end of a
 // class is literal. A reversed range ("[z-a]") is an error, as it is for
 // Python's re module.
-func compileGlob(pattern string) (glob, error) {
+func CompilePattern(pattern string) (Pattern, error) {
 	if !strings.ContainsAny(pattern, "*?[") {
-		return glob{pattern: pattern, kind: globLiteral}, nil
+		return Pattern{pattern: pattern, kind: globLiteral}, nil
 	}
 	if strings.Trim(pattern, "*") == "" {
-		return glob{pattern: pattern, kind: globAny}, nil
+		return Pattern{pattern: pattern, kind: globAny}, nil
 	}
 	if i := strings.IndexAny(pattern, "*?["); pattern[i] == '*' {
 		rest := strings.TrimLeft(pattern[i:], "*")
 		if rest == "" {
-			return glob{pattern: pattern, kind: globPrefix, lit: pattern[:i]}, nil
+			return Pattern{pattern: pattern, kind: globPrefix, lit: pattern[:i]}, nil
 		}
 		if i == 0 && !strings.ContainsAny(rest, "*?[") {
-			return glob{pattern: pattern, kind: globSuffix, lit: rest}, nil
+			return Pattern{pattern: pattern, kind: globSuffix, lit: rest}, nil
 		}
 	}
 	p := []rune(pattern)
@@ -85,7 +85,7 @@ func compileGlob(pattern string) (glob, error) {
 			}
 			class, err := translateClass(p[i:j])
 			if err != nil {
-				return glob{}, fmt.Errorf("pattern %q: %w", pattern, err)
+				return Pattern{}, fmt.Errorf("pattern %q: %w", pattern, err)
 			}
 			b.WriteString(class)
 			i = j + 1
@@ -97,9 +97,9 @@ func compileGlob(pattern string) (glob, error) {
 	re, err := regexp.Compile(b.String())
 	if err != nil {
 		// Cannot happen: every character is escaped.
-		return glob{}, fmt.Errorf("pattern %q: %w", pattern, err)
+		return Pattern{}, fmt.Errorf("pattern %q: %w", pattern, err)
 	}
-	return glob{pattern: pattern, kind: globRegexp, re: re}, nil
+	return Pattern{pattern: pattern, kind: globRegexp, re: re}, nil
 }
 
 // translateClass turns the inside of a bracket expression (without the
@@ -136,8 +136,8 @@ func writeRune(b *strings.Builder, r rune) {
 	fmt.Fprintf(b, `\x{%x}`, r)
 }
 
-// match reports whether s matches the pattern.
-func (g glob) match(s string) bool {
+// Match reports whether s matches the pattern.
+func (g Pattern) Match(s string) bool {
 	switch g.kind {
 	case globLiteral:
 		return s == g.pattern
@@ -149,4 +149,72 @@ func (g glob) match(s string) bool {
 		return strings.HasSuffix(s, g.lit)
 	}
 	return g.re.MatchString(s)
+}
+
+// String returns the pattern as written.
+func (g Pattern) String() string { return g.pattern }
+
+// MatchesAll reports whether the pattern matches every string ("*", "**").
+func (g Pattern) MatchesAll() bool { return g.kind == globAny }
+
+// TypeFilter is a list of event-type patterns as triggers, event
+// definitions and handlers write them: patterns starting with "!" exclude
+// (the "!" is stripped), the others include. A type matches when it matches
+// no exclusion and at least one inclusion; without inclusions every type
+// that is not excluded matches.
+type TypeFilter struct {
+	Include, Exclude []Pattern
+}
+
+// CompileTypeFilter compiles a list of patterns.
+func CompileTypeFilter(patterns []string) (TypeFilter, error) {
+	var f TypeFilter
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		g, err := CompilePattern(strings.TrimPrefix(p, "!"))
+		if err != nil {
+			return TypeFilter{}, err
+		}
+		if neg {
+			f.Exclude = append(f.Exclude, g)
+		} else {
+			f.Include = append(f.Include, g)
+		}
+	}
+	return f, nil
+}
+
+// Match reports whether typ passes the filter.
+func (f TypeFilter) Match(typ string) bool {
+	for _, g := range f.Exclude {
+		if g.Match(typ) {
+			return false
+		}
+	}
+	if len(f.Include) == 0 {
+		return true
+	}
+	for _, g := range f.Include {
+		if g.Match(typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// CatchAll reports whether the filter passes every type: no exclusion, and
+// no inclusion or one that matches everything.
+func (f TypeFilter) CatchAll() bool {
+	if len(f.Exclude) > 0 {
+		return false
+	}
+	if len(f.Include) == 0 {
+		return true
+	}
+	for _, g := range f.Include {
+		if g.MatchesAll() {
+			return true
+		}
+	}
+	return false
 }

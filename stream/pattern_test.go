@@ -1,4 +1,4 @@
-package trigger
+package stream
 
 import (
 	"strings"
@@ -68,11 +68,11 @@ func TestGlobMatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			g, err := compileGlob(tc.pattern)
+			g, err := CompilePattern(tc.pattern)
 			if err != nil {
-				t.Fatalf("compileGlob(%q): %v", tc.pattern, err)
+				t.Fatalf("CompilePattern(%q): %v", tc.pattern, err)
 			}
-			if got := g.match(tc.input); got != tc.want {
+			if got := g.Match(tc.input); got != tc.want {
 				t.Errorf("glob %q match %q = %v, want %v", tc.pattern, tc.input, got, tc.want)
 			}
 		})
@@ -81,9 +81,9 @@ func TestGlobMatch(t *testing.T) {
 
 func TestGlobReversedRange(t *testing.T) {
 	t.Parallel()
-	_, err := compileGlob("compute.[z-a]")
+	_, err := CompilePattern("compute.[z-a]")
 	if err == nil || !strings.Contains(err.Error(), "bad character range z-a") {
-		t.Fatalf(`compileGlob("compute.[z-a]") error = %v, want a bad character range`, err)
+		t.Fatalf(`CompilePattern("compute.[z-a]") error = %v, want a bad character range`, err)
 	}
 }
 
@@ -106,12 +106,12 @@ func TestGlobKinds(t *testing.T) {
 		{pattern: "[ab]*", want: globRegexp},
 	}
 	for _, tc := range tests {
-		g, err := compileGlob(tc.pattern)
+		g, err := CompilePattern(tc.pattern)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if g.kind != tc.want {
-			t.Errorf("compileGlob(%q).kind = %d, want %d", tc.pattern, g.kind, tc.want)
+			t.Errorf("CompilePattern(%q).kind = %d, want %d", tc.pattern, g.kind, tc.want)
 		}
 	}
 }
@@ -182,10 +182,10 @@ func FuzzGlob(f *testing.F) {
 		if len(pattern) > 64 || len(s) > 64 || strings.Count(pattern, "*") > 6 {
 			return // keep the backtracking reference fast
 		}
-		g, err := compileGlob(pattern)
+		g, err := CompilePattern(pattern)
 		if err != nil {
 			if !strings.Contains(err.Error(), "bad character range") {
-				t.Fatalf("compileGlob(%q): %v", pattern, err)
+				t.Fatalf("CompilePattern(%q): %v", pattern, err)
 			}
 			return
 		}
@@ -193,7 +193,7 @@ func FuzzGlob(f *testing.F) {
 			return // the fast paths compare bytes, the reference runes
 		}
 		want := fnmatchRef([]rune(pattern), []rune(s))
-		if got := g.match(s); got != want {
+		if got := g.Match(s); got != want {
 			t.Fatalf("glob %q match %q = %v, reference says %v (regexp %v)", pattern, s, got, want, g.re)
 		}
 	})
