@@ -950,7 +950,7 @@ func BenchmarkIngestSetBased(b *testing.B) {
 			b.ReportMetric(ingest.perSecond()/baseline.perSecond(), "ratio")
 			b.ReportMetric(ingest.meanPerSecond()/baseline.meanPerSecond(), "mean_ratio")
 			// Where the sketch's time goes, in ms per batch.
-			for _, step := range []string{"events", "match", "open", "apply", "close", "create", "update", "links", "commit"} {
+			for _, step := range []string{"encode", "events", "match", "open", "apply", "close", "create", "update", "links", "commit"} {
 				if r := spent[step]; r != nil {
 					b.ReportMetric(r.elapsed.Seconds()*1000/float64(n), step+"_ms")
 				}
@@ -1088,6 +1088,7 @@ func setBasedIngest(b *testing.B, pool *pgxpool.Pool, set *trigger.Set, events [
 			mids[i] = "y" + ev.MessageID[1:]
 			types[i], ts[i], traits[i] = ev.Type, db.Micros(ev.Timestamp), string(db.EncodeTraits(ev.Traits))
 		}
+		record("encode")
 		idOf := make(map[string]int64, len(events))
 		var id int64
 		var mid string
