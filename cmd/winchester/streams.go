@@ -50,6 +50,26 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (db.Store, erro
 	return store, nil
 }
 
+// printCount prints the result of a --count query.
+func (f *storeFlags) printCount(out io.Writer, n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		return writeJSONLines(out, []any{map[string]int64{"count": n}})
+	}
+	_, err = fmt.Fprintln(out, n)
+	return err
+}
+
+// moreMayFollow tells on stderr how to page on when a listing was cut at
+// its limit.
+func moreMayFollow(w io.Writer, rows, limit int, lastMark string) {
+	if rows > 0 && limit > 0 && rows == limit {
+		fmt.Fprintf(w, "more may follow: --mark %s\n", lastMark)
+	}
+}
+
 // traitFilter parses --trait NAME[:TYPE]=VALUE into typed values. TYPE is
 // string (default), int, float or datetime.
 func parseTraitFilters(specs []string) (map[string]stream.Value, error) {
@@ -240,14 +260,7 @@ func newStreamsListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if count {
 				n, err := store.CountStreams(cmd.Context(), p)
-				if err != nil {
-					return err
-				}
-				if sf.output == "json" {
-					return writeJSONLines(out, []any{map[string]int64{"count": n}})
-				}
-				fmt.Fprintln(out, n)
-				return nil
+				return sf.printCount(out, n, err)
 			}
 			found, err := store.FindStreams(cmd.Context(), p)
 			if err != nil {
@@ -270,8 +283,8 @@ func newStreamsListCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(found) > 0 && p.Limit > 0 && len(found) == p.Limit {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --mark %s\n", found[len(found)-1].Mark)
+			if len(found) > 0 {
+				moreMayFollow(cmd.ErrOrStderr(), len(found), p.Limit, found[len(found)-1].Mark)
 			}
 			return nil
 		},
@@ -504,11 +517,7 @@ func newEventsListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if count {
 				n, err := store.CountEvents(cmd.Context(), p)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, n)
-				return nil
+				return sf.printCount(out, n, err)
 			}
 			found, err := store.FindEvents(cmd.Context(), p)
 			if err != nil {
@@ -529,8 +538,8 @@ func newEventsListCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(found) > 0 && limit > 0 && len(found) == limit {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --mark %s\n", found[len(found)-1].Mark)
+			if len(found) > 0 {
+				moreMayFollow(cmd.ErrOrStderr(), len(found), limit, found[len(found)-1].Mark)
 			}
 			return nil
 		},
