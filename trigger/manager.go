@@ -475,7 +475,7 @@ func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *worki
 		if w != nil && !w.s.ExpireTimestamp.After(now) {
 			// Past its expiry: never extended; it waits for a worker to
 			// expire it, and a new stream takes the event.
-			n, err := m.flush(ctx, tx, w, done, i)
+			n, err := m.flush(ctx, tx, w, done, i, now)
 			if err != nil {
 				return n, err
 			}
@@ -519,13 +519,13 @@ func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *worki
 		w.changed = true
 		ts.add(statAddedEvents, 1)
 	}
-	n, err := m.flush(ctx, tx, w, done, len(events))
+	n, err := m.flush(ctx, tx, w, done, len(events), now)
 	return n, err
 }
 
 // flush writes w's pending changes covering events[from:to]. On a race it
 // returns from (nothing of this slice was written) and errRace.
-func (m *Manager) flush(ctx context.Context, tx db.Ops, w *working, from, to int) (int, error) {
+func (m *Manager) flush(ctx context.Context, tx db.Ops, w *working, from, to int, now time.Time) (int, error) {
 	if w == nil || !w.changed {
 		return to, nil
 	}
@@ -535,7 +535,7 @@ func (m *Manager) flush(ctx context.Context, tx db.Ops, w *working, from, to int
 			Name: s.Name, Key: s.Key, DistinguishedBy: s.DistinguishedBy,
 			FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
 			ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
-			FireCounts: s.FireCounts, EventIDs: w.ids, Now: stream.NormalizeTime(m.clock.Now()),
+			FireCounts: s.FireCounts, EventIDs: w.ids, Now: now,
 		})
 		if err != nil {
 			return from, fmt.Errorf("create stream: %w", err)
