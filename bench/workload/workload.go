@@ -15,8 +15,9 @@ import (
 	"github.com/winchester-go/winchester/stream"
 )
 
-// DefaultStart is the first day of a workload whose Config.Start is zero.
-var DefaultStart = time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC)
+// DefaultStart is the first day (UTC, time.DateOnly) of a workload whose
+// Config.Start is zero.
+const DefaultStart = "2014-08-01"
 
 // Limits of a Config.
 const (
@@ -50,7 +51,8 @@ func (c Config) Validate() error {
 
 func (c Config) start() time.Time {
 	if c.Start.IsZero() {
-		return DefaultStart
+		t, _ := time.Parse(time.DateOnly, DefaultStart) // a valid constant
+		return t
 	}
 	return c.Start.UTC().Truncate(24 * time.Hour)
 }

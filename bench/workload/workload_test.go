@@ -210,7 +210,10 @@ func TestDistill(t *testing.T) {
 			get(id).exists[b]++
 		}
 	}
-	start := workload.DefaultStart
+	start, err := time.Parse(time.DateOnly, workload.DefaultStart)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for id, in := range byInstance {
 		for day := range cfg.Days {
 			begin := start.Add(time.Duration(day) * 24 * time.Hour)

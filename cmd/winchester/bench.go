@@ -43,7 +43,7 @@ func (w *workloadFlags) addTo(cmd *cobra.Command) {
 	fs.IntVar(&w.instances, "instances", 100, "number of compute instances")
 	fs.IntVar(&w.days, "days", 1, "number of days (one exists notification per instance and day)")
 	fs.Uint64Var(&w.seed, "seed", 1, "seed of the generator: the same flags give the same output")
-	fs.StringVar(&w.start, "start", workload.DefaultStart.Format(time.DateOnly), "first day of the period (YYYY-MM-DD, UTC)")
+	fs.StringVar(&w.start, "start", workload.DefaultStart, "first day of the period (YYYY-MM-DD, UTC)")
 }
 
 func (w *workloadFlags) config() (workload.Config, error) {
