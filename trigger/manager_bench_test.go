@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -52,14 +53,14 @@ type benchDB struct {
 
 type benchDriver struct {
 	name string
-	open func(b *testing.B) *benchDB
+	open func(b testing.TB) *benchDB
 }
 
 func benchDrivers() []benchDriver {
 	return []benchDriver{{"sqlite", openSQLiteBench}, {"postgres", openPostgresBench}}
 }
 
-func openSQLiteBench(b *testing.B) *benchDB {
+func openSQLiteBench(b testing.TB) *benchDB {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "bench.db")
 	st, err := sqlite.Open(context.Background(), "sqlite://"+path, db.Options{Migrate: true})
@@ -70,7 +71,7 @@ func openSQLiteBench(b *testing.B) *benchDB {
 	return &benchDB{store: st, path: path}
 }
 
-func openPostgresBench(b *testing.B) *benchDB {
+func openPostgresBench(b testing.TB) *benchDB {
 	b.Helper()
 	url := dbtest.PostgresURL(b)
 	ctx := context.Background()
@@ -105,7 +106,7 @@ func (f distillerFunc) Distill(body []byte) (stream.Event, error) {
 	return ev, err
 }
 
-func loadBenchDistiller(b *testing.B) *distiller.Distiller {
+func loadBenchDistiller(b testing.TB) *distiller.Distiller {
 	b.Helper()
 	d, err := distiller.Load(sampleDefinitions, distiller.Config{})
 	if err != nil {
@@ -114,7 +115,7 @@ func loadBenchDistiller(b *testing.B) *distiller.Distiller {
 	return d
 }
 
-func loadBenchTriggers(b *testing.B) []*trigger.Definition {
+func loadBenchTriggers(b testing.TB) []*trigger.Definition {
 	b.Helper()
 	defs, _, err := trigger.Load(sampleTriggers)
 	if err != nil {
@@ -123,7 +124,7 @@ func loadBenchTriggers(b *testing.B) []*trigger.Definition {
 	return defs
 }
 
-func parseBenchTriggers(b *testing.B, src string) []*trigger.Definition {
+func parseBenchTriggers(b testing.TB, src string) []*trigger.Definition {
 	b.Helper()
 	defs, _, err := trigger.Parse("bench.yaml", []byte(src))
 	if err != nil {
@@ -132,7 +133,7 @@ func parseBenchTriggers(b *testing.B, src string) []*trigger.Definition {
 	return defs
 }
 
-func newBenchManager(b *testing.B, bd *benchDB, defs []*trigger.Definition, clock stream.Clock, d *distiller.Distiller) *trigger.Manager {
+func newBenchManager(b testing.TB, bd *benchDB, defs []*trigger.Definition, clock stream.Clock, d *distiller.Distiller) *trigger.Manager {
 	b.Helper()
 	cfg := trigger.ManagerConfig{Clock: clock}
 	if d != nil {
@@ -150,7 +151,7 @@ func newBenchManager(b *testing.B, bd *benchDB, defs []*trigger.Definition, cloc
 // instances, new message ids, the same days), so a benchmark never runs
 // out of fresh events.
 type workloadSource struct {
-	b      *testing.B
+	b      testing.TB
 	d      *distiller.Distiller
 	cfg    workload.Config
 	events []stream.Event
@@ -158,7 +159,7 @@ type workloadSource struct {
 	pos    int
 }
 
-func newWorkloadSource(b *testing.B, d *distiller.Distiller, instances, days int) *workloadSource {
+func newWorkloadSource(b testing.TB, d *distiller.Distiller, instances, days int) *workloadSource {
 	return &workloadSource{b: b, d: d, cfg: workload.Config{Instances: instances, Days: days}}
 }
 
@@ -184,9 +185,11 @@ func (s *workloadSource) fill() {
 // at the end of a round).
 func (s *workloadSource) next(n int) ([]stream.Event, [][]byte) {
 	if s.pos >= len(s.events) {
-		s.b.StopTimer()
+		if b, ok := s.b.(*testing.B); ok {
+			b.StopTimer()
+			defer b.StartTimer()
+		}
 		s.fill()
-		s.b.StartTimer()
 	}
 	end := min(s.pos+n, len(s.events))
 	evs, bodies := s.events[s.pos:end], s.bodies[s.pos:end]
@@ -242,7 +245,7 @@ func sides(n, count int) []int {
 	return order
 }
 
-func addEvents(b *testing.B, m *trigger.Manager, events []stream.Event) {
+func addEvents(b testing.TB, m *trigger.Manager, events []stream.Event) {
 	b.Helper()
 	res, err := m.AddEvents(context.Background(), events)
 	if err != nil {
@@ -1066,7 +1069,7 @@ type setStream struct {
 // setBasedIngest stores events and puts them into streams with seven
 // statements whatever the number of streams.
 // spent receives the time of each statement.
-func setBasedIngest(b *testing.B, pool *pgxpool.Pool, set *trigger.Set, events []stream.Event, now time.Time, v sketchVariant, spent map[string]*rate) {
+func setBasedIngest(b testing.TB, pool *pgxpool.Pool, set *trigger.Set, events []stream.Event, now time.Time, v sketchVariant, spent map[string]*rate) {
 	b.Helper()
 	ctx := context.Background()
 	lap := time.Now()
@@ -1305,4 +1308,63 @@ func countsJSON(c []int) string {
 	}
 	b, _ := json.Marshal(c)
 	return string(b)
+}
+
+// TestIngestSketchMatchesManager keeps BenchmarkIngestSetBased honest:
+// after the same batches, the tables written by the manager and by both
+// variants of the set-based sketch hold the same streams (same
+// distinguishing values, times, fire counts, open flags and states) and
+// the same number of links.
+func TestIngestSketchMatchesManager(t *testing.T) {
+	d := loadBenchDistiller(t)
+	defs := loadBenchTriggers(t)
+	set, err := trigger.NewSet(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manager := openPostgresBench(t)
+	variants := []sketchVariant{{name: "unnest_for_update"}, {name: "copy_optimistic", copyEvents: true, optimistic: true}}
+	sketches := make([]*benchDB, len(variants))
+	for i := range variants {
+		sketches[i] = openPostgresBench(t)
+	}
+	clock := &benchClock{}
+	m := newBenchManager(t, manager, defs, clock, nil)
+	src := newWorkloadSource(t, d, 1000, 2)
+	spent := map[string]*rate{}
+	for range 10 {
+		events, _ := src.next(ingestBatch)
+		clock.now = events[0].Timestamp
+		addEvents(t, m, events)
+		for i, v := range variants {
+			setBasedIngest(t, sketches[i].pool, set, events, clock.now, v, spent)
+		}
+	}
+	const summary = `
+SELECT (SELECT count(*) FROM stream), (SELECT count(*) FROM stream WHERE open),
+       (SELECT count(*) FROM stream WHERE fire_timestamp IS NOT NULL), (SELECT count(*) FROM stream_event),
+       (SELECT md5(string_agg(concat_ws('/', dist_traits::text, first_event, last_event, expire_timestamp,
+                                        fire_timestamp, fire_counts::text, open, state),
+                              ',' ORDER BY dist_traits::text, first_event, open))
+          FROM stream)`
+	type tables struct {
+		Streams, Open, Fired, Links int64
+		Hash                        string
+	}
+	read := func(bd *benchDB) tables {
+		var r tables
+		if err := bd.pool.QueryRow(context.Background(), summary).Scan(&r.Streams, &r.Open, &r.Fired, &r.Links, &r.Hash); err != nil {
+			t.Fatalf("read tables: %v", err)
+		}
+		return r
+	}
+	want := read(manager)
+	if want.Streams == 0 || want.Fired == 0 || want.Open == want.Streams {
+		t.Fatalf("manager wrote %+v: want streams, some fired, some closed", want)
+	}
+	for i, v := range variants {
+		if diff := cmp.Diff(want, read(sketches[i])); diff != "" {
+			t.Errorf("sketch %s differs from the manager (-manager +sketch):\n%s", v.name, diff)
+		}
+	}
 }
