@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/winchester-go/winchester/stream"
 )
@@ -29,47 +29,108 @@ import (
 
 // EncodeValue returns the stored JSON form of one value.
 func EncodeValue(v stream.Value) []byte {
-	var b bytes.Buffer
-	appendValue(&b, v)
-	return b.Bytes()
+	return appendValue(nil, v)
 }
 
-func appendValue(b *bytes.Buffer, v stream.Value) {
+func appendValue(b []byte, v stream.Value) []byte {
 	switch v.Kind() {
 	case stream.KindString:
-		s, _ := json.Marshal(v.Text())
-		b.WriteString(`{"s":`)
-		b.Write(s)
+		b = append(b, `{"s":`...)
+		b = appendString(b, v.Text())
 	case stream.KindInt:
-		b.WriteString(`{"i":` + strconv.FormatInt(v.IntValue(), 10))
+		b = append(b, `{"i":`...)
+		b = strconv.AppendInt(b, v.IntValue(), 10)
 	case stream.KindFloat:
-		b.WriteString(`{"f":` + stream.FormatFloat(v.FloatValue()))
+		b = append(b, `{"f":`...)
+		b = append(b, stream.FormatFloat(v.FloatValue())...)
 	case stream.KindDatetime:
-		b.WriteString(`{"d":` + strconv.FormatInt(v.Time().UnixMicro(), 10))
+		b = append(b, `{"d":`...)
+		b = strconv.AppendInt(b, v.Time().UnixMicro(), 10)
 	case stream.KindTimeRange:
 		beg, end := v.Range()
-		b.WriteString(`{"r":[` + strconv.FormatInt(beg.UnixMicro(), 10) + "," + strconv.FormatInt(end.UnixMicro(), 10) + "]")
+		b = append(b, `{"r":[`...)
+		b = strconv.AppendInt(b, beg.UnixMicro(), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, end.UnixMicro(), 10)
+		b = append(b, ']')
 	default:
-		b.WriteString(`{"n":null`)
+		b = append(b, `{"n":null`...)
 	}
-	b.WriteByte('}')
+	return append(b, '}')
 }
 
 // EncodeTraits returns the stored JSON object of a trait map (keys sorted).
+// It is on the ingest path of every event, so it appends bytes directly
+// rather than going through encoding/json.
 func EncodeTraits(traits map[string]stream.Value) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range slices.Sorted(maps.Keys(traits)) {
-		if i > 0 {
-			b.WriteByte(',')
+	keys := make([]string, 0, len(traits))
+	size := 2
+	for k, v := range traits {
+		keys = append(keys, k)
+		size += len(k) + 12
+		if v.Kind() == stream.KindString {
+			size += len(v.Text())
+		} else {
+			size += 24
 		}
-		kb, _ := json.Marshal(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		appendValue(&b, traits[k])
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, traits[k])
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD (as encoding/json
+// does).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 type storedValue struct {
