@@ -233,6 +233,79 @@ func TestReplay(t *testing.T) {
 	t.Run("database", func(t *testing.T) { testReplayDatabase(t, bin) })
 	t.Run("usage_ids_deterministic", func(t *testing.T) { testReplayUsageIDs(t, bin) })
 	t.Run("drain_order", func(t *testing.T) { testReplayDrainOrder(t, bin) })
+	t.Run("pipeline_error", func(t *testing.T) { testReplayPipelineError(t, bin) })
+}
+
+// testReplayPipelineError replays a stream whose fire pipeline fails (an
+// atompub handler posting to a closed port): the line has outcome
+// "error" and an "error" key, the summary counts it, and the replay still
+// succeeds and processes the other streams.
+func testReplayPipelineError(t *testing.T, bin string) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"winchester.yaml": `log_level: error
+trigger_definitions: triggers.yaml
+pipeline_config: pipelines.yaml
+pipeline_handlers:
+    atompub: atompub
+    logger: logger
+`,
+		"pipelines.yaml": `failing:
+    - logger
+    - name: atompub
+      params:
+        url: http://127.0.0.1:1/collection
+        max_attempts: 1
+        http_timeout: 5
+ok:
+    - logger
+`,
+		"triggers.yaml": `- name: t
+  distinguished_by: [instance_id]
+  expiration: "$last + 1h"
+  fire_pipeline: failing
+  expire_pipeline: ok
+  match_criteria:
+  - event_type: compute.instance.*
+  fire_criteria:
+  - event_type: compute.instance.exists
+`,
+		"events.jsonl": `{"message_id":"x-1","event_type":"compute.instance.exists","timestamp":"2014-08-01T10:00:00","instance_id":"x"}
+{"message_id":"y-1","event_type":"compute.instance.update","timestamp":"2014-08-01T10:00:00","instance_id":"y"}
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := mustRunBin(t, bin, nil, "replay", "-c", filepath.Join(dir, "winchester.yaml"), filepath.Join(dir, "events.jsonl"))
+	lines := parseReplayOutput(t, res.stdout)
+	type outcome struct{ Action, Pipeline, Outcome, Clock string }
+	var got []outcome
+	for _, l := range lines {
+		p := "(null)"
+		if l.Pipeline != nil {
+			p = *l.Pipeline
+		}
+		got = append(got, outcome{l.Action, p, l.Outcome, stream.FormatTime(l.Clock)})
+	}
+	want := []outcome{
+		{"fire", "failing", "error", "2014-08-01T10:00:00.000001"},
+		{"expire", "ok", "completed", "2014-08-01T11:00:00.000001"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("processed streams (-want +got):\n%s\n%s", diff, res.stdout)
+	}
+	for _, w := range []string{"atompub", "http://127.0.0.1:1/collection"} {
+		if !strings.Contains(lines[0].Error, w) {
+			t.Errorf("error of the failed stream %q lacks %q", lines[0].Error, w)
+		}
+	}
+	if diff := cmp.Diff(replaySummary{Read: 2, Stored: 2, Expired: 1, Errored: 1}, parseReplaySummary(t, res.stderr)); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
 }
 
 // Configuration of testReplayDrainOrder: "delayed" streams are ready to
