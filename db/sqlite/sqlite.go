@@ -90,7 +90,7 @@ type Store struct {
 
 // preparedSQL are the statements of the ingest and worker paths.
 var preparedSQL = []string{
-	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL, appendSQL,
+	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL, appendSQL, appendKeepFireSQL,
 	closeStreamSQL, readyFireSQL, readyExpireSQL, staleSQL, streamByIDSQL, serialSQL,
 }
 

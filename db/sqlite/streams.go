@@ -144,14 +144,26 @@ func (o ops) link(ctx context.Context, streamID int64, eventIDs []int64) error {
 }
 
 const appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
-	fire_timestamp = COALESCE(?, fire_timestamp), fire_counts = ?
+	fire_timestamp = ?, fire_counts = ?
+ WHERE id = ? AND open = 1 AND state = 1`
+
+// appendKeepFireSQL leaves fire_timestamp out of the SET list: SQLite
+// rewrites the entries of every index on a column the statement sets, even
+// to the same value, and most appends do not change the fire time.
+const appendKeepFireSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
+	fire_counts = ?
  WHERE id = ? AND open = 1 AND state = 1`
 
 // AppendToStream implements db.Ops.
 func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
 	return o.atomic(ctx, func(o ops) error {
-		res, err := o.exec(ctx, appendSQL, db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
-			timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp), countsArg(p.FireCounts), p.StreamID)
+		query, args := appendKeepFireSQL, []any{db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
+			timeArg(p.ExpireTimestamp), countsArg(p.FireCounts), p.StreamID}
+		if !p.FireTimestamp.IsZero() {
+			query, args = appendSQL, []any{db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
+				timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp), countsArg(p.FireCounts), p.StreamID}
+		}
+		res, err := o.exec(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: append to stream %d: %w", p.StreamID, o.s.translate(err))
 		}
