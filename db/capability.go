@@ -57,3 +57,61 @@ type FixtureStream struct {
 type FixtureLoader interface {
 	LoadFixture(ctx context.Context, f Fixture) error
 }
+
+// StreamKey names the open stream of a trigger (Name) and canonical
+// distinguishing key (Key, stream.Key of the distinguishing values).
+type StreamKey struct{ Name, Key string }
+
+// BatchNewStream is one stream to create with BatchIngester.CreateStreams.
+type BatchNewStream struct {
+	NewStream
+	// Closed creates the stream already closed for new events (it expired
+	// within the batch that made it), as CreateStream followed by
+	// CloseStream would leave it. A closed stream does not hold its key's
+	// open slot, so its creation never loses a race.
+	Closed bool
+}
+
+// BatchIngester is the optional capability of a store, or of the Ops of
+// one of its transactions, to do the ingest path's stream operations for
+// many streams in a few statements (one round trip each) rather than one
+// or two per stream. Each method has the semantics of the single-stream
+// operation of Ops, applied to every element in order, in the caller's
+// transaction (or in its own, called on the Store). An invalid element
+// fails the whole call and writes nothing. The trigger manager uses it when
+// the Ops it is given implements it (PostgreSQL) and falls back to the
+// single-stream operations otherwise (SQLite, where a statement costs no
+// round trip).
+type BatchIngester interface {
+	// OpenStreams is OpenStream for every key: it returns the open, active
+	// stream of each key that has one; keys without one are absent from
+	// the map (not an error), and a key given twice is looked up once.
+	// Inside a transaction the rows are locked until commit, in key order
+	// (Name, then Key, both compared bytewise): the order in which the
+	// trigger manager takes its single-stream locks, so batches and single
+	// lookups in concurrent transactions do not deadlock each other.
+	OpenStreams(ctx context.Context, keys []StreamKey) (map[StreamKey]stream.Stream, error)
+	// CloseStreams is CloseStream for every id: each open stream is
+	// closed for new events; a closed one is left as is. ErrNotFound,
+	// naming the ids, when some stream does not exist (the existing ones
+	// are closed nonetheless).
+	CloseStreams(ctx context.Context, ids []int64) error
+	// CreateStreams is CreateStream for every element, in order: ids[i]
+	// and created[i] are the result for ps[i]. created[i] is false, ids[i]
+	// is 0 and nothing is written for ps[i] (its events are not linked)
+	// when an open stream with the same name and key exists: one stored
+	// before, one a concurrent ingester made (the call waits for its
+	// transaction to end), or an earlier open element of ps. An element
+	// with Closed set is always created. The caller looks up the refused
+	// ones again.
+	CreateStreams(ctx context.Context, ps []BatchNewStream) (ids []int64, created []bool, err error)
+	// AppendToStreams is AppendToStream for every element: events are
+	// linked and columns updated only on streams still open and active.
+	// conflicted lists, once each and in input order, the ids of the
+	// streams that are not (claimed by a worker, closed or gone): nothing
+	// is written for them, and that is not an error (AppendToStream's
+	// ErrConflict). Several elements for one stream apply in order: the
+	// last one's columns win (a zero FireTimestamp keeps the one before)
+	// and every element's events are linked.
+	AppendToStreams(ctx context.Context, ps []AppendParams) (conflicted []int64, err error)
+}
