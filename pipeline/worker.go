@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -37,6 +38,10 @@ const (
 	DefaultShutdownGrace = 30 * time.Second
 	maxOutageBackoff     = 30 * time.Second
 )
+
+// maxLostInARow is how many claims in a row a pass may lose to other
+// workers before it stops walking its (now stale) list of ready streams.
+const maxLostInARow = 3
 
 // ErrShutdown is the cancellation cause of pipelines still running when the
 // shutdown grace period ends.
@@ -73,6 +78,12 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration
 	Clock         stream.Clock
 	Logger        *slog.Logger
+	// SpreadClaims makes each worker walk its batch of ready streams from
+	// an offset derived from its Name (wrapping around) instead of from the
+	// first: workers sharing a database then claim different streams
+	// instead of racing for the same ones in lockstep. Processing order is
+	// then only roughly by deadline; replays leave it off.
+	SpreadClaims bool
 	// DebugLevelFunc returns a trigger's debug_level; per-trigger counters
 	// (fired, expired, errors, locked) are logged with the statistics for
 	// triggers whose level is 1 or more. Nil: none are.
@@ -282,9 +293,21 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 		return 0, fmt.Errorf("load streams ready to %s: %w", action, err)
 	}
 	res.Stats.Loaded += len(streams)
+	if w.cfg.SpreadClaims && len(streams) > 1 {
+		h := fnv.New32a()
+		h.Write([]byte(w.cfg.Name))
+		off := int(h.Sum32() % uint32(len(streams)))
+		streams = append(streams[off:], streams[:off]...)
+	}
+	lost := 0
 	for _, s := range streams {
 		if ctx.Err() != nil {
 			break // shutting down: claim nothing more
+		}
+		if lost >= maxLostInARow {
+			// The rest of this list is probably being claimed by others:
+			// a fresh query in the next pass returns only what is left.
+			break
 		}
 		a, err := w.processStream(work, action, s)
 		if errors.Is(err, db.ErrUnavailable) {
@@ -299,6 +322,11 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 		}
 		res.Attempts = append(res.Attempts, a)
 		res.Stats.NewEvents += a.NewEvents
+		if a.Locked {
+			lost++
+		} else {
+			lost = 0
+		}
 		switch {
 		case a.Locked:
 			res.Stats.Locked++

@@ -139,6 +139,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	}
 	wcfg := eng.WorkerConfig("replay")
 	wcfg.Clock = clock
+	wcfg.SpreadClaims = false // one worker, strict deadline order
 	worker, err := eng.NewWorker(wcfg)
 	if err != nil {
 		return err
