@@ -365,7 +365,7 @@ func testReplayDrainOrder(t *testing.T, bin string) {
 		knownBug string
 	}{
 		{name: "few_waiting", delayed: 5},
-		{name: "many_waiting", delayed: 150, knownBug: "nextDeadline reads only 100 expire candidates (cmd/winchester/replay.go)"},
+		{name: "many_waiting", delayed: 150},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -413,14 +413,10 @@ func testReplayDrainOrder(t *testing.T, bin string) {
 // compute.instance.exists.warnings event besides its verdict, and both go
 // back into the triggers, so their message ids appear in the output.
 //
-// Known bug, skipped until fixed: pipeline/handlers/usage.go gives the
-// warnings event (and the U0 failure event of trailing non-exists events)
-// a random id (uuid.NewString), unlike the verdict, whose id is a UUIDv5
-// derived from the exists message_id. Two replays of the same input then
-// differ. Deriving those ids the same way (from the exists message_id and
-// the event type; for U0 from the first event of the block) fixes it.
+// The usage handler derives the ids of the warnings and U0 events from the
+// events they describe (the original gave them random ids), so two replays
+// of the same input are the same.
 func testReplayUsageIDs(t *testing.T, bin string) {
-	t.Skip("known bug: the usage handler gives warnings and U0 events random message ids (pipeline/handlers/usage.go)")
 	t.Parallel()
 	args := []string{"replay", "-c", replayConfig, replayDir + "/usage_warnings.jsonl"}
 	first := mustRunBin(t, bin, nil, args...)

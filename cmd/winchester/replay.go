@@ -336,24 +336,20 @@ func (r *replayer) nextDeadline(ctx context.Context) (time.Time, error) {
 	if len(fire) > 0 {
 		consider(fire[0].FireTimestamp)
 	}
-	// Active streams waiting to fire are ready when they fire (counted
-	// above), whatever their expiry: look past them for the first plain
-	// expiry.
-	for limit := 100; ; limit *= 4 {
-		expire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Expire, Now: far, Limit: limit})
-		if err != nil {
-			return next, err
-		}
-		for _, s := range expire {
-			if s.State == stream.StateActive && !s.FireTimestamp.IsZero() {
-				continue
-			}
-			consider(s.ExpireTimestamp)
-			return next, nil
-		}
-		if len(expire) < limit {
-			break
-		}
+	// Active streams waiting to fire are ready at their fire time (counted
+	// above), whatever their expiry. Asked at the earliest fire time F, the
+	// expire query leaves out every stream waiting to fire (their fire times
+	// are not before F) and returns the first plain expiry, if any before F.
+	at := far
+	if !next.IsZero() {
+		at = next
+	}
+	expire, err := r.eng.Store.ReadyStreams(ctx, db.ReadyParams{Action: db.Expire, Now: at, Limit: 1})
+	if err != nil {
+		return next, err
+	}
+	if len(expire) > 0 {
+		consider(expire[0].ExpireTimestamp)
 	}
 	return next, nil
 }

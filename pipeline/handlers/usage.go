@@ -76,7 +76,7 @@ func (u *Usage) HandleEvents(ctx context.Context, events []stream.Event, env *co
 	}
 	if len(block) > 0 {
 		first := block[0]
-		ev := stream.Event{MessageID: uuid.NewString(), Type: UsageFailedType, Timestamp: first.Timestamp, Traits: map[string]stream.Value{
+		ev := stream.Event{MessageID: derivedID(idSpace(first.MessageID), UsageFailedType+".U0"), Type: UsageFailedType, Timestamp: first.Timestamp, Traits: map[string]stream.Value{
 			"stream_id":  stream.Int(env.StreamID),
 			"error":      stream.String("Notifications, but no .exists notification found."),
 			"error_code": stream.String("U0"),
@@ -99,7 +99,7 @@ func (u *Usage) processBlock(ctx context.Context, block []stream.Event, exists s
 		if v, ok := exists.Traits["instance_id"]; ok {
 			inst = v
 		}
-		out = append(out, stream.Event{MessageID: uuid.NewString(), Type: UsageWarningsType, Timestamp: exists.Timestamp, Traits: map[string]stream.Value{
+		out = append(out, stream.Event{MessageID: derivedID(idSpace(exists.MessageID), UsageWarningsType), Type: UsageWarningsType, Timestamp: exists.Timestamp, Traits: map[string]stream.Value{
 			"publisher_id": stream.String(usagePublisher),
 			"stream_id":    stream.Int(env.StreamID),
 			"instance_id":  inst,
@@ -124,14 +124,32 @@ func (u *Usage) processBlock(ctx context.Context, block []stream.Event, exists s
 		v.Traits["error"] = stream.String(uerr.msg)
 		v.Traits["error_code"] = stream.String(uerr.code)
 	}
-	ns, err := uuid.Parse(exists.MessageID)
-	if err != nil {
+	if _, err := uuid.Parse(exists.MessageID); err != nil {
 		env.Log().WarnContext(ctx, "usage: exists message_id is not a UUID, deriving the verdict id from its text",
 			"stream_id", env.StreamID, "message_id", exists.MessageID)
-		ns = uuid.NewSHA1(uuid.Nil, []byte(exists.MessageID))
 	}
-	v.MessageID = uuid.NewSHA1(ns, []byte(v.Type)).String()
+	v.MessageID = uuid.NewSHA1(idSpace(exists.MessageID), []byte(v.Type)).String()
 	return append(out, v)
+}
+
+// idSpace is the UUID namespace of ids derived from an event: its message
+// id when that is a UUID, else a name-based UUID of its text.
+func idSpace(messageID string) uuid.UUID {
+	if ns, err := uuid.Parse(messageID); err == nil {
+		return ns
+	}
+	return uuid.NewSHA1(uuid.Nil, []byte(messageID))
+}
+
+// derivedID is the id of a warnings or U0 event. The original gave them
+// random UUID4s; deriving them from the event they describe (SHA-1 name
+// based, laid out as a version 4 UUID, which is what consumers of the
+// original expect) makes a re-run of the pipeline produce the same ids, so
+// the store drops the repeats and replays are deterministic.
+func derivedID(ns uuid.UUID, name string) string {
+	u := uuid.NewSHA1(ns, []byte(name))
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	return u.String()
 }
 
 var usageOperationTypes = map[string]bool{
