@@ -376,8 +376,14 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 	slices.SortFunc(ordered, func(a, b *group) int {
 		return cmp.Or(cmp.Compare(a.def.Name, b.def.Name), cmp.Compare(a.key, b.key))
 	})
+	if bi, ok := tx.(db.BatchIngester); ok && len(ordered) > 0 {
+		if err := m.applyBatch(ctx, tx, bi, ordered, now); err != nil {
+			return nil, err
+		}
+		return results, nil
+	}
 	for _, g := range ordered {
-		if err := m.applyGroup(ctx, tx, g, now); err != nil {
+		if err := m.applyGroup(ctx, tx, g, g.events, now); err != nil {
 			return nil, fmt.Errorf("trigger %s: %w", g.def.Name, err)
 		}
 	}
@@ -418,41 +424,48 @@ type group struct {
 	events []pending
 }
 
-// working is the in-memory image of the stream a group is appending to.
-type working struct {
-	s       stream.Stream
-	isNew   bool // not yet in the database
-	ids     []int64
-	changed bool
+// segment is one stream that a group's events go to, as they leave it:
+// the stored open stream they are appended to, or a new stream. All but
+// the last segment of a group are closed: a later event found them
+// expired.
+type segment struct {
+	s      stream.Stream // ID set unless isNew
+	isNew  bool          // not yet in the database
+	ids    []int64       // events to link to it
+	from   int           // index of its first event (a stored stream: 0)
+	closed bool          // close it for new events once written
 }
 
-// applyGroup appends a group's events, in order, to the open stream of its
-// key, creating, closing and re-creating streams as the events require.
-func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, now time.Time) error {
+// applyGroup appends events (a group's, in order) to the open stream of
+// the group's key, creating, closing and re-creating streams as the
+// events require, one stream at a time. When another transaction created
+// or claimed a stream first, it looks up the open stream again and goes
+// on with the events not yet written.
+func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []pending, now time.Time) error {
 	d := g.def
 	ts := m.stats.trigger(d.Name)
-	rest := g.events
+	rest := events
 	for attempt := 0; len(rest) > 0; attempt++ {
 		if attempt > 100 {
 			return fmt.Errorf("stream key %q: %w (gave up after repeated races)", g.key, db.ErrConflict)
 		}
-		var w *working
-		cur, err := tx.OpenStream(ctx, d.Name, g.key)
+		var cur *stream.Stream
+		s, err := tx.OpenStream(ctx, d.Name, g.key)
 		switch {
 		case errors.Is(err, db.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("look up stream: %w", err)
 		default:
-			w = &working{s: cur}
-			if len(cur.FireCounts) != len(d.FireCriteria) && cur.FireTimestamp.IsZero() {
-				// The definition changed since the stream was created:
-				// recount from the stored events.
-				if err := m.recount(ctx, tx, d, w); err != nil {
-					return err
-				}
+			if err := m.checkCounts(ctx, tx, d, &s); err != nil {
+				return err
 			}
+			cur = &s
 		}
-		n, err := m.applyEvents(ctx, tx, g, w, rest, now, ts)
+		segs, err := m.plan(g, cur, rest, now, ts)
+		if err != nil {
+			return err
+		}
+		n, err := m.write(ctx, tx, segs, len(rest), now)
 		rest = rest[n:]
 		if errors.Is(err, errRace) {
 			continue // someone else created or claimed the stream: look again
@@ -466,35 +479,52 @@ func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, now time.
 
 var errRace = errors.New("stream changed concurrently")
 
-// applyEvents applies events to w (nil: no open stream) and writes the
-// result. It returns how many events were written before a race.
-func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *working, events []pending, now time.Time, ts *counters) (int, error) {
+// checkCounts recounts the fire counts of a stored stream from its
+// events when the definition changed since the stream was created (the
+// number of fire criteria differs) and it is not ready to fire yet.
+func (m *Manager) checkCounts(ctx context.Context, tx db.Ops, d *Definition, s *stream.Stream) error {
+	if len(s.FireCounts) == len(d.FireCriteria) || !s.FireTimestamp.IsZero() {
+		return nil
+	}
+	events, err := tx.StreamEvents(ctx, s.ID)
+	if err != nil {
+		return fmt.Errorf("recount stream %d: %w", s.ID, err)
+	}
+	counts := make([]int, len(d.FireCriteria))
+	for _, ev := range events {
+		counts = d.FireCounts(ev, counts)
+	}
+	s.FireCounts = counts
+	return nil
+}
+
+// plan applies events, in order, in memory to cur, the stored open stream
+// of the group's key (nil: none), and returns the streams to write. A
+// stream whose expiry time is not after now is never extended: it is
+// closed (it waits for a worker to expire it) and a new stream takes the
+// event. A stored stream that takes no event and is not closed needs no
+// write and is left out.
+func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.Time, ts *counters) ([]segment, error) {
 	d := g.def
-	done := 0
+	var segs []segment
+	if cur != nil {
+		s := *cur
+		s.FireCounts = slices.Clone(s.FireCounts)
+		segs = append(segs, segment{s: s})
+	}
 	for i, p := range events {
-		if w != nil && !w.s.ExpireTimestamp.After(now) {
-			// Past its expiry: never extended; it waits for a worker to
-			// expire it, and a new stream takes the event.
-			n, err := m.flush(ctx, tx, w, done, i, now)
-			if err != nil {
-				return n, err
-			}
-			done = i
-			if !w.isNew {
-				if err := tx.CloseStream(ctx, w.s.ID); err != nil {
-					return done, fmt.Errorf("close expired stream %d: %w", w.s.ID, err)
-				}
-			}
-			w = nil
+		if n := len(segs); n > 0 && !segs[n-1].s.ExpireTimestamp.After(now) {
+			segs[n-1].closed = true
 		}
-		if w == nil {
-			w = &working{isNew: true, s: stream.Stream{
+		if len(segs) == 0 || segs[len(segs)-1].closed {
+			segs = append(segs, segment{isNew: true, from: i, s: stream.Stream{
 				Name: d.Name, Key: g.key, DistinguishedBy: g.dist, State: stream.StateActive, Open: true,
 				FirstEvent: p.ev.Timestamp, LastEvent: p.ev.Timestamp,
 				FireCounts: make([]int, len(d.FireCriteria)),
-			}}
+			}})
 			ts.add(statNewStreams, 1)
 		}
+		w := &segs[len(segs)-1]
 		s := &w.s
 		if p.ev.Timestamp.Before(s.FirstEvent) {
 			s.FirstEvent = p.ev.Timestamp
@@ -504,7 +534,7 @@ func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *worki
 		}
 		exp, err := d.Expire(now, s.FirstEvent, s.LastEvent)
 		if err != nil {
-			return done, fmt.Errorf("expiration of stream for event %s: %w", p.ev.MessageID, err)
+			return nil, fmt.Errorf("expiration of stream for event %s: %w", p.ev.MessageID, err)
 		}
 		s.ExpireTimestamp = exp
 		if s.FireTimestamp.IsZero() {
@@ -516,64 +546,176 @@ func (m *Manager) applyEvents(ctx context.Context, tx db.Ops, g *group, w *worki
 			}
 		}
 		w.ids = append(w.ids, p.id)
-		w.changed = true
 		ts.add(statAddedEvents, 1)
 	}
-	n, err := m.flush(ctx, tx, w, done, len(events), now)
-	return n, err
+	if len(segs) > 0 && !segs[0].isNew && len(segs[0].ids) == 0 && !segs[0].closed {
+		segs = segs[1:]
+	}
+	return segs, nil
 }
 
-// flush writes w's pending changes covering events[from:to]. On a race it
-// returns from (nothing of this slice was written) and errRace.
-func (m *Manager) flush(ctx context.Context, tx db.Ops, w *working, from, to int, now time.Time) (int, error) {
-	if w == nil || !w.changed {
-		return to, nil
+// write writes segs, in order, with the single-stream operations, for a
+// plan of n events. It returns how many of the events were written: n,
+// or on a race the first event of the segment that lost it (nothing of
+// that segment or the later ones was written) with errRace.
+func (m *Manager) write(ctx context.Context, tx db.Ops, segs []segment, n int, now time.Time) (int, error) {
+	for _, w := range segs {
+		switch {
+		case w.isNew:
+			id, created, err := tx.CreateStream(ctx, newStream(w, now))
+			if err != nil {
+				return w.from, fmt.Errorf("create stream: %w", err)
+			}
+			if !created {
+				return w.from, errRace
+			}
+			w.s.ID = id
+		case len(w.ids) > 0:
+			err := tx.AppendToStream(ctx, appendParams(w))
+			if errors.Is(err, db.ErrConflict) {
+				return w.from, errRace
+			}
+			if err != nil {
+				return w.from, fmt.Errorf("append to stream %d: %w", w.s.ID, err)
+			}
+		}
+		if w.closed {
+			if err := tx.CloseStream(ctx, w.s.ID); err != nil {
+				return w.from, fmt.Errorf("close expired stream %d: %w", w.s.ID, err)
+			}
+		}
 	}
+	return n, nil
+}
+
+func newStream(w segment, now time.Time) db.NewStream {
 	s := &w.s
-	if w.isNew {
-		id, created, err := tx.CreateStream(ctx, db.NewStream{
-			Name: s.Name, Key: s.Key, DistinguishedBy: s.DistinguishedBy,
-			FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
-			ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
-			FireCounts: s.FireCounts, EventIDs: w.ids, Now: now,
-		})
-		if err != nil {
-			return from, fmt.Errorf("create stream: %w", err)
-		}
-		if !created {
-			return from, errRace
-		}
-		s.ID = id
-		w.isNew = false
-	} else {
-		err := tx.AppendToStream(ctx, db.AppendParams{
-			StreamID: s.ID, EventIDs: w.ids,
-			FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
-			ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
-			FireCounts: s.FireCounts,
-		})
-		if errors.Is(err, db.ErrConflict) {
-			return from, errRace
-		}
-		if err != nil {
-			return from, fmt.Errorf("append to stream %d: %w", s.ID, err)
-		}
+	return db.NewStream{
+		Name: s.Name, Key: s.Key, DistinguishedBy: s.DistinguishedBy,
+		FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
+		ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
+		FireCounts: s.FireCounts, EventIDs: w.ids, Now: now,
 	}
-	w.ids = nil
-	w.changed = false
-	return to, nil
 }
 
-// recount rebuilds the fire counts of a stream from its stored events.
-func (m *Manager) recount(ctx context.Context, tx db.Ops, d *Definition, w *working) error {
-	events, err := tx.StreamEvents(ctx, w.s.ID)
+func appendParams(w segment) db.AppendParams {
+	s := &w.s
+	return db.AppendParams{
+		StreamID: s.ID, EventIDs: w.ids,
+		FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
+		ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
+		FireCounts: s.FireCounts,
+	}
+}
+
+// applyBatch does what applyGroup does for every group (in key order),
+// with a few statements for the whole batch: it locks the open streams of
+// every key at once, plans every group in memory, then appends to and
+// closes the stored streams and creates the new ones (those that expired
+// within the batch already closed, so that only the last of a key holds
+// the open key). A group that lost a race (its stream was created by
+// another transaction since the lookup, or claimed by a worker) goes on,
+// from its first event not written, through applyGroup.
+func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester, groups []*group, now time.Time) error {
+	keys := make([]db.StreamKey, len(groups))
+	for i, g := range groups {
+		keys[i] = db.StreamKey{Name: g.def.Name, Key: g.key}
+	}
+	open, err := bi.OpenStreams(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("recount stream %d: %w", w.s.ID, err)
+		return fmt.Errorf("look up %d streams: %w", len(keys), err)
 	}
-	counts := make([]int, len(d.FireCriteria))
-	for _, ev := range events {
-		counts = d.FireCounts(ev, counts)
+	plans := make([][]segment, len(groups))
+	for i, g := range groups {
+		var cur *stream.Stream
+		if s, ok := open[keys[i]]; ok {
+			if err := m.checkCounts(ctx, tx, g.def, &s); err != nil {
+				return fmt.Errorf("trigger %s: %w", g.def.Name, err)
+			}
+			cur = &s
+		}
+		if plans[i], err = m.plan(g, cur, g.events, now, m.stats.trigger(g.def.Name)); err != nil {
+			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
+		}
 	}
-	w.s.FireCounts = counts
+	// redo[i] >= 0: group i lost a race at that event; it goes through
+	// applyGroup from there.
+	redo := make([]int, len(groups))
+	for i := range redo {
+		redo[i] = -1
+	}
+
+	// Stored streams: at most the first segment of a group.
+	var appends []db.AppendParams
+	storedOf := map[int64]int{}
+	for i, segs := range plans {
+		if len(segs) > 0 && !segs[0].isNew && len(segs[0].ids) > 0 {
+			appends = append(appends, appendParams(segs[0]))
+			storedOf[segs[0].s.ID] = i
+		}
+	}
+	if len(appends) > 0 {
+		conflicted, err := bi.AppendToStreams(ctx, appends)
+		if err != nil {
+			return fmt.Errorf("append to %d streams: %w", len(appends), err)
+		}
+		for _, id := range conflicted {
+			i, ok := storedOf[id]
+			if !ok {
+				return fmt.Errorf("append to %d streams: the store reported stream %d, which was not in the batch", len(appends), id)
+			}
+			redo[i] = 0
+		}
+	}
+	var closes []int64
+	for i, segs := range plans {
+		if redo[i] < 0 && len(segs) > 0 && !segs[0].isNew && segs[0].closed {
+			closes = append(closes, segs[0].s.ID)
+		}
+	}
+	if len(closes) > 0 {
+		if err := bi.CloseStreams(ctx, closes); err != nil {
+			return fmt.Errorf("close %d expired streams: %w", len(closes), err)
+		}
+	}
+
+	// New streams, after the closes so that their keys are free.
+	var creates []db.BatchNewStream
+	var createdFor []int // group of each create
+	for i, segs := range plans {
+		if redo[i] >= 0 {
+			continue
+		}
+		for _, w := range segs {
+			if w.isNew {
+				creates = append(creates, db.BatchNewStream{NewStream: newStream(w, now), Closed: w.closed})
+				createdFor = append(createdFor, i)
+			}
+		}
+	}
+	if len(creates) > 0 {
+		_, created, err := bi.CreateStreams(ctx, creates)
+		if err != nil {
+			return fmt.Errorf("create %d streams: %w", len(creates), err)
+		}
+		// Only the last, open, stream of a group can be refused: its
+		// events are the group's last, none of them written.
+		for j, ok := range created {
+			if i := createdFor[j]; !ok && redo[i] < 0 {
+				segs := plans[i]
+				redo[i] = segs[len(segs)-1].from
+			}
+		}
+	}
+
+	for i, g := range groups {
+		if redo[i] < 0 {
+			continue
+		}
+		m.log.Debug("stream changed concurrently: looking it up again", "trigger", g.def.Name, "key", g.key)
+		if err := m.applyGroup(ctx, tx, g, g.events[redo[i]:], now); err != nil {
+			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
+		}
+	}
 	return nil
 }
