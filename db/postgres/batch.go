@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,35 +18,44 @@ import (
 // each (db.BatchIngester). Their parameters are parallel arrays expanded
 // with unnest, as in SaveEvents.
 
-const selectOpenStreams = `SELECT ` + streamColumns + ` FROM stream s
-  JOIN unnest($1::text[], $2::text[]) AS k(name, stream_key)
-    ON s.name = k.name AND s.stream_key = k.stream_key
- WHERE s.open AND s.state = 1
- ORDER BY s.name, s.stream_key`
+// selectOpenStreams looks up each key of the arrays $1 (names) and $2
+// (keys) with the open-key index, one key after the other in array order
+// (a nested loop: the lateral subquery depends on the key), locking each
+// row as it is found in selectOpenStreamsForUpdate. A join would let the
+// planner scan and hash every open stream instead, whatever the number of
+// keys.
+const (
+	selectOpenStreams = `SELECT ` + streamColumns + `
+  FROM unnest($1::text[], $2::text[]) AS k(name, stream_key)
+ CROSS JOIN LATERAL (SELECT * FROM stream s
+                      WHERE s.name = k.name AND s.stream_key = k.stream_key AND s.open AND s.state = 1`
+	selectOpenStreamsForUpdate = selectOpenStreams + ` FOR UPDATE) s`
+	selectOpenStreamsNoLock    = selectOpenStreams + `) s`
+)
 
 // OpenStreams returns the open, active stream of each key that has one.
-// Inside a transaction it locks their rows until commit (FOR UPDATE); the
-// rows are sorted by name and key (bytewise: the columns use the "C"
-// collation) before they are locked, so the locks are taken in key order.
+// Inside a transaction it locks their rows until commit (FOR UPDATE), in
+// key order: the keys are sorted (bytewise, as the "C" collation of the
+// columns sorts them) and deduplicated before the lookup, which takes
+// them in array order.
 func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.StreamKey]stream.Stream, error) {
 	out := make(map[db.StreamKey]stream.Stream, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
-	seen := make(map[db.StreamKey]bool, len(keys))
-	names := make([]string, 0, len(keys))
-	skeys := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		names = append(names, k.Name)
-		skeys = append(skeys, k.Key)
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b db.StreamKey) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Key, b.Key))
+	})
+	sorted = slices.Compact(sorted)
+	names := make([]string, len(sorted))
+	skeys := make([]string, len(sorted))
+	for i, k := range sorted {
+		names[i], skeys[i] = k.Name, k.Key
 	}
-	query := selectOpenStreams
-	if o.pool == nil {
-		query += ` FOR UPDATE OF s`
+	query := selectOpenStreamsForUpdate
+	if o.pool != nil {
+		query = selectOpenStreamsNoLock
 	}
 	streams, err := collectStreams(o.q.Query(ctx, query, names, skeys))
 	if err != nil {
@@ -93,9 +104,10 @@ func (o *ops) CloseStreams(ctx context.Context, ids []int64) error {
 // taken (by a stored stream, an uncommitted one, whose transaction it
 // waits for, or an earlier row of the same statement) is skipped.
 const insertStreams = `
-WITH u AS (
-  SELECT nextval(pg_get_serial_sequence('stream', 'id')) AS id, u.*
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+WITH seq AS MATERIALIZED (SELECT pg_get_serial_sequence('stream', 'id') AS name),
+u AS (
+  SELECT nextval(seq.name) AS id, u.*
+    FROM seq, unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                 $7::bigint[], $8::text[], $9::boolean[], $10::bigint[])
          WITH ORDINALITY AS u(name, stream_key, dist_traits, first_event, last_event, expire_timestamp,
                               fire_timestamp, fire_counts, closed, created_at, n)
