@@ -149,12 +149,12 @@ func exerciseBatchCreate(t *testing.T, open OpenFunc) {
 		}}
 	}
 	batch := []db.BatchNewStream{
-		newStream(instance("x"), false, ids[0], ids[1]),
-		newStream(instance("stored"), false, ids[2]), // twin of a stored open stream
-		newStream(instance("y"), true, ids[3]),       // created closed ...
-		newStream(instance("y"), false, ids[4]),      // ... so this one takes the open key
-		newStream(instance("x"), false, ids[5]),      // twin of the first element
-		newStream(instance("stored"), true, ids[6]),  // closed: never a twin
+		newStream(instance("x"), false, ids[0], ids[1], ids[0]), // an event given twice is linked once
+		newStream(instance("stored"), false, ids[2]),            // twin of a stored open stream
+		newStream(instance("y"), true, ids[3]),                  // created closed ...
+		newStream(instance("y"), false, ids[4]),                 // ... so this one takes the open key
+		newStream(instance("x"), false, ids[5]),                 // twin of the first element
+		newStream(instance("stored"), true, ids[6]),             // closed: never a twin
 	}
 	batch[3].FireTimestamp = at(90 * time.Minute)
 	batch[3].FireCounts = nil

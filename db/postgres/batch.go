@@ -100,9 +100,10 @@ func (o *ops) CloseStreams(ctx context.Context, ids []int64) error {
 // array order) with ids drawn from the table's sequence, and links the
 // events ($11: the 1-based position of the stream in the arrays, $12: the
 // event id) of those actually inserted. It returns each stream's drawn id
-// and whether it was inserted, in array order. A row whose open key is
-// taken (by a stored stream, an uncommitted one, whose transaction it
-// waits for, or an earlier row of the same statement) is skipped.
+// and whether it was inserted, in array order (the caller gives no event
+// twice for one stream). A row whose open key is taken (by a stored
+// stream, an uncommitted one, whose transaction it waits for, or an
+// earlier row of the same statement) is skipped.
 const insertStreams = `
 WITH seq AS MATERIALIZED (SELECT pg_get_serial_sequence('stream', 'id') AS name),
 u AS (
@@ -124,7 +125,6 @@ u AS (
   SELECT ins.id, l.event_id
     FROM unnest($11::bigint[], $12::bigint[]) AS l(n, event_id)
     JOIN u ON u.n = l.n JOIN ins ON ins.id = u.id
-  ON CONFLICT DO NOTHING
 )
 SELECT u.id, ins.id IS NOT NULL FROM u LEFT JOIN ins ON ins.id = u.id ORDER BY u.n`
 
@@ -158,7 +158,10 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 			counts[i] = &s
 		}
 		closed[i] = p.Closed
-		for _, e := range p.EventIDs {
+		// A new stream has no links yet: without repeated ids the links
+		// need no ON CONFLICT clause (which costs a speculative insertion
+		// per row).
+		for _, e := range distinct(p.EventIDs) {
 			linkStreams = append(linkStreams, int64(i+1))
 			linkEvents = append(linkEvents, e)
 		}
@@ -190,6 +193,26 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 		return nil, nil, fmt.Errorf("postgres: create %d streams: %w", len(ps), interpretError(err))
 	}
 	return ids, created, nil
+}
+
+// distinct returns ids without repetitions, in order (ids itself when
+// it has none).
+func distinct(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	for i, id := range ids {
+		if _, dup := seen[id]; dup {
+			out := slices.Clone(ids[:i])
+			for _, id := range ids[i+1:] {
+				if _, dup := seen[id]; !dup {
+					seen[id] = struct{}{}
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+		seen[id] = struct{}{}
+	}
+	return ids
 }
 
 // checkNewStream rejects what CreateStream rejects.
