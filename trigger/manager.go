@@ -329,14 +329,23 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 	if len(valid) == 0 {
 		return results, nil
 	}
-	ids, err := tx.SaveEvents(ctx, valid)
-	if err != nil {
-		return nil, fmt.Errorf("save events: %w", err)
-	}
-
 	m.mu.RLock()
 	set := m.set
 	m.mu.RUnlock()
+
+	// Matching needs no database: it runs while the events are stored,
+	// and only the stored (not duplicate) events' matches are used.
+	var matches []eventMatch
+	matched := make(chan struct{})
+	go func() {
+		defer close(matched)
+		matches = matchEvents(set, valid)
+	}()
+	ids, err := tx.SaveEvents(ctx, valid)
+	<-matched
+	if err != nil {
+		return nil, fmt.Errorf("save events: %w", err)
+	}
 
 	groups := map[groupKey]*group{}
 	for j, ev := range valid {
@@ -346,26 +355,21 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			continue
 		}
 		results[i].Outcome = Stored
-		m.debugMatch(set, ev)
-		for _, d := range set.Candidates(ev.Type) {
-			ci, ok := d.Match(ev)
-			if !ok {
+		m.debugCount(set, matches[j].explained)
+		for _, mt := range matches[j].triggers {
+			if mt.dist == nil {
+				m.stats.trigger(mt.def.Name).add(statBadDistinguish, 1)
 				continue
 			}
-			dist, ok := d.Distinguish(ev, ci)
-			if !ok {
-				m.stats.trigger(d.Name).add(statBadDistinguish, 1)
-				continue
-			}
-			k := groupKey{trigger: d.Name, key: stream.Key(dist)}
+			k := groupKey{trigger: mt.def.Name, key: mt.key}
 			g := groups[k]
 			if g == nil {
-				g = &group{def: d, key: k.key, dist: dist}
+				g = &group{def: mt.def, key: k.key, dist: mt.dist}
 				groups[k] = g
 			}
 			g.events = append(g.events, pending{ev: ev, id: ids[j]})
 			results[i].Matched++
-			m.stats.trigger(d.Name).add(statMatched, 1)
+			m.stats.trigger(mt.def.Name).add(statMatched, 1)
 		}
 	}
 	// A fixed order of row locks keeps concurrent batches from deadlocking.
@@ -390,12 +394,57 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 	return results, nil
 }
 
-// debugMatch records, for triggers with a debug level, whether ev matched
-// and (level 2) why not. Triggers without a debug level cost nothing here.
-func (m *Manager) debugMatch(set *Set, ev stream.Event) {
-	for _, d := range set.Debugged() {
+// eventMatch is what matching found for one event: the triggers whose
+// match criteria it satisfies, in trigger order, and for the triggers with
+// a debug level (Set.Debugged, in order) why it did not match them.
+type eventMatch struct {
+	triggers  []triggerMatch
+	explained [][]string
+}
+
+// triggerMatch is one trigger an event matched, with its distinguishing
+// values and their key; dist is nil when they could not be computed.
+type triggerMatch struct {
+	def  *Definition
+	dist map[string]stream.Value
+	key  string
+}
+
+// matchEvents matches each event against the triggers of set. It only
+// reads set and the events.
+func matchEvents(set *Set, events []stream.Event) []eventMatch {
+	out := make([]eventMatch, len(events))
+	debugged := set.Debugged()
+	for i, ev := range events {
+		em := &out[i]
+		if len(debugged) > 0 {
+			em.explained = make([][]string, len(debugged))
+			for j, d := range debugged {
+				em.explained[j] = d.ExplainMatch(ev)
+			}
+		}
+		for _, d := range set.Candidates(ev.Type) {
+			ci, ok := d.Match(ev)
+			if !ok {
+				continue
+			}
+			tm := triggerMatch{def: d}
+			if dist, ok := d.Distinguish(ev, ci); ok {
+				tm.dist, tm.key = dist, stream.Key(dist)
+			}
+			em.triggers = append(em.triggers, tm)
+		}
+	}
+	return out
+}
+
+// debugCount records, for triggers with a debug level, whether a stored
+// event matched and (level 2) why not, from matchEvents' explanations.
+// Triggers without a debug level cost nothing here.
+func (m *Manager) debugCount(set *Set, explained [][]string) {
+	for j, d := range set.Debugged() {
 		c := m.stats.trigger(d.Name)
-		reasons := d.ExplainMatch(ev)
+		reasons := explained[j]
 		if len(reasons) == 0 {
 			c.add(statMatchPassed, 1)
 			continue
