@@ -357,7 +357,7 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		results[i].Outcome = Stored
 		m.debugCount(set, matches[j].explained)
 		for _, mt := range matches[j].triggers {
-			if mt.dist == nil {
+			if !mt.distinguished {
 				m.stats.trigger(mt.def.Name).add(statBadDistinguish, 1)
 				continue
 			}
@@ -403,11 +403,12 @@ type eventMatch struct {
 }
 
 // triggerMatch is one trigger an event matched, with its distinguishing
-// values and their key; dist is nil when they could not be computed.
+// values and their key when they could be computed (distinguished).
 type triggerMatch struct {
-	def  *Definition
-	dist map[string]stream.Value
-	key  string
+	def           *Definition
+	distinguished bool
+	dist          map[string]stream.Value
+	key           string
 }
 
 // matchEvents matches each event against the triggers of set. It only
@@ -430,7 +431,7 @@ func matchEvents(set *Set, events []stream.Event) []eventMatch {
 			}
 			tm := triggerMatch{def: d}
 			if dist, ok := d.Distinguish(ev, ci); ok {
-				tm.dist, tm.key = dist, stream.Key(dist)
+				tm.distinguished, tm.dist, tm.key = true, dist, stream.Key(dist)
 			}
 			em.triggers = append(em.triggers, tm)
 		}
