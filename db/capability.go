@@ -86,10 +86,12 @@ type BatchIngester interface {
 	// OpenStreams is OpenStream for every key: it returns the open, active
 	// stream of each key that has one; keys without one are absent from
 	// the map (not an error), and a key given twice is looked up once.
-	// Inside a transaction the rows are locked until commit, in key order
-	// (Name, then Key, both compared bytewise): the order in which the
-	// trigger manager takes its single-stream locks, so batches and single
-	// lookups in concurrent transactions do not deadlock each other.
+	// Inside a transaction the keys themselves are locked until commit
+	// (the driver's own key locks, taken in a fixed order before any row
+	// lock), then the rows, in key order (Name, then Key, both compared
+	// bytewise). While a transaction holds a key no other batch can create
+	// or extend a stream of it, so batches with overlapping keys neither
+	// deadlock nor have their creates refused.
 	OpenStreams(ctx context.Context, keys []StreamKey) (map[StreamKey]stream.Stream, error)
 	// CloseStreams is CloseStream for every id: each open stream is
 	// closed for new events; a closed one is left as is. ErrNotFound,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -56,6 +57,8 @@ func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.Stre
 	query := selectOpenStreamsForUpdate
 	if o.pool != nil {
 		query = selectOpenStreamsNoLock
+	} else if err := o.lockKeys(ctx, sorted); err != nil {
+		return nil, err
 	}
 	streams, err := collectStreams(o.q.Query(ctx, query, names, skeys))
 	if err != nil {
@@ -65,6 +68,36 @@ func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.Stre
 		out[db.StreamKey{Name: s.Name, Key: s.Key}] = s
 	}
 	return out, nil
+}
+
+// lockKeysSQL takes transaction-level advisory locks, one per key hash,
+// in ascending order. The function is volatile, so PostgreSQL calls it
+// after sorting (9.6 and later).
+const lockKeysSQL = `SELECT pg_advisory_xact_lock(h) FROM unnest($1::bigint[]) AS h ORDER BY h`
+
+// lockKeys takes, before any row lock, an advisory lock on every key of a
+// batch, in the order of the keys' hashes. A batch then owns its keys until
+// commit: no other ingester can create, extend or lock a stream of them
+// meanwhile, so the creates of a batch are never refused and two batches
+// cannot deadlock, however their keys overlap (row locks alone could: a
+// create refused because another transaction committed a stream for the key
+// forced a second lookup out of key order). Two keys with the same hash
+// share a lock, which only serialises them.
+func (o *ops) lockKeys(ctx context.Context, keys []db.StreamKey) error {
+	hashes := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New64a()
+		h.Write([]byte(k.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(k.Key))
+		hashes = append(hashes, int64(h.Sum64()))
+	}
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	if _, err := o.q.Exec(ctx, lockKeysSQL, hashes); err != nil {
+		return fmt.Errorf("postgres: lock the keys of %d streams: %w", len(keys), interpretError(err))
+	}
+	return nil
 }
 
 // closeStreams closes the open streams among $1 and returns the ids of
