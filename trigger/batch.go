@@ -17,7 +17,7 @@ import (
 // the open key). A group that lost a race (its stream was created by
 // another transaction since the lookup, or claimed by a worker) goes on,
 // from its first event not written, through applyGroup.
-func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester, groups []*group, now time.Time) error {
+func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester, groups []*group, now time.Time, st *Stats) error {
 	keys := make([]db.StreamKey, len(groups))
 	for i, g := range groups {
 		keys[i] = db.StreamKey{Name: g.def.Name, Key: g.key}
@@ -35,7 +35,7 @@ func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester
 			}
 			cur = &s
 		}
-		if plans[i], err = m.plan(g, cur, g.events, now, m.stats.trigger(g.def.Name)); err != nil {
+		if plans[i], err = m.plan(g, cur, g.events, now, st.trigger(g.def.Name)); err != nil {
 			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
 		}
 	}
@@ -114,7 +114,7 @@ func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester
 			continue
 		}
 		m.log.Debug("stream changed concurrently: looking it up again", "trigger", g.def.Name, "key", g.key)
-		if err := m.applyGroup(ctx, tx, g, g.events[redo[i]:], now); err != nil {
+		if err := m.applyGroup(ctx, tx, g, g.events[redo[i]:], now, st); err != nil {
 			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
 		}
 	}

@@ -222,11 +222,17 @@ func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Resul
 	var results []Result
 	var err error
 	for attempt := 1; ; attempt++ {
+		// The per-trigger counters of an attempt count only once it
+		// committed: a retried batch would count its events again.
+		st := newStats()
 		err = m.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
 			var err error
-			results, err = m.AddEventsTx(ctx, tx, events)
+			results, err = m.addEventsTx(ctx, tx, events, st)
 			return err
 		})
+		if err == nil {
+			m.stats.merge(st)
+		}
 		if err == nil || !errors.Is(err, db.ErrConflict) || attempt >= m.attempts {
 			break
 		}
@@ -309,8 +315,14 @@ func validate(ev stream.Event) string {
 // AddEventsTx does the work of AddEvents inside the caller's transaction
 // (the pipeline worker stores a pipeline's new events and completes its
 // stream in one transaction). It reads the clock once: the whole batch
-// happens at one "now".
+// happens at one "now". Its counters are added as it goes: they are not
+// taken back if the caller's transaction rolls back.
 func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Event) ([]Result, error) {
+	return m.addEventsTx(ctx, tx, events, m.stats)
+}
+
+// addEventsTx is AddEventsTx counting into st.
+func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Event, st *Stats) ([]Result, error) {
 	now := stream.NormalizeTime(m.clock.Now())
 	results := make([]Result, len(events))
 	var valid []stream.Event
@@ -355,10 +367,10 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			continue
 		}
 		results[i].Outcome = Stored
-		m.debugCount(set, matches[j].explained)
+		debugCount(st, set, matches[j].explained)
 		for _, mt := range matches[j].triggers {
 			if !mt.distinguished {
-				m.stats.trigger(mt.def.Name).add(statBadDistinguish, 1)
+				st.trigger(mt.def.Name).add(statBadDistinguish, 1)
 				continue
 			}
 			k := groupKey{trigger: mt.def.Name, key: mt.key}
@@ -369,7 +381,7 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			}
 			g.events = append(g.events, pending{ev: ev, id: ids[j]})
 			results[i].Matched++
-			m.stats.trigger(mt.def.Name).add(statMatched, 1)
+			st.trigger(mt.def.Name).add(statMatched, 1)
 		}
 	}
 	// A fixed order of row locks keeps concurrent batches from deadlocking.
@@ -381,13 +393,13 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		return cmp.Or(cmp.Compare(a.def.Name, b.def.Name), cmp.Compare(a.key, b.key))
 	})
 	if bi, ok := tx.(db.BatchIngester); ok && len(ordered) > 0 {
-		if err := m.applyBatch(ctx, tx, bi, ordered, now); err != nil {
+		if err := m.applyBatch(ctx, tx, bi, ordered, now, st); err != nil {
 			return nil, err
 		}
 		return results, nil
 	}
 	for _, g := range ordered {
-		if err := m.applyGroup(ctx, tx, g, g.events, now); err != nil {
+		if err := m.applyGroup(ctx, tx, g, g.events, now, st); err != nil {
 			return nil, fmt.Errorf("trigger %s: %w", g.def.Name, err)
 		}
 	}
@@ -442,9 +454,9 @@ func matchEvents(set *Set, events []stream.Event) []eventMatch {
 // debugCount records, for triggers with a debug level, whether a stored
 // event matched and (level 2) why not, from matchEvents' explanations.
 // Triggers without a debug level cost nothing here.
-func (m *Manager) debugCount(set *Set, explained [][]string) {
+func debugCount(st *Stats, set *Set, explained [][]string) {
 	for j, d := range set.Debugged() {
-		c := m.stats.trigger(d.Name)
+		c := st.trigger(d.Name)
 		reasons := explained[j]
 		if len(reasons) == 0 {
 			c.add(statMatchPassed, 1)
@@ -491,9 +503,9 @@ type segment struct {
 // events require, one stream at a time. When another transaction created
 // or claimed a stream first, it looks up the open stream again and goes
 // on with the events not yet written.
-func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []pending, now time.Time) error {
+func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []pending, now time.Time, st *Stats) error {
 	d := g.def
-	ts := m.stats.trigger(d.Name)
+	ts := st.trigger(d.Name)
 	rest := events
 	for attempt := 0; len(rest) > 0; attempt++ {
 		if attempt > 100 {

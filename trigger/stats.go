@@ -39,6 +39,20 @@ func newStats() *Stats {
 
 func (s *Stats) add(name string, n int64) { s.totals.add(name, n) }
 
+// merge adds o's counters to s.
+func (s *Stats) merge(o *Stats) {
+	totals, per := o.Snapshot(false)
+	for k, n := range totals {
+		s.totals.add(k, n)
+	}
+	for name, c := range per {
+		t := s.trigger(name)
+		for k, n := range c {
+			t.add(k, n)
+		}
+	}
+}
+
 func (s *Stats) trigger(name string) *counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()

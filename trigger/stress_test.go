@@ -327,12 +327,6 @@ func TestConcurrentBatchesKeepInvariants(t *testing.T) {
 	if totals["saved_events"] != int64(nStored) {
 		t.Errorf("saved_events %d, stored %d", totals["saved_events"], nStored)
 	}
-	if retries.Load() > 0 {
-		// A retried batch counts its events again (a known limitation of
-		// the counters); the data checks above hold regardless.
-		t.Logf("counters not compared: %d batches were retried", retries.Load())
-		return
-	}
 	for name, want := range map[string]int{"by_last": nLinksLast, "by_first": nLinksFirst} {
 		c := per[name]
 		t.Logf("%s: counters %v; streams %d, ready %d, links %d", name, c, nStreams[name], nReady[name], want)
