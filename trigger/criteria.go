@@ -37,8 +37,7 @@ type Criteria struct {
 	// Line is the line of the entry in its file.
 	Line int
 
-	include []stream.Pattern
-	exclude []stream.Pattern
+	types stream.TypeFilter // Include and Exclude, compiled
 }
 
 // CriterionKind says how a trait criterion compares.
@@ -95,22 +94,7 @@ type TraitCriterion struct {
 // MatchType reports whether an event type passes the entry's event-type
 // patterns: it matches one inclusion and no exclusion.
 func (c *Criteria) MatchType(eventType string) bool {
-	ok := false
-	for _, g := range c.include {
-		if g.Match(eventType) {
-			ok = true
-			break
-		}
-	}
-	if !ok {
-		return false
-	}
-	for _, g := range c.exclude {
-		if g.Match(eventType) {
-			return false
-		}
-	}
-	return true
+	return c.types.Match(eventType)
 }
 
 // Match reports whether the event satisfies the entry: event type, then

@@ -76,7 +76,7 @@ func checkParsed(t *testing.T, defs []*Definition, err error) {
 			t.Fatalf("incomplete definition %+v", d)
 		}
 		for _, c := range append(append(append([]*Criteria{}, d.MatchCriteria...), d.FireCriteria...), d.LoadCriteria...) {
-			if len(c.Include) == 0 || len(c.include) != len(c.Include) || len(c.exclude) != len(c.Exclude) || c.Number < 0 {
+			if len(c.Include) == 0 || len(c.types.Include) != len(c.Include) || len(c.types.Exclude) != len(c.Exclude) || c.Number < 0 {
 				t.Fatalf("inconsistent criteria %+v", c)
 			}
 		}

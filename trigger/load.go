@@ -486,7 +486,7 @@ func (l *loader) criteria(n *yaml.Node, trig, path string, isMatch bool, distNam
 	if len(c.Include) == 0 {
 		c.Include = []string{"*"}
 		g, _ := stream.CompilePattern("*")
-		c.include = []stream.Pattern{g}
+		c.types.Include = []stream.Pattern{g}
 	}
 	if f, ok := fields[keyNumber]; ok && !isNull(f.value) {
 		var num int
@@ -558,10 +558,10 @@ func (l *loader) eventTypes(c *Criteria, v *yaml.Node, trig, path string) {
 		}
 		if exclude {
 			c.Exclude = append(c.Exclude, pat)
-			c.exclude = append(c.exclude, g)
+			c.types.Exclude = append(c.types.Exclude, g)
 		} else {
 			c.Include = append(c.Include, pat)
-			c.include = append(c.include, g)
+			c.types.Include = append(c.types.Include, g)
 		}
 	}
 }
