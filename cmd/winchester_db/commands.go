@@ -268,15 +268,7 @@ func (a *app) upgrade(ctx context.Context, arg string, sqlOnly bool) error {
 			names = append(names, m.name)
 		}
 	}
-	fmt.Fprintf(a.out, "applying %s … ", strings.Join(names, ", "))
-	start := time.Now()
-	if err := t.driver.Migrate(ctx, t.url, int(to)); err != nil {
-		fmt.Fprintln(a.out, "failed")
-		return err
-	}
-	fmt.Fprintf(a.out, "done in %s\n", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(a.out, "now at version %d (%s)\n", to, t.describe(to))
-	return nil
+	return a.migrate(ctx, t, "applying", names, to)
 }
 
 // printSQL prints the up files of the migrations after the database's
@@ -377,7 +369,13 @@ func (a *app) downgrade(ctx context.Context, arg string) error {
 			names = append(names, m.name)
 		}
 	}
-	fmt.Fprintf(a.out, "reverting %s … ", strings.Join(names, ", "))
+	return a.migrate(ctx, t, "reverting", names, to)
+}
+
+// migrate moves the schema to version to, printing what it does
+// ("applying …" or "reverting …" the named migrations) and how long it took.
+func (a *app) migrate(ctx context.Context, t target, verb string, names []string, to uint) error {
+	fmt.Fprintf(a.out, "%s %s … ", verb, strings.Join(names, ", "))
 	start := time.Now()
 	if err := t.driver.Migrate(ctx, t.url, int(to)); err != nil {
 		fmt.Fprintln(a.out, "failed")
