@@ -19,8 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
-	"github.com/winchester-go/winchester/cmd/internal/engine"
 )
 
 // DefaultName is the worker's name without -n.
@@ -36,14 +36,14 @@ type options struct {
 
 // runFunc runs the worker until ctx is cancelled (or one pass with
 // opts.Once) and returns nil on a clean shutdown. Tests replace it.
-type runFunc func(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error
+type runFunc func(ctx context.Context, cfg *winchester.Config, opts options, logger *slog.Logger) error
 
 // run opens the engine the configuration describes (definitions, store,
 // trigger manager) and runs one pipeline worker until ctx is cancelled or
 // SIGINT/SIGTERM arrives; with opts.Once it runs a single pass. On the first
 // signal the worker stops claiming streams and lets a running pipeline
 // finish within shutdown_grace; a second signal ends the process at once.
-func run(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error {
+func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -51,7 +51,7 @@ func run(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger
 		stop() // restore the default: a second signal terminates
 	}()
 
-	eng, err := engine.Open(ctx, cfg, engine.Options{LoadOptions: engine.LoadOptions{Logger: logger}})
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{LoadOptions: winchester.LoadOptions{Logger: logger}})
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func run(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	logger.Info("store open", "database", cli.MaskURL(cfg.DatabaseURL), "once", opts.Once)
+	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once)
 	if opts.Once {
 		res, err := w.Pass(ctx, ctx)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 )
 
@@ -64,7 +65,7 @@ func TestCommandLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var seen *got
-			fake := func(ctx context.Context, cfg *cli.Config, opts options, logger *slog.Logger) error {
+			fake := func(ctx context.Context, cfg *winchester.Config, opts options, logger *slog.Logger) error {
 				seen = &got{Name: opts.Name, Daemon: opts.Daemon, Once: opts.Once, LogLevel: cfg.LogLevel, DatabaseURL: cfg.DatabaseURL}
 				return nil
 			}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/bench/workload"
-	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	_ "github.com/winchester-go/winchester/db/postgres" // bench ingest measures both drivers
 	_ "github.com/winchester-go/winchester/db/sqlite"
@@ -241,7 +241,7 @@ func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		if dbURL, err = cli.NormalizeDatabaseURL(dbURL, wd); err != nil {
+		if dbURL, err = winchester.NormalizeDatabaseURL(dbURL, wd); err != nil {
 			return err
 		}
 	}
@@ -298,7 +298,7 @@ func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer
 	if o.notifications {
 		kind = "notifications"
 	}
-	fmt.Fprintf(stdout, "database:   %s\n", cli.MaskURL(dbURL))
+	fmt.Fprintf(stdout, "database:   %s\n", winchester.MaskURL(dbURL))
 	fmt.Fprintf(stdout, "%-11s %d in batches of %d\n", kind+":", len(items), o.batch)
 	fmt.Fprintf(stdout, "stored:     %d (duplicates %d, rejected %d, stream matches %d)\n", stored, dups, rejected, matched)
 	fmt.Fprintf(stdout, "elapsed:    %s\n", elapsed.Round(time.Millisecond))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
@@ -78,7 +79,7 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 		r.fail(err)
 	}
 	if cfg.DatabaseURL != "" {
-		r.add("database", "%s", cli.MaskURL(cfg.DatabaseURL))
+		r.add("database", "%s", winchester.MaskURL(cfg.DatabaseURL))
 	}
 
 	// resolve finds the file a key names; "" when the key is not set or

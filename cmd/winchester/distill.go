@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/distiller"
 )
 
@@ -54,7 +54,7 @@ configuration, the definitions or an input cannot be read.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&o.configFile, "config", "c", cli.DefaultConfigFile, "configuration file naming the event definitions (distiller_config)")
+	fs.StringVarP(&o.configFile, "config", "c", winchester.DefaultConfigFile, "configuration file naming the event definitions (distiller_config)")
 	fs.StringVar(&o.definitions, "definitions", "", "event definitions file; overrides distiller_config (the configuration is then optional)")
 	fs.BoolVar(&o.catchAll, "catch-all", false, "keep notifications no definition matches (overrides catch_all_notifications)")
 	fs.BoolVar(&o.pretty, "pretty", false, "indent the printed events")
@@ -63,11 +63,11 @@ configuration, the definitions or an input cannot be read.`,
 
 // loadDistiller builds the distiller from the flags and the configuration.
 func loadDistiller(o *distillOptions) (*distiller.Distiller, error) {
-	var cfg *cli.Config
+	var cfg *winchester.Config
 	// Without --definitions the configuration is required; with it, only
 	// a configuration named explicitly (or present) is read.
 	if o.definitions == "" || o.configSet || fileExists(o.configFile) {
-		c, err := cli.Read(o.configFile)
+		c, err := winchester.Read(o.configFile)
 		if err != nil {
 			return nil, err
 		}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
-	"github.com/winchester-go/winchester/cmd/internal/engine"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
@@ -122,12 +122,12 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	dbURL := o.database
 	if dbURL == "" {
 		dbURL = "sqlite://:memory:"
-	} else if dbURL, err = cli.NormalizeDatabaseURL(dbURL, "."); err != nil {
+	} else if dbURL, err = winchester.NormalizeDatabaseURL(dbURL, "."); err != nil {
 		return err
 	}
 	clock := &virtualClock{}
-	eng, err := engine.Open(ctx, cfg, engine.Options{
-		LoadOptions: engine.LoadOptions{Clock: clock, Logger: log},
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{
+		LoadOptions: winchester.LoadOptions{Clock: clock, Logger: log},
 		DatabaseURL: dbURL, Migrate: o.database == "",
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 }
 
 type replayer struct {
-	eng           *engine.Engine
+	eng           *winchester.Engine
 	worker        *pipeline.Worker
 	clock         *virtualClock
 	out           *bufio.Writer

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/stream"
@@ -43,9 +44,9 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (db.Store, erro
 	if err != nil {
 		return nil, err
 	}
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Migrate: cli.IsSQLite(cfg.DatabaseURL)})
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", cli.MaskURL(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("open database %s: %w", winchester.MaskURL(cfg.DatabaseURL), err)
 	}
 	return store, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 )
@@ -176,7 +177,7 @@ func (a *app) resolve() (target, error) {
 		if err != nil {
 			return t, err
 		}
-		if t.url, err = cli.NormalizeDatabaseURL(override, cwd); err != nil {
+		if t.url, err = winchester.NormalizeDatabaseURL(override, cwd); err != nil {
 			return t, err
 		}
 	} else {
@@ -195,7 +196,7 @@ func (a *app) resolve() (target, error) {
 	}
 	md, ok := d.(db.MigrationDriver)
 	if !ok {
-		return t, fmt.Errorf("the driver of %s has no migrations", cli.MaskURL(t.url))
+		return t, fmt.Errorf("the driver of %s has no migrations", winchester.MaskURL(t.url))
 	}
 	t.driver = md
 	t.migrations, err = listMigrations(md.Migrations())
@@ -316,10 +317,10 @@ INSERT INTO schema_migrations (version, dirty) VALUES (%d, false);
 // anything: a SQLite file that does not exist (or an in-memory database)
 // is not opened, and a database that does not answer is taken as empty.
 func (a *app) readOnlyVersion(ctx context.Context, t target) (uint, string) {
-	if cli.IsSQLite(t.url) {
+	if winchester.IsSQLite(t.url) {
 		path := strings.TrimPrefix(t.url, "sqlite://")
 		path, _, _ = strings.Cut(path, "?")
-		if t.url == cli.SQLiteMemoryURL || strings.HasPrefix(t.url, cli.SQLiteMemoryURL+"?") {
+		if t.url == winchester.SQLiteMemoryURL || strings.HasPrefix(t.url, winchester.SQLiteMemoryURL+"?") {
 			return 0, "in-memory database, every migration from base"
 		}
 		if _, err := os.Stat(path); err != nil {
@@ -395,7 +396,7 @@ func (a *app) version(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.out, "database: %s\n", cli.MaskURL(t.url))
+	fmt.Fprintf(a.out, "database: %s\n", winchester.MaskURL(t.url))
 	state := ""
 	if dirty {
 		state = ", DIRTY"

@@ -1,12 +1,16 @@
+// Package cli holds what only the commands share: the common flags and
+// their environment overrides (applied with winchester.Config.Override),
+// slog setup and signal handling. Configuration loading and engine
+// assembly live in the root package winchester.
 package cli
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester"
 )
 
 // EnvDatabaseURL names the environment variable that overrides
@@ -24,7 +28,7 @@ type Flags struct {
 // AddTo registers the flags on cmd.
 func (f *Flags) AddTo(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVarP(&f.ConfigFile, "config", "c", DefaultConfigFile, "configuration file (.yaml, .yml or .json)")
+	fs.StringVarP(&f.ConfigFile, "config", "c", winchester.DefaultConfigFile, "configuration file (.yaml, .yml or .json)")
 	fs.StringVar(&f.DatabaseURL, "database-url", "", "database URL; overrides "+EnvDatabaseURL+" and database.url")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warning, error (overrides log_level)")
 	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text or json (overrides log_format)")
@@ -34,52 +38,41 @@ func (f *Flags) AddTo(cmd *cobra.Command) {
 // (getenv, os.Getenv in commands; nil for none) and of the flags, without
 // validating: call Validate. Relative SQLite paths in an overriding
 // database URL are resolved in the current directory.
-func (f *Flags) Read(getenv func(string) string) (*Config, error) {
+func (f *Flags) Read(getenv func(string) string) (*winchester.Config, error) {
 	name := f.ConfigFile
 	if name == "" {
-		name = DefaultConfigFile
+		name = winchester.DefaultConfigFile
 	}
-	c, err := Read(name)
+	c, err := winchester.Read(name)
 	if err != nil {
 		return nil, err
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, fmt.Errorf("current directory: %w", err)
-	}
 	if getenv != nil {
 		if v := getenv(EnvDatabaseURL); v != "" {
-			c.override("database.url", "environment variable "+EnvDatabaseURL)
-			c.Database.URL = v
-			c.dbBase = cwd
+			if err := c.Override("database.url", v, "environment variable "+EnvDatabaseURL); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if f.DatabaseURL != "" {
-		c.override("database.url", "flag --database-url")
-		c.Database.URL = f.DatabaseURL
-		c.dbBase = cwd
+	overrides := []struct{ key, value, flag string }{
+		{"database.url", f.DatabaseURL, "--database-url"},
+		{"log_level", f.LogLevel, "--log-level"},
+		{"log_format", f.LogFormat, "--log-format"},
 	}
-	if f.LogLevel != "" {
-		c.override("log_level", "flag --log-level")
-		c.LogLevel = f.LogLevel
-	}
-	if f.LogFormat != "" {
-		c.override("log_format", "flag --log-format")
-		c.LogFormat = f.LogFormat
+	for _, o := range overrides {
+		if o.value == "" {
+			continue
+		}
+		if err := c.Override(o.key, o.value, "flag "+o.flag); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
 
-func (c *Config) override(key, source string) {
-	if c.origin == nil {
-		c.origin = map[string]string{}
-	}
-	c.origin[key] = source
-}
-
 // Setup is what a command does first: Read with overrides, Validate, build
 // the logger (writing to logOut) and log the config's warnings.
-func (f *Flags) Setup(getenv func(string) string, logOut io.Writer) (*Config, *slog.Logger, error) {
+func (f *Flags) Setup(getenv func(string) string, logOut io.Writer) (*winchester.Config, *slog.Logger, error) {
 	c, err := f.Read(getenv)
 	if err != nil {
 		return nil, nil, err
@@ -94,6 +87,6 @@ func (f *Flags) Setup(getenv func(string) string, logOut io.Writer) (*Config, *s
 	for _, w := range c.Warnings {
 		logger.Warn(w)
 	}
-	logger.Debug("configuration loaded", "file", c.File, "database", MaskURL(c.DatabaseURL))
+	logger.Debug("configuration loaded", "file", c.File, "database", winchester.MaskURL(c.DatabaseURL))
 	return c, logger, nil
 }

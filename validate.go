@@ -1,4 +1,4 @@
-package cli
+package winchester
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/winchester-go/winchester/trigger/timex"
 )
@@ -83,7 +84,7 @@ func (c *Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
 	}
-	if _, err := parseFormat(c.LogFormat); err != nil {
+	if _, err := ParseLogFormat(c.LogFormat); err != nil {
 		bad("log_format", "%v", err)
 	}
 	if c.TrimEvents || c.has("trim_events_age") {
@@ -127,4 +128,39 @@ func (c *Config) ValidateWorker() error {
 func (c *Config) Level() slog.Level {
 	l, _ := ParseLevel(c.LogLevel)
 	return l
+}
+
+// ParseLevel reads a log level name: debug, info, warn/warning, error, and
+// the original's Python names (critical/fatal = error, notset = debug), in
+// any case.
+func ParseLevel(name string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "debug", "notset":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error", "critical", "fatal":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (want debug, info, warning or error)", name)
+}
+
+// Log formats (log_format).
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// ParseLogFormat reads a log format name, text or json, in any case; empty
+// is text.
+func ParseLogFormat(name string) (string, error) {
+	switch f := strings.ToLower(strings.TrimSpace(name)); f {
+	case LogFormatText, "":
+		return LogFormatText, nil
+	case LogFormatJSON:
+		return LogFormatJSON, nil
+	}
+	return "", fmt.Errorf("unknown log format %q (want text or json)", name)
 }

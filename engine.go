@@ -1,9 +1,4 @@
-// Package engine assembles a running Winchester engine from a loaded
-// winchester.yaml: the definitions it points at (triggers, pipelines, event
-// definitions), the store, the trigger manager and pipeline workers. The
-// commands share it so that pipeline_worker, winchester replay and
-// winchester serve behave the same way.
-package engine
+package winchester
 
 import (
 	"context"
@@ -13,7 +8,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
@@ -63,7 +57,7 @@ type LoadOptions struct {
 // LoadDefinitions loads every file cfg points at and cross-checks them
 // (every pipeline a trigger names exists). It returns all problems found,
 // joined, not only the first.
-func LoadDefinitions(cfg *cli.Config, opts LoadOptions) (*Definitions, error) {
+func LoadDefinitions(cfg *Config, opts LoadOptions) (*Definitions, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -160,7 +154,7 @@ func LoadDefinitions(cfg *cli.Config, opts LoadOptions) (*Definitions, error) {
 
 // Engine is an open engine: definitions, store and trigger manager.
 type Engine struct {
-	Config  *cli.Config
+	Config  *Config
 	Defs    *Definitions
 	Store   db.Store
 	Manager *trigger.Manager
@@ -179,7 +173,7 @@ type Options struct {
 }
 
 // Open loads the definitions, opens the store and builds the manager.
-func Open(ctx context.Context, cfg *cli.Config, opts Options) (*Engine, error) {
+func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	if opts.Clock == nil {
 		opts.Clock = stream.SystemClock{}
 	}
@@ -196,7 +190,7 @@ func Open(ctx context.Context, cfg *cli.Config, opts Options) (*Engine, error) {
 	if opts.DatabaseURL != "" {
 		url = opts.DatabaseURL
 	}
-	migrate := opts.Migrate || cli.IsSQLite(url)
+	migrate := opts.Migrate || IsSQLite(url)
 	store, err := db.Open(ctx, url, db.Options{Migrate: migrate})
 	if err != nil {
 		_ = defs.Close()

@@ -1,4 +1,4 @@
-package engine
+package winchester
 
 import (
 	"os"
@@ -6,18 +6,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winchester-go/winchester/cmd/internal/cli"
 	_ "github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
 func TestOpenSamples(t *testing.T) {
-	cfg, err := cli.Load("../../../etc/winchester.yaml")
+	cfg, err := Load("etc/winchester.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := Open(t.Context(), cfg, Options{DatabaseURL: cli.SQLiteMemoryURL})
+	eng, err := Open(t.Context(), cfg, Options{DatabaseURL: SQLiteMemoryURL})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -57,7 +56,7 @@ func TestLoadDefinitionsReportsEveryProblem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := cli.Load(filepath.Join(dir, "winchester.yaml"))
+	cfg, err := Load(filepath.Join(dir, "winchester.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,4 @@
-// Package cli holds what the commands share: the winchester.yaml
-// configuration (loading, defaults, validation, file lookup, database URL
-// normalisation), the common flags, slog setup and signal handling.
-//
-// Precedence of settings: flag > environment (WINCHESTER_DATABASE_URL) >
-// file > default. Only the commands read the environment; this package
-// receives it as a function.
-package cli
+package winchester
 
 import (
 	"bytes"
@@ -436,6 +429,35 @@ func (c *Config) Line(key string) int { return c.lines[key] }
 // Has reports whether the file sets key (a dotted path); defaults do not
 // count. Optional files are loaded only when their key is set.
 func (c *Config) Has(key string) bool { return c.has(key) }
+
+// Override sets key (a dotted path: "database.url", "log_level" or
+// "log_format") to value on behalf of source (a flag or environment
+// variable such as "flag --log-level"), which messages about the value
+// then name instead of the file. A relative SQLite path in an overriding
+// database URL is resolved in the current directory, not the config
+// file's. Call Validate afterwards.
+func (c *Config) Override(key, value, source string) error {
+	switch key {
+	case "database.url":
+		cwd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("current directory: %w", err)
+		}
+		c.Database.URL = value
+		c.dbBase = cwd
+	case "log_level":
+		c.LogLevel = value
+	case "log_format":
+		c.LogFormat = value
+	default:
+		return fmt.Errorf("%s: cannot override %q (only database.url, log_level and log_format)", source, key)
+	}
+	if c.origin == nil {
+		c.origin = map[string]string{}
+	}
+	c.origin[key] = source
+	return nil
+}
 
 // withDefaults gives every key the file does not set its default.
 func (c *Config) withDefaults() {
