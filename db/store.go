@@ -14,12 +14,18 @@ import (
 var (
 	// ErrNotFound: no such event or stream.
 	ErrNotFound = errors.New("db: not found")
-	// ErrConflict: a compare-and-set lost (the stream's state_serial_no or
-	// state changed since the caller read it; the original's LockError), or
-	// a transaction had to be aborted because of concurrent work (deadlock,
-	// serialisation failure). Callers drop or redo the work; they never
-	// retry the same write blindly.
+	// ErrConflict: a compare-and-set lost: the stream's state_serial_no or
+	// state changed since the caller read it (the original's LockError),
+	// or a conditional write found the stream no longer in the state it
+	// requires. Another process owns the outcome now: callers drop the
+	// work, or redo it from a fresh read; they never repeat the same write.
 	ErrConflict = errors.New("db: conflict with a concurrent change")
+	// ErrAborted: the transaction was aborted because of concurrent work
+	// (a PostgreSQL serialisation failure or deadlock, SQLite's busy
+	// timeout or a locked table). Nothing of it was written and no
+	// compare-and-set was decided: running the same transaction again is
+	// safe and usually succeeds.
+	ErrAborted = errors.New("db: transaction aborted by concurrent work, run it again")
 	// ErrDuplicate: a unique value (message_id) exists already.
 	ErrDuplicate = errors.New("db: duplicate")
 	// ErrUnavailable: the database cannot be reached or went away. Callers

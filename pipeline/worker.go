@@ -365,6 +365,13 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 		w.log.Debug("stream claimed by another worker", "stream_id", s.ID, "trigger", s.Name)
 		return a, nil
 	}
+	if errors.Is(err, db.ErrAborted) {
+		// The database was busy with other work: the claim was not
+		// decided and the stream stays ready for the next pass.
+		a.Locked = true
+		w.log.Debug("claim aborted by concurrent work; the next pass tries again", "stream_id", s.ID, "trigger", s.Name, "error", err)
+		return a, nil
+	}
 	if err != nil {
 		return a, fmt.Errorf("claim stream %d: %w", s.ID, err)
 	}
@@ -461,16 +468,16 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 }
 
 // maxCompleteAttempts bounds the retries of a completion transaction that
-// was aborted by a concurrent transaction (a deadlock with an ingester
-// appending the pipeline's new events, say) while the claim still holds.
+// was aborted by concurrent work (db.ErrAborted: a deadlock with an
+// ingester appending the pipeline's new events, a busy database).
 const maxCompleteAttempts = 5
 
 // complete stores the pipeline's new events and completes the stream (purge
 // or state completed) in one transaction. ErrConflict means the claim was
-// lost (the stream changed under us); a transaction aborted for another
-// reason while the claim still holds is retried, and so is one that failed
-// because the database was unavailable (with backoff): the handlers have
-// committed, and completing now is better than running them again later.
+// lost (the stream changed under us); a transaction the database aborted
+// (db.ErrAborted) is run again, and so is one that failed because the
+// database was unavailable (with backoff): the handlers have committed,
+// and completing now is better than running them again later.
 func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event, log *slog.Logger) error {
 	ctx = context.WithoutCancel(ctx)
 	var err error
@@ -501,14 +508,10 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 			backoff *= 2
 			continue
 		}
-		if !errors.Is(err, db.ErrConflict) {
-			return err
+		if !errors.Is(err, db.ErrAborted) {
+			return err // done, the claim lost (ErrConflict), or not retryable
 		}
-		cur, rerr := w.store.StreamByID(ctx, claimed.ID)
-		if rerr != nil || cur.SerialNo != claimed.SerialNo || cur.ClaimedBy != claimed.ClaimedBy {
-			return err // the claim is gone
-		}
-		log.Debug("completion aborted by a concurrent transaction; retrying", "attempt", attempt, "error", err)
+		log.Debug("completion aborted by concurrent work; retrying", "attempt", attempt, "error", err)
 	}
 	return err
 }
@@ -541,6 +544,9 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 					// anything commits.
 					cancel(fmt.Errorf("%w: %v", errLeaseLost, err))
 				case err != nil:
+					// Aborted by concurrent work (a busy database) or
+					// unavailable: the claim still holds; the next tick
+					// tries again.
 					log.Warn("could not renew the claim's lease", "error", err)
 				default:
 					cur = s.SerialNo

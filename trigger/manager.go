@@ -71,8 +71,10 @@ type ManagerConfig struct {
 	// Distiller converts notifications; without one AddNotification rejects
 	// every notification with a clear reason.
 	Distiller Distiller
-	// MaxAttempts bounds how often a batch is retried after losing a race
-	// (db.ErrConflict, e.g. a deadlock between ingesters). Default 5.
+	// MaxAttempts bounds how often a batch is run again after the
+	// database aborted its transaction (db.ErrAborted: a deadlock between
+	// ingesters, a busy SQLite file) or it kept losing races for a stream
+	// (db.ErrConflict). Default 5.
 	MaxAttempts int
 }
 
@@ -216,8 +218,10 @@ func (m *Manager) logDropped(messageID string, dropped []stream.Dropped) {
 }
 
 // AddEvents stores a batch of events and puts them into streams in one
-// transaction, in order. It returns one Result per event. A batch that
-// loses a race with another ingester (db.ErrConflict) is retried whole.
+// transaction, in order. It returns one Result per event. A batch whose
+// transaction the database aborted (db.ErrAborted) or that lost races with
+// other ingesters for too long (db.ErrConflict) is run again whole; other
+// errors are returned at once.
 func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Result, error) {
 	var results []Result
 	var err error
@@ -233,10 +237,10 @@ func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Resul
 		if err == nil {
 			m.stats.merge(st)
 		}
-		if err == nil || !errors.Is(err, db.ErrConflict) || attempt >= m.attempts {
+		if err == nil || !retryable(err) || attempt >= m.attempts {
 			break
 		}
-		m.log.Debug("retrying event batch after a conflict", "attempt", attempt, "error", err)
+		m.log.Debug("running the event batch again", "attempt", attempt, "error", err)
 	}
 	if err != nil {
 		return nil, err
@@ -252,6 +256,12 @@ func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Resul
 		}
 	}
 	return results, nil
+}
+
+// retryable reports whether a batch that failed with err may succeed when
+// run again: its transaction was rolled back because of concurrent work.
+func retryable(err error) bool {
+	return errors.Is(err, db.ErrAborted) || errors.Is(err, db.ErrConflict)
 }
 
 // AddNotification distills a raw notification into an event and adds it.

@@ -436,7 +436,7 @@ failed stream that matches. Streams in other states are left alone.`,
 				case errors.Is(err, db.ErrNotFound):
 					res["error"] = "not found"
 					failed++
-				case errors.Is(err, db.ErrConflict):
+				case errors.Is(err, db.ErrConflict), errors.Is(err, db.ErrAborted):
 					res["error"] = "changed concurrently; try again"
 					failed++
 				case err != nil:

@@ -175,7 +175,9 @@ func exerciseConcurrency(t *testing.T, open OpenFunc) {
 					}
 					return tx.AppendToStream(ctx, db.AppendParams{StreamID: st.ID, EventIDs: ids, FirstEvent: base, LastEvent: base, ExpireTimestamp: st.ExpireTimestamp})
 				})
-				if !errors.Is(err, db.ErrConflict) {
+				// A lost race or an aborted transaction (a deadlock
+				// between ingesters): redo the whole transaction.
+				if !errors.Is(err, db.ErrConflict) && !errors.Is(err, db.ErrAborted) {
 					return err
 				}
 			}

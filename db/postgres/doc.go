@@ -50,7 +50,8 @@
 //
 // Every error from pgx passes through one function, interpretError: no
 // rows is db.ErrNotFound, a unique violation db.ErrDuplicate, a
-// serialisation failure or deadlock db.ErrConflict, and a lost or refused
+// serialisation failure or deadlock db.ErrAborted (run the transaction
+// again; db.ErrConflict is only a lost compare-and-set), and a lost or refused
 // connection (network errors, administrator shutdown, class 08, a closed
 // pool) db.ErrUnavailable. The pool replaces broken connections by itself,
 // so the next call after an ErrUnavailable works once the server is back.

@@ -24,8 +24,8 @@ func TestInterpretError(t *testing.T) {
 		{name: "no rows", err: pgx.ErrNoRows, want: db.ErrNotFound},
 		{name: "wrapped no rows", err: fmt.Errorf("scan: %w", pgx.ErrNoRows), want: db.ErrNotFound},
 		{name: "unique violation", err: &pgconn.PgError{Code: "23505", Message: "duplicate key"}, want: db.ErrDuplicate},
-		{name: "serialization failure", err: &pgconn.PgError{Code: "40001"}, want: db.ErrConflict},
-		{name: "deadlock", err: &pgconn.PgError{Code: "40P01"}, want: db.ErrConflict},
+		{name: "serialization failure", err: &pgconn.PgError{Code: "40001"}, want: db.ErrAborted},
+		{name: "deadlock", err: &pgconn.PgError{Code: "40P01"}, want: db.ErrAborted},
 		{name: "admin shutdown", err: &pgconn.PgError{Code: "57P01"}, want: db.ErrUnavailable},
 		{name: "connection failure", err: &pgconn.PgError{Code: "08006"}, want: db.ErrUnavailable},
 		{name: "cannot connect now", err: &pgconn.PgError{Code: "57P03"}, want: db.ErrUnavailable},
@@ -37,7 +37,7 @@ func TestInterpretError(t *testing.T) {
 		{name: "foreign key", err: &pgconn.PgError{Code: "23503", Message: "violates foreign key"}},
 		{name: "cancelled", err: fmt.Errorf("query: %w", context.Canceled)},
 	}
-	sentinels := []error{db.ErrNotFound, db.ErrDuplicate, db.ErrConflict, db.ErrUnavailable}
+	sentinels := []error{db.ErrNotFound, db.ErrDuplicate, db.ErrConflict, db.ErrAborted, db.ErrUnavailable}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := interpretError(tc.err)

@@ -172,7 +172,7 @@ func interpretMigrateError(err error) error {
 			db.ErrSchemaOutOfDate, dirty.Version, dirty.Version)
 	}
 	mapped := interpretError(err)
-	if errors.Is(mapped, db.ErrUnavailable) || errors.Is(mapped, db.ErrConflict) {
+	if errors.Is(mapped, db.ErrUnavailable) || errors.Is(mapped, db.ErrAborted) {
 		return mapped
 	}
 	return fmt.Errorf("%v", err)

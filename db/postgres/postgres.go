@@ -163,7 +163,7 @@ func interpretError(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, s := range []error{db.ErrNotFound, db.ErrConflict, db.ErrDuplicate, db.ErrUnavailable, db.ErrSchemaOutOfDate} {
+	for _, s := range []error{db.ErrNotFound, db.ErrConflict, db.ErrAborted, db.ErrDuplicate, db.ErrUnavailable, db.ErrSchemaOutOfDate} {
 		if errors.Is(err, s) {
 			return err
 		}
@@ -186,8 +186,9 @@ func interpretError(err error) error {
 		switch {
 		case pgErr.Code == "23505":
 			return fmt.Errorf("%w: %s", db.ErrDuplicate, pgErr.Message)
-		case pgErr.Code == "40001", pgErr.Code == "40P01":
-			return fmt.Errorf("%w: %s", db.ErrConflict, pgErr.Message)
+		case pgErr.Code == "40001", // serialization_failure
+			pgErr.Code == "40P01": // deadlock_detected
+			return fmt.Errorf("%w: %s", db.ErrAborted, pgErr.Message)
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			pgErr.Code == "57P01", // admin_shutdown
 			pgErr.Code == "57P02", // crash_shutdown

@@ -35,6 +35,22 @@ func TestExercise(t *testing.T) {
 	dbtest.Exercise(t, func(t *testing.T) db.Store { return openStore(t) })
 }
 
+func TestExerciseTwoStores(t *testing.T) {
+	dbtest.ExerciseTwoStores(t, func(t *testing.T) (db.Store, db.Store) {
+		url := dbtest.PostgresURL(t)
+		var stores [2]db.Store
+		for i := range stores {
+			s, err := postgres.Open(t.Context(), url, db.Options{Migrate: true})
+			if err != nil {
+				t.Fatalf("postgres.Open %d: %v", i, err)
+			}
+			t.Cleanup(func() { s.Close() })
+			stores[i] = s
+		}
+		return stores[0], stores[1]
+	})
+}
+
 func TestExerciseMigrations(t *testing.T) {
 	dbtest.ExerciseMigrations(t, postgres.Driver{}, func(t *testing.T) string { return dbtest.PostgresURL(t) })
 }

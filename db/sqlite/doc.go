@@ -22,9 +22,10 @@
 // connection (SetMaxOpenConns(1)). All operations of a process are
 // therefore serialised on that connection; write transactions begin with
 // BEGIN IMMEDIATE, so they never deadlock on a lock upgrade, and other
-// processes wait up to five seconds for the write lock (busy_timeout)
-// before an operation fails with db.ErrConflict. A consequence for
-// callers: inside Store.InTx use only the db.Ops given to the function;
+// processes wait up to five seconds for the write lock (busy_timeout; a
+// URL may set its own, e.g. ?_pragma=busy_timeout(1000)) before an
+// operation fails with db.ErrAborted, which callers retry. A consequence
+// for callers: inside Store.InTx use only the db.Ops given to the function;
 // calling the Store itself there would wait for the connection the
 // transaction holds, forever; the Store detects this through the context
 // InTx gives the function and fails such a call at once. The single

@@ -44,7 +44,9 @@ func (s *Store) translate(err error) error {
 	}
 	switch code & 0xff { // primary result code
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return fmt.Errorf("%s: %w", se.Error(), db.ErrConflict)
+		// Another process held the write lock for longer than
+		// busy_timeout: nothing was written, run it again.
+		return fmt.Errorf("%s: %w", se.Error(), db.ErrAborted)
 	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL,
 		sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB,
 		sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_PERM:

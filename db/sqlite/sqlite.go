@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -66,7 +67,9 @@ func (l location) dsn() string {
 	for k, vs := range l.query {
 		q[k] = append([]string(nil), vs...)
 	}
-	q.Add("_pragma", "busy_timeout(5000)")
+	if !slices.ContainsFunc(q["_pragma"], func(p string) bool { return strings.HasPrefix(p, "busy_timeout") }) {
+		q.Add("_pragma", "busy_timeout(5000)")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
 	if !l.memory() {
 		q.Add("_pragma", "journal_mode(WAL)")

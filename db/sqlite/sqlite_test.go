@@ -28,6 +28,28 @@ func TestExercise(t *testing.T) {
 	dbtest.Exercise(t, openTemp)
 }
 
+func TestExerciseTwoStores(t *testing.T) {
+	dbtest.ExerciseTwoStores(t, func(t *testing.T) (db.Store, db.Store) {
+		// Two stores on one file, as two processes; the second gives up
+		// waiting for the first's write lock after 200ms.
+		raw := "sqlite://" + filepath.Join(t.TempDir(), "winchester.db") + "?_pragma=busy_timeout(200)"
+		var stores [2]db.Store
+		for i := range stores {
+			s, err := sqlite.Open(t.Context(), raw, db.Options{Migrate: true})
+			if err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			stores[i] = s
+		}
+		return stores[0], stores[1]
+	})
+}
+
 func TestExerciseMigrations(t *testing.T) {
 	dbtest.ExerciseMigrations(t, sqlite.Driver{}, func(t *testing.T) string {
 		return "sqlite://" + filepath.Join(t.TempDir(), "winchester.db")
