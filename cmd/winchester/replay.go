@@ -30,7 +30,21 @@ type replayOptions struct {
 	database      string
 	output        string
 	noDrain       bool
+	pacing        string
 }
+
+// Replay pacings: when worker passes run relative to the input records.
+const (
+	// pacingDeadlines runs the stream deadlines that fall before each
+	// record first, at their own times, as workers running all along
+	// would have done (the default).
+	pacingDeadlines = "deadlines"
+	// pacingRecords runs passes only after each record, at the record's
+	// time, as the original's playback did: a stream whose deadline fell
+	// between two records is processed at the second one, after it was
+	// added.
+	pacingRecords = "records"
+)
 
 func newReplayCmd() *cobra.Command {
 	var o replayOptions
@@ -71,6 +85,7 @@ every pending stream of that database is processed, not only the replay's.`,
 	fs.StringVar(&o.database, "database", "", "replay into this database instead of a private in-memory store")
 	fs.StringVarP(&o.output, "output", "o", "-", "file receiving one JSON line per processed stream (- = standard output)")
 	fs.BoolVar(&o.noDrain, "no-drain", false, "stop after the last input record instead of running the remaining deadlines")
+	fs.StringVar(&o.pacing, "pacing", pacingDeadlines, "when passes run: deadlines (before each record, at each deadline) or records (only after each record, as the original's playback)")
 	return cmd
 }
 
@@ -115,6 +130,11 @@ type replayRecord struct {
 }
 
 func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	switch o.pacing {
+	case "", pacingDeadlines, pacingRecords:
+	default:
+		return fmt.Errorf("--pacing %q: want %s or %s", o.pacing, pacingDeadlines, pacingRecords)
+	}
 	cfg, log, err := o.flags.Setup(os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -156,7 +176,8 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	}
 	bw := bufio.NewWriter(out)
 	defer bw.Flush()
-	r := &replayer{eng: eng, worker: worker, clock: clock, out: bw, log: log, notifications: o.notifications}
+	r := &replayer{eng: eng, worker: worker, clock: clock, out: bw, log: log, notifications: o.notifications,
+		byRecords: o.pacing == pacingRecords}
 
 	for _, in := range inputs {
 		if err := r.playFile(ctx, in, stdin); err != nil {
@@ -184,6 +205,7 @@ type replayer struct {
 	out           *bufio.Writer
 	log           *slog.Logger
 	notifications bool
+	byRecords     bool // --pacing records
 	sum           replaySummary
 }
 
@@ -250,9 +272,13 @@ func (r *replayer) decode(data []byte) (stream.Event, error) {
 func (r *replayer) play(ctx context.Context, ev stream.Event) error {
 	// Deadlines that fall before this record are processed first, in
 	// order, as workers running all along would have: a stream ready to
-	// fire at 10:00 does not take in an event of 12:00.
-	if err := r.runDeadlines(ctx, ev.Timestamp); err != nil {
-		return err
+	// fire at 10:00 does not take in an event of 12:00. With --pacing
+	// records they wait for the passes after the record, as in the
+	// original's playback.
+	if !r.byRecords {
+		if err := r.runDeadlines(ctx, ev.Timestamp); err != nil {
+			return err
+		}
 	}
 	r.clock.advance(ev.Timestamp)
 	res, err := r.eng.Manager.AddEvent(ctx, ev)
