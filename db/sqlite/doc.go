@@ -41,7 +41,8 @@
 // embedded (migrations/NNNNNN_title.{up,down}.sql) and run by
 // golang-migrate; Migrate and Open with Options.Migrate hold an exclusive
 // OS file lock on "<database>.migrate.lock" while they run, so several
-// processes upgrading at once neither fail nor apply a migration twice.
+// processes upgrading at once neither fail nor apply a migration twice;
+// the lock file is removed when the migration ends.
 // Open refuses a database whose schema version differs from the binary's
 // with db.ErrSchemaOutOfDate, naming the fix (winchester_db upgrade head).
 //

@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/winchester-go/winchester/db"
@@ -65,4 +67,38 @@ func BenchmarkStore(b *testing.B) {
 		tb.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// Migrating leaves nothing beside the database: the lock file that
+// serialises concurrent migrations is removed, also when several stores
+// migrate the same file at once (a leftover lock file in etc/ made the
+// repository's own sample check fail).
+func TestMigrateLeavesNoLockFile(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "winchester.db")
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			s, err := sqlite.Open(t.Context(), url, db.Options{Migrate: true})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("open with migrate: %v", err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".migrate.lock") {
+			t.Errorf("%s left behind after migrating", e.Name())
+		}
+	}
 }
