@@ -72,6 +72,9 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 		}
 		logger.Info("pass done", "loaded_fire", res.LoadedFire, "loaded_expire", res.LoadedExpire,
 			"fired", res.Stats.Fired, "expired", res.Stats.Expired, "errors", res.Stats.Errors)
+		if res.Stats.Errors > 0 {
+			return fmt.Errorf("the pass had %d stream error(s): see the log, and winchester streams list --state error", res.Stats.Errors)
+		}
 		return nil
 	}
 	return w.Run(ctx)
@@ -113,7 +116,7 @@ the background.`,
 	fs.StringVarP(&opts.Name, "name", "n", DefaultName, "worker name, shown in logs")
 	fs.StringVarP(&opts.Daemon, "daemon", "d", "", "accepted for compatibility; the worker always runs in the foreground")
 	fs.Lookup("daemon").NoOptDefVal = "true"
-	fs.BoolVar(&opts.Once, "once", false, "run one fire and expire pass, then exit")
+	fs.BoolVar(&opts.Once, "once", false, "run one fire and expire pass, then exit (status 1 when a stream's pipeline failed)")
 	return cmd
 }
 

@@ -8,11 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -157,5 +162,55 @@ func TestBadDefinitions(t *testing.T) {
 	err := cmd.ExecuteContext(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "pipelines.yaml:2") || !strings.Contains(err.Error(), "nosuchhandler") {
 		t.Errorf("error = %v, want one naming pipelines.yaml:2 and the handler", err)
+	}
+}
+
+// A --once pass in which a stream fails exits non-zero, so that a cron job
+// or a deployment check notices. Here the stream's trigger is no longer
+// defined when the worker runs.
+func TestOnceFailsWhenAStreamFails(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"winchester.yaml": "pipeline_config: pipelines.yaml\ntrigger_definitions: triggers.yaml\npipeline_handlers: {logger: logger}\n",
+		"pipelines.yaml":  "p: [logger]\n",
+		"triggers.yaml":   "- name: renamed\n  distinguished_by: [instance_id]\n  expiration: $last + 1h\n  fire_pipeline: p\n  expire_pipeline: p\n  match_criteria: [{event_type: x}]\n  fire_criteria: [{event_type: x}]\n",
+		"old.yaml":        "- name: old\n  distinguished_by: [instance_id]\n  expiration: $last + 1h\n  fire_pipeline: p\n  expire_pipeline: p\n  match_criteria: [{event_type: x}]\n  fire_criteria: [{event_type: x}]\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stream of the old trigger, ready to fire.
+	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(dir, "winchester.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, _, err := trigger.Load(filepath.Join(dir, "old.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := stream.Event{MessageID: "m1", Type: "x", Timestamp: time.Now().UTC().Add(-time.Hour),
+		Traits: map[string]stream.Value{"instance_id": stream.String("a")}}
+	if res, err := mgr.AddEvent(t.Context(), ev); err != nil || res.Outcome != trigger.Stored {
+		t.Fatalf("AddEvent = %+v, %v", res, err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	cmd := newRootCmd(func(string) string { return "" }, &logs, run)
+	cmd.SetArgs([]string{"-c", filepath.Join(dir, "winchester.yaml"), "--once"})
+	err = cmd.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "1 stream error(s)") {
+		t.Fatalf("pipeline_worker --once = %v, want an error counting the failed stream\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "errors=1") {
+		t.Errorf("logs lack the pass summary with errors=1:\n%s", logs.String())
 	}
 }

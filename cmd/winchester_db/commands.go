@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,32 +57,56 @@ then record the version with "winchester_db force N".`,
 }
 
 func newDowngradeCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "downgrade N|base",
 		Short: "Revert the migrations above version N (base: all of them)",
 		Long: `downgrade reverts the applied migrations newer than version N, newest first.
-"base" (or 0) reverts all of them and DROPS EVERY TABLE with its data.`,
-		Example: `  winchester_db downgrade base`,
-		Args:    cobra.ExactArgs(1),
+"base" (or 0) reverts all of them and DROPS EVERY TABLE with its data, so
+it is refused without --yes.`,
+		Example: `  winchester_db downgrade 1
+  winchester_db downgrade base --yes`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.downgrade(cmd.Context(), args[0])
+			return a.downgrade(cmd.Context(), args[0], yes)
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "confirm a downgrade to base, which drops every table and its data")
+	return cmd
 }
 
+// Exit statuses of version besides 0 (at head), 1 (error) and 2 (usage).
+const (
+	exitNotAtHead = 3 // behind (upgrade head) or ahead of this binary
+	exitDirty     = 4 // the last migration failed half way
+)
+
 func newVersionCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:     "version",
 		Aliases: []string{"current"},
 		Short:   "Print the schema version of the database and the newest available",
 		Long: `version prints the version of the database schema (0: no schema), whether
 the last migration failed half way (dirty), and the newest version this
-binary can apply. It only reads.`,
+binary can apply. It only reads.
+
+Exit status: 0 when the schema is at head, 3 when it is out of date (or
+newer than this binary), 4 when it is dirty, 1 when the version cannot be
+read, so that deployment scripts can wait for or refuse a schema:
+  winchester_db version || winchester_db upgrade head`,
+		Example: `  winchester_db version
+  winchester_db version -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.version(cmd.Context())
+			if output != "text" && output != "json" {
+				return usagef("--output %q: want text or json", output)
+			}
+			return a.version(cmd.Context(), output == "json")
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
 }
 
 func newForceCmd(a *app) *cobra.Command {
@@ -341,7 +366,7 @@ func (a *app) readOnlyVersion(ctx context.Context, t target) (uint, string) {
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
 
-func (a *app) downgrade(ctx context.Context, arg string) error {
+func (a *app) downgrade(ctx context.Context, arg string, yes bool) error {
 	t, err := a.resolve()
 	if err != nil {
 		return err
@@ -349,6 +374,9 @@ func (a *app) downgrade(ctx context.Context, arg string) error {
 	to, err := t.parseVersion(arg, false)
 	if err != nil {
 		return err
+	}
+	if to == 0 && !yes {
+		return usagef("downgrade %s drops every table of %s with its data: add --yes to confirm", arg, winchester.MaskURL(t.url))
 	}
 	from, dirty, err := t.driver.SchemaVersion(ctx, t.url)
 	if err != nil {
@@ -387,7 +415,19 @@ func (a *app) migrate(ctx context.Context, t target, verb string, names []string
 	return nil
 }
 
-func (a *app) version(ctx context.Context) error {
+// versionReport is the JSON form of version -o json.
+type versionReport struct {
+	Database    string `json:"database"`
+	Version     uint   `json:"version"`
+	Name        string `json:"name"`
+	Dirty       bool   `json:"dirty"`
+	Head        uint   `json:"head"`
+	HeadName    string `json:"head_name"`
+	Status      string `json:"status"` // up_to_date, out_of_date, newer, dirty
+	Explanation string `json:"explanation"`
+}
+
+func (a *app) version(ctx context.Context, asJSON bool) error {
 	t, err := a.resolve()
 	if err != nil {
 		return err
@@ -396,22 +436,39 @@ func (a *app) version(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.out, "database: %s\n", winchester.MaskURL(t.url))
-	state := ""
-	if dirty {
-		state = ", DIRTY"
+	r := versionReport{
+		Database: winchester.MaskURL(t.url), Version: v, Name: t.describe(v), Dirty: dirty,
+		Head: t.head(), HeadName: t.describe(t.head()),
 	}
-	fmt.Fprintf(a.out, "version: %d (%s%s)\n", v, t.describe(v), state)
-	fmt.Fprintf(a.out, "head: %d (%s)\n", t.head(), t.describe(t.head()))
+	code := exitNotAtHead
 	switch {
 	case dirty:
-		fmt.Fprintf(a.out, "the last migration failed half way: repair the schema, then run winchester_db force %d\n", v)
+		r.Status, code = "dirty", exitDirty
+		r.Explanation = fmt.Sprintf("the last migration failed half way: repair the schema, then run winchester_db force %d", v)
 	case v < t.head():
-		fmt.Fprintln(a.out, "out of date: run winchester_db upgrade head")
+		r.Status, r.Explanation = "out_of_date", "out of date: run winchester_db upgrade head"
 	case v > t.head():
-		fmt.Fprintln(a.out, "the schema is newer than this binary: use a newer winchester_db")
+		r.Status, r.Explanation = "newer", "the schema is newer than this binary: use a newer winchester_db"
 	default:
-		fmt.Fprintln(a.out, "up to date")
+		r.Status, r.Explanation, code = "up_to_date", "up to date", 0
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.out)
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.out, "database: %s\n", r.Database)
+		state := ""
+		if dirty {
+			state = ", DIRTY"
+		}
+		fmt.Fprintf(a.out, "version: %d (%s%s)\n", v, r.Name, state)
+		fmt.Fprintf(a.out, "head: %d (%s)\n", r.Head, r.HeadName)
+		fmt.Fprintln(a.out, r.Explanation)
+	}
+	if code != 0 {
+		return &exitError{code: code, quiet: true, err: errors.New(r.Explanation)}
 	}
 	return nil
 }

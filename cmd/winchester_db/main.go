@@ -10,7 +10,7 @@
 //
 // The database URL is the config file's database.url, overridden by the
 // WINCHESTER_DATABASE_URL environment variable, overridden by the
-// --database-url (or --database) flag.
+// --database-url flag.
 package main
 
 import (
@@ -34,15 +34,39 @@ func main() {
 	err := newRootCmd(os.Getenv, os.Stdout).ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "winchester_db:", err)
-		code := 1
-		var ue *usageError
-		if errors.As(err, &ue) {
-			code = 2
+		var ee *exitError
+		quiet := errors.As(err, &ee) && ee.quiet
+		if !quiet {
+			fmt.Fprintln(os.Stderr, "winchester_db:", err)
 		}
-		os.Exit(code)
+		os.Exit(exitCode(err))
 	}
 }
+
+// exitCode is the process exit status for an error: 2 for a usage error,
+// the carried code for an exitError, 1 otherwise.
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// exitError ends the process with a given status. Quiet ones were already
+// reported on standard output.
+type exitError struct {
+	code  int
+	quiet bool
+	err   error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 // usageError is a mistake in the command line (exit status 2).
 type usageError struct{ msg string }
@@ -89,6 +113,7 @@ migration while the others wait and find nothing left to do.`,
 	pf.StringVarP(&a.configFile, "config", "c", "winchester.yaml", "configuration file with database.url")
 	pf.StringVar(&a.databaseURL, "database-url", "", "database URL (overrides WINCHESTER_DATABASE_URL and database.url)")
 	pf.StringVar(&a.databaseURL, "database", "", "same as --database-url")
+	_ = pf.MarkHidden("database") // the old spelling, kept working
 	a.configSet = func() bool { return pf.Changed("config") }
 	root.AddCommand(newUpgradeCmd(a), newDowngradeCmd(a), newVersionCmd(a), newForceCmd(a))
 	return root

@@ -88,8 +88,13 @@ func TestSQLiteEndToEnd(t *testing.T) {
 		{name: "current", args: []string{"current"}, want: []string{`version: 1 `}},
 		{name: "sql when up to date", args: []string{"upgrade", "--sql"}, want: []string{`-- nothing to apply`}},
 		{name: "unknown version", args: []string{"downgrade", "7"}, code: 2, want: []string{`unknown version "7" \(known: 1, base\)`}},
-		{name: "upgrade to older", args: []string{"downgrade", "base"}, want: []string{`reverting 000001_init … done`, `now at version 0 \(base\)`}},
-		{name: "version at base", args: []string{"version"}, want: []string{`version: 0 \(base\)`, `out of date: run winchester_db upgrade head`}},
+		{name: "version json", args: []string{"version", "-o", "json"},
+			want: []string{`^\{"database":"sqlite://[^"]*state.db","version":1,"name":"000001_init","dirty":false,"head":1,"head_name":"000001_init","status":"up_to_date","explanation":"up to date"\}\n$`}},
+		{name: "base without --yes", args: []string{"downgrade", "base"}, code: 2, want: []string{`drops every table .* add --yes to confirm`}},
+		{name: "version after refused downgrade", args: []string{"version"}, want: []string{`version: 1 `}},
+		{name: "upgrade to older", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000001_init … done`, `now at version 0 \(base\)`}},
+		{name: "version at base", args: []string{"version"}, code: 3, want: []string{`version: 0 \(base\)`, `out of date: run winchester_db upgrade head`}},
+		{name: "version json at base", args: []string{"version", "-o", "json"}, code: 3, want: []string{`^\{.*"status":"out_of_date".*\}\n$`}},
 		{name: "force", args: []string{"force", "1"}, want: []string{`version forced to 1`}},
 		{name: "version after force", args: []string{"version"}, want: []string{`version: 1 `}},
 		{name: "missing config", args: []string{"-c", "nope.yaml", "version"}, code: 1, want: []string{`nope.yaml`}},
@@ -102,7 +107,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 	dir := t.TempDir() // no config file: the URL comes from the environment
 	env := []string{"WINCHESTER_DATABASE_URL=" + url}
 	runSteps(t, bin, dir, env, []step{
-		{name: "version of an empty schema", args: []string{"version"}, want: []string{`version: 0 \(base\)`}},
+		{name: "version of an empty schema", args: []string{"version"}, code: 3, want: []string{`version: 0 \(base\)`}},
 		{name: "sql", args: []string{"upgrade", "--sql", "head"},
 			want: []string{`the database is at version 0`, `-- 000001_init.up.sql`, `CREATE UNIQUE INDEX stream_open_key`}},
 	})
@@ -134,9 +139,10 @@ func TestPostgresEndToEnd(t *testing.T) {
 	}
 	runSteps(t, bin, dir, env, []step{
 		{name: "dirty upgrade", args: []string{"upgrade"}, code: 1, want: []string{`dirty`, "winchester_db force 1"}},
-		{name: "dirty version", args: []string{"version"}, want: []string{`DIRTY`, `winchester_db force 1`}},
+		{name: "dirty version", args: []string{"version"}, code: 4, want: []string{`DIRTY`, `winchester_db force 1`}},
+		{name: "dirty version json", args: []string{"version", "-o", "json"}, code: 4, want: []string{`"dirty":true`, `"status":"dirty"`}},
 		{name: "force", args: []string{"force", "1"}, want: []string{`version forced to 1`}},
-		{name: "downgrade", args: []string{"downgrade", "base"}, want: []string{`reverting 000001_init … done in`}},
+		{name: "downgrade", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000001_init … done in`}},
 	})
 	assertTables(t, url, 1) // only schema_migrations is left
 }
