@@ -359,6 +359,12 @@ func (c *Config) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) []e
 		}
 		if err := vn.Decode(fv.Addr().Interface()); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.display, vn.Line, key, yamlMessage(err)))
+			continue
+		}
+		if fv.Kind() == reflect.Map && vn.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(vn.Content); j += 2 {
+				c.lines[key+"."+vn.Content[j].Value] = vn.Content[j].Line // entries, for messages
+			}
 		}
 	}
 	return errs

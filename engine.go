@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
@@ -39,25 +37,30 @@ func (d *Definitions) Close() error {
 	return d.Registry.Close()
 }
 
-// LoadOptions tune LoadDefinitions.
-type LoadOptions struct {
-	// Registry is the handler registry to select from (nil: the
-	// built-ins). Programs embedding the engine register their own
-	// handlers on it first.
-	Registry *pipeline.Registry
-	// Plugins is the trait plugin registry (nil: the built-ins).
-	Plugins *distiller.PluginRegistry
-	// Clock is given to the distiller (timestamps of notifications without
-	// one).
+// Options tune Open and LoadDefinitions.
+type Options struct {
+	// Registry holds the handlers and trait plugins the definitions may
+	// name (nil: a new registry with the built-ins only). Programs
+	// embedding the engine register their own on it first.
+	Registry *Registry
+	// Clock is the engine's time (nil: the system clock); the distiller
+	// stamps notifications without a timestamp with it.
 	Clock stream.Clock
-	// Logger receives warnings (deprecated spellings).
+	// Logger receives the engine's logs, warnings about deprecated
+	// spellings included (nil: discard).
 	Logger *slog.Logger
+	// DatabaseURL overrides cfg.DatabaseURL (replay's private store).
+	DatabaseURL string
+	// Migrate brings the schema up to date on open. The embedded SQLite
+	// default does this by itself; PostgreSQL needs winchester_db (or
+	// this).
+	Migrate bool
 }
 
 // LoadDefinitions loads every file cfg points at and cross-checks them
 // (every pipeline a trigger names exists). It returns all problems found,
 // joined, not only the first.
-func LoadDefinitions(cfg *Config, opts LoadOptions) (*Definitions, error) {
+func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -84,12 +87,12 @@ func LoadDefinitions(cfg *Config, opts LoadOptions) (*Definitions, error) {
 
 	reg := opts.Registry
 	if reg == nil {
-		reg = pipeline.NewRegistry()
+		reg = NewRegistry()
 	}
-	selected, err := reg.Select(cfg.PipelineHandlers)
+	selected, err := reg.SelectHandlers(cfg)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("pipeline_handlers: %w", err))
-		selected = reg
+		errs = append(errs, err)
+		selected, _ = reg.handlers.Select(nil) // still check the pipelines file
 	}
 	defs.Registry = selected
 	if cfg.PipelineConfig != "" {
@@ -120,13 +123,9 @@ func LoadDefinitions(cfg *Config, opts LoadOptions) (*Definitions, error) {
 			errs = append(errs, fmt.Errorf("distiller_config: %w", err))
 		} else {
 			defs.DistillFile = path
-			plugins := opts.Plugins
-			if plugins == nil {
-				plugins = distiller.NewPluginRegistry()
-			}
-			plugins, err = plugins.Select(slices.Sorted(maps.Keys(cfg.DistillerTraitPlugins)))
+			plugins, err := reg.SelectTraitPlugins(cfg)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: distiller_trait_plugins: %w", cfg.File, err))
+				errs = append(errs, err)
 				plugins = distiller.NewPluginRegistry()
 			}
 			edefs, err := distiller.LoadDefinitions(path, plugins)
@@ -162,16 +161,6 @@ type Engine struct {
 	Logger  *slog.Logger
 }
 
-// Options tune Open.
-type Options struct {
-	LoadOptions
-	// DatabaseURL overrides cfg.DatabaseURL (replay's private store).
-	DatabaseURL string
-	// Migrate brings the schema up to date on open. The embedded SQLite
-	// default does this by itself; PostgreSQL needs winchester_db.
-	Migrate bool
-}
-
 // Open loads the definitions, opens the store and builds the manager.
 func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	if opts.Clock == nil {
@@ -181,7 +170,7 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	defs, err := LoadDefinitions(cfg, opts.LoadOptions)
+	defs, err := LoadDefinitions(cfg, opts)
 	if err != nil {
 		_ = defs.Close()
 		return nil, err
@@ -268,6 +257,19 @@ func (e *Engine) NewWorker(cfg pipeline.WorkerConfig) (*pipeline.Worker, error) 
 		return nil, errors.New("no pipeline_config in the configuration: a worker has no pipelines to run")
 	}
 	return pipeline.NewWorker(e.Store, pipes, Lookup(e.Manager), Feed(e.Manager), cfg)
+}
+
+// RunWorker runs one pipeline worker named name (its worker_id in logs
+// and claims) with the configuration's settings until ctx is cancelled:
+// it then stops claiming, lets running pipelines finish within
+// shutdown_grace and returns nil. Run several, on goroutines or in other
+// processes, to share the work.
+func (e *Engine) RunWorker(ctx context.Context, name string) error {
+	w, err := e.NewWorker(e.WorkerConfig(name))
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 // Lookup returns the pipeline lookup of a manager's current definitions.

@@ -60,7 +60,7 @@ func TestLoadDefinitionsReportsEveryProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadDefinitions(cfg, LoadOptions{Clock: stream.SystemClock{}})
+	_, err = LoadDefinitions(cfg, Options{Clock: stream.SystemClock{}})
 	if err == nil {
 		t.Fatal("broken configuration loaded")
 	}

@@ -84,6 +84,12 @@ func (r *PluginRegistry) Select(names []string) (*PluginRegistry, error) {
 	return out, nil
 }
 
+// Lookup returns the factory registered under name.
+func (r *PluginRegistry) Lookup(name string) (PluginFactory, bool) {
+	f, ok := r.factories[name]
+	return f, ok
+}
+
 // New builds the named plugin with its parameters.
 func (r *PluginRegistry) New(name string, params map[string]any) (Plugin, error) {
 	f, ok := r.factories[name]

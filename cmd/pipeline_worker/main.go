@@ -51,7 +51,7 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 		stop() // restore the default: a second signal terminates
 	}()
 
-	eng, err := winchester.Open(ctx, cfg, winchester.Options{LoadOptions: winchester.LoadOptions{Logger: logger}})
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -116,12 +114,12 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 		r.add("triggers", "none (trigger_definitions not set)")
 	}
 
-	registry := pipeline.NewRegistry()
+	registry := winchester.NewRegistry()
 	defer registry.Close()
-	handlers, err := registry.Select(cfg.PipelineHandlers)
+	handlers, err := registry.SelectHandlers(cfg)
 	if err != nil {
-		r.fail(fmt.Errorf("%s: %w", cfg.Pos("pipeline_handlers"), err))
-		handlers = registry // still check the pipelines file
+		r.fail(err)
+		handlers, _ = registry.SelectHandlers(&winchester.Config{}) // still check the pipelines file
 	} else {
 		r.add("handlers", "%s", strings.Join(handlers.Names(), ", "))
 	}
@@ -145,9 +143,9 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 		}))
 	}
 
-	plugins, err := distiller.NewPluginRegistry().Select(slices.Sorted(maps.Keys(cfg.DistillerTraitPlugins)))
+	plugins, err := registry.SelectTraitPlugins(cfg)
 	if err != nil {
-		r.fail(fmt.Errorf("%s: distiller_trait_plugins: %w", cfg.Pos("distiller_trait_plugins"), err))
+		r.fail(err)
 	}
 	if p := resolve("distiller_config", cfg.DistillerConfig); p != "" && plugins != nil {
 		defs, err := distiller.LoadDefinitions(p, plugins)

@@ -87,7 +87,7 @@ func TestCheck(t *testing.T) {
 				"winchester.yaml:2: database.url:", "MySQL is not supported",
 				"winchester.yaml:3: pipeline_worker_batch_size: must be positive",
 				"winchester.yaml:4: trigger_definitions: cannot find missing.yaml (searched ",
-				"winchester.yaml:7: pipeline_handlers:", `"nosuch"`,
+				"winchester.yaml:8: pipeline_handlers: logger:", `"nosuch"`,
 				"events.yaml:4", "nosuchtype",
 			},
 			wantFail: true,

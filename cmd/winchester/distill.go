@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -90,9 +88,11 @@ func loadDistiller(o *distillOptions) (*distiller.Distiller, error) {
 		if !o.catchAllSet {
 			catchAll = cfg.CatchAllNotifications
 		}
-		sel, err := plugins.Select(slices.Sorted(maps.Keys(cfg.DistillerTraitPlugins)))
+		reg := winchester.NewRegistry()
+		defer reg.Close()
+		sel, err := reg.SelectTraitPlugins(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%s: distiller_trait_plugins: %w", cfg.Pos("distiller_trait_plugins"), err)
+			return nil, err
 		}
 		plugins = sel
 	}

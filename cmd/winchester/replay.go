@@ -147,7 +147,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	}
 	clock := &virtualClock{}
 	eng, err := winchester.Open(ctx, cfg, winchester.Options{
-		LoadOptions: winchester.LoadOptions{Clock: clock, Logger: log},
+		Clock: clock, Logger: log,
 		DatabaseURL: dbURL, Migrate: o.database == "",
 	})
 	if err != nil {
