@@ -43,6 +43,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Tx", exerciseTx},
 		{"Concurrency", exerciseConcurrency},
 		{"Fixture", exerciseFixture},
+		{"Poison", exercisePoison},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -29,7 +29,8 @@ const (
 	selectOpenStreams = `SELECT ` + streamColumns + `
   FROM unnest($1::text[], $2::text[]) AS k(name, stream_key)
  CROSS JOIN LATERAL (SELECT * FROM stream s
-                      WHERE s.name = k.name AND s.stream_key = k.stream_key AND s.open AND s.state = 1`
+                      WHERE s.name = k.name AND s.key_digest = stream_key_digest(k.stream_key)
+                        AND s.stream_key = k.stream_key AND s.open AND s.state = 1`
 	selectOpenStreamsForUpdate = selectOpenStreams + ` FOR UPDATE) s`
 	selectOpenStreamsNoLock    = selectOpenStreams + `) s`
 )
@@ -151,7 +152,7 @@ u AS (
   SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, 1, 0, NOT u.closed,
          u.first_event, u.last_event, u.expire_timestamp, u.fire_timestamp, u.fire_counts::jsonb, u.created_at
     FROM u ORDER BY u.n
-  ON CONFLICT (name, stream_key) WHERE open DO NOTHING
+  ON CONFLICT (name, key_digest) WHERE open DO NOTHING
   RETURNING id
 ), links AS (
   INSERT INTO stream_event (stream_id, event_id)

@@ -32,7 +32,10 @@
 // invariants:
 //
 //   - At most one open stream per (name, stream_key): a partial unique
-//     index. CreateStream is INSERT … ON CONFLICT DO NOTHING RETURNING, so a
+//     index on (name, key_digest), the SHA-256 of the key (a generated
+//     column), so keys of any length can be indexed (a btree entry holds
+//     at most about 2.7 KB); lookups find the digest with the index and
+//     compare the full key. CreateStream is INSERT … ON CONFLICT DO NOTHING RETURNING, so a
 //     losing concurrent ingester gets created=false and looks the stream up
 //     again.
 //   - OpenStream inside a transaction is SELECT … FOR UPDATE: the row stays

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,8 +76,9 @@ func TestOpenChecksSchemaVersion(t *testing.T) {
 		t.Fatalf("Open(Migrate) = %v", err)
 	}
 	s.Close()
-	if v, dirty, err := d.SchemaVersion(ctx, url); err != nil || v != 1 || dirty {
-		t.Fatalf("SchemaVersion(migrated) = %d, %v, %v; want 1, false, nil", v, dirty, err)
+	head := headVersion(t)
+	if v, dirty, err := d.SchemaVersion(ctx, url); err != nil || v != uint(head) || dirty {
+		t.Fatalf("SchemaVersion(migrated) = %d, %v, %v; want %d, false, nil", v, dirty, err, head)
 	}
 	s, err = postgres.Open(ctx, url, db.Options{})
 	if err != nil {
@@ -82,14 +86,14 @@ func TestOpenChecksSchemaVersion(t *testing.T) {
 	}
 	s.Close()
 
-	if err := d.ForceVersion(ctx, url, 2); err != nil {
-		t.Fatalf("ForceVersion(2) = %v", err)
+	if err := d.ForceVersion(ctx, url, head+1); err != nil {
+		t.Fatalf("ForceVersion(%d) = %v", head+1, err)
 	}
 	if _, err := postgres.Open(ctx, url, db.Options{}); !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open(schema newer than the binary) = %v, want ErrSchemaOutOfDate saying it is newer", err)
 	}
-	if err := d.ForceVersion(ctx, url, 1); err != nil {
-		t.Fatalf("ForceVersion(1) = %v", err)
+	if err := d.ForceVersion(ctx, url, head); err != nil {
+		t.Fatalf("ForceVersion(%d) = %v", head, err)
 	}
 	if err := d.Migrate(ctx, url, 0); err != nil {
 		t.Fatalf("Migrate(base) = %v", err)
@@ -113,15 +117,17 @@ func TestOpenDirtySchema(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE schema_migrations SET dirty = TRUE`); err != nil {
 		t.Fatalf("mark dirty: %v", err)
 	}
+	head := headVersion(t)
+	force := fmt.Sprintf("force %d", head)
 	_, err = postgres.Open(ctx, url, db.Options{})
-	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "force 1") {
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), force) {
 		t.Fatalf("Open(dirty) = %v, want ErrSchemaOutOfDate with the force hint", err)
 	}
-	if v, dirty, err := (postgres.Driver{}).SchemaVersion(ctx, url); err != nil || v != 1 || !dirty {
-		t.Fatalf("SchemaVersion(dirty) = %d, %v, %v; want 1, true, nil", v, dirty, err)
+	if v, dirty, err := (postgres.Driver{}).SchemaVersion(ctx, url); err != nil || v != uint(head) || !dirty {
+		t.Fatalf("SchemaVersion(dirty) = %d, %v, %v; want %d, true, nil", v, dirty, err, head)
 	}
 	err = (postgres.Driver{}).Migrate(ctx, url, db.Head)
-	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), "force 1") {
+	if !errors.Is(err, db.ErrSchemaOutOfDate) || !strings.Contains(err.Error(), force) {
 		t.Fatalf("Migrate(dirty) = %v, want ErrSchemaOutOfDate with the force hint", err)
 	}
 }
@@ -213,8 +219,8 @@ func TestHelperMigrateProcess(t *testing.T) {
 func checkMigrated(t *testing.T, url string) {
 	t.Helper()
 	v, dirty, err := (postgres.Driver{}).SchemaVersion(t.Context(), url)
-	if err != nil || v != 1 || dirty {
-		t.Fatalf("SchemaVersion = %d, %v, %v; want 1, false, nil", v, dirty, err)
+	if head := headVersion(t); err != nil || v != uint(head) || dirty {
+		t.Fatalf("SchemaVersion = %d, %v, %v; want %d, false, nil", v, dirty, err, head)
 	}
 	s, err := postgres.Open(t.Context(), url, db.Options{})
 	if err != nil {
@@ -470,4 +476,19 @@ func TestMigrateMissingSchema(t *testing.T) {
 	if _, err := postgres.Open(t.Context(), missing, db.Options{}); !errors.Is(err, db.ErrSchemaOutOfDate) {
 		t.Fatalf("Open(missing schema) = %v, want ErrSchemaOutOfDate", err)
 	}
+}
+
+// headVersion is the newest version among the driver's migrations.
+func headVersion(t *testing.T) int {
+	t.Helper()
+	entries, err := fs.Glob((postgres.Driver{}).Migrations(), "*.up.sql")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("migrations: %v, %v", entries, err)
+	}
+	slices.Sort(entries)
+	head, err := strconv.Atoi(entries[len(entries)-1][:6])
+	if err != nil {
+		t.Fatalf("migration %s: %v", entries[len(entries)-1], err)
+	}
+	return head
 }

@@ -122,7 +122,7 @@ func fireCounts(c []int) []byte {
 // ---- ingest
 
 const selectOpenStream = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.name = $1 AND s.stream_key = $2 AND s.open AND s.state = 1`
+ WHERE s.name = $1 AND s.key_digest = stream_key_digest($2) AND s.stream_key = $2 AND s.open AND s.state = 1`
 
 // OpenStream returns the open, active stream of trigger name with
 // distinguishing key key, locking its row until the end of the
@@ -143,7 +143,7 @@ const insertStream = `
 INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
                     first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
 VALUES ($1, $2, $3, 1, 0, TRUE, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (name, stream_key) WHERE open DO NOTHING
+ON CONFLICT (name, key_digest) WHERE open DO NOTHING
 RETURNING id`
 
 const insertLinks = `
