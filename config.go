@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/amqpconsume"
 )
 
 // Defaults of the winchester.yaml keys. A key missing from the file takes
@@ -137,6 +139,10 @@ type Config struct {
 	// RetryBackoff is the delay before the first retry of a failed
 	// pipeline; it doubles with every further retry.
 	RetryBackoff Duration `yaml:"retry_backoff"`
+	// Consumers are the RabbitMQ consumers run by winchester serve and
+	// winchester consume; the keys of an entry are described by
+	// amqpconsume.Config and docs/AMQP.md.
+	Consumers []amqpconsume.Config `yaml:"consumers"`
 
 	// File is the absolute path of the config file (set by Read).
 	File string `yaml:"-"`

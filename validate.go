@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/winchester-go/winchester/amqpconsume"
 	"github.com/winchester-go/winchester/trigger/timex"
 )
 
@@ -111,6 +112,9 @@ func (c *Config) Validate() error {
 		if c.DistillerTraitPlugins[name] == "" {
 			bad("distiller_trait_plugins", "plugin %q: empty implementation", name)
 		}
+	}
+	if err := amqpconsume.ValidateAll(c.Consumers, c.displayName()); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

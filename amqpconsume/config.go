@@ -58,8 +58,8 @@ type Config struct {
 	// Name identifies the consumer in logs and metrics; unique.
 	Name string `yaml:"name"`
 	// URL is the broker URL (amqp:// or amqps://). ${VAR} references are
-	// replaced from the environment by Validate (credentials need not be
-	// written in the file); $$ is a dollar sign.
+	// replaced from the environment (ExpandEnv), so credentials need not
+	// be written in the file; $$ is a dollar sign.
 	URL string `yaml:"url"`
 	// Exchange is the exchange the queue is bound to, declared if missing.
 	// Empty: the queue is consumed as it is, without bindings.
@@ -107,6 +107,8 @@ type Config struct {
 
 	// Line is the line of the entry in its file (set when decoded).
 	Line int `yaml:"-"`
+	// File names the file the entry came from, for messages.
+	File string `yaml:"-"`
 }
 
 // Duration is a time span read from a number of seconds (10, 0.5) or a Go
@@ -176,50 +178,21 @@ func configKeys() []string {
 		"heartbeat", "lag_interval"}
 }
 
-// Validate expands ${VAR} references in the URL with getenv (nil: the
-// environment is not read), fills in defaults and checks the values. The
-// error names the consumer, the key and the line.
-func (c *Config) Validate(getenv func(string) string) error {
-	where := func(key string) string {
-		name := c.Name
-		if name == "" {
-			name = "(unnamed)"
-		}
-		if c.Line > 0 {
-			return fmt.Sprintf("line %d: consumer %s: %s", c.Line, name, key)
-		}
-		return fmt.Sprintf("consumer %s: %s", name, key)
-	}
+// Validate fills in defaults and checks the values. The error names the
+// consumer, the key and the line. ${VAR} references in the URL are left
+// for ExpandEnv.
+func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", where(key), fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", c.where(key), fmt.Sprintf(format, args...)))
 	}
 	if c.Name == "" {
 		bad("name", "missing")
 	}
-	var missing []string
-	c.URL = os.Expand(c.URL, func(name string) string {
-		if name == "$" {
-			return "$" // $$ is a literal dollar sign
-		}
-		v := ""
-		if getenv != nil {
-			v = getenv(name)
-		}
-		if v == "" {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	switch {
-	case len(missing) > 0:
-		bad("url", "environment variable %s is not set", strings.Join(missing, ", "))
-	case c.URL == "":
+	if c.URL == "" {
 		bad("url", "missing (amqp://user:password@host:5672/vhost)")
-	default:
-		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
-			bad("url", "want an amqp:// or amqps:// URL, got %q", RedactURL(c.URL))
-		}
+	} else if err := checkURL(c.URL); err != nil {
+		bad("url", "%v", err)
 	}
 	if c.Queue == "" {
 		bad("queue", "missing")
@@ -295,18 +268,75 @@ func (c *Config) Validate(getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
-// ValidateAll validates every consumer of a list and checks that names are
-// unique.
-func ValidateAll(cs []Config, getenv func(string) string) error {
+// where names a key of the consumer for messages.
+func (c *Config) where(key string) string {
+	name := c.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	switch {
+	case c.File != "" && c.Line > 0:
+		return fmt.Sprintf("%s:%d: consumer %s: %s", c.File, c.Line, name, key)
+	case c.Line > 0:
+		return fmt.Sprintf("line %d: consumer %s: %s", c.Line, name, key)
+	}
+	return fmt.Sprintf("consumer %s: %s", name, key)
+}
+
+// checkURL checks the scheme of a broker URL, and the rest once it holds
+// no ${VAR} reference.
+func checkURL(raw string) error {
+	if !strings.HasPrefix(raw, "amqp://") && !strings.HasPrefix(raw, "amqps://") {
+		return fmt.Errorf("want an amqp:// or amqps:// URL, got %q", RedactURL(raw))
+	}
+	if strings.Contains(raw, "$") {
+		return nil
+	}
+	if _, err := url.Parse(raw); err != nil {
+		return fmt.Errorf("invalid URL %q", RedactURL(raw))
+	}
+	return nil
+}
+
+// ExpandEnv replaces the ${VAR} references of the URL by the values
+// getenv returns (the commands pass os.Getenv), so that credentials need
+// not be written in the file; $$ is a dollar sign. A variable that is not
+// set is an error naming it. Call it once, after Validate.
+func (c *Config) ExpandEnv(getenv func(string) string) error {
+	var missing []string
+	expanded := os.Expand(c.URL, func(name string) string {
+		if name == "$" {
+			return "$"
+		}
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: environment variable %s is not set", c.where("url"), strings.Join(missing, ", "))
+	}
+	if _, err := url.Parse(expanded); err != nil {
+		return fmt.Errorf("%s: invalid URL once expanded", c.where("url"))
+	}
+	c.URL = expanded
+	return nil
+}
+
+// ValidateAll validates every consumer of a list read from file (named in
+// messages) and checks that names are unique.
+func ValidateAll(cs []Config, file string) error {
 	var errs []error
 	seen := map[string]int{}
 	for i := range cs {
-		if err := cs[i].Validate(getenv); err != nil {
+		cs[i].File = file
+		if err := cs[i].Validate(); err != nil {
 			errs = append(errs, err)
 		}
 		if n := cs[i].Name; n != "" {
 			if j, dup := seen[n]; dup {
-				errs = append(errs, fmt.Errorf("line %d: consumer %s: name already used by consumer %d", cs[i].Line, n, j+1))
+				errs = append(errs, fmt.Errorf("%s: already used by consumer %d", cs[i].where("name"), j+1))
 			}
 			seen[n] = i
 		}

@@ -71,7 +71,7 @@ consumers:
 		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if err := amqpconsume.ValidateAll(doc.Consumers, getenv); err != nil {
+		if err := amqpconsume.ValidateAll(doc.Consumers, "winchester.yaml"); err != nil {
 			t.Fatalf("validate: %v", err)
 		}
 		c := doc.Consumers[0]
@@ -131,6 +131,12 @@ consumers:
 		{name: "unknown key", src: "name: a\nurl: amqp://h/\nqueue: q\nqueu: x\n", wantErr: `line 4: unknown key "queu"`},
 		{name: "unset variable", src: "name: a\nurl: amqp://u:${NOPE}@h/\nqueue: q\n", wantErr: "url: environment variable NOPE is not set"},
 		{name: "not amqp", src: "name: a\nurl: http://h/\nqueue: q\n", wantErr: "want an amqp:// or amqps:// URL"},
+		{name: "dollar sign", src: "name: a\nurl: amqp://u:pa$$word@h/\nqueue: q\n",
+			check: func(t *testing.T, c amqpconsume.Config) {
+				if c.URL != "amqp://u:pa$word@h/" {
+					t.Errorf("url = %q", c.URL)
+				}
+			}},
 		{name: "missing name and queue", src: "url: amqp://h/\n", wantErr: "name: missing"},
 		{name: "missing queue", src: "name: a\nurl: amqp://h/\n", wantErr: "consumer a: queue: missing"},
 		{name: "bad queue type", src: "name: a\nurl: amqp://h/\nqueue: q\nqueue_type: stream\n", wantErr: `queue_type: want classic or quorum, got "stream"`},
@@ -146,7 +152,10 @@ consumers:
 			var c amqpconsume.Config
 			err := yaml.Unmarshal([]byte(tc.src), &c)
 			if err == nil {
-				err = c.Validate(getenv)
+				err = c.Validate()
+			}
+			if err == nil {
+				err = c.ExpandEnv(getenv)
 			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -164,7 +173,7 @@ consumers:
 	t.Run("duplicate names", func(t *testing.T) {
 		t.Parallel()
 		cs := []amqpconsume.Config{{Name: "a", URL: "amqp://h/", Queue: "q1"}, {Name: "a", URL: "amqp://h/", Queue: "q2"}}
-		err := amqpconsume.ValidateAll(cs, nil)
+		err := amqpconsume.ValidateAll(cs, "")
 		if err == nil || !strings.Contains(err.Error(), "name already used") {
 			t.Fatalf("ValidateAll = %v, want a duplicate name error", err)
 		}

@@ -130,7 +130,7 @@ func (tp *topology) config(t testing.TB, edit func(*amqpconsume.Config)) amqpcon
 	if edit != nil {
 		edit(&cfg)
 	}
-	if err := cfg.Validate(nil); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	return cfg

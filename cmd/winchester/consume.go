@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/winchester-go/winchester"
+	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+)
+
+func init() {
+	subcommands = append(subcommands, newConsumeCmd)
+}
+
+type consumeOptions struct {
+	flags     cli.Flags
+	consumers []string
+	metrics   string
+}
+
+func newConsumeCmd() *cobra.Command {
+	var o consumeOptions
+	cmd := &cobra.Command{
+		Use:   "consume -c FILE",
+		Short: "Consume notifications from RabbitMQ into the store",
+		Long: `consume runs the RabbitMQ consumers of winchester.yaml (the consumers: list)
+without the HTTP server or the pipeline workers: each declares its exchange,
+queue and bindings, stores the notifications it receives in batches and
+acknowledges them once stored. Messages that cannot become events go to the
+consumer's dead-letter exchange with the reason in the x-winchester-reason
+header. SIGINT or SIGTERM stops taking messages, stores and acknowledges
+those already received (within shutdown_grace) and exits 0.
+
+See docs/AMQP.md for the configuration keys and the guarantees.`,
+		Example: `  winchester consume -c /etc/winchester/winchester.yaml
+  winchester consume -c winchester.yaml --consumer nova --metrics-listen :9102`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConsume(cmd.Context(), &o, os.Getenv, cmd.ErrOrStderr())
+		},
+	}
+	o.flags.AddTo(cmd)
+	fs := cmd.Flags()
+	fs.StringSliceVar(&o.consumers, "consumer", nil, "run only the consumers of these names (repeat or separate with commas; default: all)")
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics on /metrics at this address (e.g. :9102); default: none")
+	return cmd
+}
+
+func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) string, stderr io.Writer) error {
+	cfg, log, err := o.flags.Setup(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	consumers, err := selectConsumers(cfg, o.consumers, getenv)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := amqpconsume.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if eng.Defs.Distiller == nil {
+		return fmt.Errorf("%s: distiller_config is not set: consumers need event definitions to turn notifications into events", cfg.File)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		srv := &http.Server{Handler: metricsMux(reg), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving metrics", "address", ln.Addr().String(), "path", "/metrics")
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	opts := consumerOptions(eng, metrics, log, cfg.ShutdownGrace.Std())
+	for _, cc := range consumers {
+		c, err := amqpconsume.New(cc, opts)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	return g.Wait()
+}
+
+// consumerOptions returns the collaborators of the engine's consumers:
+// notifications go through the trigger manager, the store answers pings.
+func consumerOptions(eng *winchester.Engine, metrics *amqpconsume.Metrics, log *slog.Logger, grace time.Duration) amqpconsume.Options {
+	return amqpconsume.Options{
+		Ingest: eng.Manager.AddNotifications,
+		Ping: func(ctx context.Context) error {
+			return eng.Store.InTx(ctx, func(context.Context, db.Ops) error { return nil })
+		},
+		Logger:        log.With("component", "amqp"),
+		Metrics:       metrics,
+		ShutdownGrace: grace,
+	}
+}
+
+// selectConsumers returns the configured consumers named by names (all
+// when empty), with the environment references of their URLs expanded.
+func selectConsumers(cfg *winchester.Config, names []string, getenv func(string) string) ([]amqpconsume.Config, error) {
+	if len(cfg.Consumers) == 0 {
+		return nil, fmt.Errorf("%s: no consumers configured (add a consumers: list; see docs/AMQP.md)", cfg.File)
+	}
+	var known []string
+	for _, c := range cfg.Consumers {
+		known = append(known, c.Name)
+	}
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return nil, fmt.Errorf("--consumer %s: no such consumer in %s (known: %s)", n, cfg.File, strings.Join(known, ", "))
+		}
+	}
+	var out []amqpconsume.Config
+	var errs []error
+	for _, c := range cfg.Consumers {
+		if len(names) > 0 && !slices.Contains(names, c.Name) {
+			continue
+		}
+		if err := c.ExpandEnv(getenv); err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
+func metricsMux(reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
