@@ -174,7 +174,7 @@ consumers:
 		t.Parallel()
 		cs := []amqpconsume.Config{{Name: "a", URL: "amqp://h/", Queue: "q1"}, {Name: "a", URL: "amqp://h/", Queue: "q2"}}
 		err := amqpconsume.ValidateAll(cs, "")
-		if err == nil || !strings.Contains(err.Error(), "name already used") {
+		if err == nil || !strings.Contains(err.Error(), "already used by consumer 1") {
 			t.Fatalf("ValidateAll = %v, want a duplicate name error", err)
 		}
 	})

@@ -50,7 +50,7 @@ func TestConsumeStoresEveryNotificationOnce(t *testing.T) {
 		}
 	}
 	tp.publish(t, "notifications.info", msgs...)
-	r := start(t, cfg, env.options(reg))
+	r := start(t, cfg, env.options(t, reg))
 	waitFor(t, 60*time.Second, "every notification stored", func() bool { return env.eventCount(t) >= len(bodies) })
 	waitFor(t, 30*time.Second, "the queue emptied and acknowledged", func() bool {
 		return metric(t, reg, "winchester_amqp_acks_total") == float64(len(msgs))
@@ -117,7 +117,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		}
 	}
 	tp.publish(t, "notifications.error", msgs...)
-	start(t, cfg, env.options(reg))
+	start(t, cfg, env.options(t, reg))
 	waitFor(t, 60*time.Second, "every message acknowledged", func() bool {
 		return metric(t, reg, "winchester_amqp_acks_total") == float64(len(msgs))
 	})
@@ -170,7 +170,7 @@ func TestPoisonDroppedWithoutDeadLetterExchange(t *testing.T) {
 	tp.declare(t, cfg)
 	good := notifications(t, 5)
 	tp.publish(t, "notifications.info", good[0], []byte("garbage"), good[1], []byte(`{"event_type": "x"}`), good[2])
-	start(t, cfg, env.options(reg))
+	start(t, cfg, env.options(t, reg))
 	waitFor(t, 30*time.Second, "every message acknowledged", func() bool {
 		return metric(t, reg, "winchester_amqp_acks_total") == 5
 	})
@@ -204,7 +204,7 @@ func TestDatabaseOutageHoldsDeliveries(t *testing.T) {
 	bodies := notifications(t, 100)
 
 	px.cut()
-	start(t, cfg, env.options(reg))
+	start(t, cfg, env.options(t, reg))
 	tp.publish(t, "notifications.info", bodies...)
 	waitFor(t, 30*time.Second, "failed ingest attempts", func() bool {
 		return metric(t, reg, "winchester_amqp_ingest_failures_total") >= 3
@@ -242,17 +242,19 @@ func TestBrokerLossReconnects(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := tp.config(t, func(c *amqpconsume.Config) { c.URL = viaProxy(t, url, px.addr()) })
 	bodies := notifications(t, 300)
+	tp.declare(t, cfg)
 
-	start(t, cfg, env.options(reg))
+	start(t, cfg, env.options(t, reg))
 	for round, part := range [][][]byte{bodies[:100], bodies[100:200], bodies[200:]} {
-		waitFor(t, 30*time.Second, "the consumer's queue", func() bool { return queueExists(tp, cfg.Queue) })
 		tp.publish(t, "notifications.info", part...)
 		if round == 2 {
 			break
 		}
 		waitFor(t, 30*time.Second, "some messages stored", func() bool { return env.eventCount(t) > 100*round })
 		px.cut()
-		time.Sleep(100 * time.Millisecond) // the consumer notices and backs off
+		waitFor(t, 30*time.Second, "the consumer to notice the loss", func() bool {
+			return metric(t, reg, "winchester_amqp_reconnects_total") >= float64(round+1)
+		})
 		px.restore()
 	}
 	waitFor(t, 60*time.Second, "every notification stored", func() bool { return env.eventCount(t) == len(bodies) })
@@ -260,16 +262,6 @@ func TestBrokerLossReconnects(t *testing.T) {
 	if got := metric(t, reg, "winchester_amqp_reconnects_total"); got < 2 {
 		t.Errorf("reconnects_total = %v, want at least 2", got)
 	}
-}
-
-func queueExists(tp *topology, name string) bool {
-	c, err := tp.connection.Channel()
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_, err = c.QueueDeclarePassive(name, true, false, false, false, nil)
-	return err == nil
 }
 
 // TestShutdownFinishesTheBatchInFlight stops the consumer while a batch
@@ -287,7 +279,7 @@ func TestShutdownFinishesTheBatchInFlight(t *testing.T) {
 	tp.declare(t, cfg)
 	bodies := notifications(t, 30)
 	tp.publish(t, "notifications.info", bodies...)
-	r := start(t, cfg, env.options(reg))
+	r := start(t, cfg, env.options(t, reg))
 	waitFor(t, 30*time.Second, "the deliveries", func() bool {
 		return metric(t, reg, "winchester_amqp_deliveries_total") == float64(len(bodies))
 	})
@@ -328,7 +320,7 @@ func TestMessageRefusedByTheDatabase(t *testing.T) {
 	bad, _ := json.Marshal(n)
 	bodies[7] = bad
 	tp.publish(t, "notifications.info", bodies...)
-	opts := env.options(reg)
+	opts := env.options(t, reg)
 	opts.Retries = 2
 	start(t, cfg, opts)
 	waitFor(t, 60*time.Second, "every message acknowledged", func() bool {
@@ -357,7 +349,7 @@ func TestConflictingDeclarationFails(t *testing.T) {
 	if _, err := tp.ch.QueueDeclare(cfg.Queue, true, false, false, false, nil); err != nil {
 		t.Fatalf("declare classic queue: %v", err)
 	}
-	c, err := amqpconsume.New(cfg, env.options(nil))
+	c, err := amqpconsume.New(cfg, env.options(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

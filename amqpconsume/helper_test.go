@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -268,7 +269,7 @@ func (d distill) Distill(body []byte) (stream.Event, error) {
 }
 
 // options returns consumer options ingesting into env.
-func (env *testEnv) options(reg *prometheus.Registry) amqpconsume.Options {
+func (env *testEnv) options(t testing.TB, reg *prometheus.Registry) amqpconsume.Options {
 	var m *amqpconsume.Metrics
 	if reg != nil {
 		var err error
@@ -284,6 +285,7 @@ func (env *testEnv) options(reg *prometheus.Registry) amqpconsume.Options {
 		},
 		Metrics:       m,
 		ShutdownGrace: 10 * time.Second,
+		Logger:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 
