@@ -277,21 +277,13 @@ func (m *Manager) AddNotification(ctx context.Context, body []byte) (Result, err
 // AddNotifications distills a batch of notifications and adds the events
 // in one transaction. Results are in input order.
 func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Result, error) {
-	m.stats.add(statReceived, int64(len(bodies)))
 	results := make([]Result, len(bodies))
 	var events []stream.Event
 	var index []int
 	for i, body := range bodies {
-		if m.distiller == nil {
-			results[i] = Result{Outcome: Rejected, Reason: "no distiller configured (set distiller_config)"}
-			m.stats.add(statRejected, 1)
-			continue
-		}
-		ev, err := m.distiller.Distill(body)
-		if err != nil {
-			results[i] = Result{Outcome: Rejected, Reason: err.Error()}
-			m.stats.add(statRejected, 1)
-			m.log.Info("dropped notification", "error", err)
+		ev, rejected, ok := m.DistillNotification(body)
+		if !ok {
+			results[i] = rejected
 			continue
 		}
 		events = append(events, ev)
@@ -307,6 +299,27 @@ func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Resu
 		}
 	}
 	return results, nil
+}
+
+// DistillNotification converts one raw notification into an event with the
+// manager's distiller and counts it as received. When it cannot be
+// converted, ok is false and rejected is its Rejected result (counted).
+// AddNotifications is DistillNotification then AddEvents; callers that
+// batch events themselves (group commit) use it to distill on their own
+// goroutines. It is safe for concurrent use and does no I/O.
+func (m *Manager) DistillNotification(body []byte) (ev stream.Event, rejected Result, ok bool) {
+	m.stats.add(statReceived, 1)
+	if m.distiller == nil {
+		m.stats.add(statRejected, 1)
+		return stream.Event{}, Result{Outcome: Rejected, Reason: "no distiller configured (set distiller_config)"}, false
+	}
+	ev, err := m.distiller.Distill(body)
+	if err != nil {
+		m.stats.add(statRejected, 1)
+		m.log.Info("dropped notification", "error", err)
+		return stream.Event{}, Result{MessageID: ev.MessageID, Outcome: Rejected, Reason: err.Error()}, false
+	}
+	return ev, Result{}, true
 }
 
 // validate checks an event built by Go code rather than NewEvent.

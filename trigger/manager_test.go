@@ -134,6 +134,11 @@ func TestManagerDebugCounters(t *testing.T) {
 	if totals, per := m.Stats().Snapshot(false); len(totals) != 0 || len(per) != 0 {
 		t.Errorf("counters not reset after LogStats: %v %v", totals, per)
 	}
+	// The cumulative counters (metrics) are not reset.
+	totals, per := m.Stats().Totals()
+	if totals["saved_events"] == 0 || per["quiet"]["ready_to_fire"] != 1 {
+		t.Errorf("Totals after LogStats = %v %v, want the counts since the start", totals, per)
+	}
 }
 
 type logFunc func(msg string, args ...any)

@@ -84,22 +84,43 @@ func (s *Stats) Snapshot(reset bool) (totals map[string]int64, perTrigger map[st
 	return totals, perTrigger
 }
 
-type counters struct {
-	mu sync.Mutex
-	m  map[string]*atomic.Int64
+// Totals returns the totals and the per-trigger counters (only non-zero
+// values) accumulated since the manager was made: Snapshot's reset does
+// not affect them. Metrics read these.
+func (s *Stats) Totals() (totals map[string]int64, perTrigger map[string]map[string]int64) {
+	totals = s.totals.cumulative()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	perTrigger = map[string]map[string]int64{}
+	for n, c := range s.triggers {
+		if all := c.cumulative(); len(all) > 0 {
+			perTrigger[n] = all
+		}
+	}
+	return totals, perTrigger
 }
 
-func newCounters() *counters { return &counters{m: map[string]*atomic.Int64{}} }
+type counters struct {
+	mu sync.Mutex
+	m  map[string]*counter
+}
+
+// counter is one count since the last reset (cur) and since the start
+// (all).
+type counter struct{ cur, all atomic.Int64 }
+
+func newCounters() *counters { return &counters{m: map[string]*counter{}} }
 
 func (c *counters) add(name string, n int64) {
 	c.mu.Lock()
 	v := c.m[name]
 	if v == nil {
-		v = new(atomic.Int64)
+		v = new(counter)
 		c.m[name] = v
 	}
 	c.mu.Unlock()
-	v.Add(n)
+	v.cur.Add(n)
+	v.all.Add(n)
 }
 
 func (c *counters) snapshot(reset bool) map[string]int64 {
@@ -109,11 +130,23 @@ func (c *counters) snapshot(reset bool) map[string]int64 {
 	for k, v := range c.m {
 		var n int64
 		if reset {
-			n = v.Swap(0)
+			n = v.cur.Swap(0)
 		} else {
-			n = v.Load()
+			n = v.cur.Load()
 		}
 		if n != 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+func (c *counters) cumulative() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range c.m {
+		if n := v.all.Load(); n != 0 {
 			out[k] = n
 		}
 	}
