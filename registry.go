@@ -9,6 +9,7 @@ import (
 
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 )
 
 // Registry holds, by name, everything a program adds to the engine: pipeline
@@ -38,7 +39,9 @@ type Registry struct {
 // usage, notabene, atompub, under their names and the original's class
 // paths) and trait plugins (split, bitfield).
 func NewRegistry() *Registry {
-	return &Registry{handlers: pipeline.NewRegistry(), plugins: distiller.NewPluginRegistry()}
+	h := pipeline.NewRegistry()
+	handlers.RegisterBuiltins(h)
+	return &Registry{handlers: h, plugins: distiller.NewPluginRegistry()}
 }
 
 // RegisterHandler adds a pipeline handler type under name: the name

@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/winchester-go/winchester/pipeline/internal/core"
 )
 
 // Definitions are the pipelines of one pipelines.yaml file, ready to run.
@@ -33,7 +31,7 @@ type Entry struct {
 type Pipeline struct {
 	Name    string
 	Entries []Entry
-	build   []core.Builder
+	build   []Builder
 }
 
 // Pipeline returns the pipeline with the given name.
@@ -104,7 +102,7 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 
 func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, error) {
 	p := &Pipeline{Name: name}
-	n = core.Deref(n)
+	n = deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return p, nil
 	}
@@ -112,7 +110,7 @@ func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, e
 		return nil, &ConfigError{File: file, Line: n.Line, Pipeline: name, Err: errors.New("a pipeline must be a list of handler entries")}
 	}
 	for _, en := range n.Content {
-		en = core.Deref(en)
+		en = deref(en)
 		e, params, err := normalizeEntry(file, name, en)
 		if err != nil {
 			return nil, err
@@ -140,16 +138,16 @@ func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, e
 }
 
 // normalizeEntry turns one list item into {name, params}.
-func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, core.Params, error) {
-	fail := func(handler, msg string) (Entry, core.Params, error) {
-		return Entry{}, core.Params{}, &ConfigError{File: file, Line: n.Line, Pipeline: pipeline, Handler: handler, Err: errors.New(msg)}
+func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, Params, error) {
+	fail := func(handler, msg string) (Entry, Params, error) {
+		return Entry{}, Params{}, &ConfigError{File: file, Line: n.Line, Pipeline: pipeline, Handler: handler, Err: errors.New(msg)}
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Tag != "!!str" || n.Value == "" {
 			return fail("", "Handler name not in config! "+render(n))
 		}
-		p, err := core.NewParams(file, n.Line, pipeline, n.Value, nil)
+		p, err := newParams(file, n.Line, pipeline, n.Value, nil)
 		return Entry{Name: n.Value, Params: map[string]any{}, Line: n.Line}, p, err
 	case yaml.MappingNode:
 	default:
@@ -160,7 +158,7 @@ func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, core.Params, er
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
 		case "name":
-			nameNode = core.Deref(v)
+			nameNode = deref(v)
 		case "params":
 			paramsNode = v
 		default:
@@ -168,16 +166,16 @@ func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, core.Params, er
 			if nameNode != nil {
 				h = nameNode.Value
 			}
-			return Entry{}, core.Params{}, &ConfigError{File: file, Line: k.Line, Pipeline: pipeline, Handler: h,
+			return Entry{}, Params{}, &ConfigError{File: file, Line: k.Line, Pipeline: pipeline, Handler: h,
 				Err: fmt.Errorf("unknown key %q in handler entry (known: name, params)", k.Value)}
 		}
 	}
 	if nameNode == nil || nameNode.Kind != yaml.ScalarNode || nameNode.Tag != "!!str" || nameNode.Value == "" {
 		return fail("", "Handler name not in config! "+render(n))
 	}
-	p, err := core.NewParams(file, n.Line, pipeline, nameNode.Value, paramsNode)
+	p, err := newParams(file, n.Line, pipeline, nameNode.Value, paramsNode)
 	if err != nil {
-		return Entry{}, core.Params{}, err
+		return Entry{}, Params{}, err
 	}
 	return Entry{Name: nameNode.Value, Params: p.Map(), Line: n.Line}, p, nil
 }

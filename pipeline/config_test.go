@@ -14,7 +14,7 @@ import (
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	src := `test_pipeline:
   - logger
@@ -56,7 +56,7 @@ null_pipeline: []
 
 func TestParseEmpty(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	for _, src := range []string{"", "---\n", "# nothing\n"} {
 		defs, err := pipeline.Parse("p.yaml", []byte(src), reg)
@@ -109,7 +109,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			reg := pipeline.NewRegistry()
+			reg := builtinRegistry()
 			t.Cleanup(func() { _ = reg.Close() })
 			_, err := pipeline.Parse("pipelines.yaml", []byte(tc.src), reg)
 			var ce *pipeline.ConfigError
@@ -133,7 +133,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	path := filepath.Join(t.TempDir(), "pipelines.yaml")
 	if err := os.WriteFile(path, []byte("test_pipeline:\n  - logger\n"), 0o600); err != nil {
@@ -153,7 +153,7 @@ func TestLoad(t *testing.T) {
 
 func TestParseAliases(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	src := `a:
   - &log logger

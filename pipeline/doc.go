@@ -85,6 +85,7 @@
 //	func main() {
 //		reg := pipeline.NewRegistry()
 //		defer reg.Close()
+//		handlers.RegisterBuiltins(reg) // logger, usage, notabene, atompub
 //		reg.Register("stamp", newStamp)
 //		defs, err := pipeline.Load("pipelines.yaml", reg)
 //		...

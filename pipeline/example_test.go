@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -45,6 +46,7 @@ func newStamp(p pipeline.Params) (pipeline.Builder, error) {
 func ExampleRegistry_Register() {
 	reg := pipeline.NewRegistry()
 	defer reg.Close()
+	handlers.RegisterBuiltins(reg) // logger, usage, notabene, atompub
 	reg.Register("stamp", newStamp)
 
 	defs, err := pipeline.Parse("pipelines.yaml", []byte(`

@@ -21,7 +21,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	f.Cleanup(func() { _ = reg.Close() })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defs, err := pipeline.Parse("fuzz.yaml", data, reg)

@@ -1,47 +1,86 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/stream"
 )
 
 // Handler is one step of a pipeline: HandleEvents transforms the event list
 // without external side effects, Commit performs the side effects after
 // every handler succeeded, Rollback discards the run's work. A fresh Handler
 // is built for every run, so it may keep per-run state between HandleEvents
-// and Commit.
-type Handler = core.Handler
-
-// Builder makes a fresh Handler for one run.
-type Builder = core.Builder
-
-// Factory is a registered handler type: it decodes and validates the params
-// of one pipeline entry and returns the Builder for that entry's runs.
-type Factory = core.Factory
-
-// Env is the environment of one run: the stream and a scratch map shared by
-// the handlers of the run.
-type Env = core.Env
-
-// Params are the params of one pipeline entry; Decode is strict.
-type Params = core.Params
-
-// ConfigError is a rejected pipelines.yaml entry or handler parameter; it
-// names the file, line, pipeline, handler and parameter.
-type ConfigError = core.ConfigError
-
-// ErrHalt, returned (possibly wrapped) by HandleEvents, stops the chain on
-// purpose: the remaining handlers are skipped and the run succeeds.
-var ErrHalt = core.ErrHalt
-
-// NewEnv returns the environment of one run of a pipeline over a stream.
-func NewEnv(streamID int64, streamName string, logger *slog.Logger) *Env {
-	return core.NewEnv(streamID, streamName, logger)
+// and Commit. See the package doc for the whole contract.
+type Handler interface {
+	HandleEvents(ctx context.Context, events []stream.Event, env *Env) ([]stream.Event, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
 }
 
-// ParamsFromMap builds the params of a handler entry from a Go map, for
-// configuration built in code.
-func ParamsFromMap(handler string, m map[string]any) (Params, error) {
-	return core.ParamsFromMap(handler, m)
+// Builder makes a fresh Handler for one run of a pipeline.
+type Builder func() (Handler, error)
+
+// Factory is a registered handler type. It receives the params of one
+// pipeline entry, decodes them strictly, validates them and returns the
+// Builder used for every run of that entry. Errors are configuration
+// errors; return them from Params.Decode or Params.Errorf so they carry the
+// file and line.
+type Factory func(p Params) (Builder, error)
+
+// ErrHalt is returned (possibly wrapped) by HandleEvents to stop the chain
+// on purpose: the events it returns become the final list, the remaining
+// handlers are skipped, and the handlers that ran are committed.
+var ErrHalt = errors.New("pipeline: halt")
+
+// Env is the environment of one run of a pipeline: the stream being
+// processed and a scratch map shared by all handlers of the run (earlier
+// handlers leave data there for later ones). The scratch map is pre-filled
+// with "stream_id" (int64) and "stream_name" (string). An Env belongs to
+// one run and is not safe for concurrent use.
+type Env struct {
+	StreamID   int64
+	StreamName string
+	// Logger receives the handlers' log lines (nil: discard).
+	Logger *slog.Logger
+	values map[string]any
+}
+
+// NewEnv returns the environment of one run.
+func NewEnv(streamID int64, streamName string, logger *slog.Logger) *Env {
+	return &Env{StreamID: streamID, StreamName: streamName, Logger: logger}
+}
+
+// Get returns the scratch value stored under key. "stream_id" and
+// "stream_name" are always present.
+func (e *Env) Get(key string) (any, bool) {
+	switch key {
+	case "stream_id":
+		if _, ok := e.values[key]; !ok {
+			return e.StreamID, true
+		}
+	case "stream_name":
+		if _, ok := e.values[key]; !ok {
+			return e.StreamName, true
+		}
+	}
+	v, ok := e.values[key]
+	return v, ok
+}
+
+// Set stores a scratch value under key.
+func (e *Env) Set(key string, v any) {
+	if e.values == nil {
+		e.values = map[string]any{}
+	}
+	e.values[key] = v
+}
+
+// Log returns the run's logger, never nil.
+func (e *Env) Log() *slog.Logger {
+	if e == nil || e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
 }

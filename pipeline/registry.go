@@ -6,38 +6,52 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/winchester-go/winchester/pipeline/handlers"
 )
 
-// Registry maps handler names to factories. NewRegistry returns one holding
-// the built-in handlers; programs add their own with Register before
-// loading pipelines. A Registry is not safe for concurrent Register calls;
-// lookups after setup are.
+// Registry maps handler names to factories. NewRegistry returns an empty
+// one; handlers.RegisterBuiltins adds the built-in handlers and programs
+// add their own with Register, before loading pipelines. A Registry is not
+// safe for concurrent Register calls; lookups after setup are.
 type Registry struct {
 	factories map[string]Factory
 	aliases   map[string]string // alias -> registered name
 	closers   []func() error
 }
 
-// NewRegistry returns a registry holding the built-in handlers (logger,
-// usage, notabene, atompub) under their names and under the class paths of
-// the original configuration (for example
-// "winchester.pipeline_handler:LoggingHandler"). Each registry owns its
-// handlers' shared resources (connection and token caches); Close releases
-// them.
+// NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{factories: map[string]Factory{}, aliases: map[string]string{}}
-	for _, b := range handlers.Builtins() {
-		r.Register(b.Name, b.Factory)
-		for _, a := range b.Aliases {
-			r.aliases[a] = b.Name
-		}
-		if b.Close != nil {
-			r.closers = append(r.closers, b.Close)
-		}
+	return &Registry{factories: map[string]Factory{}, aliases: map[string]string{}}
+}
+
+// Alias makes alias another name of the registered handler name (for
+// example the original configuration's class path
+// "winchester.pipeline_handler:LoggingHandler" for "logger"). It panics
+// when alias is empty or taken, or name is not registered.
+func (r *Registry) Alias(alias, name string) {
+	if alias == "" {
+		panic("pipeline: Alias with an empty name")
 	}
-	return r
+	if _, ok := r.factories[name]; !ok {
+		panic(fmt.Sprintf("pipeline: Alias %q of unregistered handler %q", alias, name))
+	}
+	if _, dup := r.factories[alias]; dup {
+		panic(fmt.Sprintf("pipeline: Alias %q is a registered handler name", alias))
+	}
+	if _, dup := r.aliases[alias]; dup {
+		panic(fmt.Sprintf("pipeline: Alias %q set twice", alias))
+	}
+	if r.aliases == nil {
+		r.aliases = map[string]string{}
+	}
+	r.aliases[alias] = name
+}
+
+// OnClose adds a function Close calls: it releases resources the
+// registered handlers share (connection and token caches).
+func (r *Registry) OnClose(fn func() error) {
+	if fn != nil {
+		r.closers = append(r.closers, fn)
+	}
 }
 
 // Register adds a handler type. It panics when name is empty, f is nil or

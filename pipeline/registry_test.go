@@ -8,11 +8,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 )
+
+// builtinRegistry returns a registry holding the built-in handlers.
+func builtinRegistry() *pipeline.Registry {
+	r := pipeline.NewRegistry()
+	handlers.RegisterBuiltins(r)
+	return r
+}
+
+func TestNewRegistryIsEmpty(t *testing.T) {
+	t.Parallel()
+	reg := pipeline.NewRegistry()
+	if names := reg.Names(); len(names) != 0 {
+		t.Errorf("NewRegistry().Names() = %v, want none", names)
+	}
+	_, err := pipeline.Parse("p.yaml", []byte("p: [logger]\n"), reg)
+	if !errors.Is(err, pipeline.ErrUnknownHandler) {
+		t.Errorf("Parse with an empty registry = %v, want ErrUnknownHandler", err)
+	}
+}
 
 func TestRegistryBuiltins(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	if d := cmp.Diff([]string{"atompub", "logger", "notabene", "usage"}, reg.Names()); d != "" {
 		t.Errorf("built-in names mismatch (-want +got):\n%s", d)
@@ -49,7 +69,7 @@ func TestRegisterPanics(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			reg := pipeline.NewRegistry()
+			reg := builtinRegistry()
 			t.Cleanup(func() { _ = reg.Close() })
 			defer func() {
 				if recover() == nil {
@@ -63,7 +83,7 @@ func TestRegisterPanics(t *testing.T) {
 
 func TestRegistrySelect(t *testing.T) {
 	t.Parallel()
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
 	sel, err := reg.Select(map[string]string{
 		"logger": "winchester.pipeline_handler:LoggingHandler",
@@ -94,5 +114,46 @@ func TestRegistrySelect(t *testing.T) {
 	}
 	if d := cmp.Diff(reg.Names(), all.Names()); d != "" {
 		t.Errorf("Select(nil) names mismatch (-want +got):\n%s", d)
+	}
+}
+
+func TestAliasPanics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		alias  string
+		target string
+	}{
+		{name: "empty alias", alias: "", target: "logger"},
+		{name: "unregistered target", alias: "x.y:Z", target: "nope"},
+		{name: "alias is a handler name", alias: "usage", target: "logger"},
+		{name: "alias set twice", alias: "winchester.pipeline_handler:LoggingHandler", target: "usage"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := builtinRegistry()
+			t.Cleanup(func() { _ = reg.Close() })
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Alias(%q, %q) did not panic", tc.alias, tc.target)
+				}
+			}()
+			reg.Alias(tc.alias, tc.target)
+		})
+	}
+}
+
+func TestRegistryCloseRunsOnCloseOnce(t *testing.T) {
+	t.Parallel()
+	reg := pipeline.NewRegistry()
+	calls := 0
+	boom := errors.New("boom")
+	reg.OnClose(func() error { calls++; return boom })
+	if err := reg.Close(); !errors.Is(err, boom) {
+		t.Errorf("Close() = %v, want the OnClose error", err)
+	}
+	if err := reg.Close(); err != nil || calls != 1 {
+		t.Errorf("second Close() = %v after %d calls, want nil after 1", err, calls)
 	}
 }

@@ -90,7 +90,7 @@ func openBenchStore(b *testing.B, url string) db.Store {
 // number of workers.
 func benchWorkers(b *testing.B, store db.Store, workers int) {
 	now := time.Date(2014, 8, 1, 12, 0, 0, 0, time.UTC)
-	reg := pipeline.NewRegistry()
+	reg := builtinRegistry()
 	defs, err := pipeline.Parse("pipelines.yaml", []byte(benchPipeline+": [logger]\n"), reg)
 	if err != nil {
 		b.Fatalf("pipelines: %v", err)

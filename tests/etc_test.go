@@ -11,6 +11,7 @@ import (
 
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -50,7 +51,7 @@ func TestEtcSamples(t *testing.T) {
 			}
 		},
 		"pipelines.yaml": func(t *testing.T, path string) {
-			reg, err := pipeline.NewRegistry().Select(map[string]string{"logger": "logger", "usage": "usage"})
+			reg, err := newBuiltinRegistry().Select(map[string]string{"logger": "logger", "usage": "usage"})
 			if err != nil {
 				t.Fatalf("select handlers: %v", err)
 			}
@@ -129,4 +130,11 @@ func checkWinchesterYAML(t *testing.T, path string) {
 	if strings.Contains(string(out), "warning") {
 		t.Errorf("winchester check warns about the sample:\n%s", out)
 	}
+}
+
+// newBuiltinRegistry returns a registry holding the built-in handlers.
+func newBuiltinRegistry() *pipeline.Registry {
+	r := pipeline.NewRegistry()
+	handlers.RegisterBuiltins(r)
+	return r
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -108,7 +108,7 @@ type atomConfig struct {
 }
 
 // New is the factory function of the "atompub" handler.
-func (f *AtomPubFactory) New(p core.Params) (core.Builder, error) {
+func (f *AtomPubFactory) New(p pipeline.Params) (pipeline.Builder, error) {
 	var raw atomPubParams
 	if err := p.Decode(&raw); err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (f *AtomPubFactory) New(p core.Params) (core.Builder, error) {
 	case raw.AuthServer != "":
 		return nil, p.Errorf("auth_server", "set without auth_user and auth_key")
 	}
-	return func() (core.Handler, error) { return &AtomPub{f: f, cfg: cfg, log: discard}, nil }, nil
+	return func() (pipeline.Handler, error) { return &AtomPub{f: f, cfg: cfg, log: discard}, nil }, nil
 }
 
 var discard = slog.New(slog.DiscardHandler)
@@ -198,7 +198,7 @@ type AtomPub struct {
 func (a *AtomPub) Matches(eventType string) bool { return a.cfg.types.Match(eventType) }
 
 // HandleEvents remembers the matching events and returns all unchanged.
-func (a *AtomPub) HandleEvents(_ context.Context, events []stream.Event, env *core.Env) ([]stream.Event, error) {
+func (a *AtomPub) HandleEvents(_ context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
 	a.log = env.Log().With("handler", "atompub", "stream_id", env.StreamID)
 	a.pending = a.pending[:0]
 	for _, e := range events {
@@ -699,4 +699,4 @@ func xmlSafe(s string) bool {
 	return true
 }
 
-var _ core.Handler = (*AtomPub)(nil)
+var _ pipeline.Handler = (*AtomPub)(nil)

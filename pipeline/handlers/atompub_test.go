@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -103,7 +103,7 @@ func (s *atomServer) tokens() []string {
 func publishOne(t *testing.T, f *AtomPubFactory, params map[string]any, e stream.Event) error {
 	t.Helper()
 	h := build(t, f.New, "atompub", params)
-	if _, err := h.HandleEvents(t.Context(), []stream.Event{e}, core.NewEnv(1, "trig", testLogger(t))); err != nil {
+	if _, err := h.HandleEvents(t.Context(), []stream.Event{e}, pipeline.NewEnv(1, "trig", testLogger(t))); err != nil {
 		t.Fatal(err)
 	}
 	return h.Commit(t.Context())
@@ -197,7 +197,7 @@ func TestAtomPubDocumentPosted(t *testing.T) {
 		"event_types": "compute.instance.exists.*"}
 	h := build(t, f.New, "atompub", params)
 	in := []stream.Event{cufEvent(t), event(t, map[string]any{"message_id": "x", "event_type": "compute.instance.update"})}
-	out, err := h.HandleEvents(t.Context(), in, core.NewEnv(1, "trig", testLogger(t)))
+	out, err := h.HandleEvents(t.Context(), in, pipeline.NewEnv(1, "trig", testLogger(t)))
 	if err != nil || len(out) != 2 {
 		t.Fatalf("HandleEvents = %d events, %v; want the 2 input events", len(out), err)
 	}
@@ -270,7 +270,7 @@ func TestAtomPubTimeoutAndCancel(t *testing.T) {
 		srv.statuses = []int{500, 500}
 		h := build(t, NewAtomPubFactory(AtomPubFactoryConfig{}).New, "atompub",
 			map[string]any{"url": srv.URL + "/events", "wait_interval": 3600})
-		if _, err := h.HandleEvents(t.Context(), []stream.Event{event(t, map[string]any{"message_id": "m", "event_type": "t"})}, core.NewEnv(1, "x", nil)); err != nil {
+		if _, err := h.HandleEvents(t.Context(), []stream.Event{event(t, map[string]any{"message_id": "m", "event_type": "t"})}, pipeline.NewEnv(1, "x", nil)); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
@@ -384,12 +384,12 @@ func TestAtomPubParamErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := core.ParamsFromMap("atompub", tc.params)
+			p, err := pipeline.ParamsFromMap("atompub", tc.params)
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = f.New(p)
-			var ce *core.ConfigError
+			var ce *pipeline.ConfigError
 			if !errors.As(err, &ce) || ce.Field != tc.field {
 				t.Errorf("New(%v) = %v, want a config error about %s", tc.params, err, tc.field)
 			}

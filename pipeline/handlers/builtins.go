@@ -1,30 +1,28 @@
 // Package handlers holds the built-in pipeline handlers: logger, usage,
-// notabene and atompub. pipeline.NewRegistry registers them. The core.X
-// types named here are the pipeline.X types (pipeline declares them as
-// aliases).
+// notabene and atompub. RegisterBuiltins adds them to a pipeline.Registry.
 package handlers
 
-import "github.com/winchester-go/winchester/pipeline/internal/core"
+import "github.com/winchester-go/winchester/pipeline"
 
-// Builtin describes one built-in handler type.
-type Builtin struct {
-	Name    string
-	Aliases []string // accepted alternative names (the original class paths)
-	Factory core.Factory
-	// Close releases resources shared by the handlers of the factory (nil
-	// when there are none).
-	Close func() error
-}
-
-// Builtins returns the built-in handler types. Each call returns new
-// factories with their own caches (tokens, connections).
-func Builtins() []Builtin {
+// RegisterBuiltins registers the built-in handler types in r under their
+// names, and under the class paths of the original configuration (for
+// example "winchester.pipeline_handler:LoggingHandler") as aliases. The
+// factories get their own caches (tokens, connections), which r.Close
+// releases.
+func RegisterBuiltins(r *pipeline.Registry) {
 	atom := NewAtomPubFactory(AtomPubFactoryConfig{})
 	nb := NewNotabeneFactory(NotabeneFactoryConfig{})
-	return []Builtin{
-		{Name: "logger", Aliases: []string{"winchester.pipeline_handler:LoggingHandler"}, Factory: NewLogger},
-		{Name: "usage", Aliases: []string{"winchester.pipeline_handler:UsageHandler"}, Factory: NewUsage},
-		{Name: "notabene", Aliases: []string{"winchester.pipeline_handler:NotabeneHandler"}, Factory: nb.New, Close: nb.Close},
-		{Name: "atompub", Aliases: []string{"winchester.pipeline_handler:AtomPubHandler"}, Factory: atom.New},
+	for _, b := range []struct {
+		name, alias string
+		factory     pipeline.Factory
+	}{
+		{"logger", "winchester.pipeline_handler:LoggingHandler", NewLogger},
+		{"usage", "winchester.pipeline_handler:UsageHandler", NewUsage},
+		{"notabene", "winchester.pipeline_handler:NotabeneHandler", nb.New},
+		{"atompub", "winchester.pipeline_handler:AtomPubHandler", atom.New},
+	} {
+		r.Register(b.name, b.factory)
+		r.Alias(b.alias, b.name)
 	}
+	r.OnClose(nb.Close)
 }

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
 // build makes one handler of a factory from params.
-func build(t *testing.T, f core.Factory, name string, params map[string]any) core.Handler {
+func build(t *testing.T, f pipeline.Factory, name string, params map[string]any) pipeline.Handler {
 	t.Helper()
-	p, err := core.ParamsFromMap(name, params)
+	p, err := pipeline.ParamsFromMap(name, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 func TestLogger(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	env := core.NewEnv(5, "trig", slog.New(slog.NewTextHandler(&buf, nil)))
+	env := pipeline.NewEnv(5, "trig", slog.New(slog.NewTextHandler(&buf, nil)))
 	h := build(t, NewLogger, "logger", nil)
 	in := []stream.Event{
 		{MessageID: "m1", Type: "a.b", Timestamp: time.Unix(0, 0)},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -14,16 +14,16 @@ import (
 type Logger struct{}
 
 // NewLogger is the factory of the "logger" handler.
-func NewLogger(p core.Params) (core.Builder, error) {
+func NewLogger(p pipeline.Params) (pipeline.Builder, error) {
 	var cfg struct{}
 	if err := p.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	return func() (core.Handler, error) { return Logger{}, nil }, nil
+	return func() (pipeline.Handler, error) { return Logger{}, nil }, nil
 }
 
 // HandleEvents logs the events and returns them unchanged.
-func (Logger) HandleEvents(ctx context.Context, events []stream.Event, env *core.Env) ([]stream.Event, error) {
+func (Logger) HandleEvents(ctx context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
 	ids := make([]string, len(events))
 	for i, e := range events {
 		ids[i] = e.Type + ": " + e.MessageID
@@ -38,4 +38,4 @@ func (Logger) Commit(context.Context) error { return nil }
 // Rollback does nothing.
 func (Logger) Rollback(context.Context) error { return nil }
 
-var _ core.Handler = Logger{}
+var _ pipeline.Handler = Logger{}

@@ -11,7 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -54,7 +54,7 @@ type NotabeneConfig struct {
 // DecodeNotabeneParams decodes the params of a notabene entry and applies
 // the defaults. Only exchange is required here; building a handler also
 // needs queue_name.
-func DecodeNotabeneParams(p core.Params) (NotabeneConfig, error) {
+func DecodeNotabeneParams(p pipeline.Params) (NotabeneConfig, error) {
 	var c NotabeneConfig
 	if err := p.Decode(&c); err != nil {
 		return c, err
@@ -121,7 +121,7 @@ func NewNotabeneFactory(cfg NotabeneFactoryConfig) *NotabeneFactory {
 }
 
 // New is the factory function of the "notabene" handler.
-func (f *NotabeneFactory) New(p core.Params) (core.Builder, error) {
+func (f *NotabeneFactory) New(p pipeline.Params) (pipeline.Builder, error) {
 	cfg, err := DecodeNotabeneParams(p)
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func (f *NotabeneFactory) New(p core.Params) (core.Builder, error) {
 	if cfg.QueueName == "" {
 		return nil, p.Errorf("queue_name", "No 'queue_name' provided")
 	}
-	return func() (core.Handler, error) { return &Notabene{f: f, cfg: cfg, log: discard}, nil }, nil
+	return func() (pipeline.Handler, error) { return &Notabene{f: f, cfg: cfg, log: discard}, nil }, nil
 }
 
 // Close closes the cached connections. Handlers built afterwards fail to
@@ -250,7 +250,7 @@ type Notabene struct {
 func (n *Notabene) Config() NotabeneConfig { return n.cfg }
 
 // HandleEvents collects the notifications to publish.
-func (n *Notabene) HandleEvents(_ context.Context, events []stream.Event, env *core.Env) ([]stream.Event, error) {
+func (n *Notabene) HandleEvents(_ context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
 	n.log = env.Log().With("handler", "notabene", "stream_id", env.StreamID)
 	n.pending = nil
 	for _, k := range n.cfg.EnvKeys {
@@ -354,4 +354,4 @@ func (n *Notabene) Rollback(context.Context) error {
 	return nil
 }
 
-var _ core.Handler = (*Notabene)(nil)
+var _ pipeline.Handler = (*Notabene)(nil)

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -79,7 +79,7 @@ func next(t *testing.T, deliveries <-chan amqp.Delivery) amqp.Delivery {
 	return amqp.Delivery{}
 }
 
-func notabeneRun(t *testing.T, f *NotabeneFactory, params map[string]any, env *core.Env) error {
+func notabeneRun(t *testing.T, f *NotabeneFactory, params map[string]any, env *pipeline.Env) error {
 	t.Helper()
 	h := build(t, f.New, "notabene", params)
 	in := []stream.Event{{MessageID: "m", Type: "t", Timestamp: time.Now()}}
@@ -100,7 +100,7 @@ func TestNotabenePublish(t *testing.T) {
 	t.Cleanup(func() { _ = f.Close() })
 	params := map[string]any{"exchange": exchange, "queue_name": queue, "host": "127.0.0.1", "env_keys": []any{"first", "second", "absent"}}
 
-	env := core.NewEnv(9, "trig", testLogger(t))
+	env := pipeline.NewEnv(9, "trig", testLogger(t))
 	env.Set("first", []map[string]any{{"event_type": "a.b", "payload": map[string]any{"n": 1}}})
 	env.Set("second", []any{map[string]any{"event_type": "c.d"}})
 	if err := notabeneRun(t, f, params, env); err != nil {
@@ -151,7 +151,7 @@ func TestNotabeneReconnects(t *testing.T) {
 	params := map[string]any{"exchange": exchange, "queue_name": queue, "host": "127.0.0.1", "env_keys": []any{"n"}}
 	var deliveries <-chan amqp.Delivery
 	for i := range 2 {
-		env := core.NewEnv(1, "trig", testLogger(t))
+		env := pipeline.NewEnv(1, "trig", testLogger(t))
 		env.Set("n", map[string]any{"event_type": fmt.Sprintf("run.%d", i)})
 		if err := notabeneRun(t, f, params, env); err != nil {
 			t.Fatalf("run %d: %v", i, err)
@@ -176,7 +176,7 @@ func TestNotabeneFailures(t *testing.T) {
 		t.Parallel()
 		f := NewNotabeneFactory(NotabeneFactoryConfig{ConnectTimeout: time.Second})
 		t.Cleanup(func() { _ = f.Close() })
-		env := core.NewEnv(1, "trig", testLogger(t))
+		env := pipeline.NewEnv(1, "trig", testLogger(t))
 		env.Set("n", []map[string]any{{"event_type": "a"}, {"event_type": "b"}})
 		err := notabeneRun(t, f, map[string]any{"exchange": "x", "queue_name": "q", "host": "127.0.0.1", "port": 1, "env_keys": []any{"n"}}, env)
 		if err == nil {
@@ -187,7 +187,7 @@ func TestNotabeneFailures(t *testing.T) {
 	t.Run("bad env value fails the run", func(t *testing.T) {
 		t.Parallel()
 		f := NewNotabeneFactory(NotabeneFactoryConfig{})
-		env := core.NewEnv(1, "trig", nil)
+		env := pipeline.NewEnv(1, "trig", nil)
 		env.Set("n", "not a list")
 		err := notabeneRun(t, f, map[string]any{"exchange": "x", "queue_name": "q", "env_keys": []any{"n"}}, env)
 		if err == nil {
@@ -197,7 +197,7 @@ func TestNotabeneFailures(t *testing.T) {
 	t.Run("nothing to publish needs no broker", func(t *testing.T) {
 		t.Parallel()
 		f := NewNotabeneFactory(NotabeneFactoryConfig{})
-		if err := notabeneRun(t, f, map[string]any{"exchange": "x", "queue_name": "q", "port": 1}, core.NewEnv(1, "t", nil)); err != nil {
+		if err := notabeneRun(t, f, map[string]any{"exchange": "x", "queue_name": "q", "port": 1}, pipeline.NewEnv(1, "t", nil)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -207,7 +207,7 @@ func TestNotabeneFailures(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		env := core.NewEnv(1, "trig", nil)
+		env := pipeline.NewEnv(1, "trig", nil)
 		env.Set("n", map[string]any{"event_type": "a"})
 		if err := notabeneRun(t, f, map[string]any{"exchange": "x", "queue_name": "q", "env_keys": []any{"n"}}, env); err == nil {
 			t.Fatal("commit after Close succeeded")
@@ -217,11 +217,11 @@ func TestNotabeneFailures(t *testing.T) {
 
 func TestDecodeNotabeneParams(t *testing.T) {
 	t.Parallel()
-	p, err := core.ParamsFromMap("notabene", map[string]any{"exchange": "x", "port": 70000})
+	p, err := pipeline.ParamsFromMap("notabene", map[string]any{"exchange": "x", "port": 70000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ce *core.ConfigError
+	var ce *pipeline.ConfigError
 	if _, err := DecodeNotabeneParams(p); !errors.As(err, &ce) || ce.Field != "port" {
 		t.Errorf("DecodeNotabeneParams(port 70000) = %v, want a config error about port", err)
 	}
@@ -235,7 +235,7 @@ func TestNotabeneExchangeTypeMismatch(t *testing.T) {
 	}
 	f := NewNotabeneFactory(NotabeneFactoryConfig{})
 	t.Cleanup(func() { _ = f.Close() })
-	env := core.NewEnv(1, "trig", testLogger(t))
+	env := pipeline.NewEnv(1, "trig", testLogger(t))
 	env.Set("n", map[string]any{"event_type": "a"})
 	err := notabeneRun(t, f, map[string]any{"exchange": exchange, "queue_name": queue, "host": "127.0.0.1", "env_keys": []any{"n"}}, env)
 	if err == nil {
@@ -255,7 +255,7 @@ func TestNotabeneConcurrentCommits(t *testing.T) {
 	errs := make(chan error, runs)
 	for i := range runs {
 		go func() {
-			env := core.NewEnv(int64(i), "trig", nil)
+			env := pipeline.NewEnv(int64(i), "trig", nil)
 			env.Set("n", map[string]any{"event_type": fmt.Sprintf("run.%d", i)})
 			errs <- notabeneRunNoT(t.Context(), f, params, env)
 		}()
@@ -276,8 +276,8 @@ func TestNotabeneConcurrentCommits(t *testing.T) {
 }
 
 // notabeneRunNoT is notabeneRun for goroutines other than the test's.
-func notabeneRunNoT(ctx context.Context, f *NotabeneFactory, params map[string]any, env *core.Env) error {
-	p, err := core.ParamsFromMap("notabene", params)
+func notabeneRunNoT(ctx context.Context, f *NotabeneFactory, params map[string]any, env *pipeline.Env) error {
+	p, err := pipeline.ParamsFromMap("notabene", params)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -47,12 +47,12 @@ type Usage struct {
 }
 
 // NewUsage is the factory of the "usage" handler.
-func NewUsage(p core.Params) (core.Builder, error) {
+func NewUsage(p pipeline.Params) (pipeline.Builder, error) {
 	var cfg struct{}
 	if err := p.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	return func() (core.Handler, error) { return &Usage{}, nil }, nil
+	return func() (pipeline.Handler, error) { return &Usage{}, nil }, nil
 }
 
 // usageError is a failed check: a verdict, not a handler failure.
@@ -63,7 +63,7 @@ type usageError struct {
 
 // HandleEvents checks every exists block and returns the events followed by
 // the verdict events.
-func (u *Usage) HandleEvents(ctx context.Context, events []stream.Event, env *core.Env) ([]stream.Event, error) {
+func (u *Usage) HandleEvents(ctx context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
 	u.warnings = nil
 	var news, block []stream.Event
 	for _, e := range events {
@@ -91,7 +91,7 @@ func (u *Usage) HandleEvents(ctx context.Context, events []stream.Event, env *co
 	return append(out, news...), nil
 }
 
-func (u *Usage) processBlock(ctx context.Context, block []stream.Event, exists stream.Event, env *core.Env) []stream.Event {
+func (u *Usage) processBlock(ctx context.Context, block []stream.Event, exists stream.Event, env *pipeline.Env) []stream.Event {
 	uerr := u.check(block, exists)
 	var out []stream.Event
 	if len(u.warnings) > 0 {
@@ -312,4 +312,4 @@ func (u *Usage) Commit(context.Context) error { return nil }
 // Rollback does nothing.
 func (u *Usage) Rollback(context.Context) error { return nil }
 
-var _ core.Handler = (*Usage)(nil)
+var _ pipeline.Handler = (*Usage)(nil)

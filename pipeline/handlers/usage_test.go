@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/winchester-go/winchester/pipeline/internal/core"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -35,7 +35,7 @@ func exists(t testing.TB, extra map[string]any) stream.Event {
 func verdict(t *testing.T, events ...stream.Event) stream.Event {
 	t.Helper()
 	h := build(t, NewUsage, "usage", nil)
-	out, err := h.HandleEvents(t.Context(), events, core.NewEnv(42, "trig", testLogger(t)))
+	out, err := h.HandleEvents(t.Context(), events, pipeline.NewEnv(42, "trig", testLogger(t)))
 	if err != nil {
 		t.Fatalf("HandleEvents: %v", err)
 	}
@@ -186,7 +186,7 @@ func BenchmarkUsage(b *testing.B) {
 		})
 		in = append(in, e)
 	}
-	env := core.NewEnv(1, "trig", nil)
+	env := pipeline.NewEnv(1, "trig", nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		h := &Usage{}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -86,6 +87,7 @@ var testHandlerKinds = []string{"record", "fail", "fail_once", "commit_fail", "r
 func newTestRegistry(t *testing.T, j *journal) *pipeline.Registry {
 	t.Helper()
 	reg := pipeline.NewRegistry()
+	handlers.RegisterBuiltins(reg)
 	t.Cleanup(func() {
 		if err := reg.Close(); err != nil {
 			t.Errorf("close registry: %v", err)

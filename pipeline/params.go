@@ -1,15 +1,8 @@
-// Package core holds the handler contract shared by package pipeline and the
-// built-in handlers in pipeline/handlers. Every exported name here is
-// re-exported by package pipeline under the same name (as a type alias), so
-// code outside the module only ever names pipeline.Handler, pipeline.Env,
-// and so on.
-package core
+package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"reflect"
 	"regexp"
@@ -17,83 +10,7 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/winchester-go/winchester/stream"
 )
-
-// Handler is one step of a pipeline. See the pipeline package doc for the
-// contract.
-type Handler interface {
-	HandleEvents(ctx context.Context, events []stream.Event, env *Env) ([]stream.Event, error)
-	Commit(ctx context.Context) error
-	Rollback(ctx context.Context) error
-}
-
-// Builder makes a fresh Handler for one run of a pipeline.
-type Builder func() (Handler, error)
-
-// Factory is a registered handler type. It receives the params of one
-// pipeline entry, decodes them strictly, validates them and returns the
-// Builder used for every run of that entry. Errors are configuration
-// errors; return them from Params.Decode or Params.Errorf so they carry the
-// file and line.
-type Factory func(p Params) (Builder, error)
-
-// ErrHalt is returned (possibly wrapped) by HandleEvents to stop the chain
-// on purpose: the events it returns become the final list, the remaining
-// handlers are skipped, and the handlers that ran are committed.
-var ErrHalt = errors.New("pipeline: halt")
-
-// Env is the environment of one run of a pipeline: the stream being
-// processed and a scratch map shared by all handlers of the run (earlier
-// handlers leave data there for later ones). The scratch map is pre-filled
-// with "stream_id" (int64) and "stream_name" (string). An Env belongs to
-// one run and is not safe for concurrent use.
-type Env struct {
-	StreamID   int64
-	StreamName string
-	// Logger receives the handlers' log lines (nil: discard).
-	Logger *slog.Logger
-	values map[string]any
-}
-
-// NewEnv returns the environment of one run.
-func NewEnv(streamID int64, streamName string, logger *slog.Logger) *Env {
-	return &Env{StreamID: streamID, StreamName: streamName, Logger: logger}
-}
-
-// Get returns the scratch value stored under key. "stream_id" and
-// "stream_name" are always present.
-func (e *Env) Get(key string) (any, bool) {
-	switch key {
-	case "stream_id":
-		if _, ok := e.values[key]; !ok {
-			return e.StreamID, true
-		}
-	case "stream_name":
-		if _, ok := e.values[key]; !ok {
-			return e.StreamName, true
-		}
-	}
-	v, ok := e.values[key]
-	return v, ok
-}
-
-// Set stores a scratch value under key.
-func (e *Env) Set(key string, v any) {
-	if e.values == nil {
-		e.values = map[string]any{}
-	}
-	e.values[key] = v
-}
-
-// Log returns the run's logger, never nil.
-func (e *Env) Log() *slog.Logger {
-	if e == nil || e.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return e.Logger
-}
 
 // ConfigError is a rejected pipelines.yaml entry or handler parameter.
 type ConfigError struct {
@@ -142,10 +59,10 @@ type Params struct {
 	node     *yaml.Node // a mapping node, or nil for no params
 }
 
-// NewParams wraps a params mapping node (nil or a null node: no params).
-func NewParams(file string, line int, pipeline, handler string, node *yaml.Node) (Params, error) {
+// newParams wraps a params mapping node (nil or a null node: no params).
+func newParams(file string, line int, pipeline, handler string, node *yaml.Node) (Params, error) {
 	p := Params{File: file, Line: line, Pipeline: pipeline, Handler: handler}
-	node = Deref(node)
+	node = deref(node)
 	if node == nil || node.Kind == 0 || (node.Kind == yaml.ScalarNode && node.Tag == "!!null") {
 		return p, nil
 	}
@@ -156,8 +73,8 @@ func NewParams(file string, line int, pipeline, handler string, node *yaml.Node)
 	return p, nil
 }
 
-// Deref follows YAML aliases to the node they name.
-func Deref(n *yaml.Node) *yaml.Node {
+// deref follows YAML aliases to the node they name.
+func deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
 	}

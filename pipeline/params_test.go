@@ -1,4 +1,4 @@
-package core
+package pipeline
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func paramsOf(t *testing.T, src string) Params {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewParams("pipelines.yaml", 1, "p", "h", doc.Content[0])
+	p, err := newParams("pipelines.yaml", 1, "p", "h", doc.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}
