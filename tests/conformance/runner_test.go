@@ -19,15 +19,25 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// dir returns the conformance directory.
+// dir returns the conformance directory. Without WINCHESTER_CONFORMANCE_DIR
+// the test is skipped when the default directory is absent (a bare
+// checkout), except under CI, where the vectors must be there; a directory
+// named by the variable must exist.
 func dir(t *testing.T) string {
 	t.Helper()
 	d := os.Getenv("WINCHESTER_CONFORMANCE_DIR")
-	if d == "" {
-		d = filepath.Join("..", "..", "..", "shared", "conformance")
+	if d != "" {
+		if _, err := os.Stat(d); err != nil {
+			t.Fatalf("WINCHESTER_CONFORMANCE_DIR: %v", err)
+		}
+		return d
 	}
+	d = filepath.Join("..", "..", "..", "shared", "conformance")
 	if _, err := os.Stat(d); err != nil {
-		t.Fatalf("conformance directory %s: %v (set WINCHESTER_CONFORMANCE_DIR)", d, err)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("conformance directory %s: %v (CI needs the vectors; set WINCHESTER_CONFORMANCE_DIR)", d, err)
+		}
+		t.Skipf("no conformance vectors at %s (set WINCHESTER_CONFORMANCE_DIR to run them)", d)
 	}
 	return d
 }
