@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // Definition is one entry of event_definitions.yaml: the event types it
@@ -85,32 +87,27 @@ func LoadDefinitions(path string, plugins *PluginRegistry) ([]*Definition, error
 
 // ParseDefinitions compiles the content of an event definitions file
 // (file names it in errors). YAML anchors, aliases and merge keys are
-// resolved. Every problem found is reported: the error joins one
-// *DefinitionError per problem. Plugins are looked up in plugins (nil: the
-// built-in ones).
+// resolved; unknown keys are errors, with the closest known key suggested.
+// Every problem found is reported: the error joins one *DefinitionError
+// per problem. Plugins are looked up in plugins (nil: the built-in ones).
 func ParseDefinitions(file string, data []byte, plugins *PluginRegistry) ([]*Definition, error) {
 	if plugins == nil {
 		plugins = NewPluginRegistry()
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line, msg := yamlErrLine(err)
-		return nil, &DefinitionError{File: file, Line: line, Err: errors.New(msg)}
+	root, perr := yamlfile.Parse(data)
+	if perr != nil {
+		return nil, &DefinitionError{File: file, Line: perr.Line, Err: perr.Err}
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return nil, nil // empty file: no definitions
 	}
-	root := resolve(doc.Content[0])
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil, nil
-	}
 	if root.Kind != yaml.SequenceNode {
-		return nil, &DefinitionError{File: file, Line: root.Line, Err: errors.New("want a list of event definitions")}
+		return nil, &DefinitionError{File: file, Line: root.Line, Err: fmt.Errorf("want a list of event definitions, not %s", yamlfile.Describe(root))}
 	}
 	l := &loader{file: file, plugins: plugins}
 	var defs []*Definition
 	for i, n := range root.Content {
-		if d := l.definition(i+1, resolve(n)); d != nil {
+		if d := l.definition(i+1, yamlfile.Resolve(n)); d != nil {
 			defs = append(defs, d)
 		}
 	}
@@ -126,72 +123,67 @@ type loader struct {
 	errs    []error
 }
 
-func (l *loader) fail(n *yaml.Node, index int, typ, trait, field string, err error) {
-	line := n.Line
-	var le *lineError
-	if errors.As(err, &le) {
-		line, err = le.line, errors.New(le.msg)
+// owner is what a problem belongs to: the definition (1-based index and
+// event_type as written) and the trait ("" for none).
+type owner struct {
+	index     int
+	eventType string
+	trait     string
+}
+
+func (l *loader) fail(line int, o owner, field string, err error) {
+	l.errs = append(l.errs, &DefinitionError{File: l.file, Line: line, Index: o.index, EventType: o.eventType, Trait: o.trait, Field: field, Err: err})
+}
+
+// keyErrors reports the problems of yamlfile.Mapping, their keys under
+// prefix.
+func (l *loader) keyErrors(errs []*yamlfile.Error, o owner, prefix string) {
+	for _, e := range errs {
+		field := e.Key
+		if prefix != "" {
+			field = strings.TrimSuffix(prefix+"."+e.Key, ".")
+		}
+		l.fail(e.Line, o, field, e.Err)
 	}
-	l.errs = append(l.errs, &DefinitionError{File: l.file, Line: line, Index: index, EventType: typ, Trait: trait, Field: field, Err: err})
 }
 
-// lineError is a problem found deeper than the node being reported, with
-// its own line.
-type lineError struct {
-	line int
-	msg  string
-}
-
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
-
-func errorAt(n *yaml.Node, format string, args ...any) error {
-	return &lineError{line: n.Line, msg: fmt.Sprintf(format, args...)}
-}
+var (
+	definitionKeys = yamlfile.Strict("event_type", "traits")
+	traitKeys      = yamlfile.Strict("fields", "type", "plugin")
+	pluginKeys     = yamlfile.Strict("name", "parameters")
+)
 
 func (l *loader) definition(index int, n *yaml.Node) *Definition {
+	o := owner{index: index}
 	if n.Kind != yaml.MappingNode {
-		l.fail(n, index, "", "", "", errors.New("want a mapping with event_type and traits"))
+		l.fail(n.Line, o, "", fmt.Errorf("want a mapping with event_type and traits, not %s", yamlfile.Describe(n)))
 		return nil
-	}
-	pairs, err := mappingPairs(n)
-	if err != nil {
-		l.fail(n, index, "", "", "", err)
-		return nil
-	}
-	d := &Definition{File: l.file, Line: n.Line}
-	var typeNode, traitsNode *yaml.Node
-	for _, p := range pairs {
-		switch p.key.Value {
-		case "event_type":
-			typeNode = p.value
-		case "traits":
-			traitsNode = p.value
-		default:
-			l.fail(p.key, index, "", "", p.key.Value, errors.New("unknown key (want event_type and traits)"))
-		}
 	}
 	nerr := len(l.errs)
-	typeText := ""
-	if typeNode == nil {
-		l.fail(n, index, "", "", "event_type", errors.New("required field event_type not specified"))
-	} else if types, err := stringList(typeNode); err != nil {
-		l.fail(typeNode, index, "", "", "event_type", err)
+	fields, keyErrs := yamlfile.Mapping(n, definitionKeys)
+	l.keyErrors(keyErrs, o, "")
+	d := &Definition{File: l.file, Line: n.Line}
+	if f, ok := yamlfile.Lookup(fields, "event_type"); !ok {
+		l.fail(n.Line, o, "event_type", errors.New("required field event_type not specified"))
+	} else if types, err := stringList(f.Value); err != nil {
+		l.fail(err.Line, o, "event_type", err.Err)
 	} else {
 		d.EventTypes = types
-		typeText = strings.Join(types, ", ")
+		o.eventType = strings.Join(types, ", ")
+		var err error
 		if d.types, err = newTypeMatcher(types); err != nil {
-			l.fail(typeNode, index, typeText, "", "event_type", err)
+			l.fail(f.Value.Line, o, "event_type", err)
 		}
 	}
-	if traitsNode == nil {
-		l.fail(n, index, typeText, "", "traits", errors.New("required field traits not specified"))
-	} else if traitsNode.Kind != yaml.MappingNode {
-		l.fail(traitsNode, index, typeText, "", "traits", errors.New("want a mapping of trait names to trait definitions (it may be {})"))
-	} else if tpairs, err := mappingPairs(traitsNode); err != nil {
-		l.fail(traitsNode, index, typeText, "", "traits", err)
+	if f, ok := yamlfile.Lookup(fields, "traits"); !ok {
+		l.fail(n.Line, o, "traits", errors.New("required field traits not specified"))
+	} else if f.Value.Kind != yaml.MappingNode {
+		l.fail(f.Value.Line, o, "traits", fmt.Errorf("want a mapping of trait names to trait definitions (it may be {}), not %s", yamlfile.Describe(f.Value)))
 	} else {
-		for _, p := range tpairs {
-			if t := l.trait(index, typeText, p.key, p.value); t != nil {
+		traits, keyErrs := yamlfile.Mapping(f.Value, yamlfile.Keys{})
+		l.keyErrors(keyErrs, o, "traits")
+		for _, tf := range traits {
+			if t := l.trait(o, tf); t != nil {
 				d.Traits = append(d.Traits, t)
 			}
 		}
@@ -203,63 +195,54 @@ func (l *loader) definition(index int, n *yaml.Node) *Definition {
 	return d
 }
 
-func (l *loader) trait(index int, typ string, key, n *yaml.Node) *TraitDefinition {
-	name := key.Value
-	fail := func(at *yaml.Node, field string, err error) { l.fail(at, index, typ, name, field, err) }
-	if key.Kind != yaml.ScalarNode || name == "" {
-		fail(key, "", errors.New("trait name must be a non-empty string"))
+func (l *loader) trait(o owner, tf yamlfile.Field) *TraitDefinition {
+	o.trait = tf.Name
+	n := tf.Value
+	if tf.Name == "" {
+		l.fail(tf.Key.Line, o, "", errors.New("trait name must be a non-empty string"))
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		fail(n, "", fmt.Errorf("unable to get type for %q: a trait definition is a mapping with fields, type and plugin", n.Value))
+		l.fail(n.Line, o, "", fmt.Errorf("unable to get type for %q: a trait definition is a mapping with fields, type and plugin, not %s", tf.Name, yamlfile.Describe(n)))
 		return nil
 	}
-	pairs, err := mappingPairs(n)
-	if err != nil {
-		fail(n, "", err)
-		return nil
-	}
-	t := &TraitDefinition{Name: name, Type: TypeText, Line: key.Line}
 	nerr := len(l.errs)
-	var fieldsNode *yaml.Node
-	for _, p := range pairs {
-		switch p.key.Value {
-		case "type":
-			tt, ok := parseTraitType(p.value.Value)
-			if p.value.Kind != yaml.ScalarNode || !ok {
-				fail(p.value, "type", fmt.Errorf("invalid trait type %q (want text, int, float or datetime)", p.value.Value))
-				continue
-			}
+	fields, keyErrs := yamlfile.Mapping(n, traitKeys)
+	l.keyErrors(keyErrs, o, "")
+	t := &TraitDefinition{Name: tf.Name, Type: TypeText, Line: tf.Key.Line}
+	if f, ok := yamlfile.Lookup(fields, "type"); ok {
+		tt, valid := parseTraitType(f.Value.Value)
+		if f.Value.Kind != yaml.ScalarNode || !valid {
+			l.fail(f.Value.Line, o, "type", fmt.Errorf("invalid trait type %q (want text, int, float or datetime)", f.Value.Value))
+		} else {
 			t.Type = tt
-		case "fields":
-			fieldsNode = p.value
-		case "plugin":
-			t.Plugin, t.plugin, err = l.plugin(p.value)
-			if err != nil {
-				fail(p.value, "plugin", err)
-			}
-		default:
-			fail(p.key, p.key.Value, errors.New("unknown key (want fields, type and plugin)"))
 		}
 	}
-	if fieldsNode == nil {
-		fail(n, "fields", errors.New("required field in trait definition not specified: 'fields'"))
-	} else if fields, err := stringList(fieldsNode); err != nil {
-		fail(fieldsNode, "fields", err)
-	} else if len(fields) == 0 {
-		fail(fieldsNode, "fields", errors.New("want at least one path"))
+	if f, ok := yamlfile.Lookup(fields, "plugin"); ok {
+		var err *yamlfile.Error
+		t.Plugin, t.plugin, err = l.plugin(o, f.Value)
+		if err != nil {
+			l.fail(err.Line, o, strings.TrimSuffix("plugin."+err.Key, "."), err.Err)
+		}
+	}
+	if f, ok := yamlfile.Lookup(fields, "fields"); !ok {
+		l.fail(n.Line, o, "fields", errors.New("required field in trait definition not specified: 'fields'"))
+	} else if list, err := stringList(f.Value); err != nil {
+		l.fail(err.Line, o, "fields", err.Err)
+	} else if len(list) == 0 {
+		l.fail(f.Value.Line, o, "fields", errors.New("want at least one path"))
 	} else {
-		t.Fields = fields
-		paths := make([]*Path, 0, len(fields))
-		for _, f := range fields {
-			p, err := ParsePath(f)
+		t.Fields = list
+		paths := make([]*Path, 0, len(list))
+		for _, s := range list {
+			p, err := ParsePath(s)
 			if err != nil {
-				fail(fieldsNode, "fields", err)
+				l.fail(f.Value.Line, o, "fields", err)
 				continue
 			}
 			paths = append(paths, p)
 		}
-		if len(paths) == len(fields) {
+		if len(paths) == len(list) {
 			t.path = unionPaths(paths)
 		}
 	}
@@ -270,155 +253,69 @@ func (l *loader) trait(index int, typ string, key, n *yaml.Node) *TraitDefinitio
 }
 
 // plugin decodes "plugin: name" or "plugin: {name, parameters}" and builds
-// the plugin.
-func (l *loader) plugin(n *yaml.Node) (string, Plugin, error) {
+// the plugin. The problems of the mapping's keys are reported here; the
+// returned error is the first other problem, with its line.
+func (l *loader) plugin(o owner, n *yaml.Node) (string, Plugin, *yamlfile.Error) {
+	at := func(n *yaml.Node, format string, args ...any) *yamlfile.Error {
+		return &yamlfile.Error{Line: n.Line, Err: fmt.Errorf(format, args...)}
+	}
 	var name string
 	var params map[string]any
 	switch n.Kind {
 	case yaml.ScalarNode:
 		name = n.Value
 	case yaml.MappingNode:
-		pairs, err := mappingPairs(n)
-		if err != nil {
-			return "", nil, err
+		fields, keyErrs := yamlfile.Mapping(n, pluginKeys)
+		l.keyErrors(keyErrs, o, "plugin")
+		if f, ok := yamlfile.Lookup(fields, "name"); ok {
+			if f.Value.Kind != yaml.ScalarNode {
+				return "", nil, at(f.Value, "name: want a plugin name, not %s", yamlfile.Describe(f.Value))
+			}
+			name = f.Value.Value
 		}
-		for _, p := range pairs {
-			switch p.key.Value {
-			case "name":
-				if p.value.Kind != yaml.ScalarNode {
-					return "", nil, errors.New("name: want a plugin name")
-				}
-				name = p.value.Value
-			case "parameters":
-				if p.value.Kind == yaml.ScalarNode && p.value.Tag == "!!null" {
-					continue
-				}
-				if p.value.Kind != yaml.MappingNode {
-					return "", nil, errorAt(p.value, "parameters: want a mapping")
-				}
-				if err := p.value.Decode(&params); err != nil {
-					return "", nil, errorAt(p.value, "parameters: %v", err)
-				}
-			default:
-				return "", nil, errorAt(p.key, "unknown key %q (want name and parameters)", p.key.Value)
+		if f, ok := yamlfile.Lookup(fields, "parameters"); ok && !yamlfile.IsNull(f.Value) {
+			if f.Value.Kind != yaml.MappingNode {
+				return "", nil, at(f.Value, "parameters: want a mapping, not %s", yamlfile.Describe(f.Value))
+			}
+			if err := f.Value.Decode(&params); err != nil {
+				return "", nil, at(f.Value, "parameters: %v", err)
 			}
 		}
 	default:
-		return "", nil, errors.New("want a plugin name or {name, parameters}")
+		return "", nil, at(n, "want a plugin name or {name, parameters}, not %s", yamlfile.Describe(n))
 	}
 	if name == "" {
-		return "", nil, errors.New("plugin specified, but no plugin name supplied")
+		return "", nil, at(n, "plugin specified, but no plugin name supplied")
 	}
 	p, err := l.plugins.New(name, params)
 	if errors.Is(err, ErrUnknownPlugin) {
-		return "", nil, err
+		return "", nil, &yamlfile.Error{Line: n.Line, Err: err}
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("plugin %s: %w", name, err)
+		return "", nil, at(n, "plugin %s: %w", name, err)
 	}
 	return name, p, nil
 }
 
-// ---- YAML helpers ----
-
-type pair struct{ key, value *yaml.Node }
-
-// resolve follows aliases.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// mappingPairs returns the key/value pairs of a mapping with merge keys
-// ("<<: *anchor" or "<<: [*a, *b]") resolved: explicit keys win over merged
-// ones, and among merged mappings the earlier wins. A key written twice is
-// an error.
-func mappingPairs(n *yaml.Node) ([]pair, error) {
-	return mergePairs(n, 0)
-}
-
-func mergePairs(n *yaml.Node, depth int) ([]pair, error) {
-	if depth > 50 {
-		return nil, errorAt(n, "merge keys nested too deeply")
-	}
-	var explicit, merged []pair
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		if k.Tag == "!!merge" || (k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0) {
-			var sources []*yaml.Node
-			switch v.Kind {
-			case yaml.MappingNode:
-				sources = []*yaml.Node{v}
-			case yaml.SequenceNode:
-				for _, s := range v.Content {
-					sources = append(sources, resolve(s))
-				}
-			}
-			for _, s := range sources {
-				if s.Kind != yaml.MappingNode {
-					return nil, errorAt(k, "a merge key (<<) needs a mapping or a list of mappings")
-				}
-				ps, err := mergePairs(s, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				merged = append(merged, ps...)
-			}
-			continue
-		}
-		k = resolve(k)
-		if seen[k.Value] {
-			return nil, errorAt(k, "key %q is defined twice", k.Value)
-		}
-		seen[k.Value] = true
-		explicit = append(explicit, pair{key: k, value: v})
-	}
-	out := explicit
-	for _, p := range merged {
-		if !seen[p.key.Value] {
-			seen[p.key.Value] = true
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-// stringList decodes a string or a list of strings.
-func stringList(n *yaml.Node) ([]string, error) {
+// stringList decodes a string or a list of strings; the error has the line
+// of the node at fault.
+func stringList(n *yaml.Node) ([]string, *yamlfile.Error) {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return nil, errors.New("want a string or a list of strings, not null")
+		if yamlfile.IsNull(n) {
+			return nil, &yamlfile.Error{Line: n.Line, Err: errors.New("want a string or a list of strings, not null")}
 		}
 		return []string{n.Value}, nil
 	case yaml.SequenceNode:
 		out := make([]string, 0, len(n.Content))
 		for _, c := range n.Content {
-			c = resolve(c)
-			if c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
-				return nil, errorAt(c, "want a string")
+			c = yamlfile.Resolve(c)
+			if c.Kind != yaml.ScalarNode || yamlfile.IsNull(c) {
+				return nil, &yamlfile.Error{Line: c.Line, Err: fmt.Errorf("want a string, not %s", yamlfile.Describe(c))}
 			}
 			out = append(out, c.Value)
 		}
 		return out, nil
 	}
-	return nil, errors.New("want a string or a list of strings")
-}
-
-// yamlErrLine splits a yaml.v3 syntax error ("yaml: line N: msg") into
-// the line and the message.
-func yamlErrLine(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var line int
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ": "); i > 0 {
-			if _, scanErr := fmt.Sscanf(rest[:i], "%d", &line); scanErr == nil {
-				msg = rest[i+2:]
-			}
-		}
-	}
-	return line, "invalid YAML: " + msg
+	return nil, &yamlfile.Error{Line: n.Line, Err: fmt.Errorf("want a string or a list of strings, not %s", yamlfile.Describe(n))}
 }

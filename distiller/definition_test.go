@@ -146,11 +146,16 @@ func TestDefinitionErrors(t *testing.T) {
 		},
 		{
 			name: "trait defined twice", yaml: "- event_type: x\n  traits:\n    a: {fields: a}\n    a: {fields: b}\n",
-			want: []DefinitionError{{Line: 4, Index: 1, Field: "traits"}}, inMsg: `key "a" is defined twice`,
+			want: []DefinitionError{{Line: 4, Index: 1, Field: "traits.a"}}, inMsg: `key defined more than once (first on line 3)`,
 		},
 		{
 			name: "unknown plugin key", yaml: "- event_type: x\n  traits:\n    a:\n      fields: a\n      plugin:\n        name: split\n        params: {}\n",
-			want: []DefinitionError{{Line: 7, Index: 1, Trait: "a", Field: "plugin"}}, inMsg: `unknown key "params"`,
+			want: []DefinitionError{{Line: 7, Index: 1, Trait: "a", Field: "plugin.params"}}, inMsg: `unknown key (known keys: name, parameters)`,
+		},
+		{
+			name: "misspelled key", yaml: "- event_type: x\n  traits:\n    a:\n      feilds: a\n",
+			want:  []DefinitionError{{Line: 4, Index: 1, Trait: "a", Field: "feilds"}, {Line: 4, Index: 1, Trait: "a", Field: "fields"}},
+			inMsg: `unknown key (did you mean fields?)`,
 		},
 		{
 			name: "bad glob", yaml: "- event_type: 'x.[z-a]'\n  traits: {}\n",

@@ -1,16 +1,16 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // Definitions are the pipelines of one pipelines.yaml file, ready to run.
@@ -56,128 +56,149 @@ func Load(path string, reg *Registry) (*Definitions, error) {
 
 // Parse parses pipelines.yaml content: a mapping of pipeline name to a list
 // of handler entries, each either a handler name or a mapping
-// {name: <handler>, params: {...}}. Every handler name is looked up in reg
-// and its factory validates the params. Errors are *ConfigError values
-// naming the file, line, pipeline and handler.
+// {name: <handler>, params: {...}}. YAML anchors, aliases and merge keys are
+// resolved. Every handler name is looked up in reg and its factory
+// validates the params. Every problem is reported: the error joins one
+// *ConfigError per problem, naming the file, line, pipeline and handler.
 func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 	if reg == nil {
 		return nil, errors.New("pipeline: Parse needs a handler registry")
 	}
 	defs := &Definitions{File: file, pipelines: map[string]*Pipeline{}}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return defs, nil
-		}
-		return nil, &ConfigError{File: file, Err: err}
+	root, perr := yamlfile.Parse(data)
+	if perr != nil {
+		return nil, &ConfigError{File: file, Line: perr.Line, Err: perr.Err}
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+	if root == nil {
 		return defs, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, &ConfigError{File: file, Line: root.Line, Err: errors.New("pipelines must be a mapping of pipeline name to handler list")}
+		return nil, &ConfigError{File: file, Line: root.Line, Err: fmt.Errorf("pipelines must be a mapping of pipeline name to handler list, not %s", yamlfile.Describe(root))}
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		name := k.Value
-		if k.Kind != yaml.ScalarNode || name == "" {
-			return nil, &ConfigError{File: file, Line: k.Line, Err: errors.New("pipeline name must be a non-empty string")}
+	fields, keyErrs := yamlfile.Mapping(root, yamlfile.Keys{})
+	var errs []error
+	for _, e := range keyErrs {
+		errs = append(errs, &ConfigError{File: file, Line: e.Line, Pipeline: e.Key, Err: e.Err})
+	}
+	for _, f := range fields {
+		if f.Name == "" {
+			errs = append(errs, &ConfigError{File: file, Line: f.Key.Line, Err: errors.New("pipeline name must be a non-empty string")})
+			continue
 		}
-		if _, dup := defs.pipelines[name]; dup {
-			return nil, &ConfigError{File: file, Line: k.Line, Pipeline: name, Err: errors.New("duplicate pipeline name")}
+		p, perrs := parsePipeline(file, f.Name, f.Value, reg)
+		errs = append(errs, perrs...)
+		if len(perrs) == 0 {
+			defs.pipelines[f.Name] = p
 		}
-		p, err := parsePipeline(file, name, v, reg)
-		if err != nil {
-			return nil, err
-		}
-		defs.pipelines[name] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return defs, nil
 }
 
-func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, error) {
+// parsePipeline builds one pipeline and returns every problem of its
+// entries.
+func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, []error) {
 	p := &Pipeline{Name: name}
-	n = deref(n)
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if yamlfile.IsNull(n) {
 		return p, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, &ConfigError{File: file, Line: n.Line, Pipeline: name, Err: errors.New("a pipeline must be a list of handler entries")}
+		return nil, []error{&ConfigError{File: file, Line: n.Line, Pipeline: name, Err: fmt.Errorf("a pipeline must be a list of handler entries, not %s", yamlfile.Describe(n))}}
 	}
+	var errs []error
 	for _, en := range n.Content {
-		en = deref(en)
-		e, params, err := normalizeEntry(file, name, en)
-		if err != nil {
-			return nil, err
+		en = yamlfile.Resolve(en)
+		e, params, eerrs := normalizeEntry(file, name, en)
+		if len(eerrs) > 0 {
+			errs = append(errs, eerrs...)
+			continue
 		}
 		f, err := reg.Lookup(e.Name)
 		if err != nil {
-			return nil, &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name,
-				Err: fmt.Errorf("Unknown handler in pipeline config %s: %w", e.Name, err)}
+			errs = append(errs, &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name,
+				Err: fmt.Errorf("Unknown handler in pipeline config %s: %w", e.Name, err)})
+			continue
 		}
 		b, err := f(params)
 		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				err = &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name, Err: err}
-			}
-			return nil, err
+			errs = append(errs, configErrors(err, &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name})...)
+			continue
 		}
 		if b == nil {
-			return nil, &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name, Err: errors.New("handler factory returned no builder")}
+			errs = append(errs, &ConfigError{File: file, Line: en.Line, Pipeline: name, Handler: e.Name, Err: errors.New("handler factory returned no builder")})
+			continue
 		}
 		p.Entries = append(p.Entries, e)
 		p.build = append(p.build, b)
 	}
-	return p, nil
+	return p, errs
 }
 
+// configErrors splits the error of a handler factory into its
+// *ConfigError values (Params.Decode joins several); any other error is
+// placed at where.
+func configErrors(err error, where *ConfigError) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, configErrors(e, where)...)
+		}
+		return out
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return []error{err}
+	}
+	at := *where
+	at.Err = err
+	return []error{&at}
+}
+
+var entryKeys = yamlfile.Strict("name", "params")
+
 // normalizeEntry turns one list item into {name, params}.
-func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, Params, error) {
-	fail := func(handler, msg string) (Entry, Params, error) {
-		return Entry{}, Params{}, &ConfigError{File: file, Line: n.Line, Pipeline: pipeline, Handler: handler, Err: errors.New(msg)}
+func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, Params, []error) {
+	fail := func(handler, msg string) (Entry, Params, []error) {
+		return Entry{}, Params{}, []error{&ConfigError{File: file, Line: n.Line, Pipeline: pipeline, Handler: handler, Err: errors.New(msg)}}
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if n.Tag != "!!str" || n.Value == "" {
+		if n.ShortTag() != "!!str" || n.Value == "" {
 			return fail("", "Handler name not in config! "+render(n))
 		}
 		p, err := newParams(file, n.Line, pipeline, n.Value, nil)
-		return Entry{Name: n.Value, Params: map[string]any{}, Line: n.Line}, p, err
+		if err != nil {
+			return Entry{}, Params{}, []error{err}
+		}
+		return Entry{Name: n.Value, Params: map[string]any{}, Line: n.Line}, p, nil
 	case yaml.MappingNode:
 	default:
 		return fail("", "Handler name not in config! "+render(n))
 	}
-	var nameNode, paramsNode *yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
-		case "name":
-			nameNode = deref(v)
-		case "params":
-			paramsNode = v
-		default:
-			h := ""
-			if nameNode != nil {
-				h = nameNode.Value
-			}
-			return Entry{}, Params{}, &ConfigError{File: file, Line: k.Line, Pipeline: pipeline, Handler: h,
-				Err: fmt.Errorf("unknown key %q in handler entry (known: name, params)", k.Value)}
-		}
-	}
-	if nameNode == nil || nameNode.Kind != yaml.ScalarNode || nameNode.Tag != "!!str" || nameNode.Value == "" {
+	fields, keyErrs := yamlfile.Mapping(n, entryKeys)
+	nameField, ok := yamlfile.Lookup(fields, "name")
+	if !ok || nameField.Value.Kind != yaml.ScalarNode || nameField.Value.ShortTag() != "!!str" || nameField.Value.Value == "" {
 		return fail("", "Handler name not in config! "+render(n))
 	}
-	p, err := newParams(file, n.Line, pipeline, nameNode.Value, paramsNode)
-	if err != nil {
-		return Entry{}, Params{}, err
+	handler := nameField.Value.Value
+	var errs []error
+	for _, e := range keyErrs {
+		errs = append(errs, &ConfigError{File: file, Line: e.Line, Pipeline: pipeline, Handler: handler, Err: fmt.Errorf("%s: %w", e.Key, e.Err)})
 	}
-	return Entry{Name: nameNode.Value, Params: p.Map(), Line: n.Line}, p, nil
+	var paramsNode *yaml.Node
+	if f, ok := yamlfile.Lookup(fields, "params"); ok {
+		paramsNode = f.Value
+	}
+	p, err := newParams(file, n.Line, pipeline, handler, paramsNode)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return Entry{}, Params{}, errs
+	}
+	return Entry{Name: handler, Params: p.Map(), Line: n.Line}, p, nil
 }
 
 // render writes a node as one line of flow YAML for messages.

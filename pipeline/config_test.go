@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,22 +87,22 @@ func TestParseErrors(t *testing.T) {
 		{name: "unknown handler", src: "p:\n  - nope\n", line: 2, pipeline: "p", handler: "nope",
 			msg: "Unknown handler in pipeline config nope: unknown handler \"nope\" (known: atompub, logger, notabene, usage)"},
 		{name: "unknown entry key", src: "p:\n  - name: logger\n    parms: {}\n", line: 3, pipeline: "p", handler: "logger",
-			msg: `unknown key "parms"`},
+			msg: `parms: unknown key (did you mean params?)`},
 		{name: "params not a mapping", src: "p:\n  - name: logger\n    params: [1]\n", line: 3, pipeline: "p", handler: "logger",
 			msg: "params must be a mapping"},
 		{name: "unknown param", src: "p:\n  - name: atompub\n    params:\n      url: x\n      urll: y\n", line: 5, pipeline: "p",
-			handler: "atompub", field: "urll", msg: "unknown parameter"},
+			handler: "atompub", field: "urll", msg: "unknown key (did you mean url?)"},
 		{name: "missing required param", src: "p:\n  - name: atompub\n    params: {title: t}\n", line: 2, pipeline: "p",
 			handler: "atompub", field: "url", msg: "required"},
 		{name: "param of the wrong type", src: "p:\n  - name: atompub\n    params:\n      url: x\n      max_attempts: many\n", line: 5,
-			pipeline: "p", handler: "atompub", field: "max_attempts", msg: "cannot unmarshal"},
+			pipeline: "p", handler: "atompub", field: "max_attempts", msg: `must be an integer, not the string "many"`},
 		{name: "notabene without exchange", src: "p:\n  - name: notabene\n    params: {queue_name: q}\n", line: 2, pipeline: "p",
 			handler: "notabene", field: "exchange", msg: "No 'exchange' name provided"},
 		{name: "notabene without queue", src: "p:\n  - name: notabene\n    params: {exchange: x}\n", line: 2, pipeline: "p",
 			handler: "notabene", field: "queue_name", msg: "No 'queue_name' provided"},
 		{name: "logger takes no params", src: "p:\n  - name: logger\n    params: {level: x}\n", line: 3, pipeline: "p",
-			handler: "logger", field: "level", msg: "unknown parameter"},
-		{name: "duplicate pipeline", src: "p: [logger]\np: [usage]\n", line: 2, pipeline: "p", msg: "duplicate pipeline name"},
+			handler: "logger", field: "level", msg: "unknown key (no keys are allowed here)"},
+		{name: "duplicate pipeline", src: "p: [logger]\np: [usage]\n", line: 2, pipeline: "p", msg: "key defined more than once (first on line 1)"},
 		{name: "pipeline not a list", src: "p: logger\n", line: 1, pipeline: "p", msg: "list of handler entries"},
 		{name: "root not a mapping", src: "- logger\n", line: 1, msg: "must be a mapping"},
 		{name: "entry name not a string", src: "p:\n  - name: [a]\n", line: 2, pipeline: "p", msg: "Handler name not in config!"},
@@ -128,6 +129,73 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q does not start with the file name", err)
 			}
 		})
+	}
+}
+
+// Every problem of a file is reported, those of several pipelines and
+// several params of one entry included.
+func TestParseReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	reg := builtinRegistry()
+	t.Cleanup(func() { _ = reg.Close() })
+	src := `a:
+  - nope
+  - name: atompub
+    params:
+      url: x
+      urll: y
+      max_attempts: many
+b:
+  - name: logger
+    parms: {}
+c: logger
+`
+	_, err := pipeline.Parse("pipelines.yaml", []byte(src), reg)
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *pipeline.ConfigError
+		if !errors.As(e, &ce) {
+			t.Fatalf("problem %v (%T) is not a *ConfigError", e, e)
+		}
+		got = append(got, fmt.Sprintf("%d %s %s %s", ce.Line, ce.Pipeline, ce.Handler, ce.Field))
+	}
+	want := []string{
+		"2 a nope ",
+		"6 a atompub urll",
+		"7 a atompub max_attempts",
+		"10 b logger ",
+		"11 c  ",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s\nerror: %v", d, err)
+	}
+}
+
+// Merge keys are resolved in pipelines as in the other files.
+func TestParseMergeKeys(t *testing.T) {
+	t.Parallel()
+	reg := builtinRegistry()
+	t.Cleanup(func() { _ = reg.Close() })
+	src := `a:
+  - name: atompub
+    params: &common {url: "https://x", content_format: cuf_xml, title: a}
+b:
+  - name: atompub
+    params:
+      <<: *common
+      title: b
+`
+	defs, err := pipeline.Parse("pipelines.yaml", []byte(src), reg)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	b, _ := defs.Pipeline("b")
+	want := map[string]any{"url": "https://x", "content_format": "cuf_xml", "title": "b"}
+	if d := cmp.Diff(want, b.Entries[0].Params); d != "" {
+		t.Errorf("merged params mismatch (-want +got):\n%s", d)
 	}
 }
 

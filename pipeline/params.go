@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // ConfigError is a rejected pipelines.yaml entry or handler parameter.
@@ -62,23 +62,15 @@ type Params struct {
 // newParams wraps a params mapping node (nil or a null node: no params).
 func newParams(file string, line int, pipeline, handler string, node *yaml.Node) (Params, error) {
 	p := Params{File: file, Line: line, Pipeline: pipeline, Handler: handler}
-	node = deref(node)
-	if node == nil || node.Kind == 0 || (node.Kind == yaml.ScalarNode && node.Tag == "!!null") {
+	node = yamlfile.Resolve(node)
+	if node == nil || node.Kind == 0 || yamlfile.IsNull(node) {
 		return p, nil
 	}
 	if node.Kind != yaml.MappingNode {
-		return p, p.errorAt(node.Line, "", fmt.Errorf("params must be a mapping"))
+		return p, p.errorAt(node.Line, "", fmt.Errorf("params must be a mapping, not %s", yamlfile.Describe(node)))
 	}
 	p.node = node
 	return p, nil
-}
-
-// deref follows YAML aliases to the node they name.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
 }
 
 // ParamsFromMap builds Params from a Go map (programmatic configuration).
@@ -110,87 +102,33 @@ func (p Params) Has(key string) bool {
 	return p.keyNode(key) != nil
 }
 
+// keyNode returns the key node of the parameter key (merge keys
+// resolved), or nil.
 func (p Params) keyNode(key string) *yaml.Node {
 	if p.node == nil {
 		return nil
 	}
-	for i := 0; i+1 < len(p.node.Content); i += 2 {
-		if p.node.Content[i].Value == key {
-			return p.node.Content[i]
-		}
+	fields, _ := yamlfile.Mapping(p.node, yamlfile.Keys{})
+	if f, ok := yamlfile.Lookup(fields, key); ok {
+		return f.Key
 	}
 	return nil
 }
 
 // Decode decodes the params into v, a pointer to a struct with yaml tags.
-// Keys that are not fields of v are errors; so are values of the wrong
-// type. Errors are *ConfigError with the line of the offending key.
+// Keys that are not fields of v are errors (naming the closest field);
+// so are values of the wrong type. Every problem is reported: the error
+// joins one *ConfigError per problem, each with the line of the offending
+// key or value.
 func (p Params) Decode(v any) error {
 	if p.node == nil {
 		return nil
 	}
-	known := yamlFields(v)
-	for i := 0; i+1 < len(p.node.Content); i += 2 {
-		k := p.node.Content[i]
-		if !slices.Contains(known, k.Value) {
-			return p.errorAt(k.Line, k.Value, fmt.Errorf("unknown parameter (known: %s)", strings.Join(known, ", ")))
-		}
+	var errs []error
+	for _, e := range yamlfile.Decode(p.node, v) {
+		errs = append(errs, p.errorAt(e.Line, e.Key, e.Err))
 	}
-	for i := 0; i+1 < len(p.node.Content); i += 2 {
-		k, val := p.node.Content[i], p.node.Content[i+1]
-		if err := decodeField(v, k.Value, val); err != nil {
-			return p.errorAt(k.Line, k.Value, err)
-		}
-	}
-	return nil
-}
-
-// decodeField decodes one value into the field of v tagged name.
-func decodeField(v any, name string, val *yaml.Node) error {
-	rv := reflect.ValueOf(v).Elem()
-	rt := rv.Type()
-	for i := range rt.NumField() {
-		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
-		if tag != name {
-			continue
-		}
-		if err := val.Decode(rv.Field(i).Addr().Interface()); err != nil {
-			var te *yaml.TypeError
-			if errors.As(err, &te) {
-				msgs := make([]string, len(te.Errors))
-				for i, m := range te.Errors {
-					msgs[i] = linePrefix.ReplaceAllString(m, "")
-				}
-				return errors.New(strings.Join(msgs, "; "))
-			}
-			return err
-		}
-		return nil
-	}
-	return fmt.Errorf("no field")
-}
-
-// linePrefix is the position yaml.v3 puts in front of its messages; our
-// errors carry the line themselves.
-var linePrefix = regexp.MustCompile(`^line \d+: `)
-
-// yamlFields returns the yaml names of the fields of the struct v points to.
-func yamlFields(v any) []string {
-	rt := reflect.TypeOf(v)
-	for rt.Kind() == reflect.Pointer {
-		rt = rt.Elem()
-	}
-	if rt.Kind() != reflect.Struct {
-		return nil
-	}
-	var out []string
-	for i := range rt.NumField() {
-		tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			out = append(out, tag)
-		}
-	}
-	return out
+	return errors.Join(errs...)
 }
 
 // Errorf returns a *ConfigError about the given parameter (field may be

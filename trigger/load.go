@@ -1,13 +1,10 @@
 package trigger
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/winchester-go/winchester/internal/yamlfile"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger/timex"
 )
@@ -44,11 +42,6 @@ const (
 	keyTraits      = "traits"
 )
 
-// maxNodeVisits bounds the work of walking a document, so that aliases
-// referring to aliases cannot make loading explode. A file of a thousand
-// triggers visits a few tens of thousands of nodes.
-const maxNodeVisits = 1 << 18
-
 // Load reads and parses a triggers.yaml file. See Parse.
 func Load(path string) ([]*Definition, []Warning, error) {
 	data, err := os.ReadFile(path)
@@ -61,44 +54,30 @@ func Load(path string) ([]*Definition, []Warning, error) {
 // Parse parses the content of a triggers.yaml file (a YAML list of trigger
 // definitions) named file in messages. It checks every definition
 // completely: required fields, types, criteria, and every time expression
-// (all parsed here, once). Unknown keys are errors, except the misspelling
-// map_distingushed_by, accepted as map_distinguished_by with a warning.
-// Duplicate trigger names are errors.
+// (all parsed here, once, and checked for unknown functions and
+// variables). Unknown keys are errors, with the closest known key
+// suggested, except the misspelling map_distingushed_by, accepted as
+// map_distinguished_by with a warning. YAML anchors, aliases and merge keys
+// are resolved. Duplicate trigger names are errors.
 //
 // All problems found are returned together, joined with errors.Join; each
 // is a *DefinitionError (use errors.As to get the first). On error no
 // definitions are returned. Warnings are returned in either case.
 func Parse(file string, data []byte) ([]*Definition, []Warning, error) {
 	l := &loader{file: file}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil, nil // an empty file defines no triggers
-		}
-		return nil, nil, yamlError(file, err)
+	root, perr := yamlfile.Parse(data)
+	if perr != nil {
+		return nil, nil, &DefinitionError{File: file, Line: perr.Line, Err: perr.Err}
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return nil, nil, yamlError(file, err)
-		}
-		return nil, nil, &DefinitionError{File: file, Line: extra.Line, Err: errors.New("more than one YAML document (put all triggers in one list)")}
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, nil, nil
-	}
-	root := l.resolve(doc.Content[0])
 	var defs []*Definition
 	switch {
 	case root == nil:
-	case isNull(root):
 	case root.Kind != yaml.SequenceNode:
-		l.errorf(root, "", "", "a triggers file must be a list of trigger definitions, not %s", describe(root))
+		l.errorf(root, "", "", "a triggers file must be a list of trigger definitions, not %s", yamlfile.Describe(root))
 	default:
 		first := map[string]*Definition{}
 		for _, item := range root.Content {
-			d := l.definition(item)
+			d := l.definition(yamlfile.Resolve(item))
 			if d == nil {
 				continue
 			}
@@ -116,42 +95,11 @@ func Parse(file string, data []byte) ([]*Definition, []Warning, error) {
 	return defs, l.warns, nil
 }
 
-// yamlLine finds the line number in a yaml.v3 error message.
-var yamlLine = regexp.MustCompile(`\bline (\d+):`)
-
-// yamlError reports a YAML syntax error, with its line when known.
-func yamlError(file string, err error) error {
-	line := 0
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-	}
-	return &DefinitionError{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %w", err)}
-}
-
 // loader collects the problems of one file.
 type loader struct {
-	file   string
-	errs   []error
-	warns  []Warning
-	visits int
-	tooBig bool
-}
-
-// resolve follows aliases and counts the visit; it returns nil once the
-// document is too expensive to walk.
-func (l *loader) resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	l.visits++
-	if l.visits > maxNodeVisits {
-		if !l.tooBig {
-			l.tooBig = true
-			l.errs = append(l.errs, &DefinitionError{File: l.file, Err: errors.New("document too complex (too many alias expansions)")})
-		}
-		return nil
-	}
-	return n
+	file  string
+	errs  []error
+	warns []Warning
 }
 
 func (l *loader) errorf(n *yaml.Node, trig, field, format string, args ...any) {
@@ -159,9 +107,6 @@ func (l *loader) errorf(n *yaml.Node, trig, field, format string, args ...any) {
 }
 
 func (l *loader) fail(n *yaml.Node, trig, field string, err error) {
-	if l.tooBig {
-		return
-	}
 	line := 0
 	if n != nil {
 		line = n.Line
@@ -173,98 +118,73 @@ func (l *loader) warn(n *yaml.Node, trig, field, format string, args ...any) {
 	l.warns = append(l.warns, Warning{File: l.file, Line: n.Line, Trigger: trig, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// isMisspelling reports a key accepted only for compatibility, which
-// messages do not advertise.
-func isMisspelling(key string) bool { return key == keyMapDistTypo }
-
-// field is one key/value pair of a mapping.
-type field struct {
-	key   *yaml.Node
-	value *yaml.Node
-}
-
-// mapping returns the pairs of a mapping node by key, reporting duplicate
-// and unknown keys (allowed lists the known ones). The value nodes are
-// resolved.
-func (l *loader) mapping(n *yaml.Node, trig, path string, allowed ...string) map[string]field {
-	out := make(map[string]field, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := l.resolve(n.Content[i])
-		v := l.resolve(n.Content[i+1])
-		if k == nil || v == nil {
-			return out
-		}
-		if k.Kind != yaml.ScalarNode {
-			l.errorf(k, trig, path, "a key must be a string, not %s", describe(k))
-			continue
-		}
-		name := k.Value
-		fp := join(path, name)
-		if len(allowed) > 0 && !contains(allowed, name) {
-			if name == "<<" {
-				l.errorf(k, trig, fp, "YAML merge keys are not supported; write the fields out")
-				continue
-			}
-			known := slices.DeleteFunc(slices.Clone(allowed), isMisspelling)
-			if guess := closest(name, known); guess != "" {
-				l.errorf(k, trig, fp, "unknown key (did you mean %s?)", guess)
-				continue
-			}
-			l.errorf(k, trig, fp, "unknown key (known keys: %s)", strings.Join(known, ", "))
-			continue
-		}
-		if _, dup := out[name]; dup {
-			l.errorf(k, trig, fp, "key defined more than once")
-			continue
-		}
-		out[name] = field{key: k, value: v}
+// mapping returns the fields of a mapping node by key, merge keys
+// resolved, reporting duplicate and unknown keys as problems of trigger
+// trig at path.
+func (l *loader) mapping(n *yaml.Node, trig, path string, keys yamlfile.Keys) map[string]yamlfile.Field {
+	fields, errs := yamlfile.Mapping(n, keys)
+	l.keyErrors(errs, trig, path)
+	out := make(map[string]yamlfile.Field, len(fields))
+	for _, f := range fields {
+		out[f.Name] = f
 	}
 	return out
 }
 
-var definitionKeys = []string{
-	keyName, keyDebugLevel, keyDistinguishedBy, keyExpiration, keyFireDelay,
-	keyFirePipeline, keyExpirePipeline, keyMatchCriteria, keyFireCriteria, keyLoadCriteria,
+// fields returns the fields of a mapping node in order, merge keys
+// resolved, with any key allowed; duplicate keys are reported.
+func (l *loader) fields(n *yaml.Node, trig, path string) []yamlfile.Field {
+	fields, errs := yamlfile.Mapping(n, yamlfile.Keys{})
+	l.keyErrors(errs, trig, path)
+	return fields
 }
 
-// definition parses one trigger definition; nil when it has errors.
-func (l *loader) definition(item *yaml.Node) *Definition {
-	n := l.resolve(item)
-	if n == nil {
-		return nil
+// keyErrors reports the problems of yamlfile.Mapping.
+func (l *loader) keyErrors(errs []*yamlfile.Error, trig, path string) {
+	for _, e := range errs {
+		l.errs = append(l.errs, &DefinitionError{File: l.file, Line: e.Line, Trigger: trig, Field: join(path, e.Key), Err: e.Err})
 	}
+}
+
+var definitionKeys = yamlfile.Strict(
+	keyName, keyDebugLevel, keyDistinguishedBy, keyExpiration, keyFireDelay,
+	keyFirePipeline, keyExpirePipeline, keyMatchCriteria, keyFireCriteria, keyLoadCriteria,
+)
+
+// definition parses one trigger definition; nil when it has errors.
+func (l *loader) definition(n *yaml.Node) *Definition {
 	before := len(l.errs)
 	if n.Kind != yaml.MappingNode {
-		l.errorf(n, "", "", "a trigger definition must be a mapping, not %s", describe(n))
+		l.errorf(n, "", "", "a trigger definition must be a mapping, not %s", yamlfile.Describe(n))
 		return nil
 	}
+	list, keyErrs := yamlfile.Mapping(n, definitionKeys)
+	fields := make(map[string]yamlfile.Field, len(list))
+	for _, f := range list {
+		fields[f.Name] = f
+	}
 	// The name first: every other message names the trigger.
-	nameField, hasName := fieldOf(n, keyName)
 	d := &Definition{File: l.file, Line: n.Line, DebugLevel: DefaultDebugLevel, FireDelay: DefaultFireDelay}
-	if hasName {
-		nv := l.resolve(nameField)
-		if nv == nil {
-			return nil
-		}
-		if s, ok := scalarText(nv); ok && s != "" {
+	if f, ok := fields[keyName]; ok {
+		if s, ok := scalarText(f.Value); ok && s != "" {
 			d.Name = s
 		} else {
-			l.errorf(nv, "", keyName, "must be a non-empty string, not %s", describe(nv))
+			l.errorf(f.Value, "", keyName, "must be a non-empty string, not %s", yamlfile.Describe(f.Value))
 		}
 	} else {
 		l.errorf(n, "", keyName, "required field in trigger definition not specified")
 	}
 	trig := d.Name
-	fields := l.mapping(n, trig, "", definitionKeys...)
+	l.keyErrors(keyErrs, trig, "")
 
-	if f, ok := fields[keyDebugLevel]; ok && !isNull(f.value) {
-		d.DebugLevel = l.debugLevel(f.value, trig)
+	if f, ok := fields[keyDebugLevel]; ok && !yamlfile.IsNull(f.Value) {
+		d.DebugLevel = l.debugLevel(f.Value, trig)
 	}
 	if f, ok := fields[keyDistinguishedBy]; ok {
-		d.DistinguishedBy = l.distinguishedBy(f.value, trig)
+		d.DistinguishedBy = l.distinguishedBy(f.Value, trig)
 	}
-	if f, ok := fields[keyExpiration]; ok && !isNull(f.value) {
-		d.Expiration = l.expr(f.value, trig, keyExpiration)
+	if f, ok := fields[keyExpiration]; ok && !yamlfile.IsNull(f.Value) {
+		d.Expiration = l.expr(f.Value, trig, keyExpiration)
 	} else {
 		l.errorf(n, trig, keyExpiration, "required field in trigger definition not specified")
 	}
@@ -280,23 +200,13 @@ func (l *loader) definition(item *yaml.Node) *Definition {
 	d.FireCriteria = l.criteriaList(n, fields, keyFireCriteria, trig, true, nil)
 	d.MatchCriteria = l.criteriaList(n, fields, keyMatchCriteria, trig, true, distNames)
 	d.LoadCriteria = l.criteriaList(n, fields, keyLoadCriteria, trig, false, nil)
-	if f, ok := fields[keyFireDelay]; ok && !isNull(f.value) {
-		d.FireDelay = l.fireDelay(f.value, trig)
+	if f, ok := fields[keyFireDelay]; ok && !yamlfile.IsNull(f.Value) {
+		d.FireDelay = l.fireDelay(f.Value, trig)
 	}
 	if len(l.errs) > before {
 		return nil
 	}
 	return d
-}
-
-// fieldOf returns the value node of key in mapping n, without checks.
-func fieldOf(n *yaml.Node, key string) (*yaml.Node, bool) {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
-			return n.Content[i+1], true
-		}
-	}
-	return nil, false
 }
 
 func (l *loader) debugLevel(v *yaml.Node, trig string) int {
@@ -315,7 +225,7 @@ func (l *loader) debugLevel(v *yaml.Node, trig string) int {
 		}
 		return int(f)
 	default:
-		l.errorf(v, trig, keyDebugLevel, "must be an integer 0, 1 or 2, not %s", describe(v))
+		l.errorf(v, trig, keyDebugLevel, "must be an integer 0, 1 or 2, not %s", yamlfile.Describe(v))
 		return 0
 	}
 	n, err := strconv.Atoi(s)
@@ -337,44 +247,43 @@ func (l *loader) debugLevel(v *yaml.Node, trig string) int {
 
 func (l *loader) distinguishedBy(v *yaml.Node, trig string) []Distinguisher {
 	switch {
-	case isNull(v):
+	case yamlfile.IsNull(v):
 		return nil
 	case v.Kind == yaml.ScalarNode:
 		l.errorf(v, trig, keyDistinguishedBy, "must be a list of trait names or {trait: expression} mappings, not the string %q (write [%s])", v.Value, v.Value)
 		return nil
 	case v.Kind != yaml.SequenceNode:
-		l.errorf(v, trig, keyDistinguishedBy, "must be a list of trait names or {trait: expression} mappings, not %s", describe(v))
+		l.errorf(v, trig, keyDistinguishedBy, "must be a list of trait names or {trait: expression} mappings, not %s", yamlfile.Describe(v))
 		return nil
 	}
 	var out []Distinguisher
 	seen := map[string]int{}
 	for i, raw := range v.Content {
-		e := l.resolve(raw)
-		if e == nil {
-			return nil
-		}
+		e := yamlfile.Resolve(raw)
 		path := fmt.Sprintf("%s[%d]", keyDistinguishedBy, i)
 		var dist Distinguisher
 		switch e.Kind {
 		case yaml.ScalarNode:
 			s, ok := scalarText(e)
 			if !ok || s == "" {
-				l.errorf(e, trig, path, "must be a trait name or a {trait: expression} mapping, not %s", describe(e))
+				l.errorf(e, trig, path, "must be a trait name or a {trait: expression} mapping, not %s", yamlfile.Describe(e))
 				continue
 			}
 			dist.Trait = s
 		case yaml.MappingNode:
-			if len(e.Content) != 2 {
-				l.errorf(e, trig, path, "a distinguishing expression must map exactly one trait to an expression, not %d", len(e.Content)/2)
+			fields, keyErrs := yamlfile.Mapping(e, yamlfile.Keys{})
+			l.keyErrors(keyErrs, trig, path)
+			if len(keyErrs) > 0 {
 				continue
 			}
-			k, ev := l.resolve(e.Content[0]), l.resolve(e.Content[1])
-			if k == nil || ev == nil {
-				return nil
+			if len(fields) != 1 {
+				l.errorf(e, trig, path, "a distinguishing expression must map exactly one trait to an expression, not %d", len(fields))
+				continue
 			}
+			k, ev := fields[0].Key, fields[0].Value
 			s, ok := scalarText(k)
 			if !ok || s == "" {
-				l.errorf(k, trig, path, "the trait name must be a string, not %s", describe(k))
+				l.errorf(k, trig, path, "the trait name must be a string, not %s", yamlfile.Describe(k))
 				continue
 			}
 			dist.Trait = s
@@ -383,7 +292,7 @@ func (l *loader) distinguishedBy(v *yaml.Node, trig string) []Distinguisher {
 				continue
 			}
 		default:
-			l.errorf(e, trig, path, "must be a trait name or a {trait: expression} mapping, not %s", describe(e))
+			l.errorf(e, trig, path, "must be a trait name or a {trait: expression} mapping, not %s", yamlfile.Describe(e))
 			continue
 		}
 		if j, dup := seen[dist.Trait]; dup {
@@ -399,7 +308,7 @@ func (l *loader) distinguishedBy(v *yaml.Node, trig string) []Distinguisher {
 // expr parses a time expression field; nil on error.
 func (l *loader) expr(v *yaml.Node, trig, path string) *timex.Expr {
 	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" {
-		l.errorf(v, trig, path, "must be a time expression string, not %s", describe(v))
+		l.errorf(v, trig, path, "must be a time expression string, not %s", yamlfile.Describe(v))
 		return nil
 	}
 	e, err := timex.Parse(v.Value)
@@ -410,16 +319,16 @@ func (l *loader) expr(v *yaml.Node, trig, path string) *timex.Expr {
 	return e
 }
 
-func (l *loader) pipeline(fields map[string]field, key, trig string) string {
+func (l *loader) pipeline(fields map[string]yamlfile.Field, key, trig string) string {
 	f, ok := fields[key]
-	if !ok || isNull(f.value) {
+	if !ok || yamlfile.IsNull(f.Value) {
 		return ""
 	}
-	if f.value.Kind != yaml.ScalarNode || f.value.ShortTag() != "!!str" {
-		l.errorf(f.value, trig, key, "must be a pipeline name, not %s", describe(f.value))
+	if f.Value.Kind != yaml.ScalarNode || f.Value.ShortTag() != "!!str" {
+		l.errorf(f.Value, trig, key, "must be a pipeline name, not %s", yamlfile.Describe(f.Value))
 		return ""
 	}
-	return f.value.Value
+	return f.Value.Value
 }
 
 func (l *loader) fireDelay(v *yaml.Node, trig string) time.Duration {
@@ -429,7 +338,7 @@ func (l *loader) fireDelay(v *yaml.Node, trig string) time.Duration {
 			secs = math.NaN()
 		}
 	} else {
-		l.errorf(v, trig, keyFireDelay, "must be a number of seconds, not %s", describe(v))
+		l.errorf(v, trig, keyFireDelay, "must be a number of seconds, not %s", yamlfile.Describe(v))
 		return 0
 	}
 	const maxSecs = float64(math.MaxInt64 / int64(time.Second))
@@ -442,25 +351,21 @@ func (l *loader) fireDelay(v *yaml.Node, trig string) time.Duration {
 
 // criteriaList parses a list of criteria entries. distNames are the
 // distinguishing trait names (for match criteria; nil otherwise).
-func (l *loader) criteriaList(def *yaml.Node, fields map[string]field, key, trig string, required bool, distNames []string) []*Criteria {
+func (l *loader) criteriaList(def *yaml.Node, fields map[string]yamlfile.Field, key, trig string, required bool, distNames []string) []*Criteria {
 	f, ok := fields[key]
-	if !ok || isNull(f.value) {
+	if !ok || yamlfile.IsNull(f.Value) {
 		if required {
 			l.errorf(def, trig, key, "required criteria in trigger definition not specified")
 		}
 		return nil
 	}
-	if f.value.Kind != yaml.SequenceNode {
-		l.errorf(f.value, trig, key, "must be a list of criteria, not %s", describe(f.value))
+	if f.Value.Kind != yaml.SequenceNode {
+		l.errorf(f.Value, trig, key, "must be a list of criteria, not %s", yamlfile.Describe(f.Value))
 		return nil
 	}
-	out := make([]*Criteria, 0, len(f.value.Content))
-	for i, raw := range f.value.Content {
-		e := l.resolve(raw)
-		if e == nil {
-			return nil
-		}
-		c := l.criteria(e, trig, fmt.Sprintf("%s[%d]", key, i), key == keyMatchCriteria, distNames)
+	out := make([]*Criteria, 0, len(f.Value.Content))
+	for i, raw := range f.Value.Content {
+		c := l.criteria(yamlfile.Resolve(raw), trig, fmt.Sprintf("%s[%d]", key, i), key == keyMatchCriteria, distNames)
 		if c != nil {
 			out = append(out, c)
 		}
@@ -468,51 +373,54 @@ func (l *loader) criteriaList(def *yaml.Node, fields map[string]field, key, trig
 	return out
 }
 
-var criteriaKeys = []string{keyEventType, keyNumber, keyTimestamp, keyMapDist, keyMapDistTypo, keyTraits}
+var criteriaKeys = yamlfile.Keys{
+	Known:  []string{keyEventType, keyNumber, keyTimestamp, keyMapDist, keyTraits},
+	Hidden: []string{keyMapDistTypo},
+}
 
 // criteria parses one criteria entry; nil on error.
 func (l *loader) criteria(n *yaml.Node, trig, path string, isMatch bool, distNames []string) *Criteria {
 	if n.Kind != yaml.MappingNode {
-		l.errorf(n, trig, path, "a criteria entry must be a mapping, not %s", describe(n))
+		l.errorf(n, trig, path, "a criteria entry must be a mapping, not %s", yamlfile.Describe(n))
 		return nil
 	}
 	before := len(l.errs)
 	c := &Criteria{Number: DefaultNumber, Line: n.Line, MapDistinguishedBy: map[string]string{}}
-	fields := l.mapping(n, trig, path, criteriaKeys...)
+	fields := l.mapping(n, trig, path, criteriaKeys)
 
-	if f, ok := fields[keyEventType]; ok && !isNull(f.value) {
-		l.eventTypes(c, f.value, trig, join(path, keyEventType))
+	if f, ok := fields[keyEventType]; ok && !yamlfile.IsNull(f.Value) {
+		l.eventTypes(c, f.Value, trig, join(path, keyEventType))
 	}
 	if len(c.Include) == 0 {
 		c.Include = []string{"*"}
 		g, _ := stream.CompilePattern("*")
 		c.types.Include = []stream.Pattern{g}
 	}
-	if f, ok := fields[keyNumber]; ok && !isNull(f.value) {
+	if f, ok := fields[keyNumber]; ok && !yamlfile.IsNull(f.Value) {
 		var num int
-		if f.value.Kind != yaml.ScalarNode || f.value.ShortTag() != "!!int" || f.value.Decode(&num) != nil || num < 0 {
-			l.errorf(f.value, trig, join(path, keyNumber), "must be a non-negative integer, not %s", describe(f.value))
+		if f.Value.Kind != yaml.ScalarNode || f.Value.ShortTag() != "!!int" || f.Value.Decode(&num) != nil || num < 0 {
+			l.errorf(f.Value, trig, join(path, keyNumber), "must be a non-negative integer, not %s", yamlfile.Describe(f.Value))
 		} else {
 			c.Number = num
 		}
 	}
-	if f, ok := fields[keyTimestamp]; ok && !isNull(f.value) {
-		c.Timestamp = l.expr(f.value, trig, join(path, keyTimestamp))
+	if f, ok := fields[keyTimestamp]; ok && !yamlfile.IsNull(f.Value) {
+		c.Timestamp = l.expr(f.Value, trig, join(path, keyTimestamp))
 	}
 	mapField, hasMap := fields[keyMapDist]
 	if typo, ok := fields[keyMapDistTypo]; ok {
 		if hasMap {
-			l.errorf(typo.key, trig, join(path, keyMapDistTypo), "both %s and its misspelling %s are set", keyMapDist, keyMapDistTypo)
+			l.errorf(typo.Key, trig, join(path, keyMapDistTypo), "both %s and its misspelling %s are set", keyMapDist, keyMapDistTypo)
 		} else {
-			l.warn(typo.key, trig, join(path, keyMapDistTypo), "misspelled key: read as %s (please correct the spelling)", keyMapDist)
+			l.warn(typo.Key, trig, join(path, keyMapDistTypo), "misspelled key: read as %s (please correct the spelling)", keyMapDist)
 			mapField, hasMap = typo, true
 		}
 	}
-	if hasMap && !isNull(mapField.value) {
-		l.mapDistinguishedBy(c, mapField, trig, join(path, mapField.key.Value), isMatch, distNames)
+	if hasMap && !yamlfile.IsNull(mapField.Value) {
+		l.mapDistinguishedBy(c, mapField, trig, join(path, mapField.Key.Value), isMatch, distNames)
 	}
-	if f, ok := fields[keyTraits]; ok && !isNull(f.value) {
-		l.traits(c, f.value, trig, join(path, keyTraits))
+	if f, ok := fields[keyTraits]; ok && !yamlfile.IsNull(f.Value) {
+		l.traits(c, f.Value, trig, join(path, keyTraits))
 	}
 	if len(l.errs) > before {
 		return nil
@@ -528,21 +436,18 @@ func (l *loader) eventTypes(c *Criteria, v *yaml.Node, trig, path string) {
 	case yaml.SequenceNode:
 		items = v.Content
 	default:
-		l.errorf(v, trig, path, "must be an event-type pattern or a list of patterns, not %s", describe(v))
+		l.errorf(v, trig, path, "must be an event-type pattern or a list of patterns, not %s", yamlfile.Describe(v))
 		return
 	}
 	for i, raw := range items {
-		e := l.resolve(raw)
-		if e == nil {
-			return
-		}
+		e := yamlfile.Resolve(raw)
 		p := path
 		if v.Kind == yaml.SequenceNode {
 			p = fmt.Sprintf("%s[%d]", path, i)
 		}
 		s, ok := scalarText(e)
 		if !ok {
-			l.errorf(e, trig, p, "must be an event-type pattern string, not %s", describe(e))
+			l.errorf(e, trig, p, "must be an event-type pattern string, not %s", yamlfile.Describe(e))
 			continue
 		}
 		exclude := strings.HasPrefix(s, "!")
@@ -566,54 +471,42 @@ func (l *loader) eventTypes(c *Criteria, v *yaml.Node, trig, path string) {
 	}
 }
 
-func (l *loader) mapDistinguishedBy(c *Criteria, f field, trig, path string, isMatch bool, distNames []string) {
-	v := f.value
+func (l *loader) mapDistinguishedBy(c *Criteria, f yamlfile.Field, trig, path string, isMatch bool, distNames []string) {
+	v := f.Value
 	if v.Kind != yaml.MappingNode {
-		l.errorf(v, trig, path, "must map distinguishing trait names to event trait names, not %s", describe(v))
+		l.errorf(v, trig, path, "must map distinguishing trait names to event trait names, not %s", yamlfile.Describe(v))
 		return
 	}
-	fields := l.mapping(v, trig, path)
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		name := v.Content[i].Value
-		tf, ok := fields[name]
-		if !ok || tf.key != l.resolve(v.Content[i]) {
-			continue // reported by mapping
-		}
-		src, ok := scalarText(tf.value)
+	for _, tf := range l.fields(v, trig, path) {
+		name := tf.Name
+		src, ok := scalarText(tf.Value)
 		if !ok || src == "" {
-			l.errorf(tf.value, trig, join(path, name), "must be an event trait name, not %s", describe(tf.value))
+			l.errorf(tf.Value, trig, join(path, name), "must be an event trait name, not %s", yamlfile.Describe(tf.Value))
 			continue
 		}
 		c.MapDistinguishedBy[name] = src
 		switch {
 		case !isMatch:
-			l.warn(tf.key, trig, join(path, name), "has no effect outside match_criteria")
-		case !contains(distNames, name):
-			l.warn(tf.key, trig, join(path, name), "has no effect: %q is not a distinguished_by trait", name)
+			l.warn(tf.Key, trig, join(path, name), "has no effect outside match_criteria")
+		case !slices.Contains(distNames, name):
+			l.warn(tf.Key, trig, join(path, name), "has no effect: %q is not a distinguished_by trait", name)
 		}
 	}
 }
 
 func (l *loader) traits(c *Criteria, v *yaml.Node, trig, path string) {
 	if v.Kind != yaml.MappingNode {
-		l.errorf(v, trig, path, "must map trait names to criteria, not %s", describe(v))
+		l.errorf(v, trig, path, "must map trait names to criteria, not %s", yamlfile.Describe(v))
 		return
 	}
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, cv := l.resolve(v.Content[i]), l.resolve(v.Content[i+1])
-		if k == nil || cv == nil {
-			return
-		}
+	for _, f := range l.fields(v, trig, path) {
+		k, cv := f.Key, f.Value
 		name, ok := scalarText(k)
 		if !ok || name == "" {
-			l.errorf(k, trig, path, "a trait name must be a string, not %s", describe(k))
+			l.errorf(k, trig, path, "a trait name must be a string, not %s", yamlfile.Describe(k))
 			continue
 		}
 		p := join(path, name)
-		if slicesContainsTrait(c.Traits, name) {
-			l.errorf(k, trig, p, "trait criterion defined more than once")
-			continue
-		}
 		tc, err := l.traitCriterion(cv, trig, p)
 		if err != nil {
 			l.fail(cv, trig, p, err)
@@ -625,15 +518,6 @@ func (l *loader) traits(c *Criteria, v *yaml.Node, trig, path string) {
 		tc.Trait = name
 		c.Traits = append(c.Traits, tc)
 	}
-}
-
-func slicesContainsTrait(tcs []TraitCriterion, name string) bool {
-	for _, tc := range tcs {
-		if tc.Trait == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Names of criterion types in a traits block.
@@ -657,20 +541,22 @@ func (l *loader) traitCriterion(v *yaml.Node, trig, path string) (TraitCriterion
 		return TraitCriterion{Kind: KindEquals, Value: val}, nil
 	case yaml.MappingNode:
 	default:
-		return TraitCriterion{}, fmt.Errorf("a %s can never equal a trait value (use a constant or a one-key mapping such as {int: \"> 3\"})", describe(v))
+		return TraitCriterion{}, fmt.Errorf("a %s can never equal a trait value (use a constant or a one-key mapping such as {int: \"> 3\"})", yamlfile.Describe(v))
 	}
-	if len(v.Content) != 2 {
-		return TraitCriterion{}, fmt.Errorf("only exactly one type of match is allowed per criterion expression, found %d", len(v.Content)/2)
-	}
-	k, arg := l.resolve(v.Content[0]), l.resolve(v.Content[1])
-	if k == nil || arg == nil {
+	fields, keyErrs := yamlfile.Mapping(v, yamlfile.Keys{})
+	l.keyErrors(keyErrs, trig, path)
+	if len(keyErrs) > 0 {
 		return TraitCriterion{}, nil
 	}
+	if len(fields) != 1 {
+		return TraitCriterion{}, fmt.Errorf("only exactly one type of match is allowed per criterion expression, found %d", len(fields))
+	}
+	k, arg := fields[0].Key, fields[0].Value
 	typ, _ := scalarText(k)
 	switch typ {
 	case typeString, typeText:
 		if arg.Kind != yaml.ScalarNode {
-			return TraitCriterion{}, fmt.Errorf("%s: a %s can never equal a trait value", typ, describe(arg))
+			return TraitCriterion{}, fmt.Errorf("%s: a %s can never equal a trait value", typ, yamlfile.Describe(arg))
 		}
 		val, err := constant(arg)
 		if err != nil {
@@ -679,7 +565,7 @@ func (l *loader) traitCriterion(v *yaml.Node, trig, path string) (TraitCriterion
 		return TraitCriterion{Kind: KindEquals, Value: val}, nil
 	case typeInt, typeFloat:
 		if arg.Kind != yaml.ScalarNode {
-			return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want \"<op> <number>\" or a number, not %s", typ, describe(arg))
+			return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want \"<op> <number>\" or a number, not %s", typ, yamlfile.Describe(arg))
 		}
 		if arg.ShortTag() != "!!str" {
 			val, err := constant(arg)
@@ -687,7 +573,7 @@ func (l *loader) traitCriterion(v *yaml.Node, trig, path string) (TraitCriterion
 				return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: %w", typ, err)
 			}
 			if _, ok := val.Number(); !ok {
-				return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want a number, not %s", typ, describe(arg))
+				return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want a number, not %s", typ, yamlfile.Describe(arg))
 			}
 			return TraitCriterion{Kind: KindEquals, Value: val}, nil
 		}
@@ -782,7 +668,7 @@ func constant(v *yaml.Node) (stream.Value, error) {
 	case "!!null":
 		return stream.Value{}, errors.New("null can never match: null traits are absent")
 	}
-	return stream.Value{}, fmt.Errorf("unsupported value %s", describe(v))
+	return stream.Value{}, fmt.Errorf("unsupported value %s", yamlfile.Describe(v))
 }
 
 // plainDecimal reports whether s is a decimal integer without leading
@@ -813,81 +699,9 @@ func scalarText(n *yaml.Node) (string, bool) {
 	return "", false
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe names a node's type for messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return fmt.Sprintf("the string %q", n.Value)
-		case "!!int":
-			return "the integer " + n.Value
-		case "!!float":
-			return "the number " + n.Value
-		case "!!bool":
-			return "the boolean " + n.Value
-		case "!!null":
-			return "null"
-		case "!!timestamp":
-			return "the timestamp " + n.Value
-		}
-		return fmt.Sprintf("a %s value", n.ShortTag())
-	}
-	return "an unsupported node"
-}
-
 func join(path, key string) string {
 	if path == "" {
 		return key
 	}
 	return path + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// closest returns the candidate within a small edit distance of s, or "".
-func closest(s string, candidates []string) string {
-	best, bestDist := "", 3 // suggest only for up to two edits
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (in bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -266,9 +266,24 @@ func TestParseErrors(t *testing.T) {
 			want: []problem{{Line: 8, Msg: "more than one YAML document"}},
 		},
 		{
-			name: "merge key",
-			yaml: "- name: t\n  <<: {fire_delay: 3}" + validTail,
-			want: []problem{{Line: 2, Trigger: "t", Field: "<<", Msg: "merge keys are not supported"}},
+			name: "merged key misspelled",
+			yaml: "- name: t\n  <<: {fire_dealy: 3}" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Field: "fire_dealy", Msg: "unknown key (did you mean fire_delay?)"}},
+		},
+		{
+			name: "merge of a scalar",
+			yaml: "- name: t\n  <<: 3" + validTail,
+			want: []problem{{Line: 2, Trigger: "t", Msg: "a merge key (<<) takes a mapping"}},
+		},
+		{
+			name: "trait criterion written twice",
+			yaml: "- name: t" + validTail + "    traits: {a: 1, a: 2}\n",
+			want: []problem{{Line: 8, Trigger: "t", Field: "fire_criteria[0].traits.a", Msg: "key defined more than once (first on line 8)"}},
+		},
+		{
+			name: "alias inside its own anchor",
+			yaml: "- &t\n  name: t\n  load_criteria: [*t]" + validTail,
+			want: []problem{{Line: 3, Msg: "alias *t refers to a node that contains it"}},
 		},
 	}
 	for _, tc := range tests {
@@ -474,6 +489,47 @@ func TestParseValues(t *testing.T) {
 	ev := stream.Event{Type: "compute.instance.update", Timestamp: time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)}
 	if !d.ShouldFire([]stream.Event{ev}) {
 		t.Errorf("ShouldFire with number 0 = false, want true")
+	}
+}
+
+// Merge keys are resolved as in the other configuration files: the keys
+// written in a mapping win over merged ones.
+func TestParseMergeKeys(t *testing.T) {
+	t.Parallel()
+	src := `- &base
+  name: base
+  expiration: $last + 1d
+  fire_delay: 3
+  fire_pipeline: p
+  match_criteria:
+  - &crit {event_type: compute.*, traits: {state: active}}
+  fire_criteria:
+  - event_type: compute.instance.exists
+- <<: *base
+  name: derived
+  fire_delay: 5
+  match_criteria:
+  - <<: *crit
+    number: 2
+`
+	defs, _, err := Parse("triggers.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(defs) != 2 {
+		t.Fatalf("Parse = %d definitions, want 2", len(defs))
+	}
+	d := defs[1]
+	if d.Name != "derived" || d.FireDelay != 5*time.Second || d.FirePipeline != "p" || d.Expiration.String() != "$last + 1d" {
+		t.Errorf("derived = name %q, fire_delay %v, fire_pipeline %q, expiration %v; want derived, 5s, p, $last + 1d",
+			d.Name, d.FireDelay, d.FirePipeline, d.Expiration)
+	}
+	if len(d.MatchCriteria) != 1 || d.MatchCriteria[0].Number != 2 || len(d.MatchCriteria[0].Traits) != 1 ||
+		d.MatchCriteria[0].Include[0] != "compute.*" {
+		t.Errorf("derived match criteria = %+v, want the merged entry with number 2", d.MatchCriteria[0])
+	}
+	if len(d.FireCriteria) != 1 || d.FireCriteria[0].Include[0] != "compute.instance.exists" {
+		t.Errorf("derived fire criteria = %+v, want the merged one", d.FireCriteria)
 	}
 }
 

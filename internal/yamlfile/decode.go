@@ -1,0 +1,192 @@
+package yamlfile
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Decoder decodes nodes into Go values strictly; see Decode.
+type Decoder struct {
+	// Field, when set, is called for every struct field the document
+	// gives a (non-null) value, with its dotted path ("database.url") and
+	// its key node.
+	Field func(path string, key *yaml.Node)
+}
+
+// Decode decodes n into the value v points to with a zero Decoder.
+func Decode(n *yaml.Node, v any) []*Error { return Decoder{}.Decode(n, v) }
+
+// Decode decodes n into the value v points to and returns every problem.
+// A struct is read from a mapping key by key (Mapping, with merge keys):
+// its yaml tags name the keys, and a key that names no field is an error
+// suggesting the closest one. Lists and string-keyed maps are read element
+// by element. A null value leaves the target as it is. Types with an
+// UnmarshalYAML method, interfaces and scalars are decoded by yaml.v3.
+// Each problem is an *Error with the line of the node at fault and, as
+// Key, the path of the value ("database.url", "tags[1]", "" for n itself).
+func (d Decoder) Decode(n *yaml.Node, v any) []*Error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return []*Error{{Err: fmt.Errorf("yamlfile: Decode needs a non-nil pointer, not %T", v)}}
+	}
+	var errs []*Error
+	d.decode(Resolve(n), rv.Elem(), "", &errs)
+	return errs
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func (d Decoder) decode(n *yaml.Node, rv reflect.Value, path string, errs *[]*Error) {
+	fail := func(err error) { *errs = append(*errs, &Error{Line: n.Line, Key: path, Err: err}) }
+	if IsNull(n) {
+		return
+	}
+	if reflect.PointerTo(rv.Type()).Implements(unmarshalerType) {
+		if err := n.Decode(rv.Addr().Interface()); err != nil {
+			fail(decodeError(n, rv.Type(), err))
+		}
+		return
+	}
+	switch rv.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(rv.Type().Elem())
+		before := len(*errs)
+		d.decode(n, elem.Elem(), path, errs)
+		if len(*errs) == before {
+			rv.Set(elem)
+		}
+		return
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			fail(fmt.Errorf("must be a mapping, not %s", Describe(n)))
+			return
+		}
+		d.decodeStruct(n, rv, path, errs)
+		return
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			break // []byte: yaml.v3 reads binary scalars
+		}
+		if n.Kind != yaml.SequenceNode {
+			fail(fmt.Errorf("must be a list, not %s", Describe(n)))
+			return
+		}
+		s := reflect.MakeSlice(rv.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(Resolve(c), s.Index(i), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+		rv.Set(s)
+		return
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			break
+		}
+		if n.Kind != yaml.MappingNode {
+			fail(fmt.Errorf("must be a mapping, not %s", Describe(n)))
+			return
+		}
+		fields, ferrs := Mapping(n, Keys{})
+		d.keyErrors(ferrs, path, errs)
+		m := reflect.MakeMapWithSize(rv.Type(), len(fields))
+		for _, f := range fields {
+			e := reflect.New(rv.Type().Elem()).Elem()
+			d.decode(f.Value, e, join(path, f.Name), errs)
+			m.SetMapIndex(reflect.ValueOf(f.Name).Convert(rv.Type().Key()), e)
+		}
+		rv.Set(m)
+		return
+	case reflect.Interface:
+	default:
+		if n.Kind != yaml.ScalarNode {
+			fail(fmt.Errorf("must be %s, not %s", want(rv.Type()), Describe(n)))
+			return
+		}
+	}
+	if err := n.Decode(rv.Addr().Interface()); err != nil {
+		fail(decodeError(n, rv.Type(), err))
+	}
+}
+
+// decodeStruct reads the mapping n into the struct rv.
+func (d Decoder) decodeStruct(n *yaml.Node, rv reflect.Value, path string, errs *[]*Error) {
+	t := rv.Type()
+	index := map[string]int{}
+	var known []string
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if !sf.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		index[tag] = i
+		known = append(known, tag)
+	}
+	fields, ferrs := Mapping(n, Strict(known...))
+	d.keyErrors(ferrs, path, errs)
+	for _, f := range fields {
+		p := join(path, f.Name)
+		if d.Field != nil && !IsNull(f.Value) {
+			d.Field(p, f.Key)
+		}
+		d.decode(f.Value, rv.Field(index[f.Name]), p, errs)
+	}
+}
+
+// keyErrors adds the problems of Mapping, their keys under path.
+func (d Decoder) keyErrors(ferrs []*Error, path string, errs *[]*Error) {
+	for _, e := range ferrs {
+		if e.Key != "" {
+			e.Key = join(path, e.Key)
+		} else {
+			e.Key = path
+		}
+		*errs = append(*errs, e)
+	}
+}
+
+// decodeError says why n could not be decoded into a value of type t.
+// yaml.v3's type errors carry their own position in their text; the
+// message is rebuilt from the node instead. Other errors (those of
+// UnmarshalYAML methods) are kept.
+func decodeError(n *yaml.Node, t reflect.Type, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	if n.ShortTag() == "!!int" && strings.HasSuffix(want(t), "integer") {
+		return fmt.Errorf("integer %s out of range for %s", n.Value, t)
+	}
+	return fmt.Errorf("must be %s, not %s", want(t), Describe(n))
+}
+
+// want names what a value of type t is written as.
+func want(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return "a valid " + t.String()
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
