@@ -44,6 +44,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Concurrency", exerciseConcurrency},
 		{"Fixture", exerciseFixture},
 		{"Poison", exercisePoison},
+		{"Jobs", exerciseJobs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	msqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -77,7 +78,7 @@ func (Driver) withDB(ctx context.Context, rawURL string, fn func(loc location, s
 		return fmt.Errorf("sqlite: open %s: %w", loc.path, err)
 	}
 	sqlDB.SetMaxOpenConns(1)
-	if err := sqlDB.PingContext(ctx); err != nil {
+	if err := ping(ctx, sqlDB); err != nil {
 		return errors.Join(fmt.Errorf("sqlite: open %s: %w", loc.path, (*Store)(nil).translate(err)), sqlDB.Close())
 	}
 	if err := fn(loc, sqlDB); err != nil {
@@ -174,4 +175,26 @@ func headVersion() (uint, error) {
 		head = max(head, v)
 	}
 	return uint(head), nil
+}
+
+// pingWait bounds how long ping retries a refused first connection.
+const pingWait = 5 * time.Second
+
+// ping makes the first connection. SQLite may refuse its pragmas
+// (journal_mode(WAL) in particular) with SQLITE_BUSY at once, without
+// waiting for busy_timeout, while another process migrates the file; ping
+// retries that for up to pingWait.
+func ping(ctx context.Context, sqlDB *sql.DB) error {
+	deadline := time.Now().Add(pingWait)
+	for {
+		err := sqlDB.PingContext(ctx)
+		if err == nil || !errors.Is((*Store)(nil).translate(err), db.ErrAborted) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

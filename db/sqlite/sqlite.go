@@ -123,7 +123,7 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 }
 
 func (s *Store) open(ctx context.Context, opts db.Options) error {
-	if err := s.sqlDB.PingContext(ctx); err != nil {
+	if err := ping(ctx, s.sqlDB); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.loc.path, s.translate(err))
 	}
 	if opts.Migrate {
