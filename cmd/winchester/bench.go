@@ -14,6 +14,7 @@ import (
 
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/bench/workload"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	_ "github.com/winchester-go/winchester/db/postgres" // bench ingest measures both drivers
 	_ "github.com/winchester-go/winchester/db/sqlite"
@@ -63,7 +64,12 @@ func newBenchCmd() *cobra.Command {
 measures how fast a store takes them through the trigger manager (ingest).
 The benchmarks behind docs/PERFORMANCE.md are Go benchmarks
 (go test -bench); these commands are for trying a workload on a real
-configuration and database.`,
+configuration and database.
+
+With -c, the event definitions (distiller_config) and trigger definitions
+(trigger_definitions) of that configuration are used unless --definitions
+or --triggers name others. The configuration's database is never written
+to: bench ingest writes only to a database named by --database-url.`,
 	}
 	cmd.AddCommand(newBenchGenerateCmd(), newBenchIngestCmd())
 	return cmd
@@ -91,6 +97,11 @@ JSON encoding instead. The same flags always give the same bytes.
 The number of lines written goes to standard error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.events {
+				if err := benchDefinitions(cmd, &o.definitions, nil); err != nil {
+					return err
+				}
+			}
 			return runBenchGenerate(&o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -177,12 +188,15 @@ Without --database-url a fresh SQLite database in a temporary directory is
 used and removed afterwards. Use a scratch database: ingest writes to it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := benchDefinitions(cmd, &o.definitions, &o.triggers); err != nil {
+				return err
+			}
+			o.database = cli.FlagsOf(cmd).DatabaseURL
 			return runBenchIngest(cmd.Context(), &o, cmd.OutOrStdout())
 		},
 	}
 	o.workload.addTo(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&o.database, "database-url", "", "database URL (sqlite:///relative.db, sqlite:////abs/path.db or postgresql://…); default: a temporary SQLite file")
 	fs.BoolVar(&o.migrate, "migrate", true, "bring the schema up to date first")
 	fs.StringVar(&o.definitions, "definitions", defaultBenchDefinitions, "event definitions (distilling the generated notifications)")
 	fs.StringVar(&o.triggers, "triggers", defaultBenchTriggers, "trigger definitions")
@@ -190,6 +204,37 @@ used and removed afterwards. Use a scratch database: ingest writes to it.`,
 	fs.BoolVar(&o.notifications, "notifications", false, "ingest notifications (AddNotifications) instead of distilled events")
 	fs.IntVar(&o.batch, "batch", defaultBenchBatch, "events per transaction")
 	return cmd
+}
+
+// benchDefinitions takes the definition files from the configuration
+// given with -c, for the flags (--definitions, --triggers; nil: not
+// taken) the command line does not set.
+func benchDefinitions(cmd *cobra.Command, definitions, triggers *string) error {
+	if !cli.ConfigChanged(cmd) {
+		return nil
+	}
+	cfg, err := winchester.Read(cli.FlagsOf(cmd).ConfigFile)
+	if err != nil {
+		return err
+	}
+	take := func(flag, key, name string, dst *string) error {
+		if dst == nil || cmd.Flags().Changed(flag) {
+			return nil
+		}
+		if name == "" {
+			return fmt.Errorf("%s: %s is not set (or use --%s)", cfg.Pos(key), key, flag)
+		}
+		p, err := cfg.ResolvePath(name)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", cfg.Pos(key), key, err)
+		}
+		*dst = p
+		return nil
+	}
+	if err := take("definitions", "distiller_config", cfg.DistillerConfig, definitions); err != nil {
+		return err
+	}
+	return take("triggers", "trigger_definitions", cfg.TriggerDefinitions, triggers)
 }
 
 // benchClock is the manager's clock during ingest: it follows the events.

@@ -19,7 +19,6 @@ import (
 func init() { subcommands = append(subcommands, newCheckCmd) }
 
 func newCheckCmd() *cobra.Command {
-	var flags cli.Flags
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check winchester.yaml and every file it names",
@@ -29,10 +28,10 @@ pipeline worker. It prints a summary and exits 0, or lists every problem
 found (each naming its file and line) and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := cli.FlagsOf(cmd)
 			return runCheck(cmd.OutOrStdout(), &flags, os.Getenv)
 		},
 	}
-	flags.AddTo(cmd)
 	return cmd
 }
 

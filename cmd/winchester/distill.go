@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/distiller"
 )
 
@@ -47,12 +48,12 @@ The exit status is 0 even when notifications are dropped; it is 1 when the
 configuration, the definitions or an input cannot be read.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.catchAllSet = cmd.Flags().Changed("catch-all")
-			o.configSet = cmd.Flags().Changed("config")
+			o.configSet = cli.ConfigChanged(cmd)
+			o.configFile = cli.FlagsOf(cmd).ConfigFile
 			return runDistill(&o, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&o.configFile, "config", "c", winchester.DefaultConfigFile, "configuration file naming the event definitions (distiller_config)")
 	fs.StringVar(&o.definitions, "definitions", "", "event definitions file; overrides distiller_config (the configuration is then optional)")
 	fs.BoolVar(&o.catchAll, "catch-all", false, "keep notifications no definition matches (overrides catch_all_notifications)")
 	fs.BoolVar(&o.pretty, "pretty", false, "indent the printed events")

@@ -110,8 +110,8 @@ func TestDistill(t *testing.T) {
 			dir := writeFiles(t, tc.files)
 			t.Chdir(dir)
 			var stdout, stderr bytes.Buffer
-			cmd := newDistillCmd()
-			cmd.SetArgs(tc.args)
+			cmd := newRootCmd()
+			cmd.SetArgs(append([]string{"distill"}, tc.args...))
 			cmd.SetIn(strings.NewReader(tc.stdin))
 			cmd.SetOut(&stdout)
 			cmd.SetErr(&stderr)

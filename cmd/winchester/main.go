@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
 )
 
 // subcommands holds the constructors of the sub-commands; each lives in its
@@ -26,6 +28,10 @@ through triggers and pipelines, and inspects streams and events.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// -c/--config, --database-url, --log-level and --log-format belong to
+	// every sub-command; each reads them with cli.FlagsOf.
+	var shared cli.Flags
+	shared.AddPersistentTo(root)
 	for _, mk := range subcommands {
 		root.AddCommand(mk())
 	}

@@ -27,7 +27,6 @@ func init() { subcommands = append(subcommands, newReplayCmd) }
 type replayOptions struct {
 	flags         cli.Flags
 	notifications bool
-	database      string
 	output        string
 	noDrain       bool
 	pacing        string
@@ -68,21 +67,22 @@ ready or pending.
 
 Pipelines run for real with the configured handlers. Each processed stream
 is written as one JSON line to --output (default standard output), in
-processing order; a summary goes to standard error. Without --database the
-replay runs on a private in-memory store, so it is also the way to try new
-trigger definitions against history before deploying them. With --database
-every pending stream of that database is processed, not only the replay's.`,
+processing order; a summary goes to standard error. Without --database-url
+the replay runs on a private in-memory store (the configuration's
+database.url and WINCHESTER_DATABASE_URL are not used), so it is also the
+way to try new trigger definitions against history before deploying them.
+With --database-url it replays into that database, and every pending
+stream of that database is processed, not only the replay's.`,
 		Example: `  winchester replay -c etc/winchester.yaml events.jsonl
   winchester replay -c etc/winchester.yaml --notifications notifications.jsonl -o streams.jsonl`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.flags = cli.FlagsOf(cmd)
 			return runReplay(cmd.Context(), &o, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	o.flags.AddTo(cmd)
 	fs := cmd.Flags()
 	fs.BoolVar(&o.notifications, "notifications", false, "inputs are raw notifications: distill them first (needs distiller_config)")
-	fs.StringVar(&o.database, "database", "", "replay into this database instead of a private in-memory store")
 	fs.StringVarP(&o.output, "output", "o", "-", "file receiving one JSON line per processed stream (- = standard output)")
 	fs.BoolVar(&o.noDrain, "no-drain", false, "stop after the last input record instead of running the remaining deadlines")
 	fs.StringVar(&o.pacing, "pacing", pacingDeadlines, "when passes run: deadlines (before each record, at each deadline) or records (only after each record, as the original's playback)")
@@ -139,16 +139,17 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	if err != nil {
 		return err
 	}
-	dbURL := o.database
-	if dbURL == "" {
-		dbURL = "sqlite://:memory:"
-	} else if dbURL, err = winchester.NormalizeDatabaseURL(dbURL, "."); err != nil {
-		return err
+	// Only an explicit --database-url is written to; otherwise a private
+	// in-memory store.
+	private := o.flags.DatabaseURL == ""
+	dbURL := cfg.DatabaseURL
+	if private {
+		dbURL = winchester.SQLiteMemoryURL
 	}
 	clock := &virtualClock{}
 	eng, err := winchester.Open(ctx, cfg, winchester.Options{
 		Clock: clock, Logger: log,
-		DatabaseURL: dbURL, Migrate: o.database == "",
+		DatabaseURL: dbURL, Migrate: private,
 	})
 	if err != nil {
 		return err

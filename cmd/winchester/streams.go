@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,11 +31,12 @@ type storeFlags struct {
 }
 
 func (f *storeFlags) addTo(cmd *cobra.Command) {
-	f.flags.AddTo(cmd)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 }
 
-func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (db.Store, error) {
+func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) {
+	ctx, stderr := cmd.Context(), cmd.ErrOrStderr()
+	f.flags = cli.FlagsOf(cmd)
 	if f.output != "text" && f.output != "json" {
 		return nil, fmt.Errorf("--output %q: want text or json", f.output)
 	}
@@ -188,9 +188,9 @@ func writeJSONLines(w io.Writer, items []any) error {
 }
 
 type streamFilter struct {
-	trigger, state, older, younger, mark string
-	traits                               []string
-	limit                                int
+	trigger, state, from, to, older, younger, mark string
+	traits                                         []string
+	limit                                          int
 }
 
 func (f *streamFilter) addTo(cmd *cobra.Command) {
@@ -198,8 +198,13 @@ func (f *streamFilter) addTo(cmd *cobra.Command) {
 	fs.StringVar(&f.trigger, "trigger", "", "only streams of this trigger")
 	fs.StringVar(&f.state, "state", "", "only streams in this state (active, firing, expiring, error, expire_error, completed, retry_fire, retry_expire)")
 	fs.StringArrayVar(&f.traits, "trait", nil, "only streams with this distinguishing value: NAME[:TYPE]=VALUE, TYPE string (default), int, float or datetime; repeatable")
+	fs.StringVar(&f.from, "from", "", "only streams with events after this time: last event after it (exclusive, ISO 8601)")
+	fs.StringVar(&f.to, "to", "", "only streams with events up to this time: first event at or before it (inclusive, ISO 8601)")
+	// The old names, kept working.
 	fs.StringVar(&f.older, "older-than", "", "only streams whose first event is before this time (ISO 8601)")
-	fs.StringVar(&f.younger, "younger-than", "", "only streams whose last event is after this time (ISO 8601)")
+	fs.StringVar(&f.younger, "younger-than", "", "same as --from")
+	_ = fs.MarkHidden("older-than")
+	_ = fs.MarkHidden("younger-than")
 	fs.StringVar(&f.mark, "mark", "", "paging mark: continue after the _mark of the last row (\"+\" lists oldest first)")
 	fs.IntVar(&f.limit, "limit", 100, "at most this many streams (0: all)")
 }
@@ -217,11 +222,30 @@ func (f *streamFilter) params() (db.FindStreamsParams, error) {
 	if p.DistinguishedBy, err = parseTraitFilters(f.traits); err != nil {
 		return p, err
 	}
-	if p.OlderThan, err = parseTimeFlag("older-than", f.older); err != nil {
+	if f.from != "" && f.younger != "" || f.to != "" && f.older != "" {
+		return p, errors.New("give --from and --to, or the old --younger-than and --older-than, not both")
+	}
+	if p.YoungerThan, err = parseTimeFlag("from", f.from); err != nil {
 		return p, err
 	}
-	if p.YoungerThan, err = parseTimeFlag("younger-than", f.younger); err != nil {
+	to, err := parseTimeFlag("to", f.to)
+	if err != nil {
 		return p, err
+	}
+	if !to.IsZero() {
+		// Inclusive like events list --to: times are stored to the
+		// microsecond, so "before to + 1µs" is "at or before to".
+		p.OlderThan = to.Add(time.Microsecond)
+	}
+	if f.older != "" {
+		if p.OlderThan, err = parseTimeFlag("older-than", f.older); err != nil {
+			return p, err
+		}
+	}
+	if f.younger != "" {
+		if p.YoungerThan, err = parseTimeFlag("younger-than", f.younger); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }
@@ -253,7 +277,7 @@ func newStreamsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			store, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -326,7 +350,7 @@ func newStreamsShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			store, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -400,7 +424,7 @@ failed stream that matches. Streams in other states are left alone.`,
 			if err != nil {
 				return err
 			}
-			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			store, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -510,7 +534,7 @@ func newEventsListCmd() *cobra.Command {
 			if p.To, err = parseTimeFlag("to", to); err != nil {
 				return err
 			}
-			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			store, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -564,7 +588,7 @@ func newEventsShowCmd() *cobra.Command {
 		Short: "Print stored events in the event JSON encoding",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := sf.open(cmd.Context(), cmd.ErrOrStderr())
+			store, err := sf.open(cmd)
 			if err != nil {
 				return err
 			}

@@ -102,3 +102,77 @@ func TestStreamsAndEventsCommands(t *testing.T) {
 		t.Error("an unknown trait type was accepted")
 	}
 }
+
+// One flag vocabulary across the commands: -c before or after the
+// sub-command, --database-url everywhere (the old --database still
+// works), --from/--to for time ranges in streams list as in events list
+// (the old --older-than/--younger-than still work), -c for bench.
+func TestFlagVocabulary(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"winchester.yaml": "log_level: error\ntrigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\npipeline_handlers: {logger: logger}\ndistiller_config: event_definitions.yaml\n",
+		"pipelines.yaml":  "p: [logger]\n",
+		"triggers.yaml": `
+- name: t
+  distinguished_by: [instance_id]
+  expiration: "$last + 7d"
+  fire_pipeline: p
+  expire_pipeline: p
+  match_criteria: [{event_type: "compute.*"}]
+  fire_criteria: [{event_type: compute.instance.exists}]
+`,
+		"event_definitions.yaml": mustRead(t, filepath.Join("..", "..", "etc", "event_definitions.yaml")),
+		"events.jsonl": `{"message_id":"m1","event_type":"compute.instance.update","timestamp":"2014-08-01T10:00:00","instance_id":"a"}
+{"message_id":"m2","event_type":"compute.instance.update","timestamp":"2014-08-03T10:00:00","instance_id":"b"}
+`,
+	})
+	cfg := filepath.Join(dir, "winchester.yaml")
+	dbURL := "sqlite:///" + filepath.Join(dir, "w.db")
+
+	// replay --database-url writes to that database (it used to be
+	// ignored in favour of replay's own --database).
+	if _, errOut, err := runRoot(t, "replay", "-c", cfg, "--database-url", dbURL, "--no-drain", filepath.Join(dir, "events.jsonl")); err != nil {
+		t.Fatalf("replay --database-url: %v\n%s", err, errOut)
+	}
+	count := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runRoot(t, args...)
+		if err != nil {
+			t.Fatalf("winchester %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "-c before the sub-command", args: []string{"-c", cfg, "--database-url", dbURL, "streams", "list", "--count"}, want: "2"},
+		{name: "old --database", args: []string{"streams", "list", "-c", cfg, "--database", dbURL, "--count"}, want: "2"},
+		{name: "streams --from", args: []string{"streams", "list", "-c", cfg, "--database-url", dbURL, "--from", "2014-08-02T00:00:00", "--count"}, want: "1"},
+		{name: "streams --to is inclusive", args: []string{"streams", "list", "-c", cfg, "--database-url", dbURL, "--to", "2014-08-01T10:00:00", "--count"}, want: "1"},
+		{name: "streams --from --to", args: []string{"streams", "list", "-c", cfg, "--database-url", dbURL, "--from", "2014-08-01T11:00:00", "--to", "2014-08-02T00:00:00", "--count"}, want: "0"},
+		{name: "old --younger-than", args: []string{"streams", "list", "-c", cfg, "--database-url", dbURL, "--younger-than", "2014-08-02T00:00:00", "--count"}, want: "1"},
+		{name: "old --older-than is exclusive", args: []string{"streams", "list", "-c", cfg, "--database-url", dbURL, "--older-than", "2014-08-01T10:00:00", "--count"}, want: "0"},
+		{name: "events --from --to", args: []string{"-c", cfg, "events", "list", "--database-url", dbURL, "--from", "2014-08-01T00:00:00", "--to", "2014-08-02T00:00:00", "--count"}, want: "1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := count(tc.args...); got != tc.want {
+				t.Errorf("winchester %s = %s, want %s", strings.Join(tc.args, " "), got, tc.want)
+			}
+		})
+	}
+	if _, _, err := runRoot(t, "streams", "list", "-c", cfg, "--database-url", dbURL, "--from", "2014-08-01T00:00:00", "--younger-than", "2014-08-01T00:00:00"); err == nil {
+		t.Error("--from with the old --younger-than was accepted")
+	}
+
+	// bench takes -c: its event definitions come from distiller_config.
+	out, _, err := runRoot(t, "bench", "generate", "-c", cfg, "--events", "--instances", "1", "--days", "1")
+	if err != nil || !strings.Contains(out, `"event_type":"compute.instance.exists"`) {
+		t.Fatalf("bench generate -c --events: %v\n%s", err, out)
+	}
+	bare := writeFiles(t, map[string]string{"winchester.yaml": "log_level: error\n"})
+	if _, _, err := runRoot(t, "bench", "generate", "-c", filepath.Join(bare, "winchester.yaml"), "--events"); err == nil || !strings.Contains(err.Error(), "distiller_config is not set") {
+		t.Errorf("bench generate -c without distiller_config: %v, want an error naming the key", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/winchester-go/winchester"
 )
@@ -25,13 +26,61 @@ type Flags struct {
 	LogFormat   string // --log-format
 }
 
-// AddTo registers the flags on cmd.
-func (f *Flags) AddTo(cmd *cobra.Command) {
+// Names of the shared flags. --database is the old spelling of
+// --database-url, kept working and hidden.
+const (
+	FlagConfig      = "config"
+	FlagDatabaseURL = "database-url"
+	FlagDatabase    = "database"
+	FlagLogLevel    = "log-level"
+	FlagLogFormat   = "log-format"
+)
+
+// AddTo registers the flags on cmd alone.
+func (f *Flags) AddTo(cmd *cobra.Command) { f.addTo(cmd.Flags()) }
+
+// AddPersistentTo registers the flags on cmd and every sub-command, so
+// that "-c FILE" works before or after the sub-command's name. Sub-commands
+// read them with FlagsOf.
+func (f *Flags) AddPersistentTo(cmd *cobra.Command) { f.addTo(cmd.PersistentFlags()) }
+
+func (f *Flags) addTo(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.ConfigFile, FlagConfig, "c", winchester.DefaultConfigFile, "configuration file (.yaml, .yml or .json)")
+	fs.StringVar(&f.DatabaseURL, FlagDatabaseURL, "", "database URL; overrides "+EnvDatabaseURL+" and database.url")
+	fs.StringVar(&f.DatabaseURL, FlagDatabase, "", "the old spelling of --database-url")
+	_ = fs.MarkHidden(FlagDatabase)
+	fs.StringVar(&f.LogLevel, FlagLogLevel, "", "log level: debug, info, warning, error (overrides log_level)")
+	fs.StringVar(&f.LogFormat, FlagLogFormat, "", "log format: text or json (overrides log_format)")
+}
+
+// FlagsOf returns the shared flags as given to cmd, registered on it or on
+// an ancestor (AddPersistentTo); flags that are not registered keep their
+// defaults.
+func FlagsOf(cmd *cobra.Command) Flags {
+	f := Flags{ConfigFile: winchester.DefaultConfigFile}
 	fs := cmd.Flags()
-	fs.StringVarP(&f.ConfigFile, "config", "c", winchester.DefaultConfigFile, "configuration file (.yaml, .yml or .json)")
-	fs.StringVar(&f.DatabaseURL, "database-url", "", "database URL; overrides "+EnvDatabaseURL+" and database.url")
-	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warning, error (overrides log_level)")
-	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text or json (overrides log_format)")
+	get := func(name string, dst *string) {
+		if fl := fs.Lookup(name); fl != nil {
+			*dst = fl.Value.String()
+		} else if fl := cmd.InheritedFlags().Lookup(name); fl != nil {
+			*dst = fl.Value.String()
+		}
+	}
+	get(FlagConfig, &f.ConfigFile)
+	get(FlagDatabaseURL, &f.DatabaseURL)
+	get(FlagLogLevel, &f.LogLevel)
+	get(FlagLogFormat, &f.LogFormat)
+	return f
+}
+
+// ConfigChanged reports whether -c/--config was given to cmd (or before
+// it, to an ancestor).
+func ConfigChanged(cmd *cobra.Command) bool {
+	if fl := cmd.Flags().Lookup(FlagConfig); fl != nil && fl.Changed {
+		return true
+	}
+	fl := cmd.InheritedFlags().Lookup(FlagConfig)
+	return fl != nil && fl.Changed
 }
 
 // Read reads the config file and applies the overrides of the environment
