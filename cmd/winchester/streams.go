@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -413,12 +414,19 @@ func newStreamsResetCmd() *cobra.Command {
 		Long: `reset moves streams in error to retry_fire and streams in expire_error to
 retry_expire, so that the next worker pass runs their pipeline again. Give
 stream ids, or --all with filters (--trigger, --trait, ...) to reset every
-failed stream that matches. Streams in other states are left alone.`,
+failed stream that matches (at most --limit of them, oldest first, when
+--limit is given). Streams in other states are left alone.`,
 		Example: `  winchester streams reset 42 43
-  winchester streams reset --all --trigger test_trigger`,
+  winchester streams reset --all --trigger test_trigger
+  winchester streams reset --all --state error --limit 10`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 0) == !all {
-				return errors.New("give stream ids or --all (with filters), not both")
+			switch {
+			case len(args) == 0 && !all:
+				return errors.New("nothing to reset: give stream ids, or --all to reset every failed stream matching the filters")
+			case len(args) > 0 && all:
+				return errors.New("give stream ids or --all, not both")
+			case len(args) > 0 && streamFilterGiven(cmd):
+				return errors.New("filters (--trigger, --state, --trait, --from, --to, --limit) select streams for --all; with stream ids, leave them out")
 			}
 			ids, err := parseIDs(args)
 			if err != nil {
@@ -435,6 +443,13 @@ failed stream that matches. Streams in other states are left alone.`,
 				if err != nil {
 					return err
 				}
+				if f.state != "" && p.State != stream.StateError && p.State != stream.StateExpireError {
+					return fmt.Errorf("--state %s: only streams in error or expire_error can be reset", p.State)
+				}
+				limit := 0 // all, unless --limit is given
+				if cmd.Flags().Changed("limit") {
+					limit = f.limit
+				}
 				p.Limit = 0
 				for _, st := range []stream.State{stream.StateError, stream.StateExpireError} {
 					if f.state != "" && p.State != st {
@@ -449,6 +464,10 @@ failed stream that matches. Streams in other states are left alone.`,
 					for _, fs := range found {
 						ids = append(ids, fs.Stream.ID)
 					}
+				}
+				slices.Sort(ids) // ids grow with creation: oldest first across both states
+				if limit > 0 && len(ids) > limit {
+					ids = ids[:limit]
 				}
 			}
 			var results []any
@@ -499,6 +518,16 @@ failed stream that matches. Streams in other states are left alone.`,
 	f.addTo(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "reset every failed stream matching the filters")
 	return cmd
+}
+
+// streamFilterGiven reports whether a filter flag of streamFilter was set.
+func streamFilterGiven(cmd *cobra.Command) bool {
+	for _, name := range []string{"trigger", "state", "trait", "from", "to", "older-than", "younger-than", "mark", "limit"} {
+		if cmd.Flags().Changed(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func newEventsCmd() *cobra.Command {

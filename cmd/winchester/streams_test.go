@@ -176,3 +176,63 @@ func TestFlagVocabulary(t *testing.T) {
 		t.Errorf("bench generate -c without distiller_config: %v, want an error naming the key", err)
 	}
 }
+
+// streams reset: --limit caps --all (oldest first), the message without
+// ids or --all says what to give, and only failed states can be reset.
+func TestStreamsReset(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"winchester.yaml": "log_level: error\n"})
+	cfg := filepath.Join(dir, "winchester.yaml")
+	dbURL := "sqlite:///" + filepath.Join(dir, "w.db")
+	s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(dir, "w.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+	ids, err := s.SaveEvents(t.Context(), []stream.Event{{MessageID: "m-1", Type: "x", Timestamp: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		dist := map[string]stream.Value{"n": stream.Int(int64(i))}
+		id, _, err := s.CreateStream(t.Context(), db.NewStream{Name: "t", Key: stream.Key(dist), DistinguishedBy: dist,
+			FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour), EventIDs: ids, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.SetStreamState(t.Context(), db.SetStateParams{ID: id, SerialNo: 0, State: stream.StateFiring})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetStreamState(t.Context(), db.SetStateParams{ID: id, SerialNo: st.SerialNo, State: stream.StateError}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	common := []string{"-c", cfg, "--database-url", dbURL}
+
+	_, _, err = runRoot(t, append([]string{"streams", "reset"}, common...)...)
+	if err == nil || !strings.Contains(err.Error(), "nothing to reset: give stream ids, or --all") {
+		t.Errorf("streams reset with no argument: %v", err)
+	}
+	if _, _, err := runRoot(t, append([]string{"streams", "reset", "1", "--all"}, common...)...); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("streams reset 1 --all: %v", err)
+	}
+	if _, _, err := runRoot(t, append([]string{"streams", "reset", "1", "--trigger", "t"}, common...)...); err == nil || !strings.Contains(err.Error(), "leave them out") {
+		t.Errorf("streams reset 1 --trigger t: %v", err)
+	}
+	if _, _, err := runRoot(t, append([]string{"streams", "reset", "--all", "--state", "active"}, common...)...); err == nil || !strings.Contains(err.Error(), "only streams in error or expire_error") {
+		t.Errorf("streams reset --all --state active: %v", err)
+	}
+	out, _, err := runRoot(t, append([]string{"streams", "reset", "--all", "--limit", "2"}, common...)...)
+	if err != nil || out != "stream 1: retry_fire\nstream 2: retry_fire\n" {
+		t.Fatalf("streams reset --all --limit 2: %v\n%s", err, out)
+	}
+	out, _, err = runRoot(t, append([]string{"streams", "list", "--state", "error", "--count"}, common...)...)
+	if err != nil || strings.TrimSpace(out) != "3" {
+		t.Fatalf("streams still in error after reset --limit 2: %v %q, want 3", err, out)
+	}
+	out, _, err = runRoot(t, append([]string{"streams", "reset", "--all"}, common...)...)
+	if err != nil || strings.Count(out, "retry_fire") != 3 {
+		t.Fatalf("streams reset --all: %v\n%s", err, out)
+	}
+}
