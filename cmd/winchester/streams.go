@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -29,10 +30,15 @@ func init() {
 type storeFlags struct {
 	flags  cli.Flags
 	output string
+	wide   bool // listings: do not cut long cells
 }
 
 func (f *storeFlags) addTo(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+func (f *storeFlags) addWideTo(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.wide, "wide", false, "do not cut long cells of the text table (-o json prints values whole)")
 }
 
 func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) {
@@ -72,47 +78,101 @@ func moreMayFollow(w io.Writer, rows, limit int, lastMark string) {
 	}
 }
 
-// traitFilter parses --trait NAME[:TYPE]=VALUE into typed values. TYPE is
-// string (default), int, float or datetime.
-func parseTraitFilters(specs []string) (map[string]stream.Value, error) {
+// parseTraitFilters parses --trait NAME[:TYPE]=VALUE into typed values.
+// TYPE is string, int, float or datetime; without it the type is inferred
+// from VALUE (an integer, a decimal number, an ISO 8601 date-time, else a
+// string), and inferred lists, for each such filter, how it was read: a
+// typed trait matches only a value of its own type, so a listing that
+// finds nothing tells the user how to ask for another type.
+func parseTraitFilters(specs []string) (filters map[string]stream.Value, inferred []string, err error) {
 	if len(specs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out := map[string]stream.Value{}
 	for _, spec := range specs {
 		key, raw, ok := strings.Cut(spec, "=")
 		if !ok || key == "" {
-			return nil, fmt.Errorf("--trait %q: want NAME[:TYPE]=VALUE", spec)
+			return nil, nil, fmt.Errorf("--trait %q: want NAME[:TYPE]=VALUE", spec)
 		}
-		name, typ, _ := strings.Cut(key, ":")
+		name, typ, typed := strings.Cut(key, ":")
+		if name == "" {
+			return nil, nil, fmt.Errorf("--trait %q: want NAME[:TYPE]=VALUE", spec)
+		}
 		var v stream.Value
 		switch typ {
-		case "", "string", "text":
+		case "":
+			if typed {
+				return nil, nil, fmt.Errorf("--trait %q: empty type (string, int, float, datetime)", spec)
+			}
+			v = inferTraitValue(raw)
+			if v.Kind() != stream.KindString {
+				inferred = append(inferred, fmt.Sprintf("--trait %s was read as %s %s (write %s:string=%s to match text)",
+					spec, article(v.Kind().String()), v.Kind(), name, raw))
+			}
+		case "string", "text":
 			v = stream.String(raw)
 		case "int":
 			i, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("--trait %q: %q is not an integer", spec, raw)
+				return nil, nil, fmt.Errorf("--trait %q: %q is not an integer", spec, raw)
 			}
 			v = stream.Int(i)
 		case "float":
 			f, err := strconv.ParseFloat(raw, 64)
 			if err != nil {
-				return nil, fmt.Errorf("--trait %q: %q is not a number", spec, raw)
+				return nil, nil, fmt.Errorf("--trait %q: %q is not a number", spec, raw)
 			}
 			v = stream.Float(f)
 		case "datetime":
 			t, err := stream.ParseTime(raw)
 			if err != nil {
-				return nil, fmt.Errorf("--trait %q: %v", spec, err)
+				return nil, nil, fmt.Errorf("--trait %q: %v", spec, err)
 			}
 			v = stream.Datetime(t)
 		default:
-			return nil, fmt.Errorf("--trait %q: unknown type %q (string, int, float, datetime)", spec, typ)
+			return nil, nil, fmt.Errorf("--trait %q: unknown type %q (string, int, float, datetime)", spec, typ)
 		}
 		out[name] = v
 	}
-	return out, nil
+	return out, inferred, nil
+}
+
+// inferTraitValue reads an untyped --trait value: an integer, a decimal
+// number, an ISO 8601 date-time, or else a string.
+func inferTraitValue(raw string) stream.Value {
+	if i, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		return stream.Int(i)
+	}
+	if strings.Trim(raw, "+-0123456789.eE") == "" && strings.ContainsAny(raw, "0123456789") {
+		if f, err := strconv.ParseFloat(raw, 64); err == nil {
+			return stream.Float(f)
+		}
+	}
+	if len(raw) >= len("2006-01-02T15") && raw[4] == '-' {
+		if t, err := stream.ParseTime(raw); err == nil {
+			return stream.Datetime(t)
+		}
+	}
+	return stream.String(raw)
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// explainNoMatch tells on w, when a listing found nothing, how untyped
+// --trait values were read.
+func explainNoMatch(w io.Writer, n int, inferred []string) {
+	if n > 0 || len(inferred) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "nothing matched; typed traits match only values of their own type:")
+	for _, s := range inferred {
+		fmt.Fprintln(w, "  "+s)
+	}
 }
 
 func parseTimeFlag(name, s string) (time.Time, error) {
@@ -137,6 +197,9 @@ type streamJSON struct {
 	LastEvent       string                  `json:"last_event"`
 	ExpireTimestamp *string                 `json:"expire_timestamp"`
 	FireTimestamp   *string                 `json:"fire_timestamp"`
+	Outcome         string                  `json:"outcome,omitempty"`   // completed streams: fired or expired
+	Next            string                  `json:"next,omitempty"`      // what happens next: fire, expire, lease_end
+	NextAt          *string                 `json:"next_at,omitempty"`   // and when
 	Attempts        int                     `json:"attempts"`
 	LastError       string                  `json:"last_error,omitempty"`
 	ClaimedBy       string                  `json:"claimed_by,omitempty"`
@@ -153,6 +216,7 @@ func optTime(t time.Time) *string {
 }
 
 func toStreamJSON(s stream.Stream, mark string, events []stream.Event) streamJSON {
+	next, at := nextDeadline(s)
 	d := s.DistinguishedBy
 	if d == nil {
 		d = map[string]stream.Value{}
@@ -161,8 +225,94 @@ func toStreamJSON(s stream.Stream, mark string, events []stream.Event) streamJSO
 		ID: s.ID, Trigger: s.Name, State: s.State.String(), StateSerialNo: s.SerialNo,
 		DistinguishedBy: d, FirstEvent: stream.FormatTime(s.FirstEvent), LastEvent: stream.FormatTime(s.LastEvent),
 		ExpireTimestamp: optTime(s.ExpireTimestamp), FireTimestamp: optTime(s.FireTimestamp),
+		Outcome: outcome(s), Next: next, NextAt: optTime(at),
 		Attempts: s.Attempts, LastError: s.LastError, ClaimedBy: s.ClaimedBy, Mark: mark, Events: events,
 	}
+}
+
+// outcome tells how a completed stream ended: "fired" or "expired" (a
+// stream that was ever ready to fire is never expired, so a fire time
+// means it fired); "" for other states.
+func outcome(s stream.Stream) string {
+	if s.State != stream.StateCompleted {
+		return ""
+	}
+	if !s.FireTimestamp.IsZero() {
+		return "fired"
+	}
+	return "expired"
+}
+
+// nextDeadline returns what happens next to a stream and when: "fire" or
+// "expire" at its deadline, or "lease_end" while a worker holds it; ""
+// for streams that wait for an operator or are done.
+func nextDeadline(s stream.Stream) (string, time.Time) {
+	switch s.State {
+	case stream.StateActive:
+		if !s.FireTimestamp.IsZero() {
+			return "fire", s.FireTimestamp
+		}
+		if !s.ExpireTimestamp.IsZero() {
+			return "expire", s.ExpireTimestamp
+		}
+	case stream.StateRetryFire:
+		return "fire", s.FireTimestamp
+	case stream.StateRetryExpire:
+		return "expire", s.ExpireTimestamp
+	case stream.StateFiring, stream.StateExpiring:
+		if !s.LeaseUntil.IsZero() {
+			return "lease_end", s.LeaseUntil
+		}
+	}
+	return "", time.Time{}
+}
+
+// stateText is the STATE column: the state, with the outcome of a
+// completed stream.
+func stateText(s stream.Stream) string {
+	if o := outcome(s); o != "" {
+		return s.State.String() + " (" + o + ")"
+	}
+	return s.State.String()
+}
+
+// nextText is the NEXT column: "fire 2014-08-01T10:00:00", or "-".
+func nextText(s stream.Stream) string {
+	next, at := nextDeadline(s)
+	if next == "" {
+		return "-"
+	}
+	return strings.ReplaceAll(next, "_", " ") + " " + stream.FormatTime(at)
+}
+
+// Caps on the width of text table cells, so that one huge value does not
+// pad every row of a listing to its width (-o json and --wide print
+// values whole).
+const (
+	cellNarrow = 40
+	cellWide   = 80
+)
+
+// cell makes s fit a table cell: control characters (tabs, newlines)
+// become spaces, and beyond max runes (0: no cap) it is cut with "…".
+func cell(s string, max int) string {
+	clean := strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if max <= 0 || utf8.RuneCountInString(clean) <= max {
+		return clean
+	}
+	n := 0
+	for i := range clean {
+		if n == max-1 {
+			return clean[:i] + "…"
+		}
+		n++
+	}
+	return clean
 }
 
 func distText(d map[string]stream.Value) string {
@@ -192,13 +342,14 @@ type streamFilter struct {
 	trigger, state, from, to, older, younger, mark string
 	traits                                         []string
 	limit                                          int
+	inferred                                       []string // how untyped --trait values were read
 }
 
 func (f *streamFilter) addTo(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.trigger, "trigger", "", "only streams of this trigger")
 	fs.StringVar(&f.state, "state", "", "only streams in this state (active, firing, expiring, error, expire_error, completed, retry_fire, retry_expire)")
-	fs.StringArrayVar(&f.traits, "trait", nil, "only streams with this distinguishing value: NAME[:TYPE]=VALUE, TYPE string (default), int, float or datetime; repeatable")
+	fs.StringArrayVar(&f.traits, "trait", nil, "only streams with this distinguishing value: NAME[:TYPE]=VALUE, TYPE string, int, float or datetime (default: inferred from VALUE); repeatable")
 	fs.StringVar(&f.from, "from", "", "only streams with events after this time: last event after it (exclusive, ISO 8601)")
 	fs.StringVar(&f.to, "to", "", "only streams with events up to this time: first event at or before it (inclusive, ISO 8601)")
 	// The old names, kept working.
@@ -220,7 +371,7 @@ func (f *streamFilter) params() (db.FindStreamsParams, error) {
 		p.State = st
 	}
 	var err error
-	if p.DistinguishedBy, err = parseTraitFilters(f.traits); err != nil {
+	if p.DistinguishedBy, f.inferred, err = parseTraitFilters(f.traits); err != nil {
 		return p, err
 	}
 	if f.from != "" && f.younger != "" || f.to != "" && f.older != "" {
@@ -286,12 +437,16 @@ func newStreamsListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if count {
 				n, err := store.CountStreams(cmd.Context(), p)
+				if err == nil {
+					explainNoMatch(cmd.ErrOrStderr(), int(n), f.inferred)
+				}
 				return sf.printCount(out, n, err)
 			}
 			found, err := store.FindStreams(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
+			explainNoMatch(cmd.ErrOrStderr(), len(found), f.inferred)
 			if sf.output == "json" {
 				items := make([]any, len(found))
 				for i, fs := range found {
@@ -299,12 +454,17 @@ func newStreamsListCmd() *cobra.Command {
 				}
 				return writeJSONLines(out, items)
 			}
+			narrow, wide := cellNarrow, cellWide
+			if sf.wide {
+				narrow, wide = 0, 0
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTRIGGER\tSTATE\tFIRST EVENT\tLAST EVENT\tDISTINGUISHED BY\tERROR")
+			fmt.Fprintln(tw, "ID\tTRIGGER\tSTATE\tNEXT\tFIRST EVENT\tLAST EVENT\tDISTINGUISHED BY\tERROR")
 			for _, fs := range found {
 				s := fs.Stream
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.State, stream.FormatTime(s.FirstEvent),
-					stream.FormatTime(s.LastEvent), distText(s.DistinguishedBy), firstLine(s.LastError))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, cell(s.Name, narrow), stateText(s), nextText(s),
+					stream.FormatTime(s.FirstEvent), stream.FormatTime(s.LastEvent),
+					cell(distText(s.DistinguishedBy), wide), cell(firstLine(s.LastError), wide))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -316,6 +476,7 @@ func newStreamsListCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	sf.addWideTo(cmd)
 	f.addTo(cmd)
 	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching streams")
 	return cmd
@@ -554,7 +715,8 @@ func newEventsListCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p := db.FindEventsParams{EventType: typ, Mark: mark, Limit: limit}
 			var err error
-			if p.Traits, err = parseTraitFilters(traits); err != nil {
+			var inferred []string
+			if p.Traits, inferred, err = parseTraitFilters(traits); err != nil {
 				return err
 			}
 			if p.From, err = parseTimeFlag("from", from); err != nil {
@@ -571,12 +733,16 @@ func newEventsListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if count {
 				n, err := store.CountEvents(cmd.Context(), p)
+				if err == nil {
+					explainNoMatch(cmd.ErrOrStderr(), int(n), inferred)
+				}
 				return sf.printCount(out, n, err)
 			}
 			found, err := store.FindEvents(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
+			explainNoMatch(cmd.ErrOrStderr(), len(found), inferred)
 			if sf.output == "json" {
 				items := make([]any, len(found))
 				for i, e := range found {
@@ -584,10 +750,15 @@ func newEventsListCmd() *cobra.Command {
 				}
 				return writeJSONLines(out, items)
 			}
+			narrow, wide := cellNarrow, cellWide
+			if sf.wide {
+				narrow, wide = 0, 0
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIMESTAMP\tEVENT TYPE\tMESSAGE ID\tTRAITS")
 			for _, e := range found {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", stream.FormatTime(e.Event.Timestamp), e.Event.Type, e.Event.MessageID, len(e.Event.Traits))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", stream.FormatTime(e.Event.Timestamp), cell(e.Event.Type, narrow),
+					cell(e.Event.MessageID, narrow), cell(distText(e.Event.Traits), wide))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -599,11 +770,12 @@ func newEventsListCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	sf.addWideTo(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&typ, "type", "", "only events of this exact type")
 	fs.StringVar(&from, "from", "", "only events after this time (exclusive, ISO 8601)")
 	fs.StringVar(&to, "to", "", "only events up to this time (inclusive, ISO 8601)")
-	fs.StringArrayVar(&traits, "trait", nil, "only events with this trait value: NAME[:TYPE]=VALUE; repeatable")
+	fs.StringArrayVar(&traits, "trait", nil, "only events with this trait value: NAME[:TYPE]=VALUE, TYPE string, int, float or datetime (default: inferred from VALUE); repeatable")
 	fs.StringVar(&mark, "mark", "", "paging mark: continue after the _mark of the last row (\"+\" lists oldest first)")
 	fs.IntVar(&limit, "limit", 100, "at most this many events (0: all)")
 	fs.BoolVar(&count, "count", false, "print only the number of matching events")

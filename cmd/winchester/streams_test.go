@@ -72,8 +72,13 @@ func TestStreamsAndEventsCommands(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &js) != nil || js.DistinguishedBy["instance_id"].Text() != "i-2" {
 		t.Fatalf("streams list --trait n:int=2 -o json: %v\n%s", err, out)
 	}
-	if out, _, _ := runRoot(t, append([]string{"streams", "list", "--trait", "n=2", "--count"}, common...)...); strings.TrimSpace(out) != "0" {
+	if out, _, _ := runRoot(t, append([]string{"streams", "list", "--trait", "n:string=2", "--count"}, common...)...); strings.TrimSpace(out) != "0" {
 		t.Errorf("a string 2 matched an int 2: count %q", out)
+	}
+	// Without a type the value's type is inferred (n=2 used to be the
+	// string "2", which silently matched nothing).
+	if out, _, _ := runRoot(t, append([]string{"streams", "list", "--trait", "n=2", "--count"}, common...)...); strings.TrimSpace(out) != "1" {
+		t.Errorf("--trait n=2 (inferred int) count %q, want 1", out)
 	}
 	out, _, err = runRoot(t, append([]string{"streams", "show", "1"}, common...)...)
 	if err != nil || !strings.Contains(out, "m-1") || !strings.Contains(out, "last error") {
@@ -234,5 +239,126 @@ func TestStreamsReset(t *testing.T) {
 	out, _, err = runRoot(t, append([]string{"streams", "reset", "--all"}, common...)...)
 	if err != nil || strings.Count(out, "retry_fire") != 3 {
 		t.Fatalf("streams reset --all: %v\n%s", err, out)
+	}
+}
+
+// events list and streams list cut long cells instead of padding every row
+// to the widest one, show the traits themselves, infer the type of an
+// untyped --trait and explain an empty result; streams list shows the
+// next deadline and how a completed stream ended.
+func TestListingsText(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"winchester.yaml": "log_level: error\n"})
+	cfg := filepath.Join(dir, "winchester.yaml")
+	dbURL := "sqlite:///" + filepath.Join(dir, "w.db")
+	s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(dir, "w.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+	huge := strings.Repeat("x", 100_000)
+	ids, err := s.SaveEvents(t.Context(), []stream.Event{
+		{MessageID: huge, Type: "compute.instance.exists", Timestamp: t0, Traits: map[string]stream.Value{"memory_mb": stream.Int(1024), "host": stream.String("h1")}},
+		{MessageID: "m-2", Type: "compute.instance.exists", Timestamp: t0.Add(time.Second), Traits: map[string]stream.Value{"memory_mb": stream.String("1024")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(key string, fire bool) int64 {
+		dist := map[string]stream.Value{"instance_id": stream.String(key)}
+		ns := db.NewStream{Name: "t", Key: stream.Key(dist), DistinguishedBy: dist,
+			FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour), EventIDs: ids[:1], Now: t0}
+		if fire {
+			ns.FireTimestamp = t0.Add(time.Minute)
+		}
+		id, _, err := s.CreateStream(t.Context(), ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	complete := func(id int64, action stream.State) {
+		st, err := s.SetStreamState(t.Context(), db.SetStateParams{ID: id, SerialNo: 0, State: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetStreamState(t.Context(), db.SetStateParams{ID: id, SerialNo: st.SerialNo, State: stream.StateCompleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("waiting", false)
+	mk("ready", true)
+	complete(mk("fired", true), stream.StateFiring)
+	complete(mk("expired", false), stream.StateExpiring)
+	s.Close()
+	common := []string{"-c", cfg, "--database-url", dbURL}
+
+	out, _, err := runRoot(t, append([]string{"events", "list"}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("events list: %d lines, want 3:\n%.500s", len(lines), out)
+	}
+	for _, l := range lines {
+		if len(l) > 300 {
+			t.Errorf("events list line of %d bytes, want long cells cut:\n%.300s", len(l), l)
+		}
+	}
+	if !strings.Contains(lines[2], "host=h1 memory_mb=1024") || !strings.Contains(lines[2], "xxx…") {
+		t.Errorf("events list row %q, want the traits and the cut message id", lines[2])
+	}
+	out, _, err = runRoot(t, append([]string{"events", "list", "--wide"}, common...)...)
+	if err != nil || !strings.Contains(out, huge) {
+		t.Errorf("events list --wide cut the message id (%v)", err)
+	}
+
+	// memory_mb=1024 is read as an int: one event (the other has the
+	// string "1024").
+	out, _, err = runRoot(t, append([]string{"events", "list", "--trait", "memory_mb=1024", "--count"}, common...)...)
+	if err != nil || strings.TrimSpace(out) != "1" {
+		t.Errorf("events list --trait memory_mb=1024 --count = %q (%v), want 1", out, err)
+	}
+	out, errOut, err := runRoot(t, append([]string{"events", "list", "--trait", "host=1024"}, common...)...)
+	if err != nil || !strings.Contains(errOut, "--trait host=1024 was read as an int (write host:string=1024 to match text)") {
+		t.Errorf("events list --trait host=1024: %v, stderr %q, want an explanation of the empty result\n%s", err, errOut, out)
+	}
+	if _, errOut, _ := runRoot(t, append([]string{"events", "list", "--trait", "host=h2"}, common...)...); errOut != "" {
+		t.Errorf("a string filter that matched nothing explained %q", errOut)
+	}
+
+	out, _, err = runRoot(t, append([]string{"streams", "list", "--mark", "+"}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"active              expire 2014-08-01T11:00:00",
+		"active              fire 2014-08-01T10:01:00",
+		"completed (fired)   -",
+		"completed (expired)  -",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("streams list lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runRoot(t, append([]string{"streams", "list", "--mark", "+", "-o", "json"}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var js streamJSON
+		if err := json.Unmarshal([]byte(l), &js); err != nil {
+			t.Fatal(err)
+		}
+		at := ""
+		if js.NextAt != nil {
+			at = *js.NextAt
+		}
+		got = append(got, js.State+"/"+js.Outcome+"/"+js.Next+"/"+at)
+	}
+	want := []string{"active//expire/2014-08-01T11:00:00", "active//fire/2014-08-01T10:01:00", "completed/fired//", "completed/expired//"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("streams list -o json: %v, want %v", got, want)
 	}
 }
