@@ -197,9 +197,9 @@ type streamJSON struct {
 	LastEvent       string                  `json:"last_event"`
 	ExpireTimestamp *string                 `json:"expire_timestamp"`
 	FireTimestamp   *string                 `json:"fire_timestamp"`
-	Outcome         string                  `json:"outcome,omitempty"`   // completed streams: fired or expired
-	Next            string                  `json:"next,omitempty"`      // what happens next: fire, expire, lease_end
-	NextAt          *string                 `json:"next_at,omitempty"`   // and when
+	Outcome         string                  `json:"outcome,omitempty"` // completed streams: fired or expired
+	Next            string                  `json:"next,omitempty"`    // what happens next: fire, expire, lease_end
+	NextAt          *string                 `json:"next_at,omitempty"` // and when
 	Attempts        int                     `json:"attempts"`
 	LastError       string                  `json:"last_error,omitempty"`
 	ClaimedBy       string                  `json:"claimed_by,omitempty"`
