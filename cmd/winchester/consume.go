@@ -52,10 +52,10 @@ See docs/AMQP.md for the configuration keys and the guarantees.`,
   winchester consume -c winchester.yaml --consumer nova --metrics-listen :9102`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.flags = cli.FlagsOf(cmd)
 			return runConsume(cmd.Context(), &o, os.Getenv, cmd.ErrOrStderr())
 		},
 	}
-	o.flags.AddTo(cmd)
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.consumers, "consumer", nil, "run only the consumers of these names (repeat or separate with commas; default: all)")
 	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics on /metrics at this address (e.g. :9102); default: none")
