@@ -184,13 +184,10 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 		if err := checkNewStream(p.NewStream); err != nil {
 			return nil, nil, fmt.Errorf("postgres: create %d streams: stream %d: %w", len(ps), i, err)
 		}
-		names[i], keys[i], dists[i] = p.Name, p.Key, string(db.EncodeTraits(p.DistinguishedBy))
+		names[i], keys[i], dists[i] = p.Name, p.Key, traitsArg(p.DistinguishedBy)
 		firsts[i], lasts[i], nows[i] = db.Micros(p.FirstEvent), db.Micros(p.LastEvent), db.Micros(p.Now)
 		expires[i], fires[i] = optMicros(p.ExpireTimestamp), optMicros(p.FireTimestamp)
-		if c := fireCounts(p.FireCounts); c != nil {
-			s := string(c)
-			counts[i] = &s
-		}
+		counts[i] = fireCounts(p.FireCounts)
 		closed[i] = p.Closed
 		// A new stream has no links yet: without repeated ids the links
 		// need no ON CONFLICT clause (which costs a speculative insertion
@@ -303,10 +300,7 @@ func (o *ops) AppendToStreams(ctx context.Context, ps []db.AppendParams) ([]int6
 	for i, p := range merged {
 		ids[i], firsts[i], lasts[i] = p.StreamID, db.Micros(p.FirstEvent), db.Micros(p.LastEvent)
 		expires[i], fires[i] = optMicros(p.ExpireTimestamp), optMicros(p.FireTimestamp)
-		if c := fireCounts(p.FireCounts); c != nil {
-			s := string(c)
-			counts[i] = &s
-		}
+		counts[i] = fireCounts(p.FireCounts)
 		for _, e := range p.EventIDs {
 			linkStreams = append(linkStreams, p.StreamID)
 			linkEvents = append(linkEvents, e)

@@ -56,7 +56,7 @@ func (o *ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, e
 				mids = append(mids, ev.MessageID)
 				types = append(types, ev.Type)
 				ts = append(ts, db.Micros(ev.Timestamp))
-				traits = append(traits, string(db.EncodeTraits(ev.Traits)))
+				traits = append(traits, traitsArg(ev.Traits))
 			}
 			if len(mids) == 0 {
 				continue
@@ -206,7 +206,7 @@ func eventConds(p db.FindEventsParams) (conds, string, db.Mark, error) {
 		c.add("e.event_type = $?", p.EventType)
 	}
 	if len(p.Traits) > 0 {
-		c.add(fmt.Sprintf(traitsMatch, "e.traits"), string(db.EncodeTraits(p.Traits)))
+		c.add(fmt.Sprintf(traitsMatch, "e.traits"), traitsArg(p.Traits))
 	}
 	order := c.addMark(m, "e.id")
 	return c, order, m, nil

@@ -37,7 +37,7 @@ func (s *Store) LoadFixture(ctx context.Context, f db.Fixture) error {
 				return err
 			}
 			if _, err := q.Exec(ctx, insertFixtureEvent, fe.ID, ev.MessageID, ev.Type,
-				db.Micros(ev.Timestamp), db.EncodeTraits(ev.Traits)); err != nil {
+				db.Micros(ev.Timestamp), traitsArg(ev.Traits)); err != nil {
 				return fmt.Errorf("event %d: %w", fe.ID, interpretError(err))
 			}
 		}
@@ -53,7 +53,7 @@ func (s *Store) LoadFixture(ctx context.Context, f db.Fixture) error {
 				return fmt.Errorf("stream %d: distinguishing %w", st.ID, err)
 			}
 			if _, err := q.Exec(ctx, insertFixtureStream, st.ID, st.Name, key,
-				db.EncodeTraits(st.DistinguishedBy), int(st.State), st.SerialNo, open,
+				traitsArg(st.DistinguishedBy), int(st.State), st.SerialNo, open,
 				db.Micros(st.FirstEvent), db.Micros(st.LastEvent), optMicros(st.ExpireTimestamp),
 				optMicros(st.FireTimestamp), fireCounts(st.FireCounts), optString(st.ClaimedBy),
 				optMicros(st.LeaseUntil), st.Attempts, optString(st.LastError), optMicros(st.CreatedAt)); err != nil {

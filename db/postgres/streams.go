@@ -110,13 +110,22 @@ func optString(s string) *string {
 	return &s
 }
 
-// fireCounts is the column value of fire counts: NULL for nil.
-func fireCounts(c []int) []byte {
+// fireCounts is the column value of fire counts: NULL for nil. JSON goes
+// to the server as text: a []byte would be sent as bytea in the simple
+// protocol (PgBouncer), which jsonb refuses.
+func fireCounts(c []int) *string {
 	if c == nil {
 		return nil
 	}
 	b, _ := json.Marshal(c)
-	return b
+	s := string(b)
+	return &s
+}
+
+// traitsArg is the column value of typed traits (jsonb), as text for the
+// same reason as fireCounts.
+func traitsArg(traits map[string]stream.Value) string {
+	return string(db.EncodeTraits(traits))
 }
 
 // ---- ingest
@@ -167,7 +176,7 @@ func (o *ops) CreateStream(ctx context.Context, p db.NewStream) (int64, bool, er
 	var id int64
 	created := true
 	err := o.inTx(ctx, func(q querier) error {
-		err := q.QueryRow(ctx, insertStream, p.Name, p.Key, db.EncodeTraits(p.DistinguishedBy),
+		err := q.QueryRow(ctx, insertStream, p.Name, p.Key, traitsArg(p.DistinguishedBy),
 			db.Micros(p.FirstEvent), db.Micros(p.LastEvent), optMicros(p.ExpireTimestamp),
 			optMicros(p.FireTimestamp), fireCounts(p.FireCounts), db.Micros(p.Now)).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -467,7 +476,7 @@ func streamConds(p db.FindStreamsParams) (conds, string, db.Mark, error) {
 		c.add("s.name = $?", p.Name)
 	}
 	if len(p.DistinguishedBy) > 0 {
-		c.add(fmt.Sprintf(traitsMatch, "s.dist_traits"), string(db.EncodeTraits(p.DistinguishedBy)))
+		c.add(fmt.Sprintf(traitsMatch, "s.dist_traits"), traitsArg(p.DistinguishedBy))
 	}
 	order := c.addMark(m, "s.id")
 	return c, order, m, nil
