@@ -30,13 +30,7 @@ const PostgresURLEnv = "TEST_DATABASE_URL"
 // environment variable is set (CI must not skip the PostgreSQL tests).
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(PostgresURLEnv)
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is empty but CI is set: the PostgreSQL tests must run in CI", PostgresURLEnv)
-		}
-		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, or run tests/pg.sh start)", PostgresURLEnv)
-	}
+	base := baseURL(t)
 	schema := schemaName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -55,6 +49,20 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("%s: %v", PostgresURLEnv, err)
 	}
 	return u
+}
+
+// baseURL returns TEST_DATABASE_URL; without it the test is skipped, or
+// fails when the CI environment variable is set.
+func baseURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(PostgresURLEnv)
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is empty but CI is set: the PostgreSQL tests must run in CI", PostgresURLEnv)
+		}
+		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, or run tests/pg.sh start)", PostgresURLEnv)
+	}
+	return base
 }
 
 // withSearchPath returns rawURL with its search_path parameter set to
@@ -91,17 +99,26 @@ func schemaName(testName string) string {
 
 // execAdmin runs one statement on its own connection to the base URL.
 func execAdmin(ctx context.Context, rawURL, sql string) error {
-	cfg, err := pgxpool.ParseConfig(rawURL) // accepts and drops pool_* settings
+	conn, err := connect(ctx, rawURL)
 	if err != nil {
-		return fmt.Errorf("parse %s: invalid URL", redact(rawURL))
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redact(rawURL), err)
+		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// connect opens one connection to rawURL.
+func connect(ctx context.Context, rawURL string) (*pgx.Conn, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL) // accepts and drops pool_* settings
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: invalid URL", redact(rawURL))
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redact(rawURL), err)
+	}
+	return conn, nil
 }
 
 func redact(rawURL string) string {

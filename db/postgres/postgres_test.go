@@ -23,34 +23,10 @@ import (
 	"github.com/winchester-go/winchester/stream"
 )
 
-// openStore returns a migrated store in a fresh schema.
-func openStore(t *testing.T) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(t.Context(), dbtest.PostgresURL(t), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestExercise(t *testing.T) {
-	dbtest.Exercise(t, func(t *testing.T) db.Store { return openStore(t) })
-}
-
 func TestExerciseTwoStores(t *testing.T) {
 	dbtest.ExerciseTwoStores(t, func(t *testing.T) (db.Store, db.Store) {
-		url := dbtest.PostgresURL(t)
-		var stores [2]db.Store
-		for i := range stores {
-			s, err := postgres.Open(t.Context(), url, db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("postgres.Open %d: %v", i, err)
-			}
-			t.Cleanup(func() { s.Close() })
-			stores[i] = s
-		}
-		return stores[0], stores[1]
+		url := databases.URL(t)
+		return openURL(t, url), openURL(t, url)
 	})
 }
 
