@@ -13,6 +13,31 @@
 // first schema of the search_path; several independent stores can share a
 // database by using one schema each.
 //
+// # PgBouncer and other transaction poolers
+//
+// The store works behind PgBouncer in pool_mode=transaction, where each
+// transaction may run on a different server connection: it keeps no state
+// in a session between transactions (its advisory locks are
+// transaction-level, it never runs SET without LOCAL, never LISTENs and
+// makes no temporary tables). Two settings are the user's:
+//
+//   - Add default_query_exec_mode=exec (or simple_protocol) to the URL.
+//     pgx's default, cache_statement, prepares named statements on a
+//     connection and reuses them; a pooler without prepared-statement
+//     support (PgBouncer before 1.21, or max_prepared_statements = 0)
+//     hands the next query to a connection that never saw them. Every
+//     mode of pgx is tested with the storage suite, and exec and
+//     simple_protocol through a real PgBouncer.
+//   - PgBouncer passes only a few startup parameters (search_path is not
+//     one of them before 1.20's track_extra_parameters): set the schema
+//     with ALTER ROLE … SET search_path, or use the database's public
+//     schema.
+//
+// Migrations (winchester_db, Open with db.Options{Migrate: true}) hold
+// golang-migrate's session-level advisory lock: run them against the
+// server itself, or through a pool in session mode, never through a
+// transaction pool.
+//
 // # Schema and migrations
 //
 // The schema is created by the embedded golang-migrate files in
