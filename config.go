@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // Defaults of the winchester.yaml keys. A key missing from the file takes
@@ -184,26 +184,9 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // UnmarshalYAML reads a number of seconds or a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return errors.New("must be a number of seconds or a duration like 30s")
-	}
-	switch n.Tag {
-	case "!!int", "!!float":
-		var secs float64
-		if err := n.Decode(&secs); err != nil {
-			return err
-		}
-		*d = Duration(secs * float64(time.Second))
-		return nil
-	case "!!str":
-		v, err := time.ParseDuration(n.Value)
-		if err != nil {
-			return fmt.Errorf("invalid duration %q (want seconds or a duration like 30s, 5m)", n.Value)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	return fmt.Errorf("invalid duration %q (want seconds or a duration like 30s, 5m)", n.Value)
+	v, err := yamlfile.DecodeDuration(n)
+	*d = Duration(v)
+	return err
 }
 
 // StringList is a list of strings that also accepts a single string.
@@ -213,21 +196,17 @@ type StringList []string
 func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			*l = nil
-			return nil
-		}
 		*l = StringList{n.Value}
 		return nil
-	case yaml.SequenceNode:
-		var s []string
-		if err := n.Decode(&s); err != nil {
-			return err
-		}
-		*l = s
-		return nil
+	case yaml.MappingNode:
+		return fmt.Errorf("must be a string or a list of strings, not %s", yamlfile.Describe(n))
 	}
-	return errors.New("must be a string or a list of strings")
+	var s []string
+	if err := yamlfile.Join(yamlfile.Decode(n, &s)); err != nil {
+		return err
+	}
+	*l = s
+	return nil
 }
 
 // ignoredKeys are the original's Python-only keys: accepted with a warning.
@@ -278,18 +257,21 @@ func Read(path string) (*Config, error) {
 			return nil, fmt.Errorf("%s:%w", path, err)
 		}
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	root, perr := yamlfile.Parse(data)
+	if perr != nil {
+		return nil, c.problem(perr)
 	}
-	if len(doc.Content) > 0 {
-		root := doc.Content[0]
-		if root.Kind != yaml.MappingNode {
-			if !(root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
-				return nil, fmt.Errorf("%s:%d: the config file must be a mapping of keys to values", path, root.Line)
+	if root != nil && root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: the config file must be a mapping of keys to values, not %s", path, root.Line, yamlfile.Describe(root))
+	}
+	if root != nil {
+		d := yamlfile.Decoder{Field: func(key string, k *yaml.Node) { c.lines[key] = k.Line }}
+		if errs := d.Decode(root, c); len(errs) > 0 {
+			list := make([]error, len(errs))
+			for i, e := range errs {
+				list[i] = c.problem(e)
 			}
-		} else if errs := c.decodeMapping(root, reflect.ValueOf(c).Elem(), ""); len(errs) > 0 {
-			return nil, errors.Join(errs...)
+			return nil, errors.Join(list...)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(ignoredKeys)) {
@@ -323,82 +305,16 @@ func checkJSON(data []byte) error {
 	return nil
 }
 
-// decodeMapping decodes the mapping node n into the struct v key by key,
-// so that every unknown key and every wrongly typed value is reported with
-// its line, and records the line of every key present.
-func (c *Config) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) []error {
-	fields := map[string]int{}
-	t := v.Type()
-	for i := range t.NumField() {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			fields[tag] = i
-		}
+// problem renders a problem of the file as "file:line: key: problem".
+func (c *Config) problem(e *yamlfile.Error) error {
+	at := c.display
+	if e.Line > 0 {
+		at = fmt.Sprintf("%s:%d", c.display, e.Line)
 	}
-	var errs []error
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
-		key := prefix + kn.Value
-		if l, dup := seen[key]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d: key %q already set on line %d", c.display, kn.Line, key, l))
-			continue
-		}
-		seen[key] = kn.Line
-		idx, ok := fields[kn.Value]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: %s)", c.display, kn.Line, key, knownList(fields, prefix)))
-			continue
-		}
-		if vn.Tag == "!!null" {
-			continue // null is the same as absent
-		}
-		c.lines[key] = kn.Line
-		fv := v.Field(idx)
-		if fv.Kind() == reflect.Struct && fv.Type() == reflect.TypeOf(Database{}) {
-			if vn.Kind != yaml.MappingNode {
-				errs = append(errs, fmt.Errorf("%s:%d: %s: must be a mapping", c.display, vn.Line, key))
-				continue
-			}
-			errs = append(errs, c.decodeMapping(vn, fv, key+".")...)
-			continue
-		}
-		if err := vn.Decode(fv.Addr().Interface()); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.display, vn.Line, key, yamlMessage(err)))
-			continue
-		}
-		if fv.Kind() == reflect.Map && vn.Kind == yaml.MappingNode {
-			for j := 0; j+1 < len(vn.Content); j += 2 {
-				c.lines[key+"."+vn.Content[j].Value] = vn.Content[j].Line // entries, for messages
-			}
-		}
+	if e.Key != "" {
+		return fmt.Errorf("%s: %s: %w", at, e.Key, e.Err)
 	}
-	return errs
-}
-
-func knownList(fields map[string]int, prefix string) string {
-	names := slices.Sorted(maps.Keys(fields))
-	for i, n := range names {
-		names[i] = prefix + n
-	}
-	return strings.Join(names, ", ")
-}
-
-// yamlMessage strips yaml.v3's "yaml: unmarshal errors: line N:" framing,
-// since the caller names file and line itself.
-func yamlMessage(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			if _, rest, ok := strings.Cut(m, ": "); ok && strings.HasPrefix(m, "line ") {
-				m = rest
-			}
-			msgs[i] = m
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return err.Error()
+	return fmt.Errorf("%s: %w", at, e.Err)
 }
 
 // has reports whether key (a dotted path) was set in the file.

@@ -250,13 +250,13 @@ func TestLoadErrors(t *testing.T) {
 			name: "unknown keys, all reported with lines",
 			file: "w.yaml",
 			text: "log_level: info\nfoo: 1\ndatabase:\n  url: sqlite://\n  pool: 3\nbar: 2\n",
-			want: []string{`w.yaml:2: unknown key "foo"`, `w.yaml:5: unknown key "database.pool" (known: database.echo_sql, database.url)`, `w.yaml:6: unknown key "bar"`},
+			want: []string{`w.yaml:2: foo: unknown key (known keys: config_path, database,`, `w.yaml:5: database.pool: unknown key (known keys: url, echo_sql)`, `w.yaml:6: bar: unknown key`},
 		},
 		{
 			name: "wrong types",
 			file: "w.yaml",
 			text: "pipeline_worker_batch_size: many\ncatch_all_notifications: maybe\n",
-			want: []string{"w.yaml:1: pipeline_worker_batch_size: cannot unmarshal", "w.yaml:2: catch_all_notifications: cannot unmarshal"},
+			want: []string{`w.yaml:1: pipeline_worker_batch_size: must be an integer, not the string "many"`, `w.yaml:2: catch_all_notifications: must be true or false, not the string "maybe"`},
 		},
 		{
 			name: "bad duration",
@@ -286,13 +286,25 @@ func TestLoadErrors(t *testing.T) {
 			name: "yaml syntax",
 			file: "w.yaml",
 			text: "a: [1, 2\n",
-			want: []string{"w.yaml: yaml: line"},
+			want: []string{"w.yaml:1: invalid YAML: did not find expected ',' or ']'"},
+		},
+		{
+			name: "consumer problems in place",
+			file: "w.yaml",
+			text: "consumers:\n- name: a\n  url: amqp://h/\n  queu: q\n- 3\n",
+			want: []string{`w.yaml:4: consumers[0].queu: unknown key (did you mean queue?)`, `w.yaml:5: consumers[1]: a consumer must be a mapping`},
+		},
+		{
+			name: "merged keys are checked",
+			file: "w.yaml",
+			text: "defaults: &d {log_levl: debug}\n<<: *d\n",
+			want: []string{`w.yaml:1: defaults: unknown key`, `w.yaml:1: log_levl: unknown key (did you mean log_level?)`},
 		},
 		{
 			name: "duplicate key",
 			file: "w.yaml",
 			text: "log_level: info\nlog_level: debug\n",
-			want: []string{`w.yaml:2: key "log_level" already set on line 1`},
+			want: []string{`w.yaml:2: log_level: key defined more than once (first on line 1)`},
 		},
 		{
 			name: "ini file",
@@ -450,5 +462,27 @@ func TestResolvePath(t *testing.T) {
 				t.Errorf("ResolvePath(%q) = %q, %v, want %q", tc.file, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// Merge keys are resolved in winchester.yaml as in the other files.
+func TestReadMergeKeys(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, t.TempDir(), "w.yaml", `consumers:
+- &nova {name: nova, url: "amqp://h/", queue: q, batch_size: 10}
+- <<: *nova
+  name: glance
+  queue: q2
+`)
+	c, err := Read(path)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if len(c.Consumers) != 2 {
+		t.Fatalf("consumers = %d, want 2", len(c.Consumers))
+	}
+	g := c.Consumers[1]
+	if g.Name != "glance" || g.Queue != "q2" || g.URL != "amqp://h/" || g.BatchSize != 10 || g.Line != 3 {
+		t.Errorf("merged consumer = %+v, want glance on q2 with nova's url and batch_size at line 3", g)
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // Defaults of the consumer keys; see docs/AMQP.md.
@@ -120,62 +121,27 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // UnmarshalYAML reads a number of seconds or a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	const want = "want seconds or a duration like 30s, 100ms"
-	if n.Kind != yaml.ScalarNode {
-		return errors.New("must be a number of seconds or a duration like 30s")
-	}
-	switch n.Tag {
-	case "!!int", "!!float":
-		var secs float64
-		if err := n.Decode(&secs); err != nil {
-			return err
-		}
-		*d = Duration(secs * float64(time.Second))
-		return nil
-	case "!!str":
-		v, err := time.ParseDuration(n.Value)
-		if err != nil {
-			return fmt.Errorf("invalid duration %q (%s)", n.Value, want)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	return fmt.Errorf("invalid duration %q (%s)", n.Value, want)
+	v, err := yamlfile.DecodeDuration(n)
+	*d = Duration(v)
+	return err
 }
 
-// UnmarshalYAML decodes one consumer strictly: an unknown key or a value
-// of the wrong type is an error naming the key and its line.
+// UnmarshalYAML decodes one consumer strictly: every unknown key (with the
+// closest known one suggested) and every value of the wrong type is an
+// error naming the key and its line.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: a consumer must be a mapping of keys (name, url, queue, …)", n.Line)
+		return yamlfile.Join([]*yamlfile.Error{{Line: n.Line,
+			Err: fmt.Errorf("a consumer must be a mapping of keys (name, url, queue, …), not %s", yamlfile.Describe(n))}})
 	}
 	type plain Config // no UnmarshalYAML: no recursion
-	known := configKeys()
-	var errs []error
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if !slices.Contains(known, k.Value) {
-			errs = append(errs, fmt.Errorf("line %d: unknown key %q (known: %s)", k.Line, k.Value, strings.Join(known, ", ")))
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
 	var p plain
-	if err := n.Decode(&p); err != nil {
+	if err := yamlfile.Join(yamlfile.Decode(n, &p)); err != nil {
 		return err
 	}
 	*c = Config(p)
 	c.Line = n.Line
 	return nil
-}
-
-// configKeys lists the YAML keys of Config in declaration order.
-func configKeys() []string {
-	return []string{"name", "url", "exchange", "exchange_type", "exchange_durable", "queue", "queue_type",
-		"binding_keys", "prefetch", "batch_size", "batch_linger", "dead_letter_exchange",
-		"dead_letter_exchange_type", "dead_letter_queue", "reconnect_delay", "max_reconnect_delay",
-		"heartbeat", "lag_interval"}
 }
 
 // Validate fills in defaults and checks the values. The error names the

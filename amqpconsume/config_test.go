@@ -128,7 +128,7 @@ consumers:
 					t.Errorf("binding_keys = %v", c.BindingKeys)
 				}
 			}},
-		{name: "unknown key", src: "name: a\nurl: amqp://h/\nqueue: q\nqueu: x\n", wantErr: `line 4: unknown key "queu"`},
+		{name: "unknown key", src: "name: a\nurl: amqp://h/\nqueue: q\nqueu: x\n", wantErr: `line 4: queu: unknown key (did you mean queue?)`},
 		{name: "unset variable", src: "name: a\nurl: amqp://u:${NOPE}@h/\nqueue: q\n", wantErr: "url: environment variable NOPE is not set"},
 		{name: "not amqp", src: "name: a\nurl: http://h/\nqueue: q\n", wantErr: "want an amqp:// or amqps:// URL"},
 		{name: "dollar sign", src: "name: a\nurl: amqp://u:pa$$word@h/\nqueue: q\n",
@@ -144,7 +144,7 @@ consumers:
 		{name: "keys without exchange", src: "name: a\nurl: amqp://h/\nqueue: q\nbinding_keys: [x]\n", wantErr: "binding_keys: set, but no exchange"},
 		{name: "dead queue without exchange", src: "name: a\nurl: amqp://h/\nqueue: q\ndead_letter_queue: d\n", wantErr: "no dead_letter_exchange"},
 		{name: "bad duration", src: "name: a\nurl: amqp://h/\nqueue: q\nbatch_linger: soon\n", wantErr: `invalid duration "soon"`},
-		{name: "wrong type", src: "name: a\nurl: amqp://h/\nqueue: q\nbatch_size: many\n", wantErr: "cannot unmarshal"},
+		{name: "wrong type", src: "name: a\nurl: amqp://h/\nqueue: q\nbatch_size: many\n", wantErr: `line 4: batch_size: must be an integer, not the string "many"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

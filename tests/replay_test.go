@@ -673,7 +673,7 @@ func testReplayErrors(t *testing.T, bin string) {
 		{
 			name: "config_not_yaml",
 			args: []string{"-c", badYAML, replayEvents},
-			want: []string{"bad.yaml", "line"},
+			want: []string{"bad.yaml:2: invalid YAML: "},
 		},
 		{
 			name: "config_names_missing_files",

@@ -115,7 +115,7 @@ func TestCheck(t *testing.T) {
 		{
 			name:     "unknown key in the config file",
 			files:    map[string]string{"winchester.yaml": "pipeline_config: p.yaml\nfire_delay: 3\n"},
-			want:     []string{"1 problem:", `winchester.yaml:2: unknown key "fire_delay"`},
+			want:     []string{"1 problem:", `winchester.yaml:2: fire_delay: unknown key (known keys: config_path,`},
 			wantFail: true,
 		},
 		{

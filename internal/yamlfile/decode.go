@@ -1,19 +1,23 @@
 package yamlfile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
 // Decoder decodes nodes into Go values strictly; see Decode.
 type Decoder struct {
-	// Field, when set, is called for every struct field the document
-	// gives a (non-null) value, with its dotted path ("database.url") and
-	// its key node.
+	// Field, when set, is called for every struct field and map entry
+	// the document gives a (non-null) value, with its dotted path
+	// ("database.url", "pipeline_handlers.logger") and its key node.
 	Field func(path string, key *yaml.Node)
 }
 
@@ -25,9 +29,12 @@ func Decode(n *yaml.Node, v any) []*Error { return Decoder{}.Decode(n, v) }
 // its yaml tags name the keys, and a key that names no field is an error
 // suggesting the closest one. Lists and string-keyed maps are read element
 // by element. A null value leaves the target as it is. Types with an
-// UnmarshalYAML method, interfaces and scalars are decoded by yaml.v3.
+// UnmarshalYAML method, interfaces and scalars are decoded by yaml.v3; an
+// UnmarshalYAML method that returns Join of its problems has each of them
+// reported in place, under the value's path.
 // Each problem is an *Error with the line of the node at fault and, as
-// Key, the path of the value ("database.url", "tags[1]", "" for n itself).
+// Key, the path of the value ("database.url", "tags[1]", "" for n itself);
+// they are in line order.
 func (d Decoder) Decode(n *yaml.Node, v any) []*Error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -35,6 +42,7 @@ func (d Decoder) Decode(n *yaml.Node, v any) []*Error {
 	}
 	var errs []*Error
 	d.decode(Resolve(n), rv.Elem(), "", &errs)
+	slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
 	return errs
 }
 
@@ -46,7 +54,15 @@ func (d Decoder) decode(n *yaml.Node, rv reflect.Value, path string, errs *[]*Er
 		return
 	}
 	if reflect.PointerTo(rv.Type()).Implements(unmarshalerType) {
-		if err := n.Decode(rv.Addr().Interface()); err != nil {
+		err := n.Decode(rv.Addr().Interface())
+		if nested := split(err); nested != nil {
+			for _, e := range nested {
+				e.Key = join(path, e.Key)
+				*errs = append(*errs, e)
+			}
+			return
+		}
+		if err != nil {
 			fail(decodeError(n, rv.Type(), err))
 		}
 		return
@@ -93,8 +109,12 @@ func (d Decoder) decode(n *yaml.Node, rv reflect.Value, path string, errs *[]*Er
 		d.keyErrors(ferrs, path, errs)
 		m := reflect.MakeMapWithSize(rv.Type(), len(fields))
 		for _, f := range fields {
+			p := join(path, f.Name)
+			if d.Field != nil && !IsNull(f.Value) {
+				d.Field(p, f.Key)
+			}
 			e := reflect.New(rv.Type().Elem()).Elem()
-			d.decode(f.Value, e, join(path, f.Name), errs)
+			d.decode(f.Value, e, p, errs)
 			m.SetMapIndex(reflect.ValueOf(f.Name).Convert(rv.Type().Key()), e)
 		}
 		rv.Set(m)
@@ -188,5 +208,36 @@ func join(path, key string) string {
 	if path == "" {
 		return key
 	}
+	if key == "" {
+		return path
+	}
 	return path + "." + key
 }
+
+// DecodeDuration reads a time span from a number of seconds (10, 0.5) or a
+// Go duration string ("30s", "5m"): the form of every duration of the
+// configuration files, for their UnmarshalYAML methods.
+func DecodeDuration(n *yaml.Node) (time.Duration, error) {
+	const form = "want seconds or a duration like 30s, 5m"
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("must be a number of seconds or a duration like 30s, not %s", Describe(n))
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		var secs float64
+		if err := n.Decode(&secs); err != nil || math.IsNaN(secs) || math.Abs(secs) > maxSeconds {
+			return 0, fmt.Errorf("invalid duration %s (%s)", n.Value, form)
+		}
+		return time.Duration(secs * float64(time.Second)), nil
+	case "!!str":
+		d, err := time.ParseDuration(n.Value)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q (%s)", n.Value, form)
+		}
+		return d, nil
+	}
+	return 0, fmt.Errorf("invalid duration %q (%s)", n.Value, form)
+}
+
+// maxSeconds is the longest time.Duration in seconds.
+const maxSeconds = float64(math.MaxInt64 / int64(time.Second))

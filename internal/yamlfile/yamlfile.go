@@ -42,12 +42,53 @@ type Error struct {
 	Err error
 }
 
-// Error returns "line N: problem", without the line when it is unknown.
+// Error returns "line N: key: problem", leaving out what is unknown.
 func (e *Error) Error() string {
+	var b strings.Builder
 	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+		fmt.Fprintf(&b, "line %d: ", e.Line)
 	}
-	return e.Err.Error()
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Join returns the problems as one error (nil for none), for an
+// UnmarshalYAML method that decodes with this package: a Decoder that
+// meets them reports each one in place instead of one opaque error.
+func Join(errs []*Error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	list := make([]error, len(errs))
+	for i, e := range errs {
+		list[i] = e
+	}
+	return errors.Join(list...)
+}
+
+// split returns the *Error values err is made of (a single *Error or
+// several joined ones), or nil when it holds anything else.
+func split(err error) []*Error {
+	var e *Error
+	if errors.As(err, &e) && e == err {
+		return []*Error{e}
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil
+	}
+	var out []*Error
+	for _, x := range j.Unwrap() {
+		xs := split(x)
+		if xs == nil {
+			return nil
+		}
+		out = append(out, xs...)
+	}
+	return out
 }
 
 // Unwrap returns the problem.

@@ -335,7 +335,7 @@ func TestDecode(t *testing.T) {
 			want: sample{Name: "n", Count: 3, Limit: &five, Ratio: 0.5, Tags: []string{"a", "b"},
 				Labels: map[string]string{"x": "y"}, Extra: map[string]any{"k": []any{1}},
 				Wait: seconds(1500 * time.Millisecond), Inner: inner{URL: "u", Echo: true}},
-			paths: []string{"name", "count", "limit", "ratio", "tags", "labels", "extra", "wait", "inner", "inner.url", "inner.echo"},
+			paths: []string{"name", "count", "limit", "ratio", "tags", "labels", "labels.x", "extra", "wait", "inner", "inner.url", "inner.echo"},
 		},
 		{
 			name:  "null leaves the value",
@@ -355,12 +355,9 @@ func TestDecode(t *testing.T) {
 			src: "nme: x\ncount: lots\nlimit: [1]\nratio: fast\ntags: [a, [b]]\nlabels: {x: {y: z}}\n" +
 				"wait: soon\ninner: {url: u, ech: true}\ncount: 4\nSkipped: x\nprivate: y\n",
 			want:  sample{Tags: []string{"a", ""}, Labels: map[string]string{"x": ""}, Inner: inner{URL: "u"}},
-			paths: []string{"count", "limit", "ratio", "tags", "labels", "wait", "inner", "inner.url"},
+			paths: []string{"count", "limit", "ratio", "tags", "labels", "labels.x", "wait", "inner", "inner.url"},
 			errs: []problem{
 				{Line: 1, Key: "nme", Msg: "unknown key (did you mean name?)"},
-				{Line: 9, Key: "count", Msg: "key defined more than once (first on line 2)"},
-				{Line: 10, Key: "Skipped", Msg: "unknown key"},
-				{Line: 11, Key: "private", Msg: "unknown key"},
 				{Line: 2, Key: "count", Msg: `must be an integer, not the string "lots"`},
 				{Line: 3, Key: "limit", Msg: "must be an integer, not a list"},
 				{Line: 4, Key: "ratio", Msg: `must be a number, not the string "fast"`},
@@ -368,6 +365,9 @@ func TestDecode(t *testing.T) {
 				{Line: 6, Key: "labels.x", Msg: "must be a string, not a mapping"},
 				{Line: 7, Key: "wait", Msg: "must be a number of seconds"},
 				{Line: 8, Key: "inner.ech", Msg: "unknown key (did you mean echo?)"},
+				{Line: 9, Key: "count", Msg: "key defined more than once (first on line 2)"},
+				{Line: 10, Key: "Skipped", Msg: "unknown key"},
+				{Line: 11, Key: "private", Msg: "unknown key"},
 			},
 		},
 		{
@@ -424,5 +424,92 @@ func TestDescribe(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Describe mismatch (-want +got):\n%s", d)
+	}
+}
+
+// entry decodes itself with Decode and reports its problems with Join, as
+// the consumers of winchester.yaml do.
+type entry struct {
+	Name string `yaml:"name"`
+	Line int    `yaml:"-"`
+}
+
+func (e *entry) UnmarshalYAML(n *yaml.Node) error {
+	type plain entry
+	var p plain
+	if err := Join(Decode(n, &p)); err != nil {
+		return err
+	}
+	*e = entry(p)
+	e.Line = n.Line
+	return nil
+}
+
+func TestDecodeNestedUnmarshalerProblemsInPlace(t *testing.T) {
+	t.Parallel()
+	var v struct {
+		Entries []entry `yaml:"entries"`
+	}
+	errs := Decode(mustParse(t, "entries:\n- name: a\n- nme: b\n  name: [c]\n"), &v)
+	matchProblems(t, "Decode", errs, []problem{
+		{Line: 3, Key: "entries[1].nme", Msg: "unknown key (did you mean name?)"},
+		{Line: 4, Key: "entries[1].name", Msg: "must be a string, not a list"},
+	})
+	if len(v.Entries) != 2 || v.Entries[0].Name != "a" || v.Entries[0].Line != 2 {
+		t.Errorf("entries = %+v, want a at line 2 first", v.Entries)
+	}
+	var e entry
+	err := yaml.Unmarshal([]byte("nme: b\n"), &e)
+	if err == nil || err.Error() != "line 1: nme: unknown key (did you mean name?)" {
+		t.Errorf("yaml.Unmarshal of a bad entry = %v, want its problem with line and key", err)
+	}
+}
+
+func TestDecodeDuration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		src     string
+		want    time.Duration
+		wantErr string
+	}{
+		{src: "10", want: 10 * time.Second},
+		{src: "0.5", want: 500 * time.Millisecond},
+		{src: "30s", want: 30 * time.Second},
+		{src: "1h30m", want: 90 * time.Minute},
+		{src: "soon", wantErr: `invalid duration "soon"`},
+		{src: "1e300", wantErr: "invalid duration 1e300"},
+		{src: ".nan", wantErr: "invalid duration .nan"},
+		{src: "[1]", wantErr: "must be a number of seconds or a duration like 30s, not a list"},
+		{src: "true", wantErr: `invalid duration "true"`},
+	}
+	for _, tc := range tests {
+		got, err := DecodeDuration(mustParse(t, tc.src))
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("DecodeDuration(%s) = %v, %v; want error %q", tc.src, got, err, tc.wantErr)
+		case tc.wantErr == "" && (err != nil || got != tc.want):
+			t.Errorf("DecodeDuration(%s) = %v, %v; want %v", tc.src, got, err, tc.want)
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Line: 3, Key: "a.b", Err: errors.New("bad")}, "line 3: a.b: bad"},
+		{&Error{Line: 3, Err: errors.New("bad")}, "line 3: bad"},
+		{&Error{Key: "a", Err: errors.New("bad")}, "a: bad"},
+		{&Error{Err: &SyntaxError{Msg: "oops"}}, "invalid YAML: oops"},
+	}
+	for _, tc := range tests {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+	if Join(nil) != nil {
+		t.Error("Join(nil) is not nil")
 	}
 }
