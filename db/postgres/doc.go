@@ -83,4 +83,7 @@
 // connection (network errors, administrator shutdown, class 08, a closed
 // pool) db.ErrUnavailable. The pool replaces broken connections by itself,
 // so the next call after an ErrUnavailable works once the server is back.
+// A server that answers but refuses the connection as configured (wrong
+// password, no such role or database, no CONNECT privilege) is not
+// ErrUnavailable: retrying cannot help, and the error names the fix.
 package postgres

@@ -175,7 +175,11 @@ func interpretError(err error) error {
 		return err
 	}
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) { // refused, unreachable, timed out (connect_timeout)
+	if errors.As(err, &connectErr) {
+		if refused := refusedConnection(connectErr); refused != nil {
+			return refused // permanent: retrying changes nothing
+		}
+		// refused, unreachable, timed out (connect_timeout), starting up
 		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -208,6 +212,35 @@ func interpretError(err error) error {
 		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %v", err)
+}
+
+// refusedConnection returns the error for a server that answered but
+// refused the connection as configured (wrong password, no such role or
+// database, no permission to connect): a mistake in the database URL or in
+// the server's setup, which retrying does not fix. nil for other failures.
+func refusedConnection(ce *pgconn.ConnectError) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(ce, &pgErr) {
+		return nil
+	}
+	var fix string
+	switch {
+	case pgErr.Code == "28P01": // invalid_password
+		fix = "check the user and password of the database URL (or the server's pg_hba.conf)"
+	case pgErr.Code == "3D000": // invalid_catalog_name
+		fix = "create the database, or fix its name in the database URL"
+	case pgErr.Code == "42501": // insufficient_privilege
+		fix = "grant the user CONNECT on the database, or use another user"
+	case strings.HasPrefix(pgErr.Code, "28"): // invalid_authorization_specification
+		fix = "check the user of the database URL and the server's pg_hba.conf"
+	default:
+		return nil
+	}
+	where := "the server"
+	if ce.Config != nil {
+		where = fmt.Sprintf("%s:%d as %s", ce.Config.Host, ce.Config.Port, ce.Config.User)
+	}
+	return fmt.Errorf("postgres: %s refused the connection: %s (SQLSTATE %s): %s", where, pgErr.Message, pgErr.Code, fix)
 }
 
 // Compile-time guards.

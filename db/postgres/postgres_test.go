@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -467,4 +468,39 @@ func headVersion(t *testing.T) int {
 		t.Fatalf("migration %s: %v", entries[len(entries)-1], err)
 	}
 	return head
+}
+
+// A server that answers but refuses the connection as configured (no
+// such database, no such role) is a mistake to fix, not an outage to wait
+// out: the error says what is wrong and is not db.ErrUnavailable.
+func TestRefusedConnection(t *testing.T) {
+	base := dbtest.PostgresURL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(u *url.URL)
+		want string
+	}{
+		{name: "missing database", edit: func(u *url.URL) { u.Path = "/winchester_no_such_database" },
+			want: `database "winchester_no_such_database" does not exist (SQLSTATE 3D000): create the database`},
+		{name: "missing role", edit: func(u *url.URL) { u.User = url.User("winchester_no_such_role") },
+			want: `role "winchester_no_such_role" does not exist (SQLSTATE 28000): check the user`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := *u
+			tc.edit(&v)
+			s, err := postgres.Open(t.Context(), v.String(), db.Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) succeeded", v.Redacted())
+			}
+			if errors.Is(err, db.ErrUnavailable) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "refused the connection") {
+				t.Errorf("Open(%s) = %v, want a permanent error containing %q", v.Redacted(), err, tc.want)
+			}
+		})
+	}
 }

@@ -104,10 +104,12 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestUnreachableFileIsUnavailable(t *testing.T) {
+// A missing directory is a configuration mistake, not an outage: waiting
+// for it ("database unavailable, retry later") never helps.
+func TestMissingDirectoryIsNotUnavailable(t *testing.T) {
 	_, err := Open(t.Context(), "sqlite:///nonexistent-dir-for-test/sub/w.db", db.Options{Migrate: true})
-	if !errors.Is(err, db.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent-dir-for-test/sub/w.db") {
-		t.Errorf("Open in a missing directory = %v, want db.ErrUnavailable naming the path", err)
+	if err == nil || errors.Is(err, db.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent-dir-for-test/sub/w.db") {
+		t.Errorf("Open in a missing directory = %v, want a permanent error naming the path", err)
 	}
 }
 

@@ -54,3 +54,10 @@ func (s *Store) translate(err error) error {
 	}
 	return fmt.Errorf("%s", se.Error())
 }
+
+// cantOpen reports whether err is SQLite's "unable to open database
+// file".
+func cantOpen(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CANTOPEN
+}

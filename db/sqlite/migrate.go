@@ -73,13 +73,21 @@ func (Driver) withDB(ctx context.Context, rawURL string, fn func(loc location, s
 	if err != nil {
 		return err
 	}
+	if err := loc.check(); err != nil {
+		return err
+	}
 	sqlDB, err := sql.Open("sqlite", loc.dsn())
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", loc.path, err)
 	}
 	sqlDB.SetMaxOpenConns(1)
 	if err := ping(ctx, sqlDB); err != nil {
-		return errors.Join(fmt.Errorf("sqlite: open %s: %w", loc.path, (*Store)(nil).translate(err)), sqlDB.Close())
+		if cantOpen(err) {
+			err = fmt.Errorf("%v: check that this user may read and write the file and its directory, or fix the database URL", err)
+		} else {
+			err = (*Store)(nil).translate(err)
+		}
+		return errors.Join(fmt.Errorf("sqlite: open %s: %w", loc.path, err), sqlDB.Close())
 	}
 	if err := fn(loc, sqlDB); err != nil {
 		return errors.Join(fmt.Errorf("sqlite: %s: %w", loc.path, err), sqlDB.Close())

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,6 +40,27 @@ type location struct {
 }
 
 func (l location) memory() bool { return l.path == memoryPath }
+
+// check reports a database file that cannot be opened because of the
+// configuration rather than an outage: its directory is missing or is not
+// a directory. Retrying does not fix these, so they are not
+// db.ErrUnavailable.
+func (l location) check() error {
+	if l.memory() {
+		return nil
+	}
+	dir := filepath.Dir(l.path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sqlite: database %s: directory %s does not exist: create it, or fix the database URL", l.path, dir)
+	case err != nil:
+		return fmt.Errorf("sqlite: database %s: %w", l.path, err)
+	case !st.IsDir():
+		return fmt.Errorf("sqlite: database %s: %s is not a directory: fix the database URL", l.path, dir)
+	}
+	return nil
+}
 
 // parseURL reads sqlite:///abs/path.db and sqlite://:memory: (also
 // sqlite:// and sqlite:///:memory:).
@@ -106,6 +129,9 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := loc.check(); err != nil {
+		return nil, err
+	}
 	sqlDB, err := sql.Open("sqlite", loc.dsn())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", loc.path, err)
@@ -124,6 +150,11 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 
 func (s *Store) open(ctx context.Context, opts db.Options) error {
 	if err := ping(ctx, s.sqlDB); err != nil {
+		if cantOpen(err) {
+			// The directory exists (Open checked): the file or the
+			// directory is not readable or writable by this user.
+			return fmt.Errorf("sqlite: open %s: %v: check that this user may read and write the file and its directory, or fix the database URL", s.loc.path, err)
+		}
 		return fmt.Errorf("sqlite: open %s: %w", s.loc.path, s.translate(err))
 	}
 	if opts.Migrate {

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,47 @@ func TestMigrateLeavesNoLockFile(t *testing.T) {
 		if strings.HasSuffix(e.Name(), ".migrate.lock") {
 			t.Errorf("%s left behind after migrating", e.Name())
 		}
+	}
+}
+
+// A database whose directory is missing, or not a directory, or not
+// writable, is a mistake in the URL or the setup, not an outage: the error
+// says what is wrong and is not db.ErrUnavailable.
+func TestOpenPermanentErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		path string
+		want string
+	}{
+		{name: "missing directory", path: filepath.Join(dir, "nope", "w.db"), want: "directory " + filepath.Join(dir, "nope") + " does not exist: create it"},
+		{name: "not a directory", path: filepath.Join(file, "w.db"), want: file + " is not a directory"},
+	}
+	if os.Geteuid() != 0 { // root may write anywhere
+		tests = append(tests, struct{ name, path, want string }{name: "read-only directory", path: filepath.Join(locked, "w.db"), want: "check that this user may read and write"})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sqlite.Open(t.Context(), "sqlite://"+tc.path, db.Options{Migrate: true})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) succeeded", tc.path)
+			}
+			if errors.Is(err, db.ErrUnavailable) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open(%s) = %v, want a permanent error containing %q", tc.path, err, tc.want)
+			}
+			_, _, err = sqlite.Driver{}.SchemaVersion(t.Context(), "sqlite://"+tc.path)
+			if err == nil || errors.Is(err, db.ErrUnavailable) {
+				t.Errorf("SchemaVersion(%s) = %v, want a permanent error", tc.path, err)
+			}
+		})
 	}
 }
