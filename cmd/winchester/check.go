@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/trigger"
@@ -18,20 +24,45 @@ import (
 
 func init() { subcommands = append(subcommands, newCheckCmd) }
 
+// checkOptions are check's own flags.
+type checkOptions struct {
+	connect bool   // --connect: also open the database
+	output  string // text or json
+}
+
+// connectTimeout bounds check --connect's attempt to reach the database.
+const connectTimeout = 10 * time.Second
+
 func newCheckCmd() *cobra.Command {
+	var o checkOptions
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check winchester.yaml and every file it names",
 		Long: `check loads the configuration file and the trigger, pipeline and event
 definition files it names, with the same loaders and overrides as the
 pipeline worker. It prints a summary and exits 0, or lists every problem
-found (each naming its file and line) and exits 1.`,
+found (each naming its file and line) and exits 1.
+
+With --connect it also opens the database as the worker would: it must
+answer, accept the configured user, and have the schema this binary needs
+(PostgreSQL: winchester_db upgrade head; the SQLite default is created and
+upgraded by the worker itself, so only its directory is checked when the
+file does not exist yet). Without --connect the database is not touched.
+
+-o json prints one JSON object: ok, summary, warnings and problems.`,
+		Example: `  winchester check -c etc/winchester.yaml
+  winchester check -c /etc/winchester/winchester.yaml --connect -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.output != "text" && o.output != "json" {
+				return fmt.Errorf("--output %q: want text or json", o.output)
+			}
 			flags := cli.FlagsOf(cmd)
-			return runCheck(cmd.OutOrStdout(), &flags, os.Getenv)
+			return runCheck(cmd.Context(), cmd.OutOrStdout(), &flags, os.Getenv, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.connect, "connect", false, "also connect to the database and check its schema version")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -40,6 +71,29 @@ type checkReport struct {
 	lines    [][2]string // summary: label, value
 	problems []error
 	warnings []string
+	json     bool // print as JSON
+}
+
+func (r *checkReport) printJSON(w io.Writer) error {
+	out := checkJSON{OK: len(r.problems) == 0, Summary: map[string]string{}, Warnings: r.warnings, Problems: []string{}}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	for _, l := range r.lines {
+		out.Summary[strings.ReplaceAll(l[0], " ", "_")] = l[1]
+	}
+	for _, p := range r.problems {
+		out.Problems = append(out.Problems, p.Error())
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if len(r.problems) > 0 {
+		return &exitError{code: 1, err: errors.New("configuration has " + count(len(r.problems), "problem"))}
+	}
+	return nil
 }
 
 func (r *checkReport) add(label, format string, args ...any) {
@@ -63,8 +117,8 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
-	r := &checkReport{}
+func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(string) string, o checkOptions) error {
+	r := &checkReport{json: o.output == "json"}
 	cfg, err := flags.Read(getenv)
 	if err != nil {
 		r.fail(err)
@@ -72,11 +126,16 @@ func runCheck(w io.Writer, flags *cli.Flags, getenv func(string) string) error {
 	}
 	r.warnings = append(r.warnings, cfg.Warnings...)
 	r.add("configuration", "%s", cfg.File)
+	valid := true
 	if err := cfg.Validate(); err != nil {
 		r.fail(err)
+		valid = false
 	}
 	if cfg.DatabaseURL != "" {
 		r.add("database", "%s", winchester.MaskURL(cfg.DatabaseURL))
+		if o.connect && valid {
+			r.connect(ctx, cfg.DatabaseURL)
+		}
 	}
 
 	// resolve finds the file a key names; "" when the key is not set or
@@ -174,9 +233,69 @@ func nameList(names []string) string {
 	return " (" + strings.Join(names, ", ") + ")"
 }
 
+// connect opens the database at url as the engine would and reports what
+// it found on a "connection" line, or a problem.
+func (r *checkReport) connect(ctx context.Context, url string) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if winchester.IsSQLite(url) {
+		path, _, _ := strings.Cut(strings.TrimPrefix(url, "sqlite://"), "?")
+		if path == ":memory:" {
+			r.add("connection", "in-memory database: nothing to connect to")
+			return
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			dir := filepath.Dir(path)
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				r.fail(fmt.Errorf("database: directory %s does not exist: create it, or fix database.url", dir))
+				return
+			}
+			r.add("connection", "%s does not exist yet: the worker creates it", path)
+			return
+		}
+		// The engine upgrades a SQLite schema itself: a schema behind this
+		// binary is fine, and check does not change it.
+		s, err := db.Open(ctx, url, db.Options{})
+		if errors.Is(err, db.ErrSchemaOutOfDate) && strings.Contains(err.Error(), "this binary needs") {
+			r.add("connection", "ok; the schema is behind this binary and the worker upgrades it on start")
+			return
+		}
+		if err != nil {
+			r.fail(fmt.Errorf("database: %w", err))
+			return
+		}
+		_ = s.Close()
+		r.add("connection", "ok, schema up to date")
+		return
+	}
+	s, err := db.Open(ctx, url, db.Options{})
+	switch {
+	case errors.Is(err, db.ErrUnavailable):
+		r.fail(fmt.Errorf("database: cannot reach it (within %s): %w", connectTimeout, err))
+	case errors.Is(err, context.DeadlineExceeded):
+		r.fail(fmt.Errorf("database: no answer within %s", connectTimeout))
+	case err != nil:
+		r.fail(fmt.Errorf("database: %w", err))
+	default:
+		_ = s.Close()
+		r.add("connection", "ok, schema up to date")
+	}
+}
+
+// checkJSON is the report of check -o json.
+type checkJSON struct {
+	OK       bool              `json:"ok"`
+	Summary  map[string]string `json:"summary"`
+	Warnings []string          `json:"warnings"`
+	Problems []string          `json:"problems"`
+}
+
 // print writes the report and returns an *exitError (code 1) when there
 // are problems.
 func (r *checkReport) print(w io.Writer) error {
+	if r.json {
+		return r.printJSON(w)
+	}
 	width := 0
 	for _, l := range r.lines {
 		width = max(width, len(l[0]))

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/postgres"
 )
 
 func writeFiles(t *testing.T, files map[string]string) string {
@@ -139,7 +144,7 @@ func TestCheck(t *testing.T) {
 				cfg = filepath.Join(dir, "etc", "winchester.yaml")
 			}
 			var out bytes.Buffer
-			err := runCheck(&out, &cli.Flags{ConfigFile: cfg}, func(k string) string { return tc.env[k] })
+			err := runCheck(t.Context(), &out, &cli.Flags{ConfigFile: cfg}, func(k string) string { return tc.env[k] }, checkOptions{output: "text"})
 			if tc.wantFail != (err != nil) {
 				t.Fatalf("check error = %v, want failure %v; output:\n%s", err, tc.wantFail, out.String())
 			}
@@ -181,4 +186,73 @@ func TestVersion(t *testing.T) {
 	if got := out.String(); !strings.HasPrefix(got, "winchester ") || !strings.Contains(got, "go1.") {
 		t.Errorf("version output = %q", got)
 	}
+}
+
+// check --connect opens the database as the worker would and reports what
+// is wrong with it; -o json prints the same report as one object.
+func TestCheckConnect(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"winchester.yaml": "log_level: error\n"})
+	cfg := filepath.Join(dir, "winchester.yaml")
+	type result struct {
+		ok   bool
+		want string
+	}
+	run := func(t *testing.T, url string) (checkJSON, error) {
+		t.Helper()
+		var out bytes.Buffer
+		err := runCheck(t.Context(), &out, &cli.Flags{ConfigFile: cfg, DatabaseURL: url}, nil, checkOptions{connect: true, output: "json"})
+		var got checkJSON
+		if jerr := json.Unmarshal(out.Bytes(), &got); jerr != nil {
+			t.Fatalf("check -o json printed %q: %v", out.String(), jerr)
+		}
+		if got.OK != (err == nil) {
+			t.Errorf("ok = %v with error %v", got.OK, err)
+		}
+		return got, err
+	}
+	find := func(got checkJSON) string {
+		return got.Summary["connection"] + strings.Join(got.Problems, "\n")
+	}
+	sqliteCases := []struct {
+		name string
+		url  string
+		res  result
+	}{
+		{name: "new file", url: "sqlite:///" + filepath.Join(dir, "w.db"), res: result{ok: true, want: "does not exist yet: the worker creates it"}},
+		{name: "missing directory", url: "sqlite:///" + filepath.Join(dir, "nope", "w.db"), res: result{want: "directory " + filepath.Join(dir, "nope") + " does not exist"}},
+	}
+	for _, tc := range sqliteCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := run(t, tc.url)
+			if (err == nil) != tc.res.ok || !strings.Contains(find(got), tc.res.want) {
+				t.Errorf("check --connect %s: %v, %+v; want ok=%v and %q", tc.url, err, got, tc.res.ok, tc.res.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w.db")); err == nil {
+		t.Errorf("check --connect created the SQLite file")
+	}
+
+	t.Run("postgres", func(t *testing.T) {
+		url := dbtest.PostgresURL(t)
+		got, err := run(t, url)
+		if err == nil || !strings.Contains(find(got), "winchester_db -c <config> upgrade head") {
+			t.Errorf("check --connect on an empty schema: %v, %+v; want the upgrade hint", err, got)
+		}
+		if err := (postgres.Driver{}).Migrate(t.Context(), url, db.Head); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := run(t, url); err != nil || got.Summary["connection"] != "ok, schema up to date" {
+			t.Errorf("check --connect on a migrated schema: %v, %+v", err, got)
+		}
+		u, err := neturl.Parse(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/winchester_no_such_database"
+		got, err = run(t, u.String())
+		if err == nil || !strings.Contains(find(got), `database "winchester_no_such_database" does not exist`) || strings.Contains(find(got), "retry later") {
+			t.Errorf("check --connect to a missing database: %v, %+v", err, got)
+		}
+	})
 }
