@@ -6,7 +6,9 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,6 +26,47 @@ type Entry struct {
 	Name   string         // the handler name as written in pipelines.yaml
 	Params map[string]any // never nil
 	Line   int            // line of the entry in the file (0: not from a file)
+	// HandleTimeout and CommitTimeout bound this handler's HandleEvents and
+	// Commit (the entry's "timeout"); 0: only the pipeline's limits apply.
+	HandleTimeout time.Duration
+	CommitTimeout time.Duration
+}
+
+// Time limits of a pipeline's phases when pipelines.yaml sets none.
+const (
+	// DefaultHandleTimeout bounds the HandleEvents calls of one run, all
+	// handlers together.
+	DefaultHandleTimeout = 30 * time.Second
+	// DefaultCommitTimeout bounds the Commit calls of one run, all
+	// handlers together (a webhook's retries happen inside it).
+	DefaultCommitTimeout = time.Minute
+)
+
+// OnError is a pipeline's policy for a failing handler.
+type OnError int
+
+// Error policies (the pipeline's on_error key).
+const (
+	// OnErrorRollback fails the whole run when a handler fails: every
+	// handler is rolled back and nothing commits (the original's
+	// all-or-nothing). The default.
+	OnErrorRollback OnError = iota + 1
+	// OnErrorContinue logs, counts and skips a failing handler: it is
+	// rolled back alone, its input goes on to the next handler, and the
+	// others still run and commit. A failing Commit is logged and counted
+	// and the run still succeeds.
+	OnErrorContinue
+)
+
+// String returns the policy's name in pipelines.yaml.
+func (o OnError) String() string {
+	switch o {
+	case OnErrorRollback:
+		return "rollback"
+	case OnErrorContinue:
+		return "continue"
+	}
+	return "INVALID"
 }
 
 // Pipeline is a named chain of handler entries. Run it with Run; a Pipeline
@@ -31,6 +74,13 @@ type Entry struct {
 type Pipeline struct {
 	Name    string
 	Entries []Entry
+	// HandleTimeout bounds the HandleEvents phase of a run (all handlers
+	// together), CommitTimeout its Commit phase; exceeding either fails the
+	// run like any handler error (ErrTimeout). Zero values are the defaults.
+	HandleTimeout time.Duration
+	CommitTimeout time.Duration
+	// OnError is the policy for a failing handler (zero: OnErrorRollback).
+	OnError OnError
 	build   []Builder
 }
 
@@ -56,7 +106,8 @@ func Load(path string, reg *Registry) (*Definitions, error) {
 
 // Parse parses pipelines.yaml content: a mapping of pipeline name to a list
 // of handler entries, each either a handler name or a mapping
-// {name: <handler>, params: {...}}. YAML anchors, aliases and merge keys are
+// {name: <handler>, params: {...}, timeout: ...}; a pipeline may also be a
+// mapping {handlers: [...], timeout: ..., on_error: rollback|continue}. YAML anchors, aliases and merge keys are
 // resolved. Every handler name is looked up in reg and its factory
 // validates the params. Every problem is reported: the error joins one
 // *ConfigError per problem, naming the file, line, pipeline and handler.
@@ -100,14 +151,23 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 // parsePipeline builds one pipeline and returns every problem of its
 // entries.
 func parsePipeline(file, name string, n *yaml.Node, reg *Registry) (*Pipeline, []error) {
-	p := &Pipeline{Name: name}
+	p := &Pipeline{Name: name, HandleTimeout: DefaultHandleTimeout, CommitTimeout: DefaultCommitTimeout, OnError: OnErrorRollback}
 	if yamlfile.IsNull(n) {
 		return p, nil
 	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, []error{&ConfigError{File: file, Line: n.Line, Pipeline: name, Err: fmt.Errorf("a pipeline must be a list of handler entries, not %s", yamlfile.Describe(n))}}
-	}
 	var errs []error
+	if n.Kind == yaml.MappingNode {
+		list, perrs := p.options(file, n)
+		if len(perrs) > 0 {
+			return nil, perrs
+		}
+		if n = list; yamlfile.IsNull(n) {
+			return p, nil
+		}
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, []error{&ConfigError{File: file, Line: n.Line, Pipeline: name, Err: fmt.Errorf("a pipeline must be a list of handler entries (or a mapping with a handlers list), not %s", yamlfile.Describe(n))}}
+	}
 	for _, en := range n.Content {
 		en = yamlfile.Resolve(en)
 		e, params, eerrs := normalizeEntry(file, name, en)
@@ -156,7 +216,110 @@ func configErrors(err error, where *ConfigError) []error {
 	return []error{&at}
 }
 
-var entryKeys = yamlfile.Strict("name", "params")
+// Keys of a pipeline written as a mapping and of a handler entry.
+const (
+	keyHandlers = "handlers"
+	keyTimeout  = "timeout"
+	keyOnError  = "on_error"
+	keyHandle   = "handle"
+	keyCommit   = "commit"
+)
+
+var pipelineKeys = yamlfile.Strict(keyHandlers, keyTimeout, keyOnError)
+
+// options reads the settings of a pipeline written as a mapping and
+// returns its handlers list.
+func (p *Pipeline) options(file string, n *yaml.Node) (*yaml.Node, []error) {
+	fields, keyErrs := yamlfile.Mapping(n, pipelineKeys)
+	var errs []error
+	for _, e := range keyErrs {
+		errs = append(errs, &ConfigError{File: file, Line: e.Line, Pipeline: p.Name, Err: fmt.Errorf("%s: %w", e.Key, e.Err)})
+	}
+	if f, ok := yamlfile.Lookup(fields, keyTimeout); ok {
+		h, c, err := parseTimeout(f.Value)
+		if err != nil {
+			errs = append(errs, &ConfigError{File: file, Line: f.Value.Line, Pipeline: p.Name, Err: fmt.Errorf("timeout: %w", err)})
+		}
+		if h > 0 {
+			p.HandleTimeout = h
+		}
+		if c > 0 {
+			p.CommitTimeout = c
+		}
+	}
+	if f, ok := yamlfile.Lookup(fields, keyOnError); ok {
+		switch f.Value.Value {
+		case "rollback":
+			p.OnError = OnErrorRollback
+		case "continue":
+			p.OnError = OnErrorContinue
+		default:
+			errs = append(errs, &ConfigError{File: file, Line: f.Value.Line, Pipeline: p.Name,
+				Err: fmt.Errorf("on_error: must be rollback or continue, not %s", render(f.Value))})
+		}
+	}
+	f, ok := yamlfile.Lookup(fields, keyHandlers)
+	if !ok {
+		errs = append(errs, &ConfigError{File: file, Line: n.Line, Pipeline: p.Name, Err: errors.New("a pipeline written as a mapping needs a handlers list")})
+	}
+	return f.Value, errs
+}
+
+// parseTimeout reads a timeout: one duration for both phases, or a mapping
+// {handle: D, commit: D} (either may be left out: 0). A duration is a
+// number of seconds or a Go duration string ("30s", "2m").
+func parseTimeout(n *yaml.Node) (handle, commit time.Duration, err error) {
+	n = yamlfile.Resolve(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		d, err := parseDuration(n)
+		return d, d, err
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], yamlfile.Resolve(n.Content[i+1])
+			d, err := parseDuration(v)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", k.Value, err)
+			}
+			switch k.Value {
+			case keyHandle:
+				handle = d
+			case keyCommit:
+				commit = d
+			default:
+				return 0, 0, fmt.Errorf("unknown key %q (known: handle, commit)", k.Value)
+			}
+		}
+		return handle, commit, nil
+	}
+	return 0, 0, errors.New("must be a duration (30s, or a number of seconds) or a mapping {handle: 30s, commit: 1m}")
+}
+
+func parseDuration(n *yaml.Node) (time.Duration, error) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, errors.New("must be a duration such as 30s or a number of seconds")
+	}
+	var d time.Duration
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		secs, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid number of seconds %q", n.Value)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	default:
+		var err error
+		if d, err = time.ParseDuration(n.Value); err != nil {
+			return 0, fmt.Errorf("invalid duration %q (want 30s, 2m, or a number of seconds)", n.Value)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive, not %s", n.Value)
+	}
+	return d, nil
+}
+
+var entryKeys = yamlfile.Strict("name", "params", keyTimeout)
 
 // normalizeEntry turns one list item into {name, params}.
 func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, Params, []error) {
@@ -195,10 +358,16 @@ func normalizeEntry(file, pipeline string, n *yaml.Node) (Entry, Params, []error
 	if err != nil {
 		errs = append(errs, err)
 	}
+	e := Entry{Name: handler, Params: p.Map(), Line: n.Line}
+	if f, ok := yamlfile.Lookup(fields, keyTimeout); ok {
+		if e.HandleTimeout, e.CommitTimeout, err = parseTimeout(f.Value); err != nil {
+			errs = append(errs, &ConfigError{File: file, Line: f.Value.Line, Pipeline: pipeline, Handler: handler, Err: fmt.Errorf("timeout: %w", err)})
+		}
+	}
 	if len(errs) > 0 {
 		return Entry{}, Params{}, errs
 	}
-	return Entry{Name: handler, Params: p.Map(), Line: n.Line}, p, nil
+	return e, p, nil
 }
 
 // render writes a node as one line of flow YAML for messages.

@@ -42,6 +42,19 @@ var ErrHalt = errors.New("pipeline: halt")
 type Env struct {
 	StreamID   int64
 	StreamName string
+	// Action is "fire" or "expire" when a worker runs the pipeline ("" for
+	// runs outside a worker); Pipeline is the pipeline's name.
+	Action   string
+	Pipeline string
+	// DistinguishedBy are the stream's distinguishing traits (nil outside a
+	// worker). Read-only.
+	DistinguishedBy map[string]stream.Value
+	// IdempotencyKey identifies the stream's run durably: it is the same on
+	// every retry and rescue of the stream, and differs between streams.
+	// Handlers with external side effects send it so that a receiver can
+	// drop repeats (side effects are at least once). Run fills it in when
+	// empty.
+	IdempotencyKey string
 	// Logger receives the handlers' log lines (nil: discard).
 	Logger *slog.Logger
 	values map[string]any

@@ -44,7 +44,7 @@ var (
 type fakeParams struct {
 	Label string `yaml:"label"`
 	// Mode: "" (pass), fail, halt, commit_fail, rollback_fail, build_fail,
-	// emit, cancel, drop_all.
+	// emit, cancel, drop_all, hang (until ctx ends), commit_hang.
 	Mode string `yaml:"mode"`
 }
 
@@ -67,6 +67,9 @@ func (f *fake) HandleEvents(ctx context.Context, events []stream.Event, env *pip
 		return append(events[:len(events):len(events)], e), nil
 	case "cancel":
 		f.cancel()
+	case "hang":
+		<-ctx.Done()
+		return nil, ctx.Err()
 	case "drop_all":
 		events[0].MessageID = "mutated" // must not reach the caller's slice
 		return nil, nil
@@ -80,10 +83,14 @@ func (f *fake) HandleEvents(ctx context.Context, events []stream.Event, env *pip
 	return events, nil
 }
 
-func (f *fake) Commit(context.Context) error {
+func (f *fake) Commit(ctx context.Context) error {
 	f.c.add(f.Label + ":commit")
-	if f.Mode == "commit_fail" {
+	switch f.Mode {
+	case "commit_fail":
 		return errCommit
+	case "commit_hang":
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return nil
 }

@@ -16,10 +16,9 @@ import (
 // with this timeout.
 const RollbackTimeout = 30 * time.Second
 
-// CommitTimeout bounds the commits of a run. Commits run on a context
-// detached from the run's: a run whose handlers all succeeded commits even
-// if it is cancelled meanwhile (a shutdown waits for it).
-const CommitTimeout = 5 * time.Minute
+// ErrTimeout is matched (errors.Is) by the error of a handler or a phase
+// that exceeded its time limit (the pipeline's or the entry's timeout).
+var ErrTimeout = errors.New("time limit exceeded")
 
 // Operations named by HandlerError.Op.
 const (
@@ -85,6 +84,9 @@ type Result struct {
 	// none); Halted is its index (-1 when none).
 	HaltedBy string
 	Halted   int
+	// Skipped are the handler failures an on_error: continue pipeline
+	// logged and went past (HandleEvents or Commit), in order.
+	Skipped []*HandlerError
 }
 
 // Run runs the pipeline over a stream's events:
@@ -100,15 +102,34 @@ type Result struct {
 //     context detached from ctx, bounded by RollbackTimeout.
 //  3. A handler returning ErrHalt ends the chain: its events are the final
 //     list, the handlers after it are neither run nor committed.
-//  4. Commit is called on every handler that ran, in order, on a context
-//     detached from ctx (bounded by CommitTimeout); a failing commit does
-//     not stop the later ones. If any failed, Run returns the
+//  4. Commit is called on every handler that ran, in order; a failing
+//     commit does not stop the later ones. If any failed, Run returns the
 //     Result together with a *CommitError (errors.Is(err, ErrCommit)).
+//
+// Time limits: the HandleEvents calls together get HandleTimeout, the
+// Commit calls together CommitTimeout, and an entry's own timeouts bound
+// its calls; a limit exceeded fails the call with an error matching
+// ErrTimeout. Handlers must return when their ctx is done.
+//
+// Under OnErrorContinue a failing HandleEvents (its own time limit
+// included) is rolled back alone and skipped: its input goes on to the next
+// handler and it is not committed. A failing Commit is skipped too. Both
+// are listed in Result.Skipped and the run succeeds. Cancellation of ctx
+// and the pipeline's phase limits still fail the whole run.
+//
+// Commits run under ctx: cancelling it (a worker's shutdown grace running
+// out) interrupts them, and the run fails with a *CommitError.
 //
 // env may be nil (a run without stream). The input slice is not modified.
 func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*Result, error) {
 	if env == nil {
 		env = NewEnv(0, "", nil)
+	}
+	if env.Pipeline == "" {
+		env.Pipeline = p.Name
+	}
+	if env.IdempotencyKey == "" {
+		env.IdempotencyKey = IdempotencyKey(env.StreamID, env.StreamName, events)
 	}
 	hs := make([]Handler, len(p.build))
 	for i, b := range p.build {
@@ -127,25 +148,43 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 		input[e.MessageID] = true
 	}
 	res := &Result{Halted: -1}
+	skipped := make([]bool, len(hs))
 	cur := slices.Clip(slices.Clone(events))
 	ran := len(hs)
+	hctx, hcancel := withLimit(ctx, p.handleTimeout(), "pipeline %q handle_events phase", p.Name)
+	defer hcancel()
 	for i, h := range hs {
-		if err := ctx.Err(); err != nil {
-			return nil, p.fail(ctx, hs, i, env.StreamID, context.Cause(ctx))
+		if err := hctx.Err(); err != nil {
+			return nil, p.fail(ctx, hs, i, env.StreamID, context.Cause(hctx))
 		}
-		out, err := h.HandleEvents(ctx, cur, env)
+		ectx, ecancel := withLimit(hctx, p.Entries[i].HandleTimeout, "handler %q handle_events", p.Entries[i].Name)
+		out, err := h.HandleEvents(ectx, cur, env)
+		if err != nil && ectx.Err() != nil && !errors.Is(err, ErrHalt) {
+			err = causeOf(ectx, err)
+		}
+		ecancel()
 		if errors.Is(err, ErrHalt) {
 			cur, ran = out, i+1
 			res.HaltedBy, res.Halted = p.Entries[i].Name, i
 			break
 		}
-		if err != nil {
+		if err == nil {
+			cur = out
+			continue
+		}
+		if p.OnError != OnErrorContinue || hctx.Err() != nil {
 			return nil, p.fail(ctx, hs, i, env.StreamID, err)
 		}
-		cur = out
+		he := &HandlerError{Handler: p.Entries[i].Name, Index: i, StreamID: env.StreamID, Op: OpHandle, Err: err}
+		if rerr := p.rollback(ctx, hs[i:i+1], i, env.StreamID); rerr != nil {
+			he.Err = errors.Join(err, rerr)
+		}
+		env.Log().Warn("handler failed; skipped (on_error: continue)", "pipeline", p.Name, "handler", he.Handler, "error", he.Err)
+		res.Skipped = append(res.Skipped, he)
+		skipped[i] = true
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, p.fail(ctx, hs, ran, env.StreamID, context.Cause(ctx))
+	if err := hctx.Err(); err != nil {
+		return nil, p.fail(ctx, hs, ran, env.StreamID, context.Cause(hctx))
 	}
 	res.Events = cur
 	for _, e := range cur {
@@ -154,15 +193,29 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 		}
 	}
 
-	// Once committing has begun it is not cut short by cancellation: a
-	// half-done commit would leave side effects that a retry repeats.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitTimeout)
-	defer cancel()
+	cctx, ccancel := withLimit(ctx, p.commitTimeout(), "pipeline %q commit phase", p.Name)
+	defer ccancel()
 	var failures []*HandlerError
 	for i, h := range hs[:ran] {
-		if err := h.Commit(cctx); err != nil {
-			failures = append(failures, &HandlerError{Handler: p.Entries[i].Name, Index: i, StreamID: env.StreamID, Op: OpCommit, Err: err})
+		if skipped[i] {
+			continue
 		}
+		ectx, ecancel := withLimit(cctx, p.Entries[i].CommitTimeout, "handler %q commit", p.Entries[i].Name)
+		err := h.Commit(ectx)
+		if err != nil && ectx.Err() != nil {
+			err = causeOf(ectx, err)
+		}
+		ecancel()
+		if err == nil {
+			continue
+		}
+		he := &HandlerError{Handler: p.Entries[i].Name, Index: i, StreamID: env.StreamID, Op: OpCommit, Err: err}
+		if p.OnError == OnErrorContinue && ctx.Err() == nil {
+			env.Log().Warn("handler commit failed; skipped (on_error: continue)", "pipeline", p.Name, "handler", he.Handler, "error", err)
+			res.Skipped = append(res.Skipped, he)
+			continue
+		}
+		failures = append(failures, he)
 	}
 	if len(failures) > 0 {
 		return res, &CommitError{StreamID: env.StreamID, Failures: failures}
@@ -170,20 +223,49 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 	return res, nil
 }
 
+func (p *Pipeline) handleTimeout() time.Duration {
+	if p.HandleTimeout > 0 {
+		return p.HandleTimeout
+	}
+	return DefaultHandleTimeout
+}
+
+func (p *Pipeline) commitTimeout() time.Duration {
+	if p.CommitTimeout > 0 {
+		return p.CommitTimeout
+	}
+	return DefaultCommitTimeout
+}
+
+// withLimit returns ctx bounded by d (none when d is 0); when the limit
+// passes, the context's cause matches ErrTimeout and names what timed out.
+func withLimit(ctx context.Context, d time.Duration, format string, args ...any) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	what := fmt.Sprintf(format, args...)
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%s: %w after %s", what, ErrTimeout, d))
+}
+
+// causeOf returns the error of a call whose ctx ended: the context's cause
+// (a time limit, a shutdown) with the call's own error when it says more.
+func causeOf(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(err, cause) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return cause
+	}
+	return fmt.Errorf("%w (%v)", cause, err)
+}
+
 // fail rolls back every handler and returns the run's error for a failure
 // at handler index i (len(hs) when the run was cancelled after the last).
 func (p *Pipeline) fail(ctx context.Context, hs []Handler, i int, streamID int64, cause error) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RollbackTimeout)
-	defer cancel()
-	errs := []error{cause}
-	for j, h := range hs {
-		if err := h.Rollback(rctx); err != nil {
-			errs = append(errs, &HandlerError{Handler: p.Entries[j].Name, Index: j, StreamID: streamID, Op: OpRollback, Err: err})
-		}
-	}
 	err := cause
-	if len(errs) > 1 {
-		err = errors.Join(errs...)
+	if rerr := p.rollback(ctx, hs, 0, streamID); rerr != nil {
+		err = errors.Join(cause, rerr)
 	}
 	name := ""
 	if i < len(p.Entries) {
@@ -193,4 +275,18 @@ func (p *Pipeline) fail(ctx context.Context, hs []Handler, i int, streamID int64
 		name = p.Entries[i].Name
 	}
 	return &HandlerError{Handler: name, Index: i, StreamID: streamID, Op: OpHandle, Err: err}
+}
+
+// rollback calls Rollback on hs (entries from index first on) on a context
+// detached from ctx, and returns the failures joined.
+func (p *Pipeline) rollback(ctx context.Context, hs []Handler, first int, streamID int64) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RollbackTimeout)
+	defer cancel()
+	var errs []error
+	for j, h := range hs {
+		if err := h.Rollback(rctx); err != nil {
+			errs = append(errs, &HandlerError{Handler: p.Entries[first+j].Name, Index: first + j, StreamID: streamID, Op: OpRollback, Err: err})
+		}
+	}
+	return errors.Join(errs...)
 }
