@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -49,9 +50,11 @@ const (
 	// SIGINT/SIGTERM before they are cancelled.
 	DefaultShutdownGrace = 30 * time.Second
 	// DefaultWorkerLease is how long a worker's claim on a firing or
-	// expiring stream holds without renewal; a stream whose claim lapsed is
-	// rescued (returned to its retry state).
-	DefaultWorkerLease = 5 * time.Minute
+	// expiring stream holds without renewal (a running pipeline renews it
+	// every third of it); a stream whose claim lapsed is rescued (returned
+	// to its retry state). Short, so that a dead worker's streams wait
+	// seconds, not minutes; long enough to ride out a database restart.
+	DefaultWorkerLease = 30 * time.Second
 	// DefaultRescueAfter is the default of rescue_after, another name of
 	// worker_lease.
 	DefaultRescueAfter = DefaultWorkerLease
@@ -133,6 +136,9 @@ type Config struct {
 	// RescueAfter is another name of WorkerLease: set either; after
 	// loading both hold the same value.
 	RescueAfter Duration `yaml:"rescue_after"`
+	// WorkerConcurrency is how many streams a worker runs at once; 0 (the
+	// default): the number of CPU cores.
+	WorkerConcurrency int `yaml:"worker_concurrency"`
 	// MaxRetries is how many times a failed pipeline is retried before its
 	// stream stays in its error state; 0: never.
 	MaxRetries int `yaml:"max_retries"`
@@ -424,6 +430,9 @@ func (c *Config) withDefaults() {
 	case !lease && !rescue && c.WorkerLease == 0 && c.RescueAfter == 0:
 		c.WorkerLease = Duration(DefaultWorkerLease)
 		c.RescueAfter = c.WorkerLease
+	}
+	if c.WorkerConcurrency == 0 {
+		c.WorkerConcurrency = runtime.NumCPU()
 	}
 	if !c.has("max_retries") && c.MaxRetries == 0 {
 		c.MaxRetries = DefaultMaxRetries

@@ -229,6 +229,7 @@ func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 		BatchSize:     c.PipelineWorkerBatchSize,
 		Delay:         c.PipelineWorkerDelay.Std(),
 		Purge:         c.PurgeCompletedStreams,
+		Concurrency:   c.WorkerConcurrency,
 		Lease:         c.WorkerLease.Std(),
 		MaxRetries:    c.MaxRetries,
 		RetryBackoff:  c.RetryBackoff.Std(),

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 		{"pipeline_worker_batch_size", int64(c.PipelineWorkerBatchSize)},
 		{"trim_events_batch_size", int64(c.TrimEventsBatchSize)},
 		{"worker_lease", int64(c.WorkerLease)},
+		{"worker_concurrency", int64(c.WorkerConcurrency)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {

@@ -29,14 +29,23 @@ type FeedFunc func(ctx context.Context, tx db.Ops, events []stream.Event) error
 const (
 	DefaultBatchSize     = 1000
 	DefaultDelay         = 10 * time.Second
-	DefaultLease         = 5 * time.Minute
+	DefaultLease         = 30 * time.Second
 	DefaultMaxRetries    = 0
 	DefaultRetryBackoff  = 30 * time.Second
 	DefaultTrimBatchSize = 100
 	DefaultTrimAge       = "$timestamp - 14d"
 	DefaultStatsPeriod   = 10 * time.Second
 	DefaultShutdownGrace = 30 * time.Second
-	maxOutageBackoff     = 30 * time.Second
+	DefaultConcurrency   = 1
+	maxOutageBackoff     = 5 * time.Second
+)
+
+// Backoff of a claimed stream's storage writes (completion, release,
+// failure record) while the database is unavailable: they are retried
+// until the claim's lease ends.
+const (
+	minStoreRetry = 250 * time.Millisecond
+	maxStoreRetry = 2 * time.Second
 )
 
 // maxLostInARow is how many claims in a row a pass may lose to other
@@ -57,6 +66,10 @@ type WorkerConfig struct {
 	Delay time.Duration
 	// Purge deletes completed streams; otherwise they are kept as completed.
 	Purge bool
+	// Concurrency is how many streams the worker runs at once
+	// (DefaultConcurrency when 0). Streams are still claimed in deadline
+	// order; a slow pipeline holds one slot, not the worker.
+	Concurrency int
 	// Lease is how long a claim holds before another worker may rescue the
 	// stream. It is renewed while a pipeline runs.
 	Lease time.Duration
@@ -111,6 +124,9 @@ type Worker struct {
 	cfg       WorkerConfig
 	log       *slog.Logger
 
+	slots    chan struct{} // one token per running stream
+	inflight sync.WaitGroup
+
 	mu         sync.Mutex
 	stats      WorkerStats
 	perTrigger map[string]*TriggerCounters
@@ -131,6 +147,9 @@ type WorkerStats struct {
 	Rescued   int // stale claims recovered
 	Trimmed   int // events trimmed
 	NewEvents int // events produced by pipelines
+	// HandlerErrors counts handler failures that on_error: continue
+	// pipelines skipped.
+	HandlerErrors int
 }
 
 func (s *WorkerStats) add(o WorkerStats) {
@@ -142,6 +161,7 @@ func (s *WorkerStats) add(o WorkerStats) {
 	s.Rescued += o.Rescued
 	s.Trimmed += o.Trimmed
 	s.NewEvents += o.NewEvents
+	s.HandlerErrors += o.HandlerErrors
 }
 
 // Processed is the number of streams a pass finished (completed or failed).
@@ -180,6 +200,9 @@ func NewWorker(store Store, pipelines *Definitions, lookup LookupFunc, feed Feed
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = stream.SystemClock{}
 	}
@@ -192,7 +215,8 @@ func NewWorker(store Store, pipelines *Definitions, lookup LookupFunc, feed Feed
 	}
 	return &Worker{
 		store: store, pipelines: pipelines, lookup: lookup, feed: feed, cfg: cfg,
-		log: log.With("component", "pipeline_worker", "worker_id", cfg.Name),
+		slots: make(chan struct{}, cfg.Concurrency),
+		log:   log.With("component", "pipeline_worker", "worker_id", cfg.Name),
 	}, nil
 }
 
@@ -221,6 +245,9 @@ type Attempt struct {
 	Err    error
 	// NewEvents is how many events the pipeline produced.
 	NewEvents int
+	// Skipped are the handler failures an on_error: continue pipeline
+	// went past.
+	Skipped []*HandlerError
 	// Events are the stream's events as handed to the pipeline.
 	Events []stream.Event
 	Stream stream.Stream // as claimed
@@ -230,63 +257,116 @@ type Attempt struct {
 type PassResult struct {
 	LoadedFire   int
 	LoadedExpire int
-	Attempts     []Attempt
-	Stats        WorkerStats
+	// Claimed is how many streams the pass claimed (and started).
+	Claimed  int
+	Attempts []Attempt
+	Stats    WorkerStats
 }
 
 // Pass runs one worker pass at the clock's now: a fire pass, then an expire
 // pass (each over up to BatchSize ready streams in deadline order), then
-// rescues stale claims and, when enabled, trims old events. ctx is the
-// claiming context: when it is done no further stream is claimed; work is
-// the context pipelines run under.
+// rescues stale claims and, when enabled, trims old events. Up to
+// Concurrency streams run at once; Pass returns when all of them are done.
+// ctx is the claiming context: when it is done no further stream is
+// claimed; work is the context pipelines run under.
 func (w *Worker) Pass(ctx, work context.Context) (PassResult, error) {
+	return w.pass(ctx, work, true)
+}
+
+// pass is Pass; with wait false it returns once every ready stream is
+// claimed and started, leaving them running (Run waits for them at the
+// end), so a slow stream never holds up the next pass.
+func (w *Worker) pass(ctx, work context.Context, wait bool) (PassResult, error) {
 	var res PassResult
+	col := &collector{}
+	var err error
 	for _, action := range []db.Action{db.Fire, db.Expire} {
-		n, err := w.process(ctx, work, action, &res)
+		var n int
+		n, err = w.process(ctx, work, action, &res, col)
 		if action == db.Fire {
 			res.LoadedFire = n
 		} else {
 			res.LoadedExpire = n
 		}
 		if err != nil {
-			return res, err
+			break
 		}
 	}
-	if err := w.rescue(ctx, &res); err != nil {
-		return res, err
+	if err == nil {
+		err = w.rescue(ctx, &res)
 	}
-	if w.cfg.Trim {
-		if err := w.trim(ctx, &res); err != nil {
-			return res, err
-		}
+	if err == nil && w.cfg.Trim {
+		err = w.trim(ctx, &res)
 	}
 	w.mu.Lock()
-	w.stats.add(res.Stats)
+	w.stats.add(WorkerStats{Loaded: res.Stats.Loaded, Rescued: res.Stats.Rescued, Trimmed: res.Stats.Trimmed})
+	w.mu.Unlock()
+	if wait {
+		col.wg.Wait()
+		res.Attempts = col.attempts
+		for _, a := range res.Attempts {
+			res.Stats.add(a.stats())
+		}
+	}
+	return res, err
+}
+
+// collector gathers the attempts of one pass as they finish.
+type collector struct {
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	attempts []Attempt
+}
+
+func (c *collector) add(a Attempt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attempts = append(c.attempts, a)
+}
+
+// stats are the counters of one finished attempt.
+func (a Attempt) stats() WorkerStats {
+	s := WorkerStats{NewEvents: a.NewEvents, HandlerErrors: len(a.Skipped)}
+	switch {
+	case a.Locked:
+		s.Locked++
+	case a.OK && a.Action == db.Fire:
+		s.Fired++
+	case a.OK:
+		s.Expired++
+	default:
+		s.Errors++
+	}
+	return s
+}
+
+// record adds a finished attempt to the worker's counters.
+func (w *Worker) record(a Attempt, col *collector) {
+	w.mu.Lock()
+	w.stats.add(a.stats())
 	if w.perTrigger == nil {
 		w.perTrigger = map[string]*TriggerCounters{}
 	}
-	for _, a := range res.Attempts {
-		c := w.perTrigger[a.Trigger]
-		if c == nil {
-			c = &TriggerCounters{}
-			w.perTrigger[a.Trigger] = c
-		}
-		switch {
-		case a.Locked:
-			c.Locked++
-		case !a.OK:
-			c.Errors++
-		case a.Action == db.Fire:
-			c.Fired++
-		default:
-			c.Expired++
-		}
+	c := w.perTrigger[a.Trigger]
+	if c == nil {
+		c = &TriggerCounters{}
+		w.perTrigger[a.Trigger] = c
+	}
+	switch {
+	case a.Locked:
+		c.Locked++
+	case !a.OK:
+		c.Errors++
+	case a.Action == db.Fire:
+		c.Fired++
+	default:
+		c.Expired++
 	}
 	w.mu.Unlock()
-	return res, nil
+	col.add(a)
 }
 
-func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult) (int, error) {
+func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult, col *collector) (int, error) {
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	streams, err := w.store.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: now, Limit: w.cfg.BatchSize})
 	if err != nil {
@@ -309,42 +389,48 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 			// a fresh query in the next pass returns only what is left.
 			break
 		}
-		a, err := w.processStream(work, action, s)
+		// Wait for a free slot before claiming: a claim is a promise to
+		// start the pipeline now, under a lease.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return len(streams), nil
+		}
+		a, claimed, err := w.claim(work, action, s)
 		if errors.Is(err, db.ErrUnavailable) {
+			<-w.slots
 			return len(streams), err
 		}
-		if err != nil {
-			// One stream's storage problem must not hold up the others.
-			w.log.Error("stream processing failed", "stream_id", s.ID, "trigger", s.Name, "error", err)
-			if a.Err == nil {
+		if err != nil || a.Locked {
+			<-w.slots
+			if err != nil {
+				// One stream's storage problem must not hold up the others.
+				w.log.Error("stream processing failed", "stream_id", s.ID, "trigger", s.Name, "error", err)
 				a.Err = err
+				lost = 0
+			} else {
+				lost++
 			}
+			w.record(a, col)
+			continue
 		}
-		res.Attempts = append(res.Attempts, a)
-		res.Stats.NewEvents += a.NewEvents
-		if a.Locked {
-			lost++
-		} else {
-			lost = 0
-		}
-		switch {
-		case a.Locked:
-			res.Stats.Locked++
-		case a.OK && action == db.Fire:
-			res.Stats.Fired++
-		case a.OK:
-			res.Stats.Expired++
-		default:
-			res.Stats.Errors++
-		}
+		lost = 0
+		res.Claimed++
+		w.inflight.Add(1)
+		col.wg.Add(1)
+		go func() {
+			defer col.wg.Done()
+			defer w.inflight.Done()
+			defer func() { <-w.slots }()
+			w.record(w.processClaimed(work, action, claimed, a), col)
+		}()
 	}
 	return len(streams), nil
 }
 
-// processStream claims, runs and finishes one stream. Errors returned are
-// storage errors that end the pass; pipeline failures are recorded in the
-// Attempt and the stream's state.
-func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.Stream) (Attempt, error) {
+// claim claims a ready stream for action. A stream another worker claimed
+// first gives an Attempt with Locked set and no error.
+func (w *Worker) claim(ctx context.Context, action db.Action, s stream.Stream) (Attempt, stream.Stream, error) {
 	a := Attempt{Action: action, StreamID: s.ID, Trigger: s.Name}
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	target := stream.StateFiring
@@ -363,27 +449,49 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
 		a.Locked = true
 		w.log.Debug("stream claimed by another worker", "stream_id", s.ID, "trigger", s.Name)
-		return a, nil
+		return a, s, nil
 	}
 	if errors.Is(err, db.ErrAborted) {
 		// The database was busy with other work: the claim was not
 		// decided and the stream stays ready for the next pass.
 		a.Locked = true
 		w.log.Debug("claim aborted by concurrent work; the next pass tries again", "stream_id", s.ID, "trigger", s.Name, "error", err)
-		return a, nil
+		return a, s, nil
 	}
 	if err != nil {
-		return a, fmt.Errorf("claim stream %d: %w", s.ID, err)
+		return a, s, fmt.Errorf("claim stream %d: %w", s.ID, err)
 	}
 	a.Stream = claimed
+	return a, claimed, nil
+}
+
+// processClaimed runs a claimed stream's pipeline and finishes the stream:
+// completed, failed (retry or error state) or handed back. Storage writes
+// that meet an unavailable database are retried while the claim's lease
+// lasts; the outcome is in the Attempt.
+func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed stream.Stream, a Attempt) Attempt {
+	s := claimed
 	log := w.log.With("stream_id", s.ID, "trigger", s.Name, "action", action.String())
+	failed := func(cause error, retry bool) Attempt {
+		a.Err = cause
+		if err := w.fail(ctx, action, claimed, cause, retry, log); err != nil {
+			log.Error("cannot record the stream's failure; another worker recovers it when the claim's lease ends", "error", err)
+		}
+		return a
+	}
+	handBack := func(cause error) Attempt {
+		a.Err = cause
+		if err := w.release(ctx, action, claimed, log); err != nil {
+			log.Error("cannot hand the stream back; another worker recovers it when the claim's lease ends", "error", err)
+		}
+		return a
+	}
 
 	fire, expire, ok := w.lookup(s.Name)
 	if !ok {
-		a.Err = fmt.Errorf("unknown trigger definition %q", s.Name)
-		log.Error("stream has no trigger definition", "error", a.Err)
-		_, err := w.fail(ctx, action, claimed, a.Err, false)
-		return a, err
+		err := fmt.Errorf("unknown trigger definition %q", s.Name)
+		log.Error("stream has no trigger definition", "error", err)
+		return failed(err, false)
 	}
 	a.Pipeline = fire
 	if action == db.Expire {
@@ -393,78 +501,105 @@ func (w *Worker) processStream(ctx context.Context, action db.Action, s stream.S
 	if a.Pipeline != "" {
 		p, ok := w.pipelines.Pipeline(a.Pipeline)
 		if !ok {
-			a.Err = fmt.Errorf("unknown pipeline %q", a.Pipeline)
+			err := fmt.Errorf("unknown pipeline %q", a.Pipeline)
 			log.Error("trigger names an unknown pipeline", "pipeline", a.Pipeline)
-			_, err := w.fail(ctx, action, claimed, a.Err, false)
-			return a, err
+			return failed(err, false)
 		}
-		events, err := w.store.StreamEvents(ctx, s.ID)
+		var events []stream.Event
+		err := w.retryStore(ctx, claimed, log, "read the stream's events", func(ctx context.Context) error {
+			var err error
+			events, err = w.store.StreamEvents(ctx, s.ID)
+			return err
+		})
 		if err != nil {
 			err = fmt.Errorf("read events of stream %d: %w", s.ID, err)
 			if errors.Is(err, db.ErrUnavailable) {
-				return a, w.release(ctx, action, claimed, err)
+				return handBack(err)
 			}
-			a.Err = err
 			log.Error("cannot read the stream's events", "error", err)
-			_, ferr := w.fail(ctx, action, claimed, err, true)
-			return a, ferr
+			return failed(err, true)
 		}
 		a.Events = events
-		res, serial, err := w.run(ctx, p, claimed, events, log)
-		claimed.SerialNo = serial
+		res, cur, err := w.run(ctx, p, claimed, events, log)
+		claimed = cur
+		if res != nil {
+			a.Skipped = res.Skipped
+		}
 		switch {
 		case err == nil:
 			newEvents = res.NewEvents
-		case errors.Is(err, ErrCommit):
-			// A failed commit is not retried automatically: the handlers
-			// that did commit would repeat their side effects. The stream
-			// waits in its error state for an operator.
-			a.Err = err
-			log.Warn("pipeline commit failed", "pipeline", a.Pipeline, "error", err)
-			_, ferr := w.fail(ctx, action, claimed, err, false)
-			return a, ferr
+		case errors.Is(err, ErrShutdown):
+			// The shutdown grace ran out: the stream goes back for another
+			// worker, without counting an attempt.
+			log.Warn("pipeline cancelled by the shutdown; stream handed back", "pipeline", a.Pipeline, "error", err)
+			return handBack(err)
 		case errors.Is(err, errLeaseLost):
 			// Another worker rescued the stream while the pipeline ran; the
 			// handlers were rolled back and the new owner runs it again.
 			a.Err, a.Locked = err, true
 			log.Warn("lost the claim while the pipeline ran; rolled back", "error", err)
-			return a, nil
-		case errors.Is(context.Cause(ctx), ErrShutdown):
-			a.Err = err
-			return a, w.release(ctx, action, claimed, err)
+			return a
+		case errors.Is(err, ErrCommit):
+			// A failed commit is not retried automatically: the handlers
+			// that did commit would repeat their side effects. The stream
+			// waits in its error state for an operator.
+			log.Warn("pipeline commit failed", "pipeline", a.Pipeline, "error", err)
+			return failed(err, false)
 		default:
-			a.Err = err
 			log.Warn("pipeline failed", "pipeline", a.Pipeline, "error", err)
-			_, ferr := w.fail(ctx, action, claimed, err, true)
-			return a, ferr
+			return failed(err, true)
 		}
 	}
-	err = w.complete(ctx, claimed, newEvents, log)
+	err := w.complete(ctx, claimed, newEvents, log)
 	switch {
 	case errors.Is(err, db.ErrConflict):
 		// Our lease ended and another worker took the stream over: it
 		// will process it again; our new events were not stored.
-		a.Locked = true
+		a.Err, a.Locked = err, true
 		log.Warn("lost the stream before completing it (lease expired?)")
-		return a, nil
+		return a
 	case errors.Is(err, db.ErrUnavailable):
-		// The handlers committed but the database is gone: the claim's
-		// lease lets another worker (or this one) recover the stream. Its
-		// pipeline then runs again: side effects are at least once.
-		a.Err = err
-		return a, fmt.Errorf("complete stream %d: %w", s.ID, err)
+		// The handlers committed but the database stayed away for the
+		// whole lease: another worker recovers the stream and its pipeline
+		// runs again (side effects are at least once).
+		a.Err = fmt.Errorf("complete stream %d: %w", s.ID, err)
+		log.Error("database unavailable until the claim's lease ended; the stream will run again", "error", err)
+		return a
 	case err != nil:
 		// The pipeline's output cannot be stored (an event the store
 		// refuses, say): record it on the stream rather than retry.
-		a.Err = err
 		log.Error("cannot complete the stream", "error", err)
-		_, ferr := w.fail(ctx, action, claimed, err, false)
-		return a, ferr
+		return failed(err, false)
 	}
 	a.OK = true
 	a.NewEvents = len(newEvents)
 	log.Debug("stream completed", "pipeline", a.Pipeline, "new_events", len(newEvents))
-	return a, nil
+	return a
+}
+
+// retryStore runs op, and again with backoff while the database is
+// unavailable (or aborts the transaction), for as long as the claim's lease
+// lasts: a database restart shorter than the lease neither strands the
+// claim nor charges an attempt.
+func (w *Worker) retryStore(ctx context.Context, claimed stream.Stream, log *slog.Logger, what string, op func(ctx context.Context) error) error {
+	ctx = context.WithoutCancel(ctx)
+	remaining := claimed.LeaseUntil.Sub(w.cfg.Clock.Now())
+	backoff := minStoreRetry
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		retryable := errors.Is(err, db.ErrUnavailable) || errors.Is(err, db.ErrAborted)
+		if !retryable || waited >= remaining {
+			return err
+		}
+		d := min(backoff, remaining-waited)
+		log.Warn("database unavailable; retrying", "operation", what, "attempt", attempt, "backoff", d, "error", err)
+		if w.cfg.SleepFunc(ctx, d) != nil {
+			return err
+		}
+		waited += d
+		backoff = min(2*backoff, maxStoreRetry)
+	}
 }
 
 // maxCompleteAttempts bounds the retries of a completion transaction that
@@ -476,38 +611,32 @@ const maxCompleteAttempts = 5
 // or state completed) in one transaction. ErrConflict means the claim was
 // lost (the stream changed under us); a transaction the database aborted
 // (db.ErrAborted) is run again, and so is one that failed because the
-// database was unavailable (with backoff): the handlers have committed,
-// and completing now is better than running them again later.
+// database was unavailable (with backoff, while the lease lasts): the
+// handlers have committed, and completing now is better than running them
+// again later.
 func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event, log *slog.Logger) error {
 	ctx = context.WithoutCancel(ctx)
 	var err error
-	backoff := time.Second
 	for attempt := 1; attempt <= maxCompleteAttempts; attempt++ {
-		err = w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
-			if len(newEvents) > 0 {
-				if err := w.feed(ctx, tx, newEvents); err != nil {
-					return fmt.Errorf("store new events: %w", err)
+		err = w.retryStore(ctx, claimed, log, "complete the stream", func(ctx context.Context) error {
+			return w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+				if len(newEvents) > 0 {
+					if err := w.feed(ctx, tx, newEvents); err != nil {
+						return fmt.Errorf("store new events: %w", err)
+					}
 				}
-			}
-			if w.cfg.Purge {
-				return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
-			}
-			empty := ""
-			var zero time.Time
-			_, err := tx.SetStreamState(ctx, db.SetStateParams{
-				ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
-				ClaimedBy: &empty, LeaseUntil: &zero,
-			})
-			return err
-		})
-		if errors.Is(err, db.ErrUnavailable) && attempt < maxCompleteAttempts {
-			log.Warn("database unavailable while completing the stream; retrying", "attempt", attempt, "backoff", backoff, "error", err)
-			if w.cfg.SleepFunc(ctx, backoff) != nil {
+				if w.cfg.Purge {
+					return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
+				}
+				empty := ""
+				var zero time.Time
+				_, err := tx.SetStreamState(ctx, db.SetStateParams{
+					ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
+					ClaimedBy: &empty, LeaseUntil: &zero,
+				})
 				return err
-			}
-			backoff *= 2
-			continue
-		}
+			})
+		})
 		if !errors.Is(err, db.ErrAborted) {
 			return err // done, the claim lost (ErrConflict), or not retryable
 		}
@@ -517,17 +646,25 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 }
 
 // run runs a pipeline, renewing the claim's lease while it runs. It
-// returns the stream's serial number as last written.
-func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, events []stream.Event, log *slog.Logger) (*Result, int64, error) {
+// returns the claimed stream as last written (serial number and lease).
+// The error of a run cancelled by the shutdown matches ErrShutdown, that of
+// a run whose claim was lost errLeaseLost.
+func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, events []stream.Event, log *slog.Logger) (*Result, stream.Stream, error) {
 	env := NewEnv(claimed.ID, claimed.Name, log)
+	env.Action = "fire"
+	if claimed.State == stream.StateExpiring {
+		env.Action = "expire"
+	}
+	env.Pipeline = p.Name
+	env.DistinguishedBy = claimed.DistinguishedBy
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan struct{})
-	renewed := make(chan int64, 1)
+	renewed := make(chan stream.Stream, 1)
 	go func() {
 		t := time.NewTicker(w.cfg.Lease / 3)
 		defer t.Stop()
-		cur := claimed.SerialNo
+		cur := claimed
 		for {
 			select {
 			case <-done:
@@ -536,7 +673,7 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 			case <-t.C:
 				until := stream.NormalizeTime(w.cfg.Clock.Now()).Add(w.cfg.Lease)
 				s, err := w.store.SetStreamState(context.WithoutCancel(ctx), db.SetStateParams{
-					ID: claimed.ID, SerialNo: cur, State: claimed.State, LeaseUntil: &until,
+					ID: claimed.ID, SerialNo: cur.SerialNo, State: claimed.State, LeaseUntil: &until,
 				})
 				switch {
 				case errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound):
@@ -549,18 +686,19 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 					// tries again.
 					log.Warn("could not renew the claim's lease", "error", err)
 				default:
-					cur = s.SerialNo
+					cur.SerialNo, cur.LeaseUntil = s.SerialNo, until
 				}
 			}
 		}
 	}()
 	res, err := p.Run(runCtx, events, env)
 	close(done)
-	serial := <-renewed
-	if err != nil && !errors.Is(err, ErrCommit) && errors.Is(context.Cause(runCtx), errLeaseLost) {
-		err = fmt.Errorf("%w: %w", context.Cause(runCtx), err)
+	cur := <-renewed
+	if cause := context.Cause(runCtx); err != nil && runCtx.Err() != nil && !errors.Is(err, cause) &&
+		(errors.Is(cause, errLeaseLost) || errors.Is(cause, ErrShutdown)) {
+		err = fmt.Errorf("%w: %w", cause, err)
 	}
-	return res, serial, err
+	return res, cur, err
 }
 
 // errLeaseLost is the cancellation cause of a run whose claim was taken
@@ -568,8 +706,19 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 var errLeaseLost = errors.New("the claim's lease was lost to another worker")
 
 // fail puts a claimed stream into its retry state (when retries remain and
-// retry is true) or its error state, recording the error.
-func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool) (bool, error) {
+// retry is true) or its error state, recording the error; the write is
+// retried while the database is unavailable and the lease lasts.
+func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool, log *slog.Logger) error {
+	return w.retryStore(ctx, s, log, "record the failure", func(ctx context.Context) error {
+		_, err := w.recordFailure(ctx, action, s, cause, retry)
+		return err
+	})
+}
+
+// recordFailure writes a failure: the stream goes to its retry state (when
+// retries remain and retry is true) or its error state. It reports false
+// when another worker took the stream over first.
+func (w *Worker) recordFailure(ctx context.Context, action db.Action, s stream.Stream, cause error, retry bool) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	attempts := s.Attempts + 1
@@ -602,23 +751,27 @@ func (w *Worker) fail(ctx context.Context, action db.Action, s stream.Stream, ca
 	return true, nil
 }
 
-// release gives a claimed stream back without counting an attempt (the
-// worker is shutting down, or the database failed under it).
-func (w *Worker) release(ctx context.Context, action db.Action, s stream.Stream, cause error) error {
-	ctx = context.WithoutCancel(ctx)
-	now := stream.NormalizeTime(w.cfg.Clock.Now())
-	empty := ""
-	var zero time.Time
-	p := db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, ClaimedBy: &empty, LeaseUntil: &zero}
-	if action == db.Fire {
-		p.State, p.FireTimestamp = stream.StateRetryFire, &now
-	} else {
-		p.State, p.ExpireTimestamp = stream.StateRetryExpire, &now
-	}
-	if _, err := w.store.SetStreamState(ctx, p); err != nil && !errors.Is(err, db.ErrConflict) {
-		return errors.Join(cause, fmt.Errorf("release stream %d: %w", s.ID, err))
-	}
-	return cause
+// release gives a claimed stream back, ready at once, without counting an
+// attempt (the worker is shutting down, or the database failed under it);
+// the write is retried while the database is unavailable and the lease
+// lasts.
+func (w *Worker) release(ctx context.Context, action db.Action, s stream.Stream, log *slog.Logger) error {
+	return w.retryStore(ctx, s, log, "hand the stream back", func(ctx context.Context) error {
+		now := stream.NormalizeTime(w.cfg.Clock.Now())
+		empty := ""
+		var zero time.Time
+		p := db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, ClaimedBy: &empty, LeaseUntil: &zero}
+		if action == db.Fire {
+			p.State, p.FireTimestamp = stream.StateRetryFire, &now
+		} else {
+			p.State, p.ExpireTimestamp = stream.StateRetryExpire, &now
+		}
+		_, err := w.store.SetStreamState(ctx, p)
+		if err != nil && !errors.Is(err, db.ErrConflict) && !errors.Is(err, db.ErrNotFound) {
+			return fmt.Errorf("release stream %d: %w", s.ID, err)
+		}
+		return nil
+	})
 }
 
 func (w *Worker) backoff(attempt int) time.Duration {
@@ -644,7 +797,7 @@ func (w *Worker) rescue(ctx context.Context, res *PassResult) error {
 		cause := fmt.Errorf("claim by %q expired at %s", s.ClaimedBy, stream.FormatTime(s.LeaseUntil))
 		// A dead claim counts as an attempt, so a stream that kills its
 		// worker every time ends in its error state.
-		wrote, err := w.fail(ctx, action, s, cause, true)
+		wrote, err := w.recordFailure(ctx, action, s, cause, true)
 		if err != nil {
 			return err
 		}
@@ -672,10 +825,13 @@ func (w *Worker) trim(ctx context.Context, res *PassResult) error {
 }
 
 // Run loops until ctx is cancelled: a pass, then a sleep of Delay when the
-// pass found nothing to do. When the database is unavailable it logs, backs
-// off and tries again; nothing is lost. On cancellation it stops claiming,
-// lets a running pipeline finish within ShutdownGrace (then cancels it with
-// ErrShutdown and gives the stream back), and returns nil.
+// pass found nothing to do. Up to Concurrency streams run at once, and a
+// pass does not wait for the streams it started, so a slow pipeline holds
+// one slot and nothing else. When the database is unavailable it logs,
+// backs off and tries again; nothing is lost. On cancellation it stops
+// claiming, lets running pipelines finish within ShutdownGrace (then
+// cancels them with ErrShutdown and gives their streams back), and returns
+// nil.
 func (w *Worker) Run(ctx context.Context) error {
 	work, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
@@ -685,11 +841,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	w.log.Info("pipeline worker started", "batch_size", w.cfg.BatchSize, "delay", w.cfg.Delay, "purge", w.cfg.Purge)
+	w.log.Info("pipeline worker started", "batch_size", w.cfg.BatchSize, "delay", w.cfg.Delay, "purge", w.cfg.Purge,
+		"concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease)
 	lastStats := time.Now()
 	outage := time.Duration(0)
 	for ctx.Err() == nil {
-		res, err := w.Pass(ctx, work)
+		res, err := w.pass(ctx, work, false)
 		if time.Since(lastStats) >= w.cfg.StatsPeriod {
 			w.logStats()
 			lastStats = time.Now()
@@ -711,12 +868,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		outage = 0
-		if res.Stats.Processed() == 0 && res.Stats.Rescued == 0 && res.Stats.Trimmed == 0 {
+		if res.Claimed == 0 && res.Stats.Rescued == 0 && res.Stats.Trimmed == 0 {
 			if w.cfg.SleepFunc(ctx, w.cfg.Delay) != nil {
 				break
 			}
 		}
 	}
+	w.inflight.Wait()
 	w.logStats()
 	w.log.Info("pipeline worker stopped")
 	return nil
@@ -740,7 +898,8 @@ func (w *Worker) logStats() {
 		return
 	}
 	w.log.Info("worker statistics", "loaded", s.Loaded, "fired", s.Fired, "expired", s.Expired,
-		"errors", s.Errors, "locked", s.Locked, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents)
+		"errors", s.Errors, "locked", s.Locked, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents,
+		"handler_errors", s.HandlerErrors)
 	if w.cfg.DebugLevelFunc == nil {
 		return
 	}

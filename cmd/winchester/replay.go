@@ -161,6 +161,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	wcfg := eng.WorkerConfig("replay")
 	wcfg.Clock = clock
 	wcfg.SpreadClaims = false // one worker, strict deadline order
+	wcfg.Concurrency = 1      // one stream at a time: a deterministic replay
 	worker, err := eng.NewWorker(wcfg)
 	if err != nil {
 		return err
