@@ -577,35 +577,42 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 	return a
 }
 
-// retryStore runs op, and again with backoff while the database is
-// unavailable (or aborts the transaction), for as long as the claim's lease
-// lasts: a database restart shorter than the lease neither strands the
-// claim nor charges an attempt.
+// retryStore runs op, again at once when concurrent work aborted it
+// (db.ErrAborted, up to maxAbortedRuns runs), and again with backoff while
+// the database is unavailable, for as long as the claim's lease lasts: a
+// database restart shorter than the lease neither strands the claim nor
+// charges an attempt.
 func (w *Worker) retryStore(ctx context.Context, claimed stream.Stream, log *slog.Logger, what string, op func(ctx context.Context) error) error {
 	ctx = context.WithoutCancel(ctx)
 	remaining := claimed.LeaseUntil.Sub(w.cfg.Clock.Now())
 	backoff := minStoreRetry
 	var waited time.Duration
-	for attempt := 1; ; attempt++ {
+	runs := 0
+	for {
+		runs++
 		err := op(ctx)
-		retryable := errors.Is(err, db.ErrUnavailable) || errors.Is(err, db.ErrAborted)
-		if !retryable || waited >= remaining {
+		switch {
+		case errors.Is(err, db.ErrAborted) && runs < maxAbortedRuns:
+			log.Debug("aborted by concurrent work; running again", "operation", what, "run", runs, "error", err)
+		case errors.Is(err, db.ErrUnavailable) && waited < remaining:
+			d := min(backoff, remaining-waited)
+			log.Warn("database unavailable; retrying", "operation", what, "backoff", d, "error", err)
+			if w.cfg.SleepFunc(ctx, d) != nil {
+				return err
+			}
+			waited += d
+			backoff = min(2*backoff, maxStoreRetry)
+		default:
 			return err
 		}
-		d := min(backoff, remaining-waited)
-		log.Warn("database unavailable; retrying", "operation", what, "attempt", attempt, "backoff", d, "error", err)
-		if w.cfg.SleepFunc(ctx, d) != nil {
-			return err
-		}
-		waited += d
-		backoff = min(2*backoff, maxStoreRetry)
 	}
 }
 
-// maxCompleteAttempts bounds the retries of a completion transaction that
-// was aborted by concurrent work (db.ErrAborted: a deadlock with an
-// ingester appending the pipeline's new events, a busy database).
-const maxCompleteAttempts = 5
+// maxAbortedRuns bounds the runs of a storage write of a claimed stream
+// that concurrent work keeps aborting (db.ErrAborted: a deadlock with an
+// ingester appending the pipeline's new events, a busy database); such a
+// write is run again at once.
+const maxAbortedRuns = 5
 
 // complete stores the pipeline's new events and completes the stream (purge
 // or state completed) in one transaction. ErrConflict means the claim was
@@ -615,34 +622,25 @@ const maxCompleteAttempts = 5
 // handlers have committed, and completing now is better than running them
 // again later.
 func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents []stream.Event, log *slog.Logger) error {
-	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt := 1; attempt <= maxCompleteAttempts; attempt++ {
-		err = w.retryStore(ctx, claimed, log, "complete the stream", func(ctx context.Context) error {
-			return w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
-				if len(newEvents) > 0 {
-					if err := w.feed(ctx, tx, newEvents); err != nil {
-						return fmt.Errorf("store new events: %w", err)
-					}
+	return w.retryStore(ctx, claimed, log, "complete the stream", func(ctx context.Context) error {
+		return w.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			if len(newEvents) > 0 {
+				if err := w.feed(ctx, tx, newEvents); err != nil {
+					return fmt.Errorf("store new events: %w", err)
 				}
-				if w.cfg.Purge {
-					return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
-				}
-				empty := ""
-				var zero time.Time
-				_, err := tx.SetStreamState(ctx, db.SetStateParams{
-					ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
-					ClaimedBy: &empty, LeaseUntil: &zero,
-				})
-				return err
+			}
+			if w.cfg.Purge {
+				return tx.PurgeStream(ctx, claimed.ID, claimed.SerialNo)
+			}
+			empty := ""
+			var zero time.Time
+			_, err := tx.SetStreamState(ctx, db.SetStateParams{
+				ID: claimed.ID, SerialNo: claimed.SerialNo, State: stream.StateCompleted,
+				ClaimedBy: &empty, LeaseUntil: &zero,
 			})
+			return err
 		})
-		if !errors.Is(err, db.ErrAborted) {
-			return err // done, the claim lost (ErrConflict), or not retryable
-		}
-		log.Debug("completion aborted by concurrent work; retrying", "attempt", attempt, "error", err)
-	}
-	return err
+	})
 }
 
 // run runs a pipeline, renewing the claim's lease while it runs. It
