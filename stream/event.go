@@ -86,8 +86,9 @@ type Dropped struct {
 	Reason string
 }
 
-// NewEvent normalises a raw flat map into an Event. This is the single
-// place where the rules for values entering the system are applied:
+// NewEvent normalises a raw flat map into an Event: it decides the shape
+// of an event (what its text, sizes and values may be is decided by
+// Limits.CheckEvent, which the trigger manager applies to every event):
 //
 //   - message_id, event_type and timestamp must be present and not null; an
 //     absent and a null key are the same (the event is rejected with an

@@ -3,9 +3,11 @@ package stream
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // MarshalJSON encodes a value in the project's event JSON encoding (see
@@ -121,7 +123,13 @@ func DecodeEvent(data []byte) (Event, []Dropped, error) {
 	return NewEvent(m)
 }
 
+// decodeJSON decodes one JSON value. Text that is not valid UTF-8 is an
+// error: encoding/json would replace it with U+FFFD without a word, and
+// the changed text could put an event into another stream.
 func decodeJSON(data []byte) (any, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var x any

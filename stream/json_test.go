@@ -141,6 +141,9 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"null event_type", `{"message_id":"m","event_type":null,"timestamp":"2014-08-01"}`},
 		{"numeric timestamp", `{"message_id":"m","event_type":"t","timestamp":1407000000}`},
 		{"bad timestamp", `{"message_id":"m","event_type":"t","timestamp":"2014-08-01T25:00"}`},
+		// encoding/json would turn these bytes into U+FFFD.
+		{"invalid UTF-8 in a trait", "{\"message_id\":\"m\",\"event_type\":\"t\",\"timestamp\":\"2014-08-01\",\"k\":\"a\xffb\"}"},
+		{"invalid UTF-8 in message_id", "{\"message_id\":\"m\xc3(\",\"event_type\":\"t\",\"timestamp\":\"2014-08-01\"}"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,6 +76,10 @@ type ManagerConfig struct {
 	// ingesters, a busy SQLite file) or it kept losing races for a stream
 	// (db.ErrConflict). Default 5.
 	MaxAttempts int
+	// Limits decide which events may enter the system (zero fields take
+	// the defaults of stream.DefaultLimits). An event outside them is
+	// Rejected with the reason; the rest of its batch is stored.
+	Limits stream.Limits
 }
 
 // DefaultMaxAttempts is the default of ManagerConfig.MaxAttempts.
@@ -94,6 +98,7 @@ type Manager struct {
 	log       *slog.Logger
 	distiller Distiller
 	attempts  int
+	limits    stream.Limits
 
 	mu  sync.RWMutex
 	set *Set
@@ -107,12 +112,16 @@ func NewManager(store Store, defs []*Definition, cfg ManagerConfig) (*Manager, e
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("event limits: %w", err)
+	}
 	m := &Manager{
 		store:     store,
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		distiller: cfg.Distiller,
 		attempts:  cfg.MaxAttempts,
+		limits:    cfg.Limits.WithDefaults(),
 		set:       set,
 		stats:     newStats(),
 	}
@@ -322,19 +331,6 @@ func (m *Manager) DistillNotification(body []byte) (ev stream.Event, rejected Re
 	return ev, Result{}, true
 }
 
-// validate checks an event built by Go code rather than NewEvent.
-func validate(ev stream.Event) string {
-	switch {
-	case ev.MessageID == "":
-		return "event field \"message_id\": missing or empty"
-	case ev.Type == "":
-		return "event field \"event_type\": missing or empty"
-	case ev.Timestamp.IsZero():
-		return "event field \"timestamp\": missing"
-	}
-	return ""
-}
-
 // AddEventsTx does the work of AddEvents inside the caller's transaction
 // (the pipeline worker stores a pipeline's new events and completes its
 // stream in one transaction). It reads the clock once: the whole batch
@@ -352,9 +348,10 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 	var validIdx []int
 	for i, ev := range events {
 		results[i].MessageID = ev.MessageID
-		if reason := validate(ev); reason != "" {
+		if err := m.limits.CheckEvent(ev); err != nil {
 			results[i].Outcome = Rejected
-			results[i].Reason = reason
+			results[i].Reason = err.Error()
+			m.log.Warn("rejected invalid event", "message_id", shortID(ev.MessageID), "error", err)
 			continue
 		}
 		ev.Timestamp = stream.NormalizeTime(ev.Timestamp)
@@ -691,4 +688,14 @@ func appendParams(w segment) db.AppendParams {
 		ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
 		FireCounts: s.FireCounts,
 	}
+}
+
+// shortID keeps a message id readable in logs (it may be the reason its
+// event was rejected: very long, or not valid text).
+func shortID(id string) string {
+	const keep = 128
+	if len(id) <= keep {
+		return id
+	}
+	return fmt.Sprintf("%s…(%d bytes)", id[:keep], len(id))
 }

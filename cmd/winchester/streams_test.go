@@ -255,7 +255,7 @@ func TestListingsText(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
-	huge := strings.Repeat("x", 100_000)
+	huge := strings.Repeat("x", stream.MaxIndexedBytes) // the longest message id a store keeps
 	ids, err := s.SaveEvents(t.Context(), []stream.Event{
 		{MessageID: huge, Type: "compute.instance.exists", Timestamp: t0, Traits: map[string]stream.Value{"memory_mb": stream.Int(1024), "host": stream.String("h1")}},
 		{MessageID: "m-2", Type: "compute.instance.exists", Timestamp: t0.Add(time.Second), Traits: map[string]stream.Value{"memory_mb": stream.String("1024")}},

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +18,95 @@ import (
 )
 
 // exercisePoison specifies what the stores do with input at the edges:
-// distinguishing values of any length.
+// events no store can keep are refused alike by every driver, with
+// stream.ErrInvalidEvent and nothing written (the trigger manager checks
+// events with stream.Limits before they reach a store, so its batches
+// never carry one); distinguishing values of any length work.
 func exercisePoison(t *testing.T, open OpenFunc) {
+	t.Run("RefusedEvents", func(t *testing.T) {
+		t.Parallel()
+		exerciseRefusedEvents(t, open(t))
+	})
+	t.Run("LongestMessageID", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		id := noise(stream.MaxIndexedBytes)
+		ids := save(t, s, newEvent(id, "test.long", base, map[string]stream.Value{"v": stream.String(noise(1 << 20))}))
+		got, err := s.EventByMessageID(t.Context(), id)
+		if err != nil || got.ID != ids[0] || got.Event.Traits["v"].Text() != noise(1<<20) {
+			t.Fatalf("EventByMessageID(id of %d bytes) = %d, %.300v; want event %d with its 1 MiB trait", len(id), got.ID, err, ids[0])
+		}
+	})
 	t.Run("LongKeys", func(t *testing.T) {
 		t.Parallel()
 		exerciseLongKeys(t, open(t))
 	})
+}
+
+// PoisonCase is an event no store can keep, with the field its error
+// names (stream.FieldError.Field).
+type PoisonCase struct {
+	Name  string
+	Field string
+	Event stream.Event
+}
+
+// PoisonCases returns an event of every kind no store can keep: NUL
+// characters and invalid UTF-8 in each text field, NaN and infinite
+// floats, a zero value, text too long for an index entry, and missing
+// envelope fields. Message ids that are not themselves the poison start
+// with prefix, so several sets can be stored side by side.
+func PoisonCases(prefix string) []PoisonCase {
+	tr := func(k string, v stream.Value) map[string]stream.Value { return map[string]stream.Value{k: v} }
+	id := func(s string) string { return prefix + s }
+	return []PoisonCase{
+		{"NUL in message_id", "message_id", newEvent(id("bad\x00id"), "test.poison", base, nil)},
+		{"NUL in event_type", "event_type", newEvent(id("p-2"), "test.\x00poison", base, nil)},
+		{"NUL in trait name", "na\x00me", newEvent(id("p-3"), "test.poison", base, tr("na\x00me", stream.String("v")))},
+		{"NUL in trait value", "name", newEvent(id("p-4"), "test.poison", base, tr("name", stream.String("va\x00lue")))},
+		{"invalid UTF-8 in message_id", "message_id", newEvent(id("bad\xff\xfeid"), "test.poison", base, nil)},
+		{"invalid UTF-8 in event_type", "event_type", newEvent(id("p-6"), "test.\xc3(", base, nil)},
+		{"invalid UTF-8 in trait name", "na\xffme", newEvent(id("p-7"), "test.poison", base, tr("na\xffme", stream.String("v")))},
+		{"invalid UTF-8 in trait value", "name", newEvent(id("p-8"), "test.poison", base, tr("name", stream.String("\xed\xa0\x80")))},
+		{"NaN", "f", newEvent(id("p-9"), "test.poison", base, tr("f", stream.Float(math.NaN())))},
+		{"+Inf", "f", newEvent(id("p-10"), "test.poison", base, tr("f", stream.Float(math.Inf(1))))},
+		{"-Inf", "f", newEvent(id("p-11"), "test.poison", base, tr("f", stream.Float(math.Inf(-1))))},
+		{"zero value", "z", newEvent(id("p-12"), "test.poison", base, tr("z", stream.Value{}))},
+		{"message_id longer than an index entry", "message_id", newEvent(id(noise(stream.MaxIndexedBytes+1)), "test.poison", base, nil)},
+		{"event_type longer than an index entry", "event_type", newEvent(id("p-14"), noise(stream.MaxIndexedBytes+1), base, nil)},
+		{"empty message_id", "message_id", newEvent("", "test.poison", base, nil)},
+		{"empty event_type", "event_type", newEvent(id("p-16"), "", base, nil)},
+		{"no timestamp", "timestamp", stream.Event{MessageID: id("p-17"), Type: "test.poison", Traits: map[string]stream.Value{}}},
+	}
+}
+
+// exerciseRefusedEvents: SaveEvents refuses a batch holding an event no
+// store can keep, naming the event and the field, and writes nothing of
+// it; CreateStream refuses such distinguishing values.
+func exerciseRefusedEvents(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	for i, tc := range PoisonCases("") {
+		good := newEvent(fmt.Sprintf("good-%d", i), "test.poison", base, nil)
+		_, err := s.SaveEvents(ctx, []stream.Event{good, tc.Event})
+		var fe *stream.FieldError
+		if !errors.Is(err, stream.ErrInvalidEvent) || !errors.As(err, &fe) || fe.Field != tc.Field {
+			t.Errorf("SaveEvents(valid, %s) = %.300v; want stream.ErrInvalidEvent naming field %q", tc.Name, err, tc.Field)
+		}
+		if _, err := s.EventByMessageID(ctx, good.MessageID); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("after SaveEvents(valid, %s) failed, EventByMessageID(valid) = %v; want db.ErrNotFound (nothing written)", tc.Name, err)
+		}
+	}
+	for _, bad := range []stream.Value{stream.String("a\x00b"), stream.String("\xff"), stream.Float(math.NaN())} {
+		dist := map[string]stream.Value{"k": bad}
+		_, _, err := s.CreateStream(ctx, db.NewStream{Name: "poison", Key: stream.Key(dist), DistinguishedBy: dist,
+			FirstEvent: base, LastEvent: base, ExpireTimestamp: at(time.Hour), Now: base})
+		if !errors.Is(err, stream.ErrInvalidEvent) {
+			t.Errorf("CreateStream(distinguishing %v) = %v; want stream.ErrInvalidEvent", bad, err)
+		}
+	}
+	if n, err := s.CountEvents(ctx, db.FindEventsParams{}); err != nil || n != 0 {
+		t.Errorf("CountEvents after refused batches = %d, %v; want 0", n, err)
+	}
 }
 
 // longDist returns distinguishing values whose key is far longer than a

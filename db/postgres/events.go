@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -83,41 +82,19 @@ func (o *ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, e
 	return ids, nil
 }
 
-// checkEvent rejects what cannot be stored: a missing envelope field, a
-// zero value, a NaN or infinite float, or a NUL character (PostgreSQL text
-// and jsonb cannot hold one).
+// checkEvent rejects what no store can keep (stream.StorageLimits): the
+// rules are the stream package's, so both drivers refuse the same events.
+// The error wraps stream.ErrInvalidEvent.
 func checkEvent(i int, ev stream.Event) error {
-	switch {
-	case ev.MessageID == "":
-		return fmt.Errorf("event %d: empty message_id", i)
-	case ev.Type == "":
-		return fmt.Errorf("event %d (message_id %q): empty event_type", i, ev.MessageID)
-	case ev.Timestamp.IsZero():
-		return fmt.Errorf("event %d (message_id %q): no timestamp", i, ev.MessageID)
-	case strings.ContainsRune(ev.MessageID, 0):
-		return fmt.Errorf("event %d: message_id %q contains a NUL character", i, ev.MessageID)
-	case strings.ContainsRune(ev.Type, 0):
-		return fmt.Errorf("event %d (message_id %q): event_type contains a NUL character", i, ev.MessageID)
-	}
-	if err := checkValues(ev.Traits); err != nil {
-		return fmt.Errorf("event %d (message_id %q): %w", i, ev.MessageID, err)
+	if err := stream.StorageLimits().CheckEvent(ev); err != nil {
+		return fmt.Errorf("event %d: %w", i, err)
 	}
 	return nil
 }
 
-// checkValues rejects trait values that cannot be stored.
+// checkValues rejects distinguishing values that cannot be stored.
 func checkValues(traits map[string]stream.Value) error {
-	for name, v := range traits {
-		switch {
-		case v.IsZero():
-			return fmt.Errorf("trait %q has no value", name)
-		case v.Kind() == stream.KindFloat && (math.IsNaN(v.FloatValue()) || math.IsInf(v.FloatValue(), 0)):
-			return fmt.Errorf("trait %q: float %v cannot be stored", name, v.FloatValue())
-		case strings.ContainsRune(name, 0) || strings.ContainsRune(v.Text(), 0):
-			return fmt.Errorf("trait %q contains a NUL character, which PostgreSQL cannot store", name)
-		}
-	}
-	return nil
+	return stream.StorageLimits().CheckTraits(traits)
 }
 
 const eventColumns = `e.id, e.message_id, e.event_type, e.timestamp, e.traits`

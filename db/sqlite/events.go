@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,23 +37,13 @@ func scanEvent(sc scanner) (db.StoredEvent, error) {
 	return se, nil
 }
 
-// checkEvent refuses events the store cannot keep faithfully.
+// checkEvent refuses events no store can keep (stream.StorageLimits): the
+// rules are the stream package's, so both drivers refuse the same events
+// (SQLite itself would store a NUL or invalid UTF-8; PostgreSQL would not).
+// The error wraps stream.ErrInvalidEvent.
 func checkEvent(i int, ev stream.Event) error {
-	switch {
-	case ev.MessageID == "":
-		return fmt.Errorf("event %d: empty message_id", i)
-	case ev.Type == "":
-		return fmt.Errorf("event %d (message_id %q): empty event_type", i, ev.MessageID)
-	case ev.Timestamp.IsZero():
-		return fmt.Errorf("event %d (message_id %q): no timestamp", i, ev.MessageID)
-	}
-	for name, v := range ev.Traits {
-		if v.IsZero() {
-			return fmt.Errorf("event %q: trait %q has no value", ev.MessageID, name)
-		}
-		if v.Kind() == stream.KindFloat && (math.IsNaN(v.FloatValue()) || math.IsInf(v.FloatValue(), 0)) {
-			return fmt.Errorf("event %q: trait %q: float %v cannot be stored", ev.MessageID, name, v.FloatValue())
-		}
+	if err := stream.StorageLimits().CheckEvent(ev); err != nil {
+		return fmt.Errorf("event %d: %w", i, err)
 	}
 	return nil
 }

@@ -115,6 +115,9 @@ func (o ops) CreateStream(ctx context.Context, p db.NewStream) (id int64, create
 	if want := stream.Key(p.DistinguishedBy); p.Key != want {
 		return 0, false, fmt.Errorf("sqlite: create stream of trigger %q: key %q is not the key %q of its distinguishing values", p.Name, p.Key, want)
 	}
+	if err := stream.StorageLimits().CheckTraits(p.DistinguishedBy); err != nil {
+		return 0, false, fmt.Errorf("sqlite: create stream of trigger %q: distinguishing %w", p.Name, err)
+	}
 	err = o.atomic(ctx, func(o ops) error {
 		err := o.queryRow(ctx, createStreamSQL, p.Name, p.Key, db.EncodeTraits(p.DistinguishedBy),
 			db.Micros(p.FirstEvent), db.Micros(p.LastEvent), timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp),
