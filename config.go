@@ -149,6 +149,9 @@ type Config struct {
 	// winchester consume; the keys of an entry are described by
 	// amqpconsume.Config and docs/AMQP.md.
 	Consumers []amqpconsume.Config `yaml:"consumers"`
+	// Jobs are scheduled jobs by name, run by every pipeline worker and
+	// each window once across all of them; see JobConfig.
+	Jobs map[string]JobConfig `yaml:"jobs"`
 
 	// File is the absolute path of the config file (set by Read).
 	File string `yaml:"-"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/job"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
@@ -26,6 +27,9 @@ type Definitions struct {
 	EventDefs    []*distiller.Definition
 	DistillFile  string
 	TrimAge      *timex.Expr
+	// Jobs are the scheduled jobs of the configuration, disabled ones
+	// included (a runner skips them).
+	Jobs []job.Definition
 }
 
 // Close releases what the handler registry holds (connections of
@@ -145,6 +149,11 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 		}
 		defs.TrimAge = e
 	}
+	jobs, err := reg.JobDefinitions(cfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	defs.Jobs = jobs
 	if len(errs) > 0 {
 		return defs, errors.Join(errs...)
 	}
@@ -258,19 +267,6 @@ func (e *Engine) NewWorker(cfg pipeline.WorkerConfig) (*pipeline.Worker, error) 
 		return nil, errors.New("no pipeline_config in the configuration: a worker has no pipelines to run")
 	}
 	return pipeline.NewWorker(e.Store, pipes, Lookup(e.Manager), Feed(e.Manager), cfg)
-}
-
-// RunWorker runs one pipeline worker named name (its worker_id in logs
-// and claims) with the configuration's settings until ctx is cancelled:
-// it then stops claiming, lets running pipelines finish within
-// shutdown_grace and returns nil. Run several, on goroutines or in other
-// processes, to share the work.
-func (e *Engine) RunWorker(ctx context.Context, name string) error {
-	w, err := e.NewWorker(e.WorkerConfig(name))
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
 }
 
 // Lookup returns the pipeline lookup of a manager's current definitions.

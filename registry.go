@@ -8,17 +8,18 @@ import (
 	"strings"
 
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/job"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/pipeline/handlers"
 )
 
 // Registry holds, by name, everything a program adds to the engine: pipeline
-// handlers (named in pipelines.yaml and pipeline_handlers) and distiller
-// trait plugins (named in event definitions and distiller_trait_plugins).
-// Every kind of extension is registered on this one type with a
-// RegisterX(name, …) method and listed by an X() method, in the manner of
-// database/sql's Register and Drivers: subscribers and scheduled jobs join
-// it the same way.
+// handlers (named in pipelines.yaml and pipeline_handlers), distiller trait
+// plugins (named in event definitions and distiller_trait_plugins) and
+// scheduled jobs (named by the handler of jobs entries). Every kind of
+// extension is registered on this one type with a RegisterX(name, …)
+// method and listed by an X() method, in the manner of database/sql's
+// Register and Drivers; event subscribers will join it the same way.
 //
 // NewRegistry returns a registry holding the built-ins. Register before
 // calling Open; a Registry is not safe for concurrent registration, and
@@ -33,6 +34,7 @@ import (
 type Registry struct {
 	handlers *pipeline.Registry
 	plugins  *distiller.PluginRegistry
+	jobs     map[string]job.Func
 }
 
 // NewRegistry returns a registry holding the built-in handlers (logger,

@@ -1,10 +1,12 @@
 package winchester
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
@@ -180,6 +182,15 @@ func TestRegisterMisuse(t *testing.T) {
 		{"nil handler factory", func(r *Registry) { r.RegisterHandler("x", nil) }},
 		{"plugin twice", func(r *Registry) { r.RegisterTraitPlugin("split", upper) }},
 		{"nil plugin factory", func(r *Registry) { r.RegisterTraitPlugin("x", nil) }},
+		{"job twice", func(r *Registry) {
+			f := func(context.Context, time.Time, time.Time) error { return nil }
+			r.RegisterJob("x", f)
+			r.RegisterJob("x", f)
+		}},
+		{"job without a name", func(r *Registry) {
+			r.RegisterJob("", func(context.Context, time.Time, time.Time) error { return nil })
+		}},
+		{"nil job", func(r *Registry) { r.RegisterJob("x", nil) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 			bad("distiller_trait_plugins", "plugin %q: empty implementation", name)
 		}
 	}
+	errs = append(errs, c.validateJobs()...)
 	if err := amqpconsume.ValidateAll(c.Consumers, c.displayName()); err != nil {
 		errs = append(errs, err)
 	}

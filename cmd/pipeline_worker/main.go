@@ -60,24 +60,35 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 			logger.Warn("close engine", "error", err)
 		}
 	}()
+	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once, "jobs", len(eng.Defs.Jobs))
+	if !opts.Once {
+		return eng.RunWorker(ctx, opts.Name) // the pipelines, and the scheduled jobs beside them
+	}
 	w, err := eng.NewWorker(eng.WorkerConfig(opts.Name))
 	if err != nil {
 		return err
 	}
-	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once)
-	if opts.Once {
-		res, err := w.Pass(ctx, ctx)
+	res, err := w.Pass(ctx, ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("pass done", "loaded_fire", res.LoadedFire, "loaded_expire", res.LoadedExpire,
+		"fired", res.Stats.Fired, "expired", res.Stats.Expired, "errors", res.Stats.Errors)
+	if res.Stats.Errors > 0 {
+		return fmt.Errorf("the pass had %d stream error(s): see the log, and winchester streams list --state error", res.Stats.Errors)
+	}
+	if len(eng.Defs.Jobs) > 0 {
+		jr, err := eng.NewJobRunner(opts.Name)
 		if err != nil {
 			return err
 		}
-		logger.Info("pass done", "loaded_fire", res.LoadedFire, "loaded_expire", res.LoadedExpire,
-			"fired", res.Stats.Fired, "expired", res.Stats.Expired, "errors", res.Stats.Errors)
-		if res.Stats.Errors > 0 {
-			return fmt.Errorf("the pass had %d stream error(s): see the log, and winchester streams list --state error", res.Stats.Errors)
+		jres, err := jr.Pass(ctx)
+		if err != nil {
+			return err
 		}
-		return nil
+		logger.Info("job pass done", "completed", jres.Completed, "failed", jres.Failed, "gave_up", jres.GaveUp, "skipped", jres.Skipped)
 	}
-	return w.Run(ctx)
+	return nil
 }
 
 func newRootCmd(getenv func(string) string, stderr io.Writer, runWorker runFunc) *cobra.Command {

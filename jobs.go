@@ -1,0 +1,190 @@
+package winchester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/job"
+)
+
+// JobConfig is one entry of jobs in winchester.yaml: a scheduled job
+// whose windows run once across every worker sharing the database (see
+// package job and docs/EXTENDING.md).
+type JobConfig struct {
+	// Schedule is a crontab schedule: five fields ("*/5 * * * *"; the
+	// original's "?" means any) or a descriptor (@hourly, @daily,
+	// @every 90m). UTC unless it starts with CRON_TZ=Zone. Required.
+	Schedule string `yaml:"schedule"`
+	// Handler names the Go job that runs the windows, registered by the
+	// program with Registry.RegisterJob. Required.
+	Handler string `yaml:"handler"`
+	// Enabled switches the job on; default true. A disabled job never runs
+	// and keeps no state.
+	Enabled *bool `yaml:"enabled"`
+	// Timeout is the time limit of one run; default 30m.
+	Timeout Duration `yaml:"timeout"`
+	// MaxRetries is how many times a failed window is run again before it
+	// is recorded as given up and the job moves on; default 3, 0: never.
+	MaxRetries *int `yaml:"max_retries"`
+	// RetryBackoff is the delay before the first retry; it doubles with
+	// every further one; default 30s.
+	RetryBackoff Duration `yaml:"retry_backoff"`
+	// CatchUp is what happens to the windows missed while no worker ran:
+	// all (run them one by one), latest (default: one window covering the
+	// gap) or skip (record them as skipped, run only the most recent).
+	CatchUp string `yaml:"catch_up"`
+}
+
+// enabled reports whether the job is switched on.
+func (j JobConfig) enabled() bool { return j.Enabled == nil || *j.Enabled }
+
+// validateJobs checks the jobs section. Every problem names its key and
+// the line of the value, or of the job's entry when the key is missing.
+func (c *Config) validateJobs() []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(c.Jobs)) {
+		j := c.Jobs[name]
+		bad := func(field, format string, args ...any) {
+			key := "jobs." + name + "." + field
+			at := key
+			if !c.has(key) {
+				at = "jobs." + name
+			}
+			errs = append(errs, fmt.Errorf("%s: %s: %s", c.pos(at), key, fmt.Sprintf(format, args...)))
+		}
+		if j.Schedule == "" {
+			bad("schedule", "required (five crontab fields or a descriptor such as @hourly)")
+		} else if _, err := job.ParseSchedule(j.Schedule); err != nil {
+			bad("schedule", "%v", err)
+		}
+		if j.Handler == "" {
+			bad("handler", "required: the name of a Go job the program registers")
+		}
+		if j.Timeout < 0 {
+			bad("timeout", "must not be negative")
+		}
+		if j.MaxRetries != nil && *j.MaxRetries < 0 {
+			bad("max_retries", "must not be negative")
+		}
+		if j.RetryBackoff < 0 {
+			bad("retry_backoff", "must not be negative")
+		}
+		if j.CatchUp != "" {
+			if _, err := job.ParseCatchUp(j.CatchUp); err != nil {
+				bad("catch_up", "%v", err)
+			}
+		}
+	}
+	return errs
+}
+
+// RegisterJob adds a scheduled job's work under name: the name the
+// handler of a jobs entry in winchester.yaml gives. f receives each
+// window (start, end] and must limit itself to it.
+func (r *Registry) RegisterJob(name string, f job.Func) {
+	if name == "" {
+		panic("winchester: RegisterJob with an empty name")
+	}
+	if f == nil {
+		panic(fmt.Sprintf("winchester: RegisterJob %q with a nil function", name))
+	}
+	if r.jobs == nil {
+		r.jobs = map[string]job.Func{}
+	}
+	if _, dup := r.jobs[name]; dup {
+		panic(fmt.Sprintf("winchester: RegisterJob called twice for %q", name))
+	}
+	r.jobs[name] = f
+}
+
+// Jobs returns the registered job names, sorted.
+func (r *Registry) Jobs() []string { return slices.Sorted(maps.Keys(r.jobs)) }
+
+// JobDefinitions returns the jobs cfg configures, each with the Go job
+// its handler names. An enabled job whose handler is not registered is an
+// error naming the entry's file and line.
+func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
+	var defs []job.Definition
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
+		jc := cfg.Jobs[name]
+		sched, err := job.ParseSchedule(jc.Schedule)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: jobs.%s.schedule: %v", cfg.Pos("jobs."+name+".schedule"), name, err))
+			continue
+		}
+		d := job.Definition{Name: name, Schedule: sched, Disabled: !jc.enabled(),
+			Timeout: jc.Timeout.Std(), RetryBackoff: jc.RetryBackoff.Std()}
+		if jc.MaxRetries != nil {
+			d.MaxRetries = *jc.MaxRetries
+			if d.MaxRetries == 0 {
+				d.MaxRetries = -1 // job.Definition: negative is none
+			}
+		}
+		if jc.CatchUp != "" {
+			if d.CatchUp, err = job.ParseCatchUp(jc.CatchUp); err != nil {
+				errs = append(errs, fmt.Errorf("%s: jobs.%s.catch_up: %v", cfg.Pos("jobs."+name+".catch_up"), name, err))
+				continue
+			}
+		}
+		if f, ok := r.jobs[jc.Handler]; ok {
+			d.Func = f
+		} else if !d.Disabled {
+			known := "none"
+			if names := r.Jobs(); len(names) > 0 {
+				known = strings.Join(names, ", ")
+			}
+			errs = append(errs, fmt.Errorf("%s: jobs.%s.handler: no Go job registered as %q (Registry.RegisterJob; registered: %s)",
+				cfg.Pos("jobs."+name+".handler"), name, jc.Handler, known))
+			continue
+		}
+		defs = append(defs, d)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return defs, nil
+}
+
+// NewJobRunner returns a runner of the configured jobs named name (its
+// worker_id in claims and the history), with the configuration's
+// worker_lease as the lease of its claims.
+func (e *Engine) NewJobRunner(name string) (*job.Runner, error) {
+	js, ok := e.Store.(db.JobStore)
+	if !ok {
+		return nil, fmt.Errorf("the %T store cannot keep scheduled jobs", e.Store)
+	}
+	return job.NewRunner(js, e.Defs.Jobs, job.RunnerConfig{Name: name, Lease: e.Config.WorkerLease.Std(),
+		Clock: e.Clock, Logger: e.Logger})
+}
+
+// RunWorker runs one pipeline worker named name (its worker_id in logs
+// and claims) with the configuration's settings, and the configured
+// scheduled jobs beside it, until ctx is cancelled: it then stops
+// claiming, lets running pipelines finish within shutdown_grace, hands
+// running job windows back and returns nil. Run several, on goroutines or
+// in other processes, to share the work.
+func (e *Engine) RunWorker(ctx context.Context, name string) error {
+	w, err := e.NewWorker(e.WorkerConfig(name))
+	if err != nil {
+		return err
+	}
+	if len(e.Defs.Jobs) == 0 {
+		return w.Run(ctx)
+	}
+	jr, err := e.NewJobRunner(name)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.Run(ctx) })
+	g.Go(func() error { return jr.Run(ctx) })
+	return g.Wait()
+}
