@@ -387,6 +387,12 @@ func TestValidate(t *testing.T) {
 			text: "trim_events: true\ntrim_events_age: \"$timestamp -\"\n",
 			want: []string{`w.yaml:2: trim_events_age: "$timestamp -": `},
 		},
+		{
+			name: "trim age with names evaluation would reject",
+			text: "trim_events: true\ntrim_events_age: \"dya($last) - 14d\"\n",
+			want: []string{`w.yaml:2: trim_events_age: "dya($last) - 14d": timex: check "dya($last) - 14d": unknown function dya`,
+				`variable $last is not available here (available: $timestamp)`},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,7 +90,12 @@ func (c *Config) Validate() error {
 		bad("log_format", "%v", err)
 	}
 	if c.TrimEvents || c.has("trim_events_age") {
-		if _, err := timex.Parse(c.TrimEventsAge); err != nil {
+		// Evaluated with $timestamp = now and nothing else.
+		e, err := timex.Parse(c.TrimEventsAge)
+		if err == nil {
+			err = e.Check([]string{})
+		}
+		if err != nil {
 			bad("trim_events_age", "%q: %v", c.TrimEventsAge, err)
 		}
 	}

@@ -230,10 +230,12 @@ func TestDefinitionExpire(t *testing.T) {
 			}
 		})
 	}
-	t.Run("undefined variable", func(t *testing.T) {
+	// An undefined variable is a load error now (TestParseErrors); a
+	// calendar date that does not exist still fails at evaluation.
+	t.Run("impossible date", func(t *testing.T) {
 		t.Parallel()
-		d := mustParse(t, "- name: t\n  expiration: $start + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n")[0]
-		_, err := d.Expire(now, first, last)
+		d := mustParse(t, "- name: t\n  expiration: $last + 1mo\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n")[0]
+		_, err := d.Expire(now, first, mustTime(t, "2014-01-31T00:00:00"))
 		var ee *timex.EvalError
 		if !errors.As(err, &ee) {
 			t.Fatalf("Expire error = %v, want a *timex.EvalError", err)

@@ -184,7 +184,7 @@ func (l *loader) definition(n *yaml.Node) *Definition {
 		d.DistinguishedBy = l.distinguishedBy(f.Value, trig)
 	}
 	if f, ok := fields[keyExpiration]; ok && !yamlfile.IsNull(f.Value) {
-		d.Expiration = l.expr(f.Value, trig, keyExpiration)
+		d.Expiration = l.expr(f.Value, trig, keyExpiration, expirationVars)
 	} else {
 		l.errorf(n, trig, keyExpiration, "required field in trigger definition not specified")
 	}
@@ -287,7 +287,7 @@ func (l *loader) distinguishedBy(v *yaml.Node, trig string) []Distinguisher {
 				continue
 			}
 			dist.Trait = s
-			dist.Expr = l.expr(ev, trig, path+"."+s)
+			dist.Expr = l.expr(ev, trig, path+"."+s, distinguisherVars)
 			if dist.Expr == nil {
 				continue
 			}
@@ -305,8 +305,20 @@ func (l *loader) distinguishedBy(v *yaml.Node, trig string) []Distinguisher {
 	return out
 }
 
-// expr parses a time expression field; nil on error.
-func (l *loader) expr(v *yaml.Node, trig, path string) *timex.Expr {
+// Variables of the time expressions, by where they are evaluated.
+// $timestamp is always available. Criteria expressions see the event's
+// datetime traits, which are not known at load: only their functions are
+// checked.
+var (
+	expirationVars    = []string{"first", "last"}
+	distinguisherVars = []string{}
+	criteriaVars      []string
+)
+
+// expr parses a time expression field and checks that its functions and
+// variables (with vars, see timex.Expr.Check) exist, so that it cannot
+// fail on every event at run time; nil on error.
+func (l *loader) expr(v *yaml.Node, trig, path string, vars []string) *timex.Expr {
 	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" {
 		l.errorf(v, trig, path, "must be a time expression string, not %s", yamlfile.Describe(v))
 		return nil
@@ -314,6 +326,21 @@ func (l *loader) expr(v *yaml.Node, trig, path string) *timex.Expr {
 	e, err := timex.Parse(v.Value)
 	if err != nil {
 		l.fail(v, trig, path, fmt.Errorf("time expression %q: %w", v.Value, err))
+		return nil
+	}
+	if err := e.Check(vars); err != nil {
+		for _, p := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var ne *timex.NameError
+			if errors.As(p, &ne) {
+				if guess := yamlfile.Closest(ne.Name, ne.Known); guess != "" {
+					if !ne.Func {
+						guess = "$" + guess
+					}
+					p = fmt.Errorf("%w; did you mean %s?", p, guess)
+				}
+			}
+			l.fail(v, trig, path, p)
+		}
 		return nil
 	}
 	return e
@@ -405,7 +432,7 @@ func (l *loader) criteria(n *yaml.Node, trig, path string, isMatch bool, distNam
 		}
 	}
 	if f, ok := fields[keyTimestamp]; ok && !yamlfile.IsNull(f.Value) {
-		c.Timestamp = l.expr(f.Value, trig, join(path, keyTimestamp))
+		c.Timestamp = l.expr(f.Value, trig, join(path, keyTimestamp), criteriaVars)
 	}
 	mapField, hasMap := fields[keyMapDist]
 	if typo, ok := fields[keyMapDistTypo]; ok {
@@ -587,7 +614,7 @@ func (l *loader) traitCriterion(v *yaml.Node, trig, path string) (TraitCriterion
 		}
 		return TraitCriterion{Kind: kind, Op: op, Value: val}, nil
 	case typeDatetime:
-		e := l.expr(arg, trig, join(path, typeDatetime))
+		e := l.expr(arg, trig, join(path, typeDatetime), criteriaVars)
 		if e == nil {
 			return TraitCriterion{}, nil
 		}

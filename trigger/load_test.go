@@ -266,6 +266,34 @@ func TestParseErrors(t *testing.T) {
 			want: []problem{{Line: 8, Msg: "more than one YAML document"}},
 		},
 		{
+			name: "misspelled function in the expiration",
+			yaml: "- name: t\n  expiration: dya($last) + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: "unknown function dya (known: day, hour, month, year); did you mean day?"}},
+		},
+		{
+			name: "misspelled variable in the expiration",
+			yaml: "- name: t\n  expiration: $lsat + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: "variable $lsat is not available here (available: $first, $last, $timestamp); did you mean $last?"}},
+		},
+		{
+			name: "unknown function in distinguished_by",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp: fortnight\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0].timestamp", Msg: "unknown function fortnight (known: day, hour, month, year)"}},
+		},
+		{
+			name: "variable other than timestamp in distinguished_by",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp: day($last)\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0].timestamp", Msg: "variable $last is not available here (available: $timestamp)"}},
+		},
+		{
+			name: "unknown functions in criteria",
+			yaml: "- name: t\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria:\n  - timestamp: wk\n  fire_criteria:\n  - traits: {when: {datetime: dy($launched_at)}}\n",
+			want: []problem{
+				{Line: 7, Trigger: "t", Field: "fire_criteria[0].traits.when.datetime", Msg: "unknown function dy (known: day, hour, month, year); did you mean day?"},
+				{Line: 5, Trigger: "t", Field: "match_criteria[0].timestamp", Msg: "unknown function wk"},
+			},
+		},
+		{
 			name: "merged key misspelled",
 			yaml: "- name: t\n  <<: {fire_dealy: 3}" + validTail,
 			want: []problem{{Line: 2, Trigger: "t", Field: "fire_dealy", Msg: "unknown key (did you mean fire_delay?)"}},

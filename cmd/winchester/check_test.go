@@ -118,6 +118,20 @@ func TestCheck(t *testing.T) {
 			wantFail: true,
 		},
 		{
+			name: "time expressions that would fail at run time",
+			files: map[string]string{
+				"winchester.yaml": "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n",
+				"triggers.yaml": "- name: t1\n  distinguished_by:\n  - timestamp: fortnight\n  expiration: \"dya($lsat) + 1d\"\n" +
+					"  fire_pipeline: p1\n  match_criteria:\n  - event_type: a\n  fire_criteria: []\n",
+				"pipelines.yaml": goodPipelines,
+			},
+			want: []string{"3 problems:",
+				`triggers.yaml:3: trigger "t1": distinguished_by[0].timestamp:`, "unknown function fortnight",
+				`triggers.yaml:4: trigger "t1": expiration:`, "unknown function dya", "did you mean day?",
+				`triggers.yaml:4: trigger "t1": expiration:`, "variable $lsat is not available here", "did you mean $last?"},
+			wantFail: true,
+		},
+		{
 			name:     "unknown key in the config file",
 			files:    map[string]string{"winchester.yaml": "pipeline_config: p.yaml\nfire_delay: 3\n"},
 			want:     []string{"1 problem:", `winchester.yaml:2: fire_delay: unknown key (known keys: config_path,`},

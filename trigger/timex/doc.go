@@ -54,7 +54,8 @@
 // allowed when the left operand is directly an explicit range or a range
 // function ("($a to $b) + 1", "day @ 2", "hour + 30"); elsewhere, including
 // "(day + 1h) + 6", it is a parse error. Unknown function names parse and
-// fail at evaluation.
+// fail at evaluation; Expr.Check finds them, and variables the caller
+// will not supply, when the expression is loaded.
 //
 // # Evaluation
 //
@@ -114,7 +115,8 @@
 // character) from a parse error (grammar violation, unitless number on a
 // timestamp, premature end of input). Eval returns an *EvalError for an
 // undefined variable, an unknown function, an impossible calendar date or
-// an out-of-range result. Nothing panics.
+// an out-of-range result. Check returns a *NameError for each unknown
+// function and unavailable variable. Nothing panics.
 //
 // # Differences from the original
 //

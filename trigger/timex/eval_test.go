@@ -362,3 +362,81 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		src  string
+		vars []string
+		want []timex.NameError // without Expr
+	}{
+		{name: "known names", src: "day($last) + 1d", vars: []string{"first", "last"}},
+		{name: "timestamp is always there", src: "$timestamp + 1h", vars: []string{}},
+		{name: "range function on timestamp", src: "hour", vars: []string{}},
+		{name: "unknown function", src: "fortnight", vars: []string{},
+			want: []timex.NameError{{Name: "fortnight", Func: true, Known: []string{"day", "hour", "month", "year"}}}},
+		{name: "misspelled function", src: "dya($last) + 1d", vars: []string{"first", "last"},
+			want: []timex.NameError{{Name: "dya", Func: true, Known: []string{"day", "hour", "month", "year"}}}},
+		{name: "unknown variable", src: "$lsat + 1h", vars: []string{"first", "last"},
+			want: []timex.NameError{{Name: "lsat", Known: []string{"first", "last", "timestamp"}}}},
+		{name: "functions first", src: "wk($b) + 1d", vars: []string{"first"},
+			want: []timex.NameError{
+				{Name: "wk", Func: true, Known: []string{"day", "hour", "month", "year"}},
+				{Name: "b", Known: []string{"first", "timestamp"}},
+			}},
+		{name: "variables sorted", src: "$b to $a", vars: []string{"first"},
+			want: []timex.NameError{
+				{Name: "a", Known: []string{"first", "timestamp"}},
+				{Name: "b", Known: []string{"first", "timestamp"}},
+			}},
+		{name: "nil vars checks functions only", src: "wk($launched_at)", vars: nil,
+			want: []timex.NameError{{Name: "wk", Func: true, Known: []string{"day", "hour", "month", "year"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := timex.MustParse(tc.src).Check(tc.vars)
+			var got []timex.NameError
+			if err != nil {
+				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+					ne, ok := e.(*timex.NameError)
+					if !ok {
+						t.Fatalf("Check(%q) problem %v (%T) is not a *NameError", tc.src, e, e)
+					}
+					if ne.Expr != tc.src {
+						t.Errorf("NameError.Expr = %q, want %q", ne.Expr, tc.src)
+					}
+					c := *ne
+					c.Expr = ""
+					got = append(got, c)
+				}
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("Check(%q, %v) mismatch (-want +got):\n%s", tc.src, tc.vars, d)
+			}
+			// What Check accepts, Eval does not reject for its names.
+			if err == nil && tc.vars != nil {
+				vars := map[string]time.Time{}
+				for _, v := range tc.vars {
+					vars[v] = time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC)
+				}
+				if _, err := timex.MustParse(tc.src).Eval(time.Date(2014, 8, 1, 0, 0, 0, 0, time.UTC), vars); err != nil {
+					t.Errorf("Eval(%q) after a clean Check: %v", tc.src, err)
+				}
+			}
+		})
+	}
+	msgs := []struct {
+		err  *timex.NameError
+		want string
+	}{
+		{&timex.NameError{Expr: "wk", Name: "wk", Func: true, Known: []string{"day", "hour"}}, `timex: check "wk": unknown function wk (known: day, hour)`},
+		{&timex.NameError{Expr: "$x", Name: "x", Known: []string{"last", "timestamp"}}, `timex: check "$x": variable $x is not available here (available: $last, $timestamp)`},
+	}
+	for _, m := range msgs {
+		if got := m.err.Error(); got != m.want {
+			t.Errorf("Error() = %q, want %q", got, m.want)
+		}
+	}
+}

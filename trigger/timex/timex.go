@@ -1,6 +1,7 @@
 package timex
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -33,6 +34,25 @@ type EvalError struct {
 
 func (e *EvalError) Error() string {
 	return fmt.Sprintf("timex: evaluate %q: %s", e.Expr, e.Msg)
+}
+
+// NameError is a name that evaluation would reject, found by Expr.Check:
+// an unknown function, or a variable the caller does not supply.
+type NameError struct {
+	Expr string
+	// Name is the function's name, or the variable's without "$".
+	Name string
+	// Func is set for a function, unset for a variable.
+	Func bool
+	// Known are the names available (variables without "$"), sorted.
+	Known []string
+}
+
+func (e *NameError) Error() string {
+	if e.Func {
+		return fmt.Sprintf("timex: check %q: unknown function %s (known: %s)", e.Expr, e.Name, strings.Join(e.Known, ", "))
+	}
+	return fmt.Sprintf("timex: check %q: variable $%s is not available here (available: $%s)", e.Expr, e.Name, strings.Join(e.Known, ", $"))
 }
 
 // Unit is a unit of time: the unit of a duration part, and the unit a range
@@ -209,6 +229,43 @@ func (e *Expr) Funcs() []string {
 func KnownFunc(name string) bool {
 	_, ok := funcUnits[name]
 	return ok
+}
+
+// Check reports the names the expression uses that Eval would reject,
+// so that callers can refuse them when the expression is loaded rather
+// than when it is first evaluated: every function other than hour, day,
+// month and year, and, when vars is not nil, every variable other than
+// those in vars and "timestamp" (which Eval always supplies). The error
+// joins one *NameError per name: functions first, each kind sorted. A nil
+// vars checks functions only, for callers whose variables are not known
+// in advance (criteria, whose variables are an event's datetime traits).
+func (e *Expr) Check(vars []string) error {
+	var errs []error
+	for _, f := range e.Funcs() {
+		if !KnownFunc(f) {
+			errs = append(errs, &NameError{Expr: e.src, Name: f, Func: true, Known: sortedKeys(funcNames())})
+		}
+	}
+	if vars != nil {
+		avail := map[string]bool{timestampVar: true}
+		for _, v := range vars {
+			avail[v] = true
+		}
+		for _, v := range e.Vars() {
+			if !avail[v] {
+				errs = append(errs, &NameError{Expr: e.src, Name: v, Known: sortedKeys(avail)})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func funcNames() map[string]bool {
+	m := make(map[string]bool, len(funcUnits))
+	for name := range funcUnits {
+		m[name] = true
+	}
+	return m
 }
 
 // Eval evaluates the expression. vars holds the named variables ($first,
