@@ -1,0 +1,314 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/job"
+)
+
+func init() {
+	subcommands = append(subcommands, newJobsCmd)
+}
+
+func newJobsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "Show scheduled jobs and their runs",
+		Long: `jobs shows the scheduled jobs of winchester.yaml (the jobs key) with
+their progress as stored in the database: the last window done, the
+window running or waiting for a retry, the next window, the last error;
+and the history of a job's runs, failures and skipped windows.`,
+	}
+	cmd.AddCommand(newJobsListCmd(), newJobsHistoryCmd())
+	return cmd
+}
+
+// jobsFlags are the flags of the jobs sub-commands.
+type jobsFlags struct {
+	output string
+}
+
+func (f *jobsFlags) addTo(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+}
+
+// open loads the configuration and opens its store, which must keep jobs.
+func (f *jobsFlags) open(cmd *cobra.Command) (*winchester.Config, db.Store, db.JobStore, error) {
+	if f.output != "text" && f.output != "json" {
+		return nil, nil, nil, fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	flags := cli.FlagsOf(cmd)
+	cfg, _, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := db.Open(cmd.Context(), cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open database %s: %w", winchester.MaskURL(cfg.DatabaseURL), err)
+	}
+	js, ok := store.(db.JobStore)
+	if !ok {
+		store.Close()
+		return nil, nil, nil, fmt.Errorf("the %s store keeps no jobs", winchester.MaskURL(cfg.DatabaseURL))
+	}
+	return cfg, store, js, nil
+}
+
+// jobRow is one line of jobs list.
+type jobRow struct {
+	Name        string     `json:"name"`
+	Schedule    string     `json:"schedule,omitempty"`
+	Handler     string     `json:"handler,omitempty"`
+	Enabled     bool       `json:"enabled"`
+	Configured  bool       `json:"configured"`
+	State       string     `json:"state"`
+	LastEnd     *time.Time `json:"last_end,omitempty"`
+	WindowStart *time.Time `json:"window_start,omitempty"`
+	WindowEnd   *time.Time `json:"window_end,omitempty"`
+	NextEnd     *time.Time `json:"next_window_end,omitempty"`
+	Attempts    int        `json:"attempts,omitempty"`
+	ClaimedBy   string     `json:"claimed_by,omitempty"`
+	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+	RetryAt     *time.Time `json:"retry_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newJobsListCmd() *cobra.Command {
+	var f jobsFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the jobs with their progress",
+		Long: `list prints every job of the configuration, and every job the database
+keeps that the configuration no longer names, with its state: new (never
+seen by a worker), idle, running (claimed by a worker until its lease
+ends), retry (a failed window waiting for its retry) or disabled.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, store, js, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			states, err := js.JobStates(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := jobRows(cfg, states, time.Now().UTC())
+			return printJobRows(cmd.OutOrStdout(), f.output, rows)
+		},
+	}
+	f.addTo(cmd)
+	return cmd
+}
+
+// jobRows joins the configured jobs with the stored states.
+func jobRows(cfg *winchester.Config, states []db.JobState, now time.Time) []jobRow {
+	byName := map[string]db.JobState{}
+	for _, st := range states {
+		byName[st.Name] = st
+	}
+	names := slices.Sorted(maps.Keys(cfg.Jobs))
+	for _, st := range states {
+		if _, ok := cfg.Jobs[st.Name]; !ok {
+			names = append(names, st.Name)
+		}
+	}
+	rows := make([]jobRow, 0, len(names))
+	for _, name := range names {
+		r := jobRow{Name: name, State: "new"}
+		jc, configured := cfg.Jobs[name]
+		var sched job.Schedule
+		if configured {
+			r.Configured, r.Schedule, r.Handler = true, jc.Schedule, jc.Handler
+			r.Enabled = jc.Enabled == nil || *jc.Enabled
+			sched, _ = job.ParseSchedule(jc.Schedule) // Validate checked it
+		}
+		if st, ok := byName[name]; ok {
+			r.LastEnd, r.WindowStart, r.WindowEnd = optionalTime(st.LastEnd), optionalTime(st.WindowStart), optionalTime(st.WindowEnd)
+			r.Attempts, r.ClaimedBy, r.LeaseUntil, r.RetryAt, r.LastError = st.Attempts, st.ClaimedBy, optionalTime(st.LeaseUntil), optionalTime(st.RetryAt), st.LastError
+			switch {
+			case st.ClaimedBy != "" && st.LeaseUntil.After(now):
+				r.State = "running"
+			case !st.WindowEnd.IsZero():
+				r.State = "retry"
+			default:
+				r.State = "idle"
+				if !sched.IsZero() {
+					r.NextEnd = optionalTime(sched.Next(st.LastEnd))
+				}
+			}
+		}
+		switch {
+		case !configured:
+			r.State += " (not configured)"
+		case !r.Enabled:
+			r.State = "disabled"
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func printJobRows(w io.Writer, output string, rows []jobRow) error {
+	if output == "json" {
+		items := make([]any, len(rows))
+		for i, r := range rows {
+			items[i] = r
+		}
+		return writeJSONLines(w, items)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSCHEDULE\tSTATE\tLAST WINDOW END\tNEXT WINDOW END\tATTEMPTS\tLAST ERROR")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(r.Schedule), r.State, jobTime(r.LastEnd),
+			nextEnd(r), orDash(attemptText(r.Attempts)), orDash(cutRunes(r.LastError, 60)))
+	}
+	return tw.Flush()
+}
+
+func nextEnd(r jobRow) string {
+	if r.WindowEnd != nil {
+		return jobTime(r.WindowEnd) + " (" + r.State + ")"
+	}
+	return jobTime(r.NextEnd)
+}
+
+func attemptText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func jobTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func cutRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// runRow is one line of jobs history.
+type runRow struct {
+	WindowStart time.Time  `json:"window_start"`
+	WindowEnd   time.Time  `json:"window_end"`
+	Status      string     `json:"status"`
+	Attempt     int        `json:"attempt,omitempty"`
+	Worker      string     `json:"worker,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	FinishedAt  time.Time  `json:"finished_at"`
+	DurationMS  *int64     `json:"duration_ms,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+func newJobsHistoryCmd() *cobra.Command {
+	var (
+		f     jobsFlags
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "Show the recorded runs of a job, newest first",
+		Long: `history prints the runs of a job, newest first: each window with its
+status (completed, failed and retried, gave_up after its retries,
+skipped by catch_up: skip), the attempt, the worker, when it ran, how
+long it took and its error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit <= 0 {
+				return fmt.Errorf("--limit %d: must be positive", limit)
+			}
+			cfg, store, js, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			name := args[0]
+			runs, err := js.JobRuns(cmd.Context(), name, limit)
+			if err != nil {
+				return err
+			}
+			if len(runs) == 0 {
+				if _, err := js.JobState(cmd.Context(), name); errors.Is(err, db.ErrNotFound) {
+					if _, ok := cfg.Jobs[name]; !ok {
+						return fmt.Errorf("no job %q (configured: %s)", name, jobNames(cfg))
+					}
+				}
+			}
+			rows := make([]runRow, len(runs))
+			for i, r := range runs {
+				rows[i] = runRow{WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Status: r.Status.String(), Attempt: r.Attempt,
+					Worker: r.Worker, StartedAt: optionalTime(r.StartedAt), FinishedAt: r.FinishedAt, Error: r.Error}
+				if !r.StartedAt.IsZero() {
+					ms := r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+					rows[i].DurationMS = &ms
+				}
+			}
+			return printRunRows(cmd.OutOrStdout(), f.output, rows)
+		},
+	}
+	f.addTo(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 50, "the number of runs to show")
+	return cmd
+}
+
+func jobNames(cfg *winchester.Config) string {
+	if len(cfg.Jobs) == 0 {
+		return "none"
+	}
+	return fmt.Sprint(slices.Sorted(maps.Keys(cfg.Jobs)))
+}
+
+func printRunRows(w io.Writer, output string, rows []runRow) error {
+	if output == "json" {
+		items := make([]any, len(rows))
+		for i, r := range rows {
+			items[i] = r
+		}
+		return writeJSONLines(w, items)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WINDOW START\tWINDOW END\tSTATUS\tATTEMPT\tWORKER\tFINISHED\tDURATION\tERROR")
+	for _, r := range rows {
+		dur := "-"
+		if r.DurationMS != nil {
+			dur = (time.Duration(*r.DurationMS) * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", jobTime(&r.WindowStart), jobTime(&r.WindowEnd), r.Status,
+			orDash(attemptText(r.Attempt)), orDash(r.Worker), jobTime(&r.FinishedAt), dur, orDash(cutRunes(r.Error, 60)))
+	}
+	return tw.Flush()
+}
