@@ -85,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "entry without name", src: "p:\n  - logger\n  - params: {book: 42}\n", line: 3, pipeline: "p",
 			msg: "Handler name not in config! {params: {book: 42}}"},
 		{name: "unknown handler", src: "p:\n  - nope\n", line: 2, pipeline: "p", handler: "nope",
-			msg: "Unknown handler in pipeline config nope: unknown handler \"nope\" (known: atompub, logger, notabene, usage)"},
+			msg: "Unknown handler in pipeline config nope: unknown handler \"nope\" (known: atompub, exec, filter, halt, logger, notabene, usage, webhook)"},
 		{name: "unknown entry key", src: "p:\n  - name: logger\n    parms: {}\n", line: 3, pipeline: "p", handler: "logger",
 			msg: `parms: unknown key (did you mean params?)`},
 		{name: "params not a mapping", src: "p:\n  - name: logger\n    params: [1]\n", line: 3, pipeline: "p", handler: "logger",

@@ -34,7 +34,7 @@ func TestRegistryBuiltins(t *testing.T) {
 	t.Parallel()
 	reg := builtinRegistry()
 	t.Cleanup(func() { _ = reg.Close() })
-	if d := cmp.Diff([]string{"atompub", "logger", "notabene", "usage"}, reg.Names()); d != "" {
+	if d := cmp.Diff([]string{"atompub", "exec", "filter", "halt", "logger", "notabene", "usage", "webhook"}, reg.Names()); d != "" {
 		t.Errorf("built-in names mismatch (-want +got):\n%s", d)
 	}
 	for _, name := range []string{
@@ -48,7 +48,7 @@ func TestRegistryBuiltins(t *testing.T) {
 		}
 	}
 	_, err := reg.Lookup("winchester.pipeline_handler:Nope")
-	if !errors.Is(err, pipeline.ErrUnknownHandler) || !strings.Contains(err.Error(), "known: atompub, logger, notabene, usage") {
+	if !errors.Is(err, pipeline.ErrUnknownHandler) || !strings.Contains(err.Error(), "known: atompub, exec, filter, halt, logger, notabene, usage, webhook") {
 		t.Errorf("Lookup of an unknown name = %v, want ErrUnknownHandler listing the known names", err)
 	}
 }

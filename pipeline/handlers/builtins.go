@@ -1,5 +1,6 @@
 // Package handlers holds the built-in pipeline handlers: logger, usage,
-// notabene and atompub. RegisterBuiltins adds them to a pipeline.Registry.
+// notabene, atompub, webhook, exec, filter and halt. RegisterBuiltins adds
+// them to a pipeline.Registry.
 package handlers
 
 import "github.com/winchester-go/winchester/pipeline"
@@ -24,5 +25,10 @@ func RegisterBuiltins(r *pipeline.Registry) {
 		r.Register(b.name, b.factory)
 		r.Alias(b.alias, b.name)
 	}
+	hook := NewWebhookFactory(WebhookFactoryConfig{})
+	r.Register("webhook", hook.New)
+	r.Register("exec", NewExec)
+	r.Register("filter", NewFilter)
+	r.Register("halt", NewHalt)
 	r.OnClose(nb.Close)
 }
