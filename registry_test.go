@@ -165,7 +165,7 @@ func TestSelectHandlers(t *testing.T) {
 	if names := strings.Join(got.Names(), ","); names != "audit,log" {
 		t.Errorf("selected %s, want audit,log", names)
 	}
-	if want := []string{"atompub", "audit", "logger", "notabene", "usage"}; strings.Join(reg.Handlers(), ",") != strings.Join(want, ",") {
+	if want := []string{"atompub", "audit", "exec", "filter", "halt", "logger", "notabene", "usage", "webhook"}; strings.Join(reg.Handlers(), ",") != strings.Join(want, ",") {
 		t.Errorf("Handlers() = %v, want %v", reg.Handlers(), want)
 	}
 }
