@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os/exec"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -23,8 +25,17 @@ type JobConfig struct {
 	// @every 90m). UTC unless it starts with CRON_TZ=Zone. Required.
 	Schedule string `yaml:"schedule"`
 	// Handler names the Go job that runs the windows, registered by the
-	// program with Registry.RegisterJob. Required.
+	// program with Registry.RegisterJob, or is exec to run Command.
+	// Required.
 	Handler string `yaml:"handler"`
+	// Command is the program and arguments the exec handler runs for each
+	// window, in the config file's directory, with WINCHESTER_JOB,
+	// WINCHESTER_WINDOW_START and WINCHESTER_WINDOW_END (RFC 3339, UTC;
+	// the window is (start, end]) and WINCHESTER_IDEMPOTENCY_KEY (the
+	// same on every retry of a window) added to its environment. A
+	// non-zero exit fails the run with the end of its standard error;
+	// standard output is discarded.
+	Command []string `yaml:"command"`
 	// Enabled switches the job on; default true. A disabled job never runs
 	// and keeps no state.
 	Enabled *bool `yaml:"enabled"`
@@ -64,8 +75,15 @@ func (c *Config) validateJobs() []error {
 		} else if _, err := job.ParseSchedule(j.Schedule); err != nil {
 			bad("schedule", "%v", err)
 		}
-		if j.Handler == "" {
-			bad("handler", "required: the name of a Go job the program registers")
+		switch {
+		case j.Handler == "":
+			bad("handler", "required: exec, or the name of a Go job the program registers")
+		case j.Handler == ExecJob && len(j.Command) == 0:
+			bad("command", "required by the exec handler: the program and its arguments")
+		case j.Handler == ExecJob && j.Command[0] == "":
+			bad("command", "empty program name")
+		case j.Handler != ExecJob && len(j.Command) > 0:
+			bad("command", "only the exec handler runs a command (handler is %q)", j.Handler)
 		}
 		if j.Timeout < 0 {
 			bad("timeout", "must not be negative")
@@ -85,6 +103,51 @@ func (c *Config) validateJobs() []error {
 	return errs
 }
 
+// ExecJob is the handler name of jobs that run a command (JobConfig.Command).
+const ExecJob = "exec"
+
+// execStderrTail bounds the standard error an exec job's failure carries.
+const execStderrTail = 2048
+
+// execJob returns the work of an exec job: run argv in dir for the window.
+func execJob(name string, argv []string, dir string) job.Func {
+	return func(ctx context.Context, start, end time.Time) error {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(cmd.Environ(),
+			"WINCHESTER_JOB="+name,
+			"WINCHESTER_WINDOW_START="+start.UTC().Format(time.RFC3339Nano),
+			"WINCHESTER_WINDOW_END="+end.UTC().Format(time.RFC3339Nano),
+			"WINCHESTER_IDEMPOTENCY_KEY="+fmt.Sprintf("job-%s-%d", name, end.UnixMicro()))
+		var stderr tailBuffer
+		cmd.Stderr = &stderr
+		cmd.WaitDelay = 2 * time.Second // children holding stderr open do not hold the run
+		if err := cmd.Run(); err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%v (%w)", err, context.Cause(ctx))
+			}
+			if msg := strings.TrimSpace(stderr.String()); msg != "" {
+				return fmt.Errorf("command %s: %w: %s", argv[0], err, msg)
+			}
+			return fmt.Errorf("command %s: %w", argv[0], err)
+		}
+		return nil
+	}
+}
+
+// tailBuffer keeps the last execStderrTail bytes written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > execStderrTail {
+		t.b = append(t.b[:0], t.b[len(t.b)-execStderrTail:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
 // RegisterJob adds a scheduled job's work under name: the name the
 // handler of a jobs entry in winchester.yaml gives. f receives each
 // window (start, end] and must limit itself to it.
@@ -94,6 +157,9 @@ func (r *Registry) RegisterJob(name string, f job.Func) {
 	}
 	if f == nil {
 		panic(fmt.Sprintf("winchester: RegisterJob %q with a nil function", name))
+	}
+	if name == ExecJob {
+		panic("winchester: RegisterJob: " + ExecJob + " is the built-in handler that runs a command")
 	}
 	if r.jobs == nil {
 		r.jobs = map[string]job.Func{}
@@ -134,7 +200,9 @@ func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
 				continue
 			}
 		}
-		if f, ok := r.jobs[jc.Handler]; ok {
+		if jc.Handler == ExecJob {
+			d.Func = execJob(name, jc.Command, cfg.Dir)
+		} else if f, ok := r.jobs[jc.Handler]; ok {
 			d.Func = f
 		} else if !d.Disabled {
 			known := "none"

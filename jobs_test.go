@@ -3,11 +3,15 @@ package winchester
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/job"
 )
 
@@ -153,4 +157,102 @@ func TestJobHandlerNotRegistered(t *testing.T) {
 	if errors.Is(err, ErrPluginNotAvailable) {
 		t.Errorf("error %v is a trait plugin error", err)
 	}
+}
+
+func TestExecJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "ok.sh", "#!/bin/sh\necho \"$WINCHESTER_JOB $WINCHESTER_WINDOW_START $WINCHESTER_WINDOW_END $WINCHESTER_IDEMPOTENCY_KEY\" >> seen.txt\necho ignored\n")
+	writeFile(t, dir, "fail.sh", "#!/bin/sh\necho 'no route to the report host' >&2\nexit 3\n")
+	writeFile(t, dir, "hang.sh", "#!/bin/sh\nexec sleep 30\n")
+	for _, f := range []string{"ok.sh", "fail.sh", "hang.sh"} {
+		if err := os.Chmod(filepath.Join(dir, f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := writeFile(t, dir, "winchester.yaml", `database: {url: 'sqlite://'}
+jobs:
+  ok:
+    schedule: "@hourly"
+    handler: exec
+    command: [./ok.sh]
+  fail:
+    schedule: "@hourly"
+    handler: exec
+    command: [./fail.sh]
+    max_retries: 0
+  hang:
+    schedule: "@hourly"
+    handler: exec
+    command: [./hang.sh]
+    timeout: 200ms
+    max_retries: 0
+`)
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := &settableClock{now: t0}
+	eng, err := Open(t.Context(), cfg, Options{Clock: clock})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer eng.Close()
+	jr, err := eng.NewJobRunner("w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jr.Pass(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clock.set(t0.Add(time.Hour))
+	start := time.Now()
+	res, err := jr.Pass(t.Context())
+	if err != nil || res.Completed != 1 || res.GaveUp != 2 {
+		t.Fatalf("Pass = %+v, %v; want ok completed, fail and hang given up", res, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the pass took %v: the hanging command was not stopped at its time limit", d)
+	}
+	seen, err := os.ReadFile(filepath.Join(dir, "seen.txt"))
+	want := "ok 2026-12-01T00:00:00Z 2026-12-01T01:00:00Z job-ok-" + fmt.Sprint(t0.Add(time.Hour).UnixMicro()) + "\n"
+	if err != nil || string(seen) != want {
+		t.Errorf("the command saw %q (%v), want %q", seen, err, want)
+	}
+	js := eng.Store.(db.JobStore)
+	for name, wantErr := range map[string]string{
+		"fail": "command ./fail.sh: exit status 3: no route to the report host",
+		"hang": "time limit 200ms exceeded",
+	} {
+		runs, err := js.JobRuns(t.Context(), name, 10)
+		if err != nil || len(runs) != 1 || runs[0].Status != db.JobGaveUp || !strings.Contains(runs[0].Error, wantErr) {
+			t.Errorf("runs of %s = %+v, %v; want one given up with %q", name, runs, err, wantErr)
+		}
+	}
+}
+
+func TestExecJobConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := writeFile(t, dir, "winchester.yaml", `jobs:
+  a:
+    schedule: "@hourly"
+    handler: exec
+  b:
+    schedule: "@hourly"
+    handler: report
+    command: [./x.sh]
+`)
+	_, err := Load(p)
+	assertErrorContains(t, err, []string{
+		`winchester.yaml:2: jobs.a.command: required by the exec handler`,
+		`winchester.yaml:8: jobs.b.command: only the exec handler runs a command (handler is "report")`,
+	})
+	defer func() {
+		if recover() == nil {
+			t.Error(`RegisterJob("exec") did not panic`)
+		}
+	}()
+	NewRegistry().RegisterJob(ExecJob, func(context.Context, time.Time, time.Time) error { return nil })
 }
