@@ -90,7 +90,9 @@ func (e *Env) Set(key string, v any) {
 	e.values[key] = v
 }
 
-// Log returns the run's logger, never nil.
+// Log returns the run's logger, never nil. The worker's logger already
+// carries stream_id, trigger and action: handlers add only their own
+// attributes (adding stream_id again writes it twice in JSON logs).
 func (e *Env) Log() *slog.Logger {
 	if e == nil || e.Logger == nil {
 		return slog.New(slog.DiscardHandler)

@@ -846,7 +846,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		res, err := w.pass(ctx, work, false)
 		if time.Since(lastStats) >= w.cfg.StatsPeriod {
-			w.logStats()
+			w.logStats(true)
 			lastStats = time.Now()
 		}
 		if err != nil {
@@ -873,7 +873,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	w.inflight.Wait()
-	w.logStats()
+	w.logStats(false)
 	w.log.Info("pipeline worker stopped")
 	return nil
 }
@@ -885,7 +885,10 @@ func (w *Worker) Stats() WorkerStats {
 	return w.stats
 }
 
-func (w *Worker) logStats() {
+// logStats logs the counters since the last call and resets them; with
+// nothing counted it logs a heartbeat ("worker idle") when heartbeat is
+// set, so that a quiet worker is told from a hung one.
+func (w *Worker) logStats(heartbeat bool) {
 	w.mu.Lock()
 	s := w.stats
 	per := w.perTrigger
@@ -893,6 +896,9 @@ func (w *Worker) logStats() {
 	w.perTrigger = nil
 	w.mu.Unlock()
 	if s == (WorkerStats{}) {
+		if heartbeat {
+			w.log.Info("worker idle", "period", w.cfg.StatsPeriod)
+		}
 		return
 	}
 	w.log.Info("worker statistics", "loaded", s.Loaded, "fired", s.Fired, "expired", s.Expired,

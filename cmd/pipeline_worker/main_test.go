@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -213,4 +214,83 @@ func TestOnceFailsWhenAStreamFails(t *testing.T) {
 	if !strings.Contains(logs.String(), "errors=1") {
 		t.Errorf("logs lack the pass summary with errors=1:\n%s", logs.String())
 	}
+}
+
+// With log_format json every line is an object without repeated keys: a
+// stream's pipeline logged stream_id twice (the worker's logger carried it
+// and the logger handler added it again).
+func TestJSONLogsHaveUniqueKeys(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"winchester.yaml": "pipeline_config: pipelines.yaml\ntrigger_definitions: triggers.yaml\npipeline_handlers: {logger: logger}\nlog_format: json\n",
+		"pipelines.yaml":  "p: [logger]\n",
+		"triggers.yaml":   "- name: t\n  distinguished_by: [instance_id]\n  expiration: $last + 1h\n  fire_pipeline: p\n  expire_pipeline: p\n  match_criteria: [{event_type: x}]\n  fire_criteria: [{event_type: x}]\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(dir, "winchester.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, _, err := trigger.Load(filepath.Join(dir, "triggers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := stream.Event{MessageID: "m1", Type: "x", Timestamp: time.Now().UTC().Add(-time.Hour),
+		Traits: map[string]stream.Value{"instance_id": stream.String("a")}}
+	if res, err := mgr.AddEvent(t.Context(), ev); err != nil || res.Outcome != trigger.Stored {
+		t.Fatalf("AddEvent = %+v, %v", res, err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	cmd := newRootCmd(func(string) string { return "" }, &logs, run)
+	cmd.SetArgs([]string{"-c", filepath.Join(dir, "winchester.yaml"), "--once", "--log-level", "debug"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("pipeline_worker --once: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"received events"`) {
+		t.Fatalf("the logger handler did not log:\n%s", logs.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if dup := repeatedKey(t, line); dup != "" {
+			t.Errorf("key %q twice in %s", dup, line)
+		}
+	}
+}
+
+// repeatedKey returns the first top-level key that appears twice in the
+// JSON object line, or "".
+func repeatedKey(t *testing.T, line string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %s", line)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		key := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	return ""
 }

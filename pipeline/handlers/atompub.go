@@ -199,7 +199,7 @@ func (a *AtomPub) Matches(eventType string) bool { return a.cfg.types.Match(even
 
 // HandleEvents remembers the matching events and returns all unchanged.
 func (a *AtomPub) HandleEvents(_ context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
-	a.log = env.Log().With("handler", "atompub", "stream_id", env.StreamID)
+	a.log = env.Log().With("handler", "atompub")
 	a.pending = a.pending[:0]
 	for _, e := range events {
 		if a.Matches(e.Type) {

@@ -61,7 +61,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 func TestLogger(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	env := pipeline.NewEnv(5, "trig", slog.New(slog.NewTextHandler(&buf, nil)))
+	// The worker's run logger carries stream_id; the handler must not add
+	// it again (JSON logs would have the key twice).
+	env := pipeline.NewEnv(5, "trig", slog.New(slog.NewTextHandler(&buf, nil)).With("stream_id", int64(5)))
 	h := build(t, NewLogger, "logger", nil)
 	in := []stream.Event{
 		{MessageID: "m1", Type: "a.b", Timestamp: time.Unix(0, 0)},
@@ -76,6 +78,9 @@ func TestLogger(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("log line %q lacks %q", got, want)
 		}
+	}
+	if n := strings.Count(got, "stream_id="); n != 1 {
+		t.Errorf("log line %q has stream_id %d times, want once", got, n)
 	}
 	if err := h.Commit(context.Background()); err != nil {
 		t.Error(err)

@@ -28,7 +28,7 @@ func (Logger) HandleEvents(ctx context.Context, events []stream.Event, env *pipe
 	for i, e := range events {
 		ids[i] = e.Type + ": " + e.MessageID
 	}
-	env.Log().InfoContext(ctx, "received events", "stream_id", env.StreamID, "count", len(events), "events", strings.Join(ids, ", "))
+	env.Log().InfoContext(ctx, "received events", "count", len(events), "events", strings.Join(ids, ", "))
 	return events, nil
 }
 

@@ -251,7 +251,7 @@ func (n *Notabene) Config() NotabeneConfig { return n.cfg }
 
 // HandleEvents collects the notifications to publish.
 func (n *Notabene) HandleEvents(_ context.Context, events []stream.Event, env *pipeline.Env) ([]stream.Event, error) {
-	n.log = env.Log().With("handler", "notabene", "stream_id", env.StreamID)
+	n.log = env.Log().With("handler", "notabene")
 	n.pending = nil
 	for _, k := range n.cfg.EnvKeys {
 		v, ok := env.Get(k)

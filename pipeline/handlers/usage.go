@@ -126,7 +126,7 @@ func (u *Usage) processBlock(ctx context.Context, block []stream.Event, exists s
 	}
 	if _, err := uuid.Parse(exists.MessageID); err != nil {
 		env.Log().WarnContext(ctx, "usage: exists message_id is not a UUID, deriving the verdict id from its text",
-			"stream_id", env.StreamID, "message_id", exists.MessageID)
+			"message_id", exists.MessageID)
 	}
 	v.MessageID = uuid.NewSHA1(idSpace(exists.MessageID), []byte(v.Type)).String()
 	return append(out, v)
