@@ -329,6 +329,25 @@ func (c *Consumer) watchLag(ctx context.Context, conn *amqp.Connection) {
 	}
 }
 
+// RunAll runs a consumer for each configuration, all with the same
+// options, until ctx is cancelled (then each finishes as Run does). The
+// first consumer to fail stops the others; its error is returned.
+func RunAll(ctx context.Context, cfgs []Config, opts Options) error {
+	var consumers []*Consumer
+	for _, cfg := range cfgs {
+		c, err := New(cfg, opts)
+		if err != nil {
+			return err
+		}
+		consumers = append(consumers, c)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range consumers {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	return g.Wait()
+}
+
 // String describes the consumer for logs.
 func (c *Consumer) String() string {
 	return c.cfg.Name + " (" + c.cfg.Queue + ")"

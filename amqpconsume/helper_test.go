@@ -26,6 +26,7 @@ import (
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -278,8 +279,11 @@ func (env *testEnv) options(t testing.TB, reg *prometheus.Registry) amqpconsume.
 			panic(err)
 		}
 	}
+	in := ingest.New(env.manager, ingest.Config{})
 	return amqpconsume.Options{
-		Ingest: env.manager.AddNotifications,
+		Ingest: func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
+			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
+		},
 		Ping: func(ctx context.Context) error {
 			return env.store.InTx(ctx, func(context.Context, db.Ops) error { return nil })
 		},

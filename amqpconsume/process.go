@@ -9,6 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -114,7 +115,9 @@ func (c *Consumer) ingest(ctx context.Context, bodies [][]byte, depth int) ([]tr
 			return nil, fmt.Errorf("ingest %d notifications: %w", len(bodies), context.Cause(ctx))
 		}
 		c.m.ingestFailure(c.cfg.Name)
-		reachable := c.opts.Ping != nil && c.opts.Ping(ctx) == nil
+		// An unavailable database is an outage whatever Ping says; any
+		// other failure may be a message the database refuses.
+		reachable := !errors.Is(err, db.ErrUnavailable) && c.opts.Ping != nil && c.opts.Ping(ctx) == nil
 		if reachable && len(bodies) > 1 {
 			c.log.Warn("the database refused a batch it can be reached for; splitting it to find the message", "size", len(bodies), "error", err)
 			h := len(bodies) / 2

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -22,6 +20,9 @@ import (
 	"github.com/winchester-go/winchester/amqpconsume"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/metrics"
+	"github.com/winchester-go/winchester/trigger"
 )
 
 func init() {
@@ -71,8 +72,8 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	metrics, err := amqpconsume.NewMetrics(reg)
+	met := metrics.New(metrics.Config{Version: version})
+	amqpMetrics, err := amqpconsume.NewMetrics(met.Registry())
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,9 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 		if err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
-		srv := &http.Server{Handler: metricsMux(reg), ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", met.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		log.Info("serving metrics", "address", ln.Addr().String(), "path", "/metrics")
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -106,22 +109,20 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 			return srv.Shutdown(sctx)
 		})
 	}
-	opts := consumerOptions(eng, metrics, log, cfg.ShutdownGrace.Std())
-	for _, cc := range consumers {
-		c, err := amqpconsume.New(cc, opts)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return c.Run(gctx) })
-	}
+	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
+	opts := consumerOptions(eng, in, amqpMetrics, log, cfg.ShutdownGrace.Std())
+	g.Go(func() error { return amqpconsume.RunAll(gctx, consumers, opts) })
 	return g.Wait()
 }
 
 // consumerOptions returns the collaborators of the engine's consumers:
-// notifications go through the trigger manager, the store answers pings.
-func consumerOptions(eng *winchester.Engine, metrics *amqpconsume.Metrics, log *slog.Logger, grace time.Duration) amqpconsume.Options {
+// notifications go through the group-commit ingest path, the store
+// answers pings.
+func consumerOptions(eng *winchester.Engine, in *ingest.Ingester, metrics *amqpconsume.Metrics, log *slog.Logger, grace time.Duration) amqpconsume.Options {
 	return amqpconsume.Options{
-		Ingest: eng.Manager.AddNotifications,
+		Ingest: func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
+			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
+		},
 		Ping: func(ctx context.Context) error {
 			return eng.Store.InTx(ctx, func(context.Context, db.Ops) error { return nil })
 		},
@@ -158,10 +159,4 @@ func selectConsumers(cfg *winchester.Config, names []string, getenv func(string)
 		out = append(out, c)
 	}
 	return out, errors.Join(errs...)
-}
-
-func metricsMux(reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return mux
 }

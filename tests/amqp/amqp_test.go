@@ -283,7 +283,7 @@ func buildWinchester(t *testing.T) string {
 // that no stream expires on the wall clock while the test runs.
 func notifications(t *testing.T, n int) [][]byte {
 	t.Helper()
-	start := time.Now().UTC().Truncate(24*time.Hour).Add(48 * time.Hour)
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour)
 	var out [][]byte
 	err := workload.Generate(workload.Config{Instances: max(n/4, 10), Days: 10, Seed: 11, Start: start}, func(w workload.Notification) error {
 		out = append(out, w.Body)
@@ -510,4 +510,3 @@ func (d distill) Distill(body []byte) (stream.Event, error) {
 	ev, _, err := d.d.Distill(body)
 	return ev, err
 }
-
