@@ -228,9 +228,10 @@ func readObjects(name string, stdin io.Reader, size int, fn func([]json.RawMessa
 
 // amqpSender publishes to an exchange with publisher confirms.
 type amqpSender struct {
-	o    *sendOptions
-	conn *amqp.Connection
-	ch   *amqp.Channel
+	o      *sendOptions
+	conn   *amqp.Connection
+	ch     *amqp.Channel
+	closed chan *amqp.Error // why the broker closed the channel
 }
 
 func newAMQPSender(o *sendOptions) (*amqpSender, error) {
@@ -249,7 +250,7 @@ func newAMQPSender(o *sendOptions) (*amqpSender, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("open a confirmed channel: %w", err)
 	}
-	return &amqpSender{o: o, conn: conn, ch: ch}, nil
+	return &amqpSender{o: o, conn: conn, ch: ch, closed: ch.NotifyClose(make(chan *amqp.Error, 1))}, nil
 }
 
 func (s *amqpSender) describe() string {
@@ -290,12 +291,20 @@ func (s *amqpSender) send(ctx context.Context, objs []json.RawMessage) (int, err
 	}
 	for _, dc := range dcs {
 		ok, err := dc.WaitContext(ctx)
+		if err == nil && ok {
+			continue
+		}
+		select {
+		case e := <-s.closed:
+			if e != nil {
+				return 0, fmt.Errorf("publish to exchange %q: %w", s.o.exchange, e)
+			}
+		default:
+		}
 		if err != nil {
 			return 0, fmt.Errorf("wait for the broker's confirmation: %w", err)
 		}
-		if !ok {
-			return 0, fmt.Errorf("the broker refused a message (exchange %q)", s.o.exchange)
-		}
+		return 0, fmt.Errorf("the broker refused a message (exchange %q)", s.o.exchange)
 	}
 	select {
 	case r := <-returns:

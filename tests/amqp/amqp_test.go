@@ -120,7 +120,6 @@ func TestConsumeSurvivesKillsAndBrokerRestarts(t *testing.T) {
 	_, err = ch.QueueDeclare(names.queue, true, false, false, false, nil)
 	must(t, err)
 	must(t, ch.QueueBind(names.queue, "notifications.info", names.exchange, false, nil))
-	must(t, ch.Confirm(false))
 
 	dir := t.TempDir()
 	etc, _ := filepath.Abs("../../etc")
@@ -144,18 +143,30 @@ consumers:
 `, etc, dbURL, withEnvPassword(t, brokerURL), names.exchange, names.queue, names.dlx))
 
 	good := notifications(t, sz.notifications)
-	var msgs [][]byte
+	// The messages go out in kills+1 parts, one before each consumer run,
+	// so that every consumer is killed with work left to do.
+	type part struct {
+		msgs [][]byte
+		good int
+	}
+	parts := make([]part, sz.kills+1)
 	var poisons []string
+	per := (len(good) + len(parts) - 1) / len(parts)
 	for i, b := range good {
-		msgs = append(msgs, b)
+		p := &parts[i/per]
+		p.msgs = append(p.msgs, b)
+		p.good++
 		if i%500 == 250 {
-			p := []string{`not json`, `{"message_id": "poison-` + fmt.Sprint(i) + `"}`, `{"oslo.version": "2.0", "oslo.message": "garbage"}`}[len(poisons)%3]
-			poisons = append(poisons, p)
-			msgs = append(msgs, []byte(p))
+			poison := []string{ // each unique, to be found in the dead-letter queue
+				fmt.Sprintf(`not json %d`, i),
+				fmt.Sprintf(`{"message_id": "poison-%d"}`, i),
+				fmt.Sprintf(`{"oslo.version": "2.0", "oslo.message": "garbage %d"}`, i),
+			}[len(poisons)%3]
+			poisons = append(poisons, poison)
+			p.msgs = append(p.msgs, []byte(poison))
 		}
 	}
-	publish(t, ch, names.exchange, msgs)
-	t.Logf("published %d notifications and %d poison messages (%s)", len(good), len(poisons), time.Since(began).Round(time.Millisecond))
+	t.Logf("%d notifications and %d poison messages in %d parts (%s)", len(good), len(poisons), len(parts), time.Since(began).Round(time.Millisecond))
 
 	count := func() int {
 		var n int
@@ -166,28 +177,39 @@ consumers:
 	for i := range sz.restarts {
 		restartsAt[(i+1)*sz.kills/(sz.restarts+1)] = true
 	}
-	step := len(good) / (sz.kills + 2)
+	published := 0
 	for k := range sz.kills {
+		publish(t, names.exchange, parts[k].msgs)
+		before := published
+		published += parts[k].good
 		p := startConsumer(t, bin, cfgFile)
-		target := min(count()+step, len(good))
-		waitFor(t, 3*time.Minute, fmt.Sprintf("kill %d: %d events stored", k+1, target), func() bool { return count() >= target || p.exited() })
+		// Kill once some of this part is stored, with more to come (all of
+		// the part when the broker restarts: then the rest is stored by the
+		// consumer that reconnected).
+		target := before + parts[k].good/3
+		if restartsAt[k] {
+			target = before + parts[k].good/6
+		}
+		waitFor(t, 3*time.Minute, fmt.Sprintf("run %d: %d events stored", k+1, target), func() bool { return count() >= target || p.exited() })
+		if restartsAt[k] {
+			restartBroker(t)
+			target := before + parts[k].good/2
+			waitFor(t, 3*time.Minute, "the consumer to resume after the broker restart", func() bool { return count() >= target || p.exited() })
+		}
 		if p.exited() {
 			t.Fatalf("consumer exited on its own:\n%s", p.output())
 		}
-		if restartsAt[k] {
-			restartBroker(t)
-			target := min(count()+step/2, len(good))
-			waitFor(t, 3*time.Minute, "the consumer to resume after the broker restart", func() bool { return count() >= target || p.exited() })
-		}
 		p.kill(t)
-		t.Logf("killed consumer %d with %d events stored (%s)", k+1, count(), time.Since(began).Round(time.Millisecond))
+		t.Logf("killed consumer %d with %d of %d published events stored (%s)", k+1, count(), published, time.Since(began).Round(time.Millisecond))
 	}
+	publish(t, names.exchange, parts[sz.kills].msgs)
 	p := startConsumer(t, bin, cfgFile)
 	waitFor(t, 5*time.Minute, "every notification stored", func() bool { return count() >= len(good) || p.exited() })
 	waitFor(t, time.Minute, "the queue emptied", func() bool { return depth(t, names.queue) == 0 })
 	if out, err := p.term(t); err != nil {
 		t.Fatalf("consumer after SIGTERM: %v\n%s", err, out)
 	}
+	t.Logf("consumed everything (%s); checking the streams", time.Since(began).Round(time.Millisecond))
 	if n := count(); n != len(good) {
 		t.Errorf("stored %d events, want %d", n, len(good))
 	}
@@ -196,6 +218,7 @@ consumers:
 	// (a kill between the dead-lettering and the acknowledgement may put
 	// one there twice).
 	var dead []string
+	ch = channel(t)
 	for {
 		d, ok, err := ch.Get(names.dead, true)
 		must(t, err)
@@ -214,7 +237,6 @@ consumers:
 		t.Errorf("dead-letter queue (-want +got):\n%s", diff)
 	}
 
-	t.Logf("consumed everything (%s); checking the streams", time.Since(began).Round(time.Millisecond))
 	// The streams are those of a library ingest of the same notifications.
 	libStore, err := postgres.Open(ctx, libURL, db.Options{Migrate: true})
 	if err != nil {
@@ -301,9 +323,23 @@ func notifications(t *testing.T, n int) [][]byte {
 	return out
 }
 
-func publish(t *testing.T, ch *amqp.Channel, exchange string, msgs [][]byte) {
+// channel returns a channel on a new connection (the broker may have been
+// restarted since the last one), closed when the test ends.
+func channel(t *testing.T) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(brokerURL)
+	must(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	must(t, err)
+	return ch
+}
+
+func publish(t *testing.T, exchange string, msgs [][]byte) {
 	t.Helper()
 	ctx := context.Background()
+	ch := channel(t)
+	must(t, ch.Confirm(false))
 	for chunk := range slices.Chunk(msgs, 1000) {
 		var dcs []*amqp.DeferredConfirmation
 		for _, b := range chunk {
