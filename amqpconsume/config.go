@@ -79,7 +79,8 @@ type Config struct {
 	// (default notifications.info).
 	BindingKeys []string `yaml:"binding_keys"`
 	// Prefetch is how many unacknowledged deliveries the broker sends
-	// ahead (default twice batch_size).
+	// ahead (default three times batch_size: one batch collected while two
+	// are stored).
 	Prefetch int `yaml:"prefetch"`
 	// BatchSize is the most deliveries ingested in one batch.
 	BatchSize int `yaml:"batch_size"`
@@ -189,7 +190,7 @@ func (c *Config) Validate() error {
 		bad("batch_size", "must be positive, got %d", c.BatchSize)
 	}
 	if c.Prefetch == 0 {
-		c.Prefetch = 2 * c.BatchSize
+		c.Prefetch = 3 * c.BatchSize
 	}
 	if c.Prefetch < 0 || (c.BatchSize > 0 && c.Prefetch < c.BatchSize) {
 		bad("prefetch", "must be at least batch_size (%d), got %d", c.BatchSize, c.Prefetch)

@@ -87,7 +87,7 @@ consumers:
 			{"dead_letter_exchange_type", c.DeadLetterExchangeType, "direct"},
 			{"dead_letter_queue", c.DeadLetterQueue, "winchester.nova.dead"},
 			{"batch_size", c.BatchSize, amqpconsume.DefaultBatchSize},
-			{"prefetch", c.Prefetch, 2 * amqpconsume.DefaultBatchSize},
+			{"prefetch", c.Prefetch, 3 * amqpconsume.DefaultBatchSize},
 			{"batch_linger", c.BatchLinger.Std(), amqpconsume.DefaultBatchLinger},
 			{"binding_keys", strings.Join(c.BindingKeys, ","), "notifications.info,notifications.error"},
 		}

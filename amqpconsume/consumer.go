@@ -121,6 +121,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
+// inFlight is the most batches being ingested at once.
+const inFlight = 2
+
 // isConfigError reports broker errors that retrying cannot fix: a
 // declaration conflicting with an existing exchange or queue, access
 // refused, an unknown virtual host.
@@ -230,11 +233,44 @@ func (c *Consumer) session(ctx context.Context) (progressed bool, err error) {
 		c.collect(gctx, deliveries, batches)
 		return nil
 	})
-	g.Go(func() error { // the processor: one batch at a time, in order
-		defer cancelWork() // the collector may wait on a batch nobody takes
+	// Batches are ingested up to inFlight at a time (the next one distils
+	// while the previous one is written) and settled in delivery order.
+	type inflight struct {
+		batch   []amqp.Delivery
+		poisons []poison
+		err     error
+		done    chan struct{}
+	}
+	queue := make(chan *inflight, inFlight-1)
+	var preparing sync.WaitGroup
+	defer preparing.Wait()
+	g.Go(func() error { // the dispatcher
+		defer close(queue)
 		for b := range batches {
 			progressed = true
-			if err := c.process(work, b, dl, ch); err != nil {
+			f := &inflight{batch: b, done: make(chan struct{})}
+			preparing.Add(1)
+			go func() {
+				defer preparing.Done()
+				defer close(f.done)
+				f.poisons, f.err = c.prepare(work, f.batch)
+			}()
+			select {
+			case queue <- f:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	g.Go(func() error { // the settler
+		defer cancelWork() // stops the collector and the dispatcher on failure
+		for f := range queue {
+			<-f.done
+			if f.err != nil {
+				return f.err
+			}
+			if err := c.settle(work, f.batch, f.poisons, dl); err != nil {
 				return err
 			}
 		}

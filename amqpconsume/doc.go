@@ -19,9 +19,10 @@
 //     drops a redelivered message whose event it already holds (outcome
 //     Duplicate), and the consumer acknowledges it. A crash between the
 //     commit and the acknowledgement costs a redelivery, never an event.
-//   - Batches are settled in delivery order, one at a time, with a single
-//     multiple acknowledgement of the batch's last delivery tag; the next
-//     batch is collected meanwhile (prefetch is at least two batches).
+//   - Two batches are ingested at once (one distils while the other is
+//     written) and the next is collected meanwhile; batches are settled in
+//     delivery order, one at a time, each with a single multiple
+//     acknowledgement of its last delivery tag.
 //   - Poison — a body that is not a JSON object, an oslo.messaging envelope
 //     that does not hold one, a notification the distiller rejects (no
 //     event_type, no message_id, a bad timestamp, no event definition) —

@@ -34,14 +34,11 @@ type poison struct {
 	msg    string
 }
 
-// process ingests one batch and settles it: poison messages are
-// dead-lettered (or dropped), then the whole batch is acknowledged with
-// one multiple ack on its last delivery. Deliveries are settled in order,
-// one batch at a time, so the multiple ack covers exactly this batch. An
-// error (ctx cancelled, channel lost, dead-letter exchange refusing) leaves
-// the batch unacknowledged: the broker redelivers it, and what was already
-// stored comes back as duplicates.
-func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery, dl *deadLetterer, ch *amqp.Channel) error {
+// prepare ingests one batch and returns its poison messages (those that
+// will not be stored, with the reason). Several batches may be prepared at
+// once; they are settled in order. An error (ctx cancelled: shutdown grace
+// over, channel lost) means the batch must be left unacknowledged.
+func (c *Consumer) prepare(ctx context.Context, batch []amqp.Delivery) ([]poison, error) {
 	var (
 		bodies  [][]byte
 		index   []int
@@ -56,28 +53,39 @@ func (c *Consumer) process(ctx context.Context, batch []amqp.Delivery, dl *deadL
 		bodies = append(bodies, body)
 		index = append(index, i)
 	}
-	if len(bodies) > 0 {
-		results, err := c.ingest(ctx, bodies, 1)
-		if err != nil {
-			return err
-		}
-		for j, r := range results {
-			d := &batch[index[j]]
-			switch r.Outcome {
-			case trigger.Stored, trigger.Duplicate:
-				c.m.outcome(c.cfg.Name, r.Outcome)
-			default:
-				p := poison{d: d, reason: ReasonRejected, msg: r.Reason}
-				if r.Reason == "" {
-					p.msg = "rejected (" + r.Outcome.String() + ")"
-				}
-				if refusedPrefix(r.Reason) {
-					p.reason = ReasonRefused
-				}
-				poisons = append(poisons, p)
+	if len(bodies) == 0 {
+		return poisons, nil
+	}
+	results, err := c.ingest(ctx, bodies, 1)
+	if err != nil {
+		return nil, err
+	}
+	for j, r := range results {
+		d := &batch[index[j]]
+		switch r.Outcome {
+		case trigger.Stored, trigger.Duplicate:
+			c.m.outcome(c.cfg.Name, r.Outcome)
+		default:
+			p := poison{d: d, reason: ReasonRejected, msg: r.Reason}
+			if r.Reason == "" {
+				p.msg = "rejected (" + r.Outcome.String() + ")"
 			}
+			if refusedPrefix(r.Reason) {
+				p.reason = ReasonRefused
+			}
+			poisons = append(poisons, p)
 		}
 	}
+	return poisons, nil
+}
+
+// settle dead-letters (or drops) a prepared batch's poison messages, then
+// acknowledges the whole batch with one multiple ack on its last
+// delivery. Batches are settled in delivery order, one at a time, so the
+// multiple ack covers exactly this batch. An error (channel lost,
+// dead-letter exchange refusing) leaves the batch unacknowledged: the
+// broker redelivers it, and what was stored comes back as duplicates.
+func (c *Consumer) settle(ctx context.Context, batch []amqp.Delivery, poisons []poison, dl *deadLetterer) error {
 	if len(poisons) > 0 {
 		if err := c.settlePoisons(ctx, poisons, dl); err != nil {
 			return err
