@@ -338,6 +338,20 @@ func (env *testEnv) eventCount(t testing.TB) int {
 	return n
 }
 
+// exec runs a statement on the env's schema.
+func (env *testEnv) exec(t testing.TB, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env.url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
 // query runs sql on the env's schema and calls scan for each row.
 func (env *testEnv) query(t testing.TB, sql string, scan func(pgx.Rows) error) {
 	t.Helper()
