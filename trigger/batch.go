@@ -35,9 +35,7 @@ func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester
 			}
 			cur = &s
 		}
-		if plans[i], err = m.plan(g, cur, g.events, now, st.trigger(g.def.Name)); err != nil {
-			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
-		}
+		plans[i] = m.plan(g, cur, g.events, now, st.trigger(g.def.Name))
 	}
 	// redo[i] >= 0: group i lost a race at that event; it goes through
 	// applyGroup from there.

@@ -85,26 +85,35 @@ func (d *Definition) Match(ev stream.Event) (criteriaIndex int, ok bool) {
 // or what the matched entry's map_distinguished_by maps it to. ok is false
 // when a source trait is missing, when an expression's source is not a
 // datetime, or when the expression cannot be evaluated: the event then
-// belongs to no stream of this trigger.
+// belongs to no stream of this trigger. DistinguishError says why.
 func (d *Definition) Distinguish(ev stream.Event, criteriaIndex int) (map[string]stream.Value, bool) {
+	dist, err := d.DistinguishError(ev, criteriaIndex)
+	return dist, err == nil
+}
+
+// DistinguishError is Distinguish with the reason the values could not be
+// computed: a missing source trait, an expression source that is not a
+// datetime, or the expression's *timex.EvalError.
+func (d *Definition) DistinguishError(ev stream.Event, criteriaIndex int) (map[string]stream.Value, error) {
 	var c *Criteria
 	if criteriaIndex >= 0 && criteriaIndex < len(d.MatchCriteria) {
 		c = d.MatchCriteria[criteriaIndex]
 	}
 	out := make(map[string]stream.Value, len(d.DistinguishedBy))
 	for _, dist := range d.DistinguishedBy {
-		v, ok := ev.Lookup(c.source(dist.Trait))
+		src := c.source(dist.Trait)
+		v, ok := ev.Lookup(src)
 		if !ok {
-			return nil, false
+			return nil, fmt.Errorf("trigger %q: distinguished_by %s: the event has no trait %q", d.Name, dist.Trait, src)
 		}
 		if dist.Expr != nil {
 			if v.Kind() != stream.KindDatetime {
-				return nil, false
+				return nil, fmt.Errorf("trigger %q: distinguished_by %s: trait %q is a %s, not a datetime", d.Name, dist.Trait, src, v.Kind())
 			}
 			t := v.Time()
 			r, err := dist.Expr.Eval(t, map[string]time.Time{stream.KeyTimestamp: t})
 			if err != nil {
-				return nil, false
+				return nil, fmt.Errorf("trigger %q: distinguished_by %s: %w", d.Name, dist.Trait, err)
 			}
 			if r.IsRange {
 				v = stream.TimeRange(r.Begin, r.End)
@@ -114,7 +123,7 @@ func (d *Definition) Distinguish(ev stream.Event, criteriaIndex int) (map[string
 		}
 		out[dist.Trait] = v
 	}
-	return out, true
+	return out, nil
 }
 
 // source returns the event trait a distinguishing trait is read from. c may

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -45,7 +46,14 @@ func (o Outcome) String() string {
 type Result struct {
 	MessageID string
 	Outcome   Outcome
-	Reason    string // why it was rejected
+	// Reason says why the event was rejected or, for a stored event, why
+	// a trigger whose match criteria it met could not take it into a
+	// stream ("trigger \"NAME\": ..." for each, joined with "; "): its
+	// distinguishing values or its stream's expiration could not be
+	// computed for it. Such a problem is the event's alone: it is counted
+	// (distinguish_failed, expiration_failed) and logged, and the rest of
+	// the batch is stored and matched as usual.
+	Reason string
 	// Matched counts the triggers that took the event into a stream.
 	Matched int
 }
@@ -391,6 +399,7 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		for _, mt := range matches[j].triggers {
 			if !mt.distinguished {
 				st.trigger(mt.def.Name).add(statBadDistinguish, 1)
+				m.eventProblem(&results[i], mt.def.Name, mt.err)
 				continue
 			}
 			k := groupKey{trigger: mt.def.Name, key: mt.key}
@@ -399,7 +408,7 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 				g = &group{def: mt.def, key: k.key, dist: mt.dist}
 				groups[k] = g
 			}
-			g.events = append(g.events, pending{ev: ev, id: ids[j]})
+			g.events = append(g.events, pending{ev: ev, id: ids[j], idx: i})
 			results[i].Matched++
 			st.trigger(mt.def.Name).add(statMatched, 1)
 		}
@@ -416,14 +425,33 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		if err := m.applyBatch(ctx, tx, bi, ordered, now, st); err != nil {
 			return nil, err
 		}
-		return results, nil
+	} else {
+		for _, g := range ordered {
+			if err := m.applyGroup(ctx, tx, g, g.events, now, st); err != nil {
+				return nil, fmt.Errorf("trigger %s: %w", g.def.Name, err)
+			}
+		}
 	}
 	for _, g := range ordered {
-		if err := m.applyGroup(ctx, tx, g, g.events, now, st); err != nil {
-			return nil, fmt.Errorf("trigger %s: %w", g.def.Name, err)
+		for _, idx := range slices.Sorted(maps.Keys(g.failed)) {
+			results[idx].Matched--
+			st.trigger(g.def.Name).add(statExpireFailed, 1)
+			m.eventProblem(&results[idx], g.def.Name, g.failed[idx])
 		}
 	}
 	return results, nil
+}
+
+// eventProblem records that trigger could not take the event of res into
+// a stream, and why (err names the trigger): in the event's Result and
+// the log.
+func (m *Manager) eventProblem(res *Result, trigger string, err error) {
+	reason := err.Error()
+	if res.Reason != "" {
+		reason = res.Reason + "; " + reason
+	}
+	res.Reason = reason
+	m.log.Warn("event not added to a stream of its trigger", "message_id", shortID(res.MessageID), "trigger", trigger, "error", err)
 }
 
 // eventMatch is what matching found for one event: the triggers whose
@@ -435,9 +463,11 @@ type eventMatch struct {
 }
 
 // triggerMatch is one trigger an event matched, with its distinguishing
-// values and their key when they could be computed (distinguished).
+// values and their key when they could be computed (distinguished), or
+// why they could not (err).
 type triggerMatch struct {
 	def           *Definition
+	err           error
 	distinguished bool
 	dist          map[string]stream.Value
 	key           string
@@ -462,8 +492,10 @@ func matchEvents(set *Set, events []stream.Event) []eventMatch {
 				continue
 			}
 			tm := triggerMatch{def: d}
-			if dist, ok := d.Distinguish(ev, ci); ok {
+			if dist, err := d.DistinguishError(ev, ci); err == nil {
 				tm.distinguished, tm.dist, tm.key = true, dist, stream.Key(dist)
+			} else {
+				tm.err = err
 			}
 			em.triggers = append(em.triggers, tm)
 		}
@@ -494,8 +526,9 @@ func debugCount(st *Stats, set *Set, explained [][]string) {
 type groupKey struct{ trigger, key string }
 
 type pending struct {
-	ev stream.Event
-	id int64
+	ev  stream.Event
+	id  int64
+	idx int // of the event's Result
 }
 
 // group is the events of one batch for one trigger and key, in order.
@@ -504,6 +537,9 @@ type group struct {
 	key    string
 	dist   map[string]stream.Value
 	events []pending
+	// failed holds the events (by Result index) whose stream's expiration
+	// could not be evaluated: they are left out of the stream.
+	failed map[int]error
 }
 
 // segment is one stream that a group's events go to, as they leave it:
@@ -543,10 +579,7 @@ func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []
 			}
 			cur = &s
 		}
-		segs, err := m.plan(g, cur, rest, now, ts)
-		if err != nil {
-			return err
-		}
+		segs := m.plan(g, cur, rest, now, ts)
 		n, err := m.write(ctx, tx, segs, len(rest), now)
 		rest = rest[n:]
 		if errors.Is(err, errRace) {
@@ -585,8 +618,9 @@ func (m *Manager) checkCounts(ctx context.Context, tx db.Ops, d *Definition, s *
 // stream whose expiry time is not after now is never extended: it is
 // closed (it waits for a worker to expire it) and a new stream takes the
 // event. A stored stream that takes no event and is not closed needs no
-// write and is left out.
-func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.Time, ts *counters) ([]segment, error) {
+// write and is left out. An event whose stream's expiration cannot be
+// evaluated is left out of the stream and recorded in g.failed.
+func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.Time, ts *counters) []segment {
 	d := g.def
 	var segs []segment
 	if cur != nil {
@@ -598,27 +632,32 @@ func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.
 		if n := len(segs); n > 0 && !segs[n-1].s.ExpireTimestamp.After(now) {
 			segs[n-1].closed = true
 		}
-		if len(segs) == 0 || segs[len(segs)-1].closed {
+		startNew := len(segs) == 0 || segs[len(segs)-1].closed
+		first, last := p.ev.Timestamp, p.ev.Timestamp
+		if !startNew {
+			s := &segs[len(segs)-1].s
+			first, last = minTime(s.FirstEvent, first), maxTime(s.LastEvent, last)
+		}
+		exp, err := d.Expire(now, first, last)
+		if err != nil {
+			// The event's problem, not the batch's: it stays out of the
+			// stream, which is left as it was.
+			if g.failed == nil {
+				g.failed = map[int]error{}
+			}
+			g.failed[p.idx] = err
+			continue
+		}
+		if startNew {
 			segs = append(segs, segment{isNew: true, from: i, s: stream.Stream{
 				Name: d.Name, Key: g.key, DistinguishedBy: g.dist, State: stream.StateActive, Open: true,
-				FirstEvent: p.ev.Timestamp, LastEvent: p.ev.Timestamp,
 				FireCounts: make([]int, len(d.FireCriteria)),
 			}})
 			ts.add(statNewStreams, 1)
 		}
 		w := &segs[len(segs)-1]
 		s := &w.s
-		if p.ev.Timestamp.Before(s.FirstEvent) {
-			s.FirstEvent = p.ev.Timestamp
-		}
-		if p.ev.Timestamp.After(s.LastEvent) {
-			s.LastEvent = p.ev.Timestamp
-		}
-		exp, err := d.Expire(now, s.FirstEvent, s.LastEvent)
-		if err != nil {
-			return nil, fmt.Errorf("expiration of stream for event %s: %w", p.ev.MessageID, err)
-		}
-		s.ExpireTimestamp = exp
+		s.FirstEvent, s.LastEvent, s.ExpireTimestamp = first, last, exp
 		if s.FireTimestamp.IsZero() {
 			s.FireCounts = d.FireCounts(p.ev, s.FireCounts)
 			if d.Satisfied(s.FireCounts) {
@@ -633,7 +672,21 @@ func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.
 	if len(segs) > 0 && !segs[0].isNew && len(segs[0].ids) == 0 && !segs[0].closed {
 		segs = segs[1:]
 	}
-	return segs, nil
+	return segs
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // write writes segs, in order, with the single-stream operations, for a

@@ -22,6 +22,7 @@ const (
 	statMatchPassed    = "match_passed"
 	statMatchFailed    = "match_failed"
 	statBadDistinguish = "distinguish_failed"
+	statExpireFailed   = "expiration_failed"
 	mismatchPrefix     = "mismatch: "
 )
 
