@@ -104,7 +104,7 @@ func TestManagerExpressionErrorIsTheEventsProblem(t *testing.T) {
 			}
 			res, err := m.AddEvents(t.Context(), []stream.Event{
 				event("e1", "i-1", day(15), stream.Datetime(day(15))),
-				event("e2", "i-1", day(31), stream.Datetime(day(31))), // monthly: 2014-01-31 + 1mo
+				event("e2", "i-1", day(31), stream.Datetime(day(31))),   // monthly: 2014-01-31 + 1mo
 				event("e3", "i-2", day(16), stream.String("yesterday")), // daily: not a datetime
 			})
 			if err != nil {
