@@ -110,11 +110,10 @@ type Ops interface {
 	// ---- workers
 
 	// ReadyStreams returns up to p.Limit streams ready for p.Action at
-	// p.Now, in deadline order (fire_timestamp or expire_timestamp, then
-	// id). Fire: state active or retry_fire and fire_timestamp < now.
-	// Expire: state active or retry_expire and expire_timestamp < now,
-	// excluding active streams whose fire_timestamp is set and not yet
-	// reached (they wait to fire; they are never expired instead).
+	// p.Now (stream.Stream.ReadyTo, the one definition of readiness), in
+	// deadline order (fire_timestamp or expire_timestamp, then id). An
+	// active stream with a fire_timestamp is never ready to expire: it
+	// waits to fire, however late.
 	ReadyStreams(ctx context.Context, p ReadyParams) ([]stream.Stream, error)
 	// StaleClaims returns up to limit streams in firing or expiring whose
 	// lease ended before now (their worker died), oldest lease first.
@@ -183,24 +182,14 @@ type AppendParams struct {
 	FireCounts      []int
 }
 
-// Action is what a worker does to a ready stream.
-type Action int
+// Action is what a worker does to a ready stream (stream.Action).
+type Action = stream.Action
 
 // Worker actions.
 const (
-	Fire   Action = 1
-	Expire Action = 2
+	Fire   = stream.Fire
+	Expire = stream.Expire
 )
-
-func (a Action) String() string {
-	if a == Fire {
-		return "fire"
-	}
-	if a == Expire {
-		return "expire"
-	}
-	return "action(?)"
-}
 
 // ReadyParams selects ready streams.
 type ReadyParams struct {
@@ -225,8 +214,8 @@ type SetStateParams struct {
 	FireTimestamp   *time.Time
 	ExpireTimestamp *time.Time
 	// ReadyFor, when set, makes the transition also require that the
-	// stream is still ready for that action at ReadyAt, with the
-	// conditions of ReadyStreams (a claim from a stale candidate list must
+	// stream is still ready for that action at ReadyAt, with the same
+	// condition as ReadyStreams (a claim from a stale candidate list must
 	// not expire a stream that meanwhile became ready to fire); otherwise
 	// ErrConflict.
 	ReadyFor Action

@@ -19,7 +19,7 @@
 //	                (ingesters append while the stream is open)
 //	                             +--------+
 //	   fire_timestamp < now  +---| active |---+  expire_timestamp < now
-//	                         |   +--------+   |  (not while waiting to fire)
+//	                         |   +--------+   |  (never once a fire time is set)
 //	                         v                v
 //	retry_fire ------->  firing            expiring  <------- retry_expire
 //	    ^              ok |    | fails   fails |    | ok            ^
@@ -29,6 +29,13 @@
 //	    +----------------------+              +---------------------+
 //	      reset by an operator,                 reset by an operator,
 //	      or automatic retry                    or automatic retry
+//
+// Stream.ReadyTo is the one definition of when a stream is ready for each
+// action (storage drivers write it once in SQL for their ready query and
+// the claim's re-check), and State.CanBecome lists the transitions of the
+// diagram. A stream whose fire criteria are met is fired, never expired,
+// however late the workers are: once it has a fire time it waits for it
+// even when its expiry time comes first.
 //
 // A stream is created active and open. It stays open (accepting events)
 // until its expiry time passes — an ingester that finds it expired closes it

@@ -365,9 +365,9 @@ func (r *replayer) nextDeadline(ctx context.Context) (time.Time, error) {
 		consider(fire[0].FireTimestamp)
 	}
 	// Active streams waiting to fire are ready at their fire time (counted
-	// above), whatever their expiry. Asked at the earliest fire time F, the
-	// expire query leaves out every stream waiting to fire (their fire times
-	// are not before F) and returns the first plain expiry, if any before F.
+	// above), whatever their expiry: the expire query leaves out every
+	// active stream with a fire time. Asked at the earliest fire time F, it
+	// returns the first plain expiry, if any before F.
 	at := far
 	if !next.IsZero() {
 		at = next

@@ -2,6 +2,7 @@ package dbtest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func exerciseClaimReady(t *testing.T, open OpenFunc) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			b := setupReady(t, open)
 			ready, err := b.s.ReadyStreams(t.Context(), db.ReadyParams{Action: tc.action, Now: tc.now})
 			if err != nil {
@@ -60,6 +62,7 @@ func exerciseClaimReady(t *testing.T, open OpenFunc) {
 	}
 
 	t.Run("stale_expire_list", func(t *testing.T) {
+		t.Parallel()
 		s := open(t)
 		id := create(t, s, streamSpec{name: "t", expire: h(1)})
 		ready, err := s.ReadyStreams(t.Context(), db.ReadyParams{Action: db.Expire, Now: h(2)})
@@ -85,4 +88,58 @@ func exerciseClaimReady(t *testing.T, open OpenFunc) {
 			t.Fatalf("fire claim: %v", err)
 		}
 	})
+}
+
+// exerciseBacklog: streams whose fire criteria are met and whose expiry
+// time has passed too (workers fell behind) are fired, never expired,
+// whatever order several workers take them in: no expire pass may claim
+// one, and every fire pass may.
+func exerciseBacklog(t *testing.T, open OpenFunc) {
+	s := open(t)
+	ctx := t.Context()
+	h := func(n int) time.Time { return at(time.Duration(n) * time.Hour) }
+	const n = 40
+	var ids []int64
+	for i := range n {
+		// Fire time before or after the expiry time: both have passed.
+		fire := h(1 + i%3)
+		ids = append(ids, create(t, s, streamSpec{name: "backlog", dist: instance(fmt.Sprint(i)), fire: fire, expire: h(2)}))
+	}
+	plain := create(t, s, streamSpec{name: "backlog_plain", expire: h(2)}) // no fire criteria met: expires
+	now := h(10)
+	// Each worker alternates expire and fire passes of a few streams, as
+	// pipeline workers with a small batch size do.
+	errs := race(4, func(w int) error {
+		for pass := 0; pass < 2*n; pass++ {
+			action := db.Fire
+			if (pass+w)%2 == 0 {
+				action = db.Expire
+			}
+			ready, err := s.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: now, Limit: 3})
+			if err != nil {
+				return err
+			}
+			for _, st := range ready {
+				_, err := s.SetStreamState(ctx, db.SetStateParams{ID: st.ID, SerialNo: st.SerialNo,
+					State: action.ClaimState(), ReadyFor: action, ReadyAt: now})
+				if err != nil && !errors.Is(err, db.ErrConflict) {
+					return fmt.Errorf("worker %d: claim %d for %s: %w", w, st.ID, action, err)
+				}
+			}
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		if got := streamByID(t, s, id); got.State != stream.StateFiring {
+			t.Errorf("backlog stream %d: state %s, want firing (ready to fire: never expired)", i, got.State)
+		}
+	}
+	if got := streamByID(t, s, plain); got.State != stream.StateExpiring {
+		t.Errorf("stream without a fire time: state %s, want expiring", got.State)
+	}
 }

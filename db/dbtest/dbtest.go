@@ -37,6 +37,8 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"StateCAS", exerciseStateCAS},
 		{"Ready", exerciseReady},
 		{"ClaimReady", exerciseClaimReady},
+		{"ReadyAgreesWithStream", exerciseReadyAgreesWithStream},
+		{"Backlog", exerciseBacklog},
 		{"Rescue", exerciseRescue},
 		{"ResetPurgeTrim", exerciseResetPurgeTrim},
 		{"Find", exerciseFind},

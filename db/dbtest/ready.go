@@ -1,10 +1,13 @@
 package dbtest
 
 import (
+	"cmp"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/stream"
@@ -36,7 +39,7 @@ func setupReady(t *testing.T, open OpenFunc) readyBundle {
 		{"fire_tie_b", h(4), h(50), stream.StateActive},
 		{"fire_future", h(20), h(21), stream.StateActive},     // ready later; its expiry comes after
 		{"fire_preempt", h(30), h(6), stream.StateActive},     // expiry due first but waits to fire (D-16)
-		{"fire_reached", h(2), h(7), stream.StateActive},      // both due: may be expired as well
+		{"fire_reached", h(2), h(7), stream.StateActive},      // both due: fired, never expired
 		{"error", h(1), h(1), stream.StateError},              // never ready
 		{"expire_error", h(1), h(1), stream.StateExpireError}, // never ready
 		{"retry_expire", h(1), h(8), stream.StateRetryExpire},
@@ -96,21 +99,73 @@ func exerciseReady(t *testing.T, open OpenFunc) {
 		{"expire_none_yet", db.Expire, h(2), 100, nil},
 		{"expire_strict", db.Expire, h(2).Add(time.Microsecond), 100, []string{"expire_first"}},
 		// fire_preempt is due to expire at 6h but waits to fire at 30h;
-		// fire_reached (expire 7h) has reached its fire time and may be
-		// expired; retry_expire ignores fire times.
-		{"expire_excludes_waiting_to_fire", db.Expire, h(11), 100, []string{"expire_first", "fire_reached", "retry_expire", "retry_expire_future_fire", "expire_only"}},
-		{"expire_limit", db.Expire, h(11), 3, []string{"expire_first", "fire_reached", "retry_expire"}},
-		{"expire_after_fire_time", db.Expire, h(31), 100, []string{"expire_first", "fire_preempt", "fire_reached", "retry_expire", "retry_expire_future_fire", "expire_only", "fire_future"}},
+		// fire_reached (expire 7h) has reached its fire time: both are
+		// fired, never expired; retry_expire ignores fire times.
+		{"expire_excludes_waiting_to_fire", db.Expire, h(11), 100, []string{"expire_first", "retry_expire", "retry_expire_future_fire", "expire_only"}},
+		{"expire_limit", db.Expire, h(11), 3, []string{"expire_first", "retry_expire", "retry_expire_future_fire"}},
+		// However late the workers are, a stream with a fire time is
+		// never ready to expire.
+		{"expire_after_fire_time", db.Expire, h(31), 100, []string{"expire_first", "retry_expire", "retry_expire_future_fire", "expire_only"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := b.s.ReadyStreams(t.Context(), db.ReadyParams{Action: tc.action, Now: tc.now, Limit: tc.limit})
 			if err != nil {
 				t.Fatalf("ReadyStreams: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, b.names(got), cmpOpts); diff != "" {
+			if diff := gocmp.Diff(tc.want, b.names(got), cmpOpts); diff != "" {
 				t.Errorf("ReadyStreams(%s, now %s, limit %d) (-want +got):\n%s", tc.action, stream.FormatTime(tc.now), tc.limit, diff)
 			}
 		})
+	}
+}
+
+// exerciseReadyAgreesWithStream checks ReadyStreams against the one
+// definition of readiness, stream.Stream.ReadyTo, for every action at
+// every deadline of the bundle and just after it.
+func exerciseReadyAgreesWithStream(t *testing.T, open OpenFunc) {
+	b := setupReady(t, open)
+	ctx := t.Context()
+	var all []stream.Stream
+	times := map[time.Time]bool{}
+	for _, id := range b.ids {
+		st := streamByID(t, b.s, id)
+		all = append(all, st)
+		for _, d := range []time.Time{st.FireTimestamp, st.ExpireTimestamp} {
+			if !d.IsZero() {
+				times[d] = true
+				times[d.Add(time.Microsecond)] = true
+			}
+		}
+	}
+	for _, now := range slices.SortedFunc(maps.Keys(times), time.Time.Compare) {
+		for _, a := range []db.Action{db.Fire, db.Expire} {
+			got, err := b.s.ReadyStreams(ctx, db.ReadyParams{Action: a, Now: now})
+			if err != nil {
+				t.Fatalf("ReadyStreams(%s, %s): %v", a, stream.FormatTime(now), err)
+			}
+			var want []stream.Stream
+			for _, st := range all {
+				if st.ReadyTo(a, now) {
+					want = append(want, st)
+				}
+			}
+			deadline := func(st stream.Stream) time.Time {
+				if a == db.Fire {
+					return st.FireTimestamp
+				}
+				return st.ExpireTimestamp
+			}
+			slices.SortFunc(want, func(x, y stream.Stream) int {
+				if c := deadline(x).Compare(deadline(y)); c != 0 {
+					return c
+				}
+				return cmp.Compare(x.ID, y.ID)
+			})
+			if diff := gocmp.Diff(b.names(want), b.names(got)); diff != "" {
+				t.Errorf("ReadyStreams(%s, now %s) disagrees with stream.ReadyTo (-ReadyTo +store):\n%s", a, stream.FormatTime(now), diff)
+			}
+		}
 	}
 }

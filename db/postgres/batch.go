@@ -25,12 +25,12 @@ import (
 // row as it is found in selectOpenStreamsForUpdate. A join would let the
 // planner scan and hash every open stream instead, whatever the number of
 // keys.
-const (
+var (
 	selectOpenStreams = `SELECT ` + streamColumns + `
   FROM unnest($1::text[], $2::text[]) AS k(name, stream_key)
  CROSS JOIN LATERAL (SELECT * FROM stream s
                       WHERE s.name = k.name AND s.key_digest = stream_key_digest(k.stream_key)
-                        AND s.stream_key = k.stream_key AND s.open AND s.state = 1`
+                        AND s.stream_key = k.stream_key AND s.open AND s.state = ` + stActive
 	selectOpenStreamsForUpdate = selectOpenStreams + ` FOR UPDATE) s`
 	selectOpenStreamsNoLock    = selectOpenStreams + `) s`
 )
@@ -138,7 +138,7 @@ func (o *ops) CloseStreams(ctx context.Context, ids []int64) error {
 // twice for one stream). A row whose open key is taken (by a stored
 // stream, an uncommitted one, whose transaction it waits for, or an
 // earlier row of the same statement) is skipped.
-const insertStreams = `
+var insertStreams = `
 WITH seq AS MATERIALIZED (SELECT pg_get_serial_sequence('stream', 'id') AS name),
 u AS (
   SELECT nextval(seq.name) AS id, u.*
@@ -149,7 +149,7 @@ u AS (
 ), ins AS (
   INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
                       first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
-  SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, 1, 0, NOT u.closed,
+  SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, ` + stActive + `, 0, NOT u.closed,
          u.first_event, u.last_event, u.expire_timestamp, u.fire_timestamp, u.fire_counts::jsonb, u.created_at
     FROM u ORDER BY u.n
   ON CONFLICT (name, key_digest) WHERE open DO NOTHING
@@ -263,7 +263,7 @@ func checkNewStream(p db.NewStream) error {
 // appendStreams updates the open, active streams among the parallel
 // arrays $1–$6, links the events ($7: stream id, $8: event id) of those
 // updated and returns their ids.
-const appendStreams = `
+var appendStreams = `
 WITH u AS (
   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
          AS u(id, first_event, last_event, expire_timestamp, fire_timestamp, fire_counts)
@@ -271,7 +271,7 @@ WITH u AS (
   UPDATE stream s SET first_event = u.first_event, last_event = u.last_event, expire_timestamp = u.expire_timestamp,
          fire_timestamp = COALESCE(u.fire_timestamp, s.fire_timestamp), fire_counts = u.fire_counts::jsonb
     FROM u
-   WHERE s.id = u.id AND s.open AND s.state = 1
+   WHERE s.id = u.id AND s.open AND s.state = ` + stActive + `
   RETURNING s.id
 ), links AS (
   INSERT INTO stream_event (stream_id, event_id)

@@ -235,12 +235,12 @@ func (o *ops) CountEvents(ctx context.Context, p db.FindEventsParams) (int64, er
 // trimEvents deletes the oldest events before $1, at most $2, except those
 // linked to a stream that is not completed (D-18). Links to completed
 // streams go with the events (ON DELETE CASCADE).
-const trimEvents = `
+var trimEvents = `
 DELETE FROM event WHERE id IN (
   SELECT e.id FROM event e
    WHERE e.timestamp < $1
      AND NOT EXISTS (SELECT 1 FROM stream_event se JOIN stream s ON s.id = se.stream_id
-                      WHERE se.event_id = e.id AND s.state <> 6)
+                      WHERE se.event_id = e.id AND s.state <> ` + stCompleted + `)
    ORDER BY e.timestamp, e.id
    LIMIT $2)`
 

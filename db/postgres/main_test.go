@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
@@ -94,4 +96,22 @@ func TestExercise(t *testing.T) {
 
 func TestExerciseBatch(t *testing.T) {
 	inEveryMode(t, dbtest.ExerciseBatch)
+}
+
+func TestExerciseStoredStates(t *testing.T) {
+	dbtest.ExerciseStoredStates(t, func(t *testing.T) (db.Store, dbtest.StoredStateFunc) {
+		url := databases.URL(t)
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return openURL(t, url), func(t *testing.T, id int64) int {
+			var state int
+			if err := conn.QueryRow(t.Context(), `SELECT state FROM stream WHERE id = $1`, id).Scan(&state); err != nil {
+				t.Fatalf("read the state column of stream %d: %v", id, err)
+			}
+			return state
+		}
+	})
 }

@@ -130,8 +130,8 @@ func traitsArg(traits map[string]stream.Value) string {
 
 // ---- ingest
 
-const selectOpenStream = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.name = $1 AND s.key_digest = stream_key_digest($2) AND s.stream_key = $2 AND s.open AND s.state = 1`
+var selectOpenStream = `SELECT ` + streamColumns + ` FROM stream s
+ WHERE s.name = $1 AND s.key_digest = stream_key_digest($2) AND s.stream_key = $2 AND s.open AND s.state = ` + stActive
 
 // OpenStream returns the open, active stream of trigger name with
 // distinguishing key key, locking its row until the end of the
@@ -148,10 +148,10 @@ func (o *ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, 
 	return s, nil
 }
 
-const insertStream = `
+var insertStream = `
 INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
                     first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
-VALUES ($1, $2, $3, 1, 0, TRUE, $4, $5, $6, $7, $8, $9)
+VALUES ($1, $2, $3, ` + stActive + `, 0, TRUE, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (name, key_digest) WHERE open DO NOTHING
 RETURNING id`
 
@@ -202,10 +202,10 @@ func (o *ops) CreateStream(ctx context.Context, p db.NewStream) (int64, bool, er
 	return id, true, nil
 }
 
-const updateAppend = `
+var updateAppend = `
 UPDATE stream SET first_event = $2, last_event = $3, expire_timestamp = $4,
        fire_timestamp = COALESCE($5, fire_timestamp), fire_counts = $6
- WHERE id = $1 AND open AND state = 1`
+ WHERE id = $1 AND open AND state = ` + stActive
 
 // AppendToStream links events to an open, active stream and updates its
 // columns; db.ErrConflict when the stream is no longer open and active.
@@ -250,14 +250,14 @@ SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM stream WHERE id = $1)`,
 
 // ---- workers
 
-const selectReadyFire = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.state IN (1, 7) AND s.fire_timestamp < $1
+var (
+	selectReadyFire = `SELECT ` + streamColumns + ` FROM stream s
+ WHERE ` + readyCond(stream.Fire, "$1") + `
  ORDER BY s.fire_timestamp, s.id LIMIT $2`
-
-const selectReadyExpire = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.state IN (1, 8) AND s.expire_timestamp < $1
-   AND NOT (s.state = 1 AND s.fire_timestamp IS NOT NULL AND s.fire_timestamp >= $1)
+	selectReadyExpire = `SELECT ` + streamColumns + ` FROM stream s
+ WHERE ` + readyCond(stream.Expire, "$1") + `
  ORDER BY s.expire_timestamp, s.id LIMIT $2`
+)
 
 // ReadyStreams returns up to p.Limit streams (all with a limit <= 0) ready
 // for p.Action at p.Now, in deadline order. It takes no locks: claiming is the caller's
@@ -279,8 +279,8 @@ func (o *ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Stre
 	return out, nil
 }
 
-const selectStaleClaims = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.state IN (2, 3) AND s.lease_until < $1
+var selectStaleClaims = `SELECT ` + streamColumns + ` FROM stream s
+ WHERE s.state IN (` + stFiring + `, ` + stExpiring + `) AND s.lease_until < $1
  ORDER BY s.lease_until, s.id LIMIT $2`
 
 // StaleClaims returns up to limit streams (all with limit <= 0) in firing
@@ -295,9 +295,9 @@ func (o *ops) StaleClaims(ctx context.Context, now time.Time, limit int) ([]stre
 
 // updateState is the compare-and-set of every transition. Each optional
 // column has a flag parameter: false leaves the column as is.
-const updateState = `
+var updateState = `
 UPDATE stream SET state = $3, state_serial_no = state_serial_no + 1,
-       open = CASE WHEN $3 = 1 THEN open ELSE FALSE END,
+       open = CASE WHEN $3 = ` + stActive + ` THEN open ELSE FALSE END,
        claimed_by       = CASE WHEN $4  THEN $5  ELSE claimed_by END,
        lease_until      = CASE WHEN $6  THEN $7  ELSE lease_until END,
        attempts         = CASE WHEN $8  THEN $9  ELSE attempts END,
@@ -306,9 +306,8 @@ UPDATE stream SET state = $3, state_serial_no = state_serial_no + 1,
        expire_timestamp = CASE WHEN $14 THEN $15 ELSE expire_timestamp END
  WHERE id = $1 AND state_serial_no = $2
    AND ($16 = 0
-        OR ($16 = 1 AND state IN (1, 7) AND fire_timestamp < $17)
-        OR ($16 = 2 AND state IN (1, 8) AND expire_timestamp < $17
-            AND NOT (state = 1 AND fire_timestamp IS NOT NULL AND fire_timestamp >= $17)))
+        OR ($16 = ` + strconv.Itoa(int(stream.Fire)) + ` AND ` + readyCond(stream.Fire, "$17") + `)
+        OR ($16 = ` + strconv.Itoa(int(stream.Expire)) + ` AND ` + readyCond(stream.Expire, "$17") + `))
 RETURNING ` + streamReturning
 
 // SetStreamState applies p if the stream's state_serial_no is p.SerialNo
@@ -368,9 +367,10 @@ func (o *ops) missingOrConflict(ctx context.Context, id, serialNo int64) error {
 	return fmt.Errorf("%w: state_serial_no is %d, not %d", db.ErrConflict, current, serialNo)
 }
 
-const updateReset = `
-UPDATE stream SET state = CASE state WHEN 4 THEN 7 ELSE 8 END, state_serial_no = state_serial_no + 1
- WHERE id = $1 AND state IN (4, 5)
+var updateReset = `
+UPDATE stream SET state = CASE state WHEN ` + stError + ` THEN ` + stRetryFire + ` ELSE ` + stRetryExpire + ` END,
+       state_serial_no = state_serial_no + 1
+ WHERE id = $1 AND state IN (` + stError + `, ` + stExpireError + `)
 RETURNING ` + streamReturning
 
 const selectStream = `SELECT ` + streamColumns + ` FROM stream s WHERE s.id = $1`

@@ -227,11 +227,11 @@ func (o ops) CountEvents(ctx context.Context, p db.FindEventsParams) (int64, err
 // trimSQL deletes the oldest events before a time that no unfinished
 // stream holds; their links to completed streams go with them (ON DELETE
 // CASCADE).
-const trimSQL = `DELETE FROM event WHERE id IN (
+var trimSQL = `DELETE FROM event WHERE id IN (
 	SELECT e.id FROM event e
 	 WHERE e.timestamp < ?
 	   AND NOT EXISTS (SELECT 1 FROM stream_event se JOIN stream s ON s.id = se.stream_id
-	                    WHERE se.event_id = e.id AND s.state <> 6)
+	                    WHERE se.event_id = e.id AND s.state <> ` + stCompleted + `)
 	 ORDER BY e.timestamp, e.id
 	 LIMIT ?)`
 

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -50,6 +51,29 @@ func TestExerciseTwoStores(t *testing.T) {
 			stores[i] = s
 		}
 		return stores[0], stores[1]
+	})
+}
+
+func TestExerciseStoredStates(t *testing.T) {
+	dbtest.ExerciseStoredStates(t, func(t *testing.T) (db.Store, dbtest.StoredStateFunc) {
+		path := filepath.Join(t.TempDir(), "winchester.db")
+		s, err := sqlite.Open(t.Context(), "sqlite://"+path, db.Options{Migrate: true})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return s, func(t *testing.T, id int64) int {
+			var state int
+			if err := raw.QueryRowContext(t.Context(), `SELECT state FROM stream WHERE id = ?`, id).Scan(&state); err != nil {
+				t.Fatalf("read the state column of stream %d: %v", id, err)
+			}
+			return state
+		}
 	})
 }
 

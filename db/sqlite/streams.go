@@ -87,8 +87,8 @@ func textArg(s string) any {
 	return s
 }
 
-const openStreamSQL = `SELECT ` + streamCols + ` FROM stream s
- WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = 1`
+var openStreamSQL = `SELECT ` + streamCols + ` FROM stream s
+ WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = ` + stActive
 
 // OpenStream implements db.Ops.
 func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, error) {
@@ -99,9 +99,9 @@ func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, e
 	return st, nil
 }
 
-const createStreamSQL = `INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
+var createStreamSQL = `INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
 	first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
-VALUES (?, ?, ?, 1, 0, 1, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ` + stActive + `, 0, 1, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (name, stream_key) WHERE open = 1 DO NOTHING
 RETURNING id`
 
@@ -146,16 +146,16 @@ func (o ops) link(ctx context.Context, streamID int64, eventIDs []int64) error {
 	return nil
 }
 
-const appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
+var appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
 	fire_timestamp = ?, fire_counts = ?
- WHERE id = ? AND open = 1 AND state = 1`
+ WHERE id = ? AND open = 1 AND state = ` + stActive
 
 // appendKeepFireSQL leaves fire_timestamp out of the SET list: SQLite
 // rewrites the entries of every index on a column the statement sets, even
 // to the same value, and most appends do not change the fire time.
-const appendKeepFireSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
+var appendKeepFireSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
 	fire_counts = ?
- WHERE id = ? AND open = 1 AND state = 1`
+ WHERE id = ? AND open = 1 AND state = ` + stActive
 
 // AppendToStream implements db.Ops.
 func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
@@ -193,13 +193,12 @@ func (o ops) CloseStream(ctx context.Context, id int64) error {
 
 // The ready and stale queries name their partial indexes: without
 // statistics the planner would rather use stream_state and sort.
-const readyFireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_fire
- WHERE s.state IN (1, 7) AND s.fire_timestamp < ?
+var readyFireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_fire
+ WHERE ` + readyCond(stream.Fire, "?") + `
  ORDER BY s.fire_timestamp, s.id LIMIT ?`
 
-const readyExpireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_expire
- WHERE s.state IN (1, 8) AND s.expire_timestamp < ?
-   AND NOT (s.state = 1 AND s.fire_timestamp IS NOT NULL AND s.fire_timestamp >= ?)
+var readyExpireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_expire
+ WHERE ` + readyCond(stream.Expire, "?") + `
  ORDER BY s.expire_timestamp, s.id LIMIT ?`
 
 // ReadyStreams implements db.Ops. A limit <= 0 means no limit.
@@ -217,7 +216,7 @@ func (o ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Strea
 	case db.Fire:
 		rows, err = o.query(ctx, readyFireSQL, now, limit)
 	case db.Expire:
-		rows, err = o.query(ctx, readyExpireSQL, now, now, limit)
+		rows, err = o.query(ctx, readyExpireSQL, now, limit)
 	default:
 		return nil, fmt.Errorf("sqlite: ready streams: unknown action %d", p.Action)
 	}
@@ -227,8 +226,8 @@ func (o ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Strea
 	return o.collectStreams(rows, "streams ready to "+p.Action.String())
 }
 
-const staleSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_stale_claim
- WHERE s.state IN (2, 3) AND s.lease_until < ?
+var staleSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_stale_claim
+ WHERE s.state IN (` + stFiring + `, ` + stExpiring + `) AND s.lease_until < ?
  ORDER BY s.lease_until, s.id LIMIT ?`
 
 // StaleClaims implements db.Ops. A limit <= 0 means no limit.
@@ -289,14 +288,9 @@ func (o ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.St
 	}
 	where := ` WHERE id = ? AND state_serial_no = ?`
 	args = append(args, p.ID, p.SerialNo)
-	switch p.ReadyFor {
-	case db.Fire:
-		where += ` AND state IN (1, 7) AND fire_timestamp < ?`
+	if p.ReadyFor != 0 {
+		where += ` AND ` + readyCond(p.ReadyFor, "?")
 		args = append(args, timeArg(p.ReadyAt))
-	case db.Expire:
-		where += ` AND state IN (1, 8) AND expire_timestamp < ?
-   AND NOT (state = 1 AND fire_timestamp IS NOT NULL AND fire_timestamp >= ?)`
-		args = append(args, timeArg(p.ReadyAt), timeArg(p.ReadyAt))
 	}
 	query := `UPDATE stream SET ` + strings.Join(set, ", ") + where + ` RETURNING ` + returningCols
 	var st stream.Stream

@@ -64,7 +64,9 @@ var storeOpeners = []struct {
 //   - stream_has_dist_trait: a missing stream (db.ErrNotFound) is "no
 //     row", as in the original;
 //   - get_ready_streams: ReadyStreams; ids compared as a set (the original
-//     had no order);
+//     had no order); for expire, plus the active streams that have a fire
+//     time and are past their expiry, which the original lists too (D-16)
+//     and this store fires instead;
 //   - find_older_events: the candidates of TrimEvents (timestamp < date,
 //     oldest first, at most n) listed with FindEvents;
 //   - purge_stream: row counts of the original's tables are read back
@@ -426,9 +428,30 @@ func dbOperation(t *testing.T, s db.Store, fx loadedFixture, op string, a dbArgs
 		if a.bool("expire") {
 			action = db.Expire
 		}
-		sts, err := s.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: a.time("current_time"), Limit: int(a.int("batch_size"))})
+		now, limit := a.time("current_time"), int(a.int("batch_size"))
+		sts, err := s.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: now, Limit: limit})
 		if err != nil {
 			return nil, err
+		}
+		if action == db.Expire {
+			// The original's expire query also lists the active streams
+			// that already have a fire time (defect D-16): this store
+			// fires those and never expires them (stream.Stream.ReadyTo).
+			// Add them back, so the rest of the query is compared with
+			// the original's.
+			active, err := s.FindStreams(ctx, db.FindStreamsParams{State: stream.StateActive})
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range active {
+				st := f.Stream
+				if !st.FireTimestamp.IsZero() && !st.ExpireTimestamp.IsZero() && st.ExpireTimestamp.Before(now) {
+					sts = append(sts, st)
+				}
+			}
+			if limit > 0 && len(sts) > limit {
+				sts = sts[:limit]
+			}
 		}
 		ids := []any{}
 		for _, st := range sts {

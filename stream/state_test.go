@@ -1,0 +1,80 @@
+package stream
+
+import (
+	"testing"
+	"time"
+)
+
+func TestReadyTo(t *testing.T) {
+	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+	h := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
+	tests := []struct {
+		name                string
+		state               State
+		fire, expire        time.Time
+		now                 time.Time
+		wantFire, wantExpir bool
+	}{
+		{"fire due", StateActive, h(1), h(5), h(2), true, false},
+		{"fire not yet", StateActive, h(3), h(5), h(2), false, false},
+		{"fire at exactly its time", StateActive, h(2), h(5), h(2), false, false},
+		{"expire due, no fire time", StateActive, time.Time{}, h(1), h(2), false, true},
+		{"both due: fired, never expired", StateActive, h(1), h(1), h(2), true, false},
+		{"expiry first, fire later: waits to fire", StateActive, h(3), h(1), h(2), false, false},
+		{"retry_fire", StateRetryFire, h(1), h(1), h(2), true, false},
+		{"retry_expire ignores the fire time", StateRetryExpire, h(1), h(1), h(2), false, true},
+		{"error is never ready", StateError, h(1), h(1), h(2), false, false},
+		{"expire_error is never ready", StateExpireError, time.Time{}, h(1), h(2), false, false},
+		{"claimed is never ready", StateFiring, h(1), h(1), h(2), false, false},
+		{"completed is never ready", StateCompleted, time.Time{}, h(1), h(2), false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Stream{State: tc.state, FireTimestamp: tc.fire, ExpireTimestamp: tc.expire}
+			if got := s.ReadyTo(Fire, tc.now); got != tc.wantFire {
+				t.Errorf("ReadyTo(fire) = %v, want %v", got, tc.wantFire)
+			}
+			if got := s.ReadyTo(Expire, tc.now); got != tc.wantExpir {
+				t.Errorf("ReadyTo(expire) = %v, want %v", got, tc.wantExpir)
+			}
+		})
+	}
+}
+
+func TestCanBecome(t *testing.T) {
+	legal := [][2]State{
+		{StateActive, StateFiring}, {StateActive, StateExpiring},
+		{StateFiring, StateFiring}, {StateFiring, StateCompleted}, {StateFiring, StateRetryFire}, {StateFiring, StateError},
+		{StateExpiring, StateCompleted}, {StateExpiring, StateRetryExpire}, {StateExpiring, StateExpireError},
+		{StateRetryFire, StateFiring}, {StateRetryExpire, StateExpiring},
+		{StateError, StateRetryFire}, {StateExpireError, StateRetryExpire},
+	}
+	illegal := [][2]State{
+		{StateActive, StateCompleted}, {StateActive, StateError}, {StateRetryFire, StateExpiring},
+		{StateError, StateRetryExpire}, {StateCompleted, StateActive}, {StateFiring, StateExpiring},
+	}
+	for _, p := range legal {
+		if !p[0].CanBecome(p[1]) {
+			t.Errorf("%s → %s is legal, CanBecome says no", p[0], p[1])
+		}
+	}
+	for _, p := range illegal {
+		if p[0].CanBecome(p[1]) {
+			t.Errorf("%s → %s is not legal, CanBecome says yes", p[0], p[1])
+		}
+	}
+	for _, s := range States() {
+		if !s.Valid() {
+			t.Errorf("States() lists invalid %d", int(s))
+		}
+	}
+}
+
+func TestActionClaimState(t *testing.T) {
+	if Fire.ClaimState() != StateFiring || Expire.ClaimState() != StateExpiring {
+		t.Errorf("ClaimState: fire %s, expire %s", Fire.ClaimState(), Expire.ClaimState())
+	}
+	if Fire.String() != "fire" || Expire.String() != "expire" {
+		t.Errorf("String: %q %q", Fire, Expire)
+	}
+}
