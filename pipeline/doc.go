@@ -85,7 +85,7 @@
 //	func main() {
 //		reg := pipeline.NewRegistry()
 //		defer reg.Close()
-//		handlers.RegisterBuiltins(reg) // logger, usage, notabene, atompub
+//		handlers.RegisterBuiltins(reg) // logger, usage, notabene, atompub, webhook, exec, filter, halt
 //		reg.Register("stamp", newStamp)
 //		defs, err := pipeline.Load("pipelines.yaml", reg)
 //		...

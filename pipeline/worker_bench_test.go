@@ -188,9 +188,15 @@ func runWorkers(b *testing.B, op int, ws []*pipeline.Worker) (locked int) {
 // own message ids and instances).
 func createReadyStreams(b *testing.B, store db.Store, op int, fired time.Time) {
 	b.Helper()
+	createStreams(b, store, op, fired, benchStreams)
+}
+
+// createStreams stores n streams as createReadyStreams does.
+func createStreams(b *testing.B, store db.Store, op int, fired time.Time, n int) {
+	b.Helper()
 	ctx := context.Background()
-	events := make([]stream.Event, 0, benchStreams*benchEventsPerStream)
-	for s := range benchStreams {
+	events := make([]stream.Event, 0, n*benchEventsPerStream)
+	for s := range n {
 		for e := range benchEventsPerStream {
 			events = append(events, stream.Event{
 				MessageID: fmt.Sprintf("op%d-s%d-e%d", op, s, e),
@@ -209,7 +215,7 @@ func createReadyStreams(b *testing.B, store db.Store, op int, fired time.Time) {
 	if err != nil {
 		b.Fatalf("SaveEvents: %v", err)
 	}
-	for s := range benchStreams {
+	for s := range n {
 		dist := map[string]stream.Value{"instance_id": events[s*benchEventsPerStream].Traits["instance_id"]}
 		first := events[s*benchEventsPerStream].Timestamp
 		last := events[(s+1)*benchEventsPerStream-1].Timestamp
