@@ -33,6 +33,7 @@ import (
 	"github.com/winchester-go/winchester/db/dbtest"
 	_ "github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/pipeline/handlers"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -47,6 +48,9 @@ const (
 	envPipelines = "WINCHESTER_TEST_PIPELINES" // work: pipelines.yaml content
 	envLease     = "WINCHESTER_TEST_LEASE"     // work: lease duration
 	envName      = "WINCHESTER_TEST_NAME"      // work: worker name
+	envGrace     = "WINCHESTER_TEST_GRACE"     // work: shutdown grace (default 5s)
+	envKeep      = "WINCHESTER_TEST_KEEP"      // work: "1" keeps completed streams (no purge)
+	envConc      = "WINCHESTER_TEST_CONC"      // work: worker concurrency (default 1)
 )
 
 // triggersYAML groups events by "key"; a stream fires when it has two
@@ -187,6 +191,7 @@ func runWorkerProcess() error {
 	defer store.Close()
 	w, err := newWorker(store, os.Getenv(envName), workerEnv{
 		record: os.Getenv(envRecord), marker: os.Getenv(envMarker), pipelines: os.Getenv(envPipelines), lease: os.Getenv(envLease),
+		grace: os.Getenv(envGrace), keep: os.Getenv(envKeep) == "1", concurrency: os.Getenv(envConc),
 	})
 	if err != nil {
 		return err
@@ -195,7 +200,8 @@ func runWorkerProcess() error {
 }
 
 type workerEnv struct {
-	record, marker, pipelines, lease string
+	record, marker, pipelines, lease, grace, concurrency string
+	keep                                                 bool
 }
 
 func newWorker(store db.Store, name string, env workerEnv) (*pipeline.Worker, error) {
@@ -208,6 +214,7 @@ func newWorker(store db.Store, name string, env workerEnv) (*pipeline.Worker, er
 		return nil, err
 	}
 	reg := pipeline.NewRegistry()
+	handlers.RegisterBuiltins(reg)
 	rec := &recorder{path: env.record}
 	reg.Register("record", func(pipeline.Params) (pipeline.Builder, error) {
 		return func() (pipeline.Handler, error) { return &recordHandler{rec: rec}, nil }, nil
@@ -235,6 +242,18 @@ func newWorker(store db.Store, name string, env workerEnv) (*pipeline.Worker, er
 			return nil, err
 		}
 	}
+	grace := 5 * time.Second
+	if env.grace != "" {
+		if grace, err = time.ParseDuration(env.grace); err != nil {
+			return nil, err
+		}
+	}
+	conc := 1
+	if env.concurrency != "" {
+		if conc, err = strconv.Atoi(env.concurrency); err != nil {
+			return nil, err
+		}
+	}
 	lookup := func(name string) (string, string, bool) {
 		d, ok := mgr.Definition(name)
 		if !ok {
@@ -247,8 +266,8 @@ func newWorker(store db.Store, name string, env workerEnv) (*pipeline.Worker, er
 		return err
 	}
 	return pipeline.NewWorker(store, pdefs, lookup, feed, pipeline.WorkerConfig{
-		Name: name, BatchSize: 200, Delay: 20 * time.Millisecond, Purge: true, Lease: lease,
-		MaxRetries: 5, RetryBackoff: 100 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+		Name: name, BatchSize: 200, Delay: 20 * time.Millisecond, Purge: !env.keep, Lease: lease, Concurrency: conc,
+		MaxRetries: 5, RetryBackoff: 100 * time.Millisecond, ShutdownGrace: grace,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 }
