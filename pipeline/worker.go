@@ -103,6 +103,10 @@ type WorkerConfig struct {
 	DebugLevelFunc func(trigger string) int
 	// Sleep waits between idle passes; tests and replays replace it.
 	SleepFunc func(ctx context.Context, d time.Duration) error
+	// AttemptFunc, when set, is called with every stream a pass processed
+	// (metrics). It may be called from several goroutines at once (one per
+	// running pipeline) and must be quick.
+	AttemptFunc func(Attempt)
 }
 
 // Store is the part of db.Store a worker uses.
@@ -251,6 +255,8 @@ type Attempt struct {
 	// Events are the stream's events as handed to the pipeline.
 	Events []stream.Event
 	Stream stream.Stream // as claimed
+	// Duration is the time from the claim to the stream's final state.
+	Duration time.Duration
 }
 
 // PassResult is what one pass did.
@@ -363,6 +369,9 @@ func (w *Worker) record(a Attempt, col *collector) {
 		c.Expired++
 	}
 	w.mu.Unlock()
+	if w.cfg.AttemptFunc != nil {
+		w.cfg.AttemptFunc(a)
+	}
 	col.add(a)
 }
 
@@ -422,7 +431,10 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 			defer col.wg.Done()
 			defer w.inflight.Done()
 			defer func() { <-w.slots }()
-			w.record(w.processClaimed(work, action, claimed, a), col)
+			start := time.Now()
+			done := w.processClaimed(work, action, claimed, a)
+			done.Duration = time.Since(start)
+			w.record(done, col)
 		}()
 	}
 	return len(streams), nil
