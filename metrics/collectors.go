@@ -1,0 +1,163 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+// ObserveAttempt records one stream a pipeline worker processed (give it
+// to pipeline.WorkerConfig.AttemptFunc): the outcome by trigger, the
+// pipeline's duration, claim conflicts and the fire lag.
+func (m *Metrics) ObserveAttempt(a pipeline.Attempt) {
+	if m == nil {
+		return
+	}
+	action := a.Action.String()
+	result := "ok"
+	switch {
+	case a.Locked:
+		result = "locked"
+		m.claimConflict.Inc()
+	case !a.OK:
+		result = "error"
+	}
+	m.streamsDone.WithLabelValues(a.Trigger, action, result).Inc()
+	if a.Locked {
+		return
+	}
+	m.pipelineTime.WithLabelValues(a.Trigger, action).Observe(a.Duration.Seconds())
+	deadline := a.Stream.FireTimestamp
+	if a.Action == db.Expire {
+		deadline = a.Stream.ExpireTimestamp
+	}
+	if !deadline.IsZero() {
+		started := time.Now().Add(-a.Duration)
+		m.fireLag.WithLabelValues(action).Observe(max(0, started.Sub(deadline).Seconds()))
+	}
+}
+
+// Stats is what the manager collector reads: trigger.Manager.
+type Stats interface {
+	Stats() *trigger.Stats
+}
+
+// managerCollector exports the trigger manager's per-trigger counters.
+type managerCollector struct {
+	m        Stats
+	perTrig  *prometheus.Desc
+	mismatch *prometheus.Desc
+}
+
+// NewManagerCollector returns a collector of the trigger manager's
+// cumulative per-trigger counters, read at every scrape:
+// winchester_trigger_stats_total{trigger,stat} (matches, added_events,
+// new_streams, ready_to_fire and, for triggers with a debug_level,
+// match_passed, match_failed, distinguish_failed) and
+// winchester_trigger_mismatches_total{trigger,reason} (debug_level 2).
+func NewManagerCollector(m Stats) prometheus.Collector {
+	return &managerCollector{
+		m: m,
+		perTrig: prometheus.NewDesc(namespace+"_trigger_stats_total",
+			"The trigger manager's per-trigger counters (matches, added_events, new_streams, ready_to_fire; match_passed, match_failed, distinguish_failed at debug_level 1 and 2).",
+			[]string{"trigger", "stat"}, nil),
+		mismatch: prometheus.NewDesc(namespace+"_trigger_mismatches_total",
+			"Why events did not match a trigger with debug_level 2, by reason.",
+			[]string{"trigger", "reason"}, nil),
+	}
+}
+
+func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.perTrig
+	ch <- c.mismatch
+}
+
+func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
+	_, per := c.m.Stats().Totals()
+	for name, counters := range per {
+		for k, n := range counters {
+			if reason, ok := strings.CutPrefix(k, "mismatch: "); ok {
+				ch <- prometheus.MustNewConstMetric(c.mismatch, prometheus.CounterValue, float64(n), name, reason)
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(c.perTrig, prometheus.CounterValue, float64(n), name, k)
+		}
+	}
+}
+
+// storeCollector reports the backlog from the database at scrape time.
+type storeCollector struct {
+	store   db.Ops
+	clock   stream.Clock
+	ready   *prometheus.Desc
+	byState *prometheus.Desc
+	up      *prometheus.Desc
+}
+
+// BacklogCap bounds the ready-stream counts of winchester_streams_ready:
+// counting beyond it would make every scrape expensive.
+const BacklogCap = 10000
+
+// NewStoreCollector returns a collector that asks the store, at every
+// scrape, how many streams wait to fire or expire
+// (winchester_streams_ready{action}, capped at BacklogCap), how many wait
+// for an operator (winchester_streams_in_error{state}), and whether the
+// database answered (winchester_database_up).
+func NewStoreCollector(store db.Ops, clock stream.Clock) prometheus.Collector {
+	if clock == nil {
+		clock = stream.SystemClock{}
+	}
+	return &storeCollector{
+		store: store, clock: clock,
+		ready: prometheus.NewDesc(namespace+"_streams_ready",
+			"Streams whose fire or expire time has passed and that wait for a worker, by action (capped at 10000).",
+			[]string{"action"}, nil),
+		byState: prometheus.NewDesc(namespace+"_streams_in_error",
+			"Streams whose pipeline failed and that wait for an operator (winchester streams reset), by state.",
+			[]string{"state"}, nil),
+		up: prometheus.NewDesc(namespace+"_database_up",
+			"1 when the database answered the last scrape's queries, 0 otherwise.", nil, nil),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.ready
+	ch <- c.byState
+	ch <- c.up
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := stream.NormalizeTime(c.clock.Now())
+	var errs []error
+	for _, a := range []db.Action{db.Fire, db.Expire} {
+		s, err := c.store.ReadyStreams(ctx, db.ReadyParams{Action: a, Now: now, Limit: BacklogCap})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, float64(len(s)), a.String())
+	}
+	for _, st := range []stream.State{stream.StateError, stream.StateExpireError} {
+		n, err := c.store.CountStreams(ctx, db.FindStreamsParams{State: st})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.byState, prometheus.GaugeValue, float64(n), st.String())
+	}
+	up := 1.0
+	if err := errors.Join(errs...); err != nil {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}
