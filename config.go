@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
@@ -152,6 +153,13 @@ type Config struct {
 	// Jobs are scheduled jobs by name, run by every pipeline worker and
 	// each window once across all of them; see JobConfig.
 	Jobs map[string]JobConfig `yaml:"jobs"`
+	// HTTP configures the HTTP API of winchester serve: listen address,
+	// TLS, bearer tokens, limits and timeouts (httpapi.Config,
+	// docs/HTTP.md).
+	HTTP httpapi.Config `yaml:"http"`
+	// Serve selects the parts winchester serve runs, so that large
+	// installations can run ingest and workers as separate processes.
+	Serve Serve `yaml:"serve"`
 
 	// File is the absolute path of the config file (set by Read).
 	File string `yaml:"-"`
@@ -180,6 +188,21 @@ type Database struct {
 	// EchoSQL logs every SQL statement at debug level.
 	EchoSQL bool `yaml:"echo_sql"`
 }
+
+// Serve selects the parts of winchester serve. Its flags --no-http,
+// --no-workers and --no-consumers override it.
+type Serve struct {
+	// HTTP runs the HTTP API (default true).
+	HTTP bool `yaml:"http"`
+	// Workers is the number of pipeline workers (default 1; 0: none).
+	Workers int `yaml:"workers"`
+	// Consumers runs the RabbitMQ consumers of the consumers key (default
+	// true).
+	Consumers bool `yaml:"consumers"`
+}
+
+// DefaultServeWorkers is the default of serve.workers.
+const DefaultServeWorkers = 1
 
 // Duration is a time span read from a number of seconds (10, 0.5) or a Go
 // duration string ("30s", "5m").
@@ -398,6 +421,15 @@ func (c *Config) Override(key, value, source string) error {
 
 // withDefaults gives every key the file does not set its default.
 func (c *Config) withDefaults() {
+	if !c.has("serve.http") {
+		c.Serve.HTTP = true
+	}
+	if !c.has("serve.workers") {
+		c.Serve.Workers = DefaultServeWorkers
+	}
+	if !c.has("serve.consumers") {
+		c.Serve.Consumers = true
+	}
 	if !c.has("statistics_period") && c.StatisticsPeriod == 0 {
 		c.StatisticsPeriod = Duration(DefaultStatisticsPeriod)
 	}

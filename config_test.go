@@ -383,6 +383,14 @@ func TestValidate(t *testing.T) {
 			want: []string{`w.yaml:1: time_sync_endpoint: "timesync:8080" is not an http(s) URL`},
 		},
 		{
+			name: "http and serve settings",
+			text: "http:\n  tls_cert_file: c.pem\nserve:\n  workers: -1\n",
+			want: []string{
+				"w.yaml:1: http: tls_cert_file and tls_key_file go together",
+				"w.yaml:4: serve.workers: -1: must be 0 (no workers) or more",
+			},
+		},
+		{
 			name: "bad trim age",
 			text: "trim_events: true\ntrim_events_age: \"$timestamp -\"\n",
 			want: []string{`w.yaml:2: trim_events_age: "$timestamp -": `},
@@ -491,4 +499,29 @@ func TestReadMergeKeys(t *testing.T) {
 	if g.Name != "glance" || g.Queue != "q2" || g.URL != "amqp://h/" || g.BatchSize != 10 || g.Line != 3 {
 		t.Errorf("merged consumer = %+v, want glance on q2 with nova's url and batch_size at line 3", g)
 	}
+}
+
+// The serve section defaults to everything on, one worker; the http
+// section's settings are read with their durations; unknown keys of both
+// are errors with their lines.
+func TestServeAndHTTPSettings(t *testing.T) {
+	c, err := Load(writeFile(t, t.TempDir(), "w.yaml", "---\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Serve{HTTP: true, Workers: DefaultServeWorkers, Consumers: true}); c.Serve != want {
+		t.Errorf("serve defaults = %+v, want %+v", c.Serve, want)
+	}
+	c, err = Load(writeFile(t, t.TempDir(), "w.yaml", "serve:\n  http: false\n  workers: 0\nhttp:\n  listen: 0.0.0.0:9000\n  request_timeout: 5s\n  tokens:\n  - token: abcdefghijklmnopq\n    scopes: [read]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Serve.HTTP || c.Serve.Workers != 0 || !c.Serve.Consumers {
+		t.Errorf("serve = %+v, want http off, no workers, consumers on", c.Serve)
+	}
+	if c.HTTP.Listen != "0.0.0.0:9000" || c.HTTP.RequestTimeout != 5*time.Second || len(c.HTTP.Tokens) != 1 || c.HTTP.Tokens[0].Scopes[0] != "read" {
+		t.Errorf("http = %+v", c.HTTP)
+	}
+	_, err = Read(writeFile(t, t.TempDir(), "w.yaml", "http:\n  listen: :8080\n  port: 80\nserve:\n  workers: 2\n  ui: true\n"))
+	assertErrorContains(t, err, []string{"w.yaml:3: ", "port", "w.yaml:6: ", "ui"})
 }

@@ -123,6 +123,12 @@ func (c *Config) Validate() error {
 	if err := amqpconsume.ValidateAll(c.Consumers, c.displayName()); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", c.pos("http"), err))
+	}
+	if c.Serve.Workers < 0 {
+		bad("serve.workers", "%d: must be 0 (no workers) or more", c.Serve.Workers)
+	}
 	return errors.Join(errs...)
 }
 
