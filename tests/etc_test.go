@@ -3,11 +3,17 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/stream"
 
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
@@ -63,6 +69,8 @@ func TestEtcSamples(t *testing.T) {
 				t.Errorf("pipelines = %s", got)
 			}
 		},
+		"notifications.json": checkSampleNotifications,
+		"winchester.service": checkSystemdUnit,
 		"event_definitions.yaml": func(t *testing.T, path string) {
 			defs, err := distiller.LoadDefinitions(path, nil)
 			if err != nil {
@@ -137,4 +145,86 @@ func newBuiltinRegistry() *pipeline.Registry {
 	r := pipeline.NewRegistry()
 	handlers.RegisterBuiltins(r)
 	return r
+}
+
+// checkSampleNotifications distills the quick start's notifications with
+// the sample event definitions and plays them through the sample trigger:
+// the stream of the exists notification is ready to fire.
+func checkSampleNotifications(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []json.RawMessage
+	if err := json.Unmarshal(data, &bodies); err != nil {
+		t.Fatalf("%s: not a JSON array: %v", path, err)
+	}
+	edefs, err := distiller.LoadDefinitions(filepath.Join(etcDir, "event_definitions.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := distiller.New(edefs, distiller.Config{})
+	defs, _, err := trigger.Load(filepath.Join(etcDir, "triggers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "s.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []stream.Event
+	for i, b := range bodies {
+		ev, _, err := d.Distill(b)
+		if err != nil {
+			t.Fatalf("%s: notification %d: %v", path, i, err)
+		}
+		events = append(events, ev)
+	}
+	res, err := mgr.AddEvents(t.Context(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Outcome != trigger.Stored || r.Matched != 1 {
+			t.Errorf("%s: notification %d: %v, matched %d triggers; want stored and matched by test_trigger", path, i, r.Outcome, r.Matched)
+		}
+	}
+	ready, err := store.ReadyStreams(t.Context(), db.ReadyParams{Action: db.Fire, Now: time.Now().Add(time.Second), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ready) != 1 {
+		t.Errorf("%s: %d streams ready to fire, want 1", path, len(ready))
+	}
+}
+
+// checkSystemdUnit checks that the unit runs winchester serve with a
+// configuration and is stopped with SIGTERM within a timeout longer than
+// the default shutdown_grace.
+func checkSystemdUnit(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, want := range []string{"[Unit]", "[Service]", "[Install]", "ExecStart=/usr/local/bin/winchester serve -c /etc/winchester/winchester.yaml", "KillSignal=SIGTERM", "TimeoutStopSec="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q", path, want)
+		}
+	}
+	// systemd-analyze, when present, checks the syntax; the binary is
+	// not installed here, which is the one complaint expected.
+	if sd, err := exec.LookPath("systemd-analyze"); err == nil {
+		out, _ := exec.Command(sd, "verify", "--man=no", path).CombinedOutput()
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if strings.Contains(line, "winchester.service") && !strings.Contains(line, "is not executable") {
+				t.Errorf("systemd-analyze verify %s: %s", path, line)
+			}
+		}
+	}
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/winchester-go/winchester"
+	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/httpapi"
+	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/metrics"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+type serveOptions struct {
+	flags         cli.Flags
+	listen        string
+	noHTTP        bool
+	noWorkers     bool
+	noConsumers   bool
+	keepCompleted bool
+	name          string
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the engine: HTTP API, trigger manager, pipeline workers and RabbitMQ consumers",
+		Long: `serve runs a whole Winchester engine in one process: the HTTP API
+(events and notifications in, queries, health checks and Prometheus metrics
+out), the trigger manager behind the group-commit ingest path, the pipeline
+workers and the RabbitMQ consumers of the configuration.
+
+On the embedded SQLite default it creates and migrates the database on
+first start; on PostgreSQL it refuses a schema that is not up to date and
+names the winchester_db command that fixes it.
+
+Each part can be switched off here or in the serve section of the
+configuration, so large installations run ingest and workers as separate
+processes. On SIGINT or SIGTERM it stops accepting (readiness fails),
+finishes in-flight requests and pipelines within shutdown_grace, and exits
+0. See docs/HTTP.md for the endpoints.`,
+		Example: `  winchester serve -c etc/winchester.yaml
+  winchester serve -c /etc/winchester/winchester.yaml --listen :8080 --no-workers
+  winchester serve -c /etc/winchester/winchester.yaml --no-http   # workers only`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), &o, os.Getenv, cmd.ErrOrStderr())
+		},
+	}
+	o.flags.AddTo(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&o.listen, "listen", "", "HTTP listen address, host:port (default: http.listen, else "+httpapi.DefaultListen+")")
+	fs.BoolVar(&o.noHTTP, "no-http", false, "do not run the HTTP API (serve.http: false)")
+	fs.BoolVar(&o.noWorkers, "no-workers", false, "do not run pipeline workers (serve.workers: 0)")
+	fs.BoolVar(&o.noConsumers, "no-consumers", false, "do not run the RabbitMQ consumers (serve.consumers: false)")
+	fs.BoolVar(&o.keepCompleted, "keep-completed", false, "keep completed streams instead of purging them (purge_completed_streams: false)")
+	host, _ := os.Hostname()
+	fs.StringVarP(&o.name, "name", "n", "serve-"+host, "worker name prefix, shown in logs and claims")
+	return cmd
+}
+
+func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, stderr io.Writer) error {
+	cfg, log, err := o.flags.Setup(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if o.listen != "" {
+		cfg.HTTP.Listen = o.listen
+	}
+	if o.noHTTP {
+		cfg.Serve.HTTP = false
+	}
+	if o.noWorkers {
+		cfg.Serve.Workers = 0
+	}
+	if o.noConsumers {
+		cfg.Serve.Consumers = false
+	}
+	if o.keepCompleted {
+		cfg.PurgeCompletedStreams = false
+	}
+	runConsumers := cfg.Serve.Consumers && len(cfg.Consumers) > 0
+	if !cfg.Serve.HTTP && cfg.Serve.Workers == 0 && !runConsumers {
+		return errors.New("nothing to run: the HTTP API, the workers and the consumers are all switched off")
+	}
+	if cfg.Serve.Workers > 0 {
+		if err := cfg.ValidateWorker(); err != nil {
+			return fmt.Errorf("%w (or run with --no-workers)", err)
+		}
+	}
+	for _, p := range []*string{&cfg.HTTP.TLSCertFile, &cfg.HTTP.TLSKeyFile, &cfg.HTTP.TokensFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(cfg.Dir, *p)
+		}
+	}
+	tokens, err := cfg.HTTP.LoadTokens()
+	if err != nil {
+		return err
+	}
+
+	met := metrics.New(metrics.Config{Version: versionString()})
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := eng.Close(); err != nil {
+			log.Warn("close engine", "error", err)
+		}
+	}()
+	if err := met.Registry().Register(metrics.NewManagerCollector(eng.Manager)); err != nil {
+		return fmt.Errorf("register manager metrics: %w", err)
+	}
+	if err := met.Registry().Register(metrics.NewStoreCollector(eng.Store, eng.Clock)); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
+	}
+	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
+	grace := cfg.ShutdownGrace.Std()
+
+	g, gctx := errgroup.WithContext(ctx)
+	var parts []string
+	if cfg.Serve.HTTP {
+		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, httpapi.Options{
+			Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		g.Go(func() error { return srv.Run(gctx) })
+		parts = append(parts, "http="+srv.Config().Listen)
+	}
+	for i := range cfg.Serve.Workers {
+		name := o.name
+		if cfg.Serve.Workers > 1 {
+			name = fmt.Sprintf("%s-%d", o.name, i+1)
+		}
+		wcfg := eng.WorkerConfig(name)
+		wcfg.Logger = log.With("component", "worker", "worker_id", name)
+		wcfg.AttemptFunc = met.ObserveAttempt
+		w, err := eng.NewWorker(wcfg)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return w.Run(gctx) })
+	}
+	if cfg.Serve.Workers > 0 {
+		parts = append(parts, fmt.Sprintf("workers=%d", cfg.Serve.Workers))
+	}
+	if runConsumers {
+		if eng.Defs.Distiller == nil {
+			return fmt.Errorf("%s: distiller_config is not set: consumers need event definitions (or run with --no-consumers)", cfg.File)
+		}
+		am, err := amqpconsume.NewMetrics(met.Registry())
+		if err != nil {
+			return err
+		}
+		opts := consumerOptions(eng, am, log, grace)
+		opts.Ingest = func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
+			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
+		}
+		for _, cc := range cfg.Consumers {
+			c, err := amqpconsume.New(cc, opts)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return c.Run(gctx) })
+		}
+		parts = append(parts, fmt.Sprintf("consumers=%d", len(cfg.Consumers)))
+	}
+	log.Info("serving", "database", winchester.MaskURL(cfg.DatabaseURL), "parts", strings.Join(parts, " "),
+		"purge_completed_streams", cfg.PurgeCompletedStreams)
+	err = g.Wait()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	if err != nil {
+		log.Warn("stopped with an error during shutdown", "error", err)
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
