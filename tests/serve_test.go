@@ -117,11 +117,19 @@ func httpDo(t *testing.T, method, url string, body io.Reader) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestServeQuickStart is the README's quick start: serve on the SQLite
+// TestServe drives winchester serve end to end; the subtests share one
+// build of the binary.
+func TestServe(t *testing.T) {
+	bin := buildCommand(t, "winchester")
+	t.Run("quick start", func(t *testing.T) { t.Parallel(); testServeQuickStart(t, bin) })
+	t.Run("SIGKILL loses no acknowledged event", func(t *testing.T) { t.Parallel(); testServeSIGKILL(t, bin) })
+	t.Run("out-of-date schema", func(t *testing.T) { t.Parallel(); testServeRefusesOutOfDateSchema(t, bin) })
+}
+
+// testServeQuickStart is the README's quick start: serve on the SQLite
 // default, POST etc/notifications.json, watch the sample trigger fire in
 // the API, in winchester streams list and in /metrics; SIGTERM exits 0.
-func TestServeQuickStart(t *testing.T) {
-	bin := buildCommand(t, "winchester")
+func testServeQuickStart(t *testing.T, bin string) {
 	cfg := copyEtc(t, "pipeline_worker_delay: 10", "pipeline_worker_delay: 0.1")
 	p := startServe(t, bin, "-c", cfg, "--keep-completed")
 
@@ -174,10 +182,9 @@ func TestServeQuickStart(t *testing.T) {
 	}
 }
 
-// TestServeSIGKILLLosesNoAcknowledgedEvent kills serve with SIGKILL while
-// clients are POSTing and finds every event it acknowledged stored.
-func TestServeSIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
-	bin := buildCommand(t, "winchester")
+// testServeSIGKILL kills serve with SIGKILL while clients are POSTing and
+// finds every event it acknowledged stored.
+func testServeSIGKILL(t *testing.T, bin string) {
 	for _, driver := range []string{"sqlite", "postgres"} {
 		t.Run(driver, func(t *testing.T) {
 			var url string
@@ -266,11 +273,10 @@ func TestServeSIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 }
 
-// TestServeRefusesOutOfDateSchema: on PostgreSQL serve does not migrate;
+// testServeRefusesOutOfDateSchema: on PostgreSQL serve does not migrate;
 // it names the command that does.
-func TestServeRefusesOutOfDateSchema(t *testing.T) {
+func testServeRefusesOutOfDateSchema(t *testing.T, bin string) {
 	url := dbtest.PostgresURL(t)
-	bin := buildCommand(t, "winchester")
 	cfg := copyEtc(t)
 	res := runBin(t, bin, nil, "serve", "-c", cfg, "--database-url", url, "--listen", "127.0.0.1:0")
 	if res.code == 0 || !strings.Contains(res.stderr, "winchester_db") {
