@@ -37,11 +37,12 @@ func newServeCmd() *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the engine: HTTP API, trigger manager, pipeline workers and RabbitMQ consumers",
+		Short: "Run the engine: HTTP API, trigger manager, pipeline workers, scheduled jobs and RabbitMQ consumers",
 		Long: `serve runs a whole Winchester engine in one process: the HTTP API
 (events and notifications in, queries, health checks and Prometheus metrics
 out), the trigger manager behind the group-commit ingest path, the pipeline
-workers and the RabbitMQ consumers of the configuration.
+workers with the scheduled jobs beside them, and the RabbitMQ consumers of
+the configuration.
 
 On the embedded SQLite default it creates and migrates the database on
 first start; on PostgreSQL it refuses a schema that is not up to date and
@@ -64,7 +65,7 @@ finishes in-flight requests and pipelines within shutdown_grace, and exits
 	fs := cmd.Flags()
 	fs.StringVar(&o.listen, "listen", "", "HTTP listen address, host:port (default: http.listen, else "+httpapi.DefaultListen+")")
 	fs.BoolVar(&o.noHTTP, "no-http", false, "do not run the HTTP API (serve.http: false)")
-	fs.BoolVar(&o.noWorkers, "no-workers", false, "do not run pipeline workers (serve.workers: 0)")
+	fs.BoolVar(&o.noWorkers, "no-workers", false, "do not run pipeline workers nor the scheduled jobs (serve.workers: 0)")
 	fs.BoolVar(&o.noConsumers, "no-consumers", false, "do not run the RabbitMQ consumers (serve.consumers: false)")
 	fs.BoolVar(&o.keepCompleted, "keep-completed", false, "keep completed streams instead of purging them (purge_completed_streams: false)")
 	host, _ := os.Hostname()
@@ -158,6 +159,16 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	}
 	if cfg.Serve.Workers > 0 {
 		parts = append(parts, fmt.Sprintf("workers=%d", cfg.Serve.Workers))
+		if len(eng.Defs.Jobs) > 0 {
+			// The scheduled jobs run beside the workers, as in
+			// pipeline_worker; each window runs once across all processes.
+			jr, err := eng.NewJobRunner(o.name)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return jr.Run(gctx) })
+			parts = append(parts, fmt.Sprintf("jobs=%d", len(eng.Defs.Jobs)))
+		}
 	}
 	if runConsumers {
 		if eng.Defs.Distiller == nil {
