@@ -48,12 +48,15 @@ type Options struct {
 	// Logger receives request failures (nil: discard).
 	Logger *slog.Logger
 	// ShutdownGrace is how long Run lets in-flight requests finish after
-	// its context ends.
+	// its context ends (0: DefaultShutdownGrace).
 	ShutdownGrace time.Duration
 	// Tokens are the accepted bearer tokens (Config.LoadTokens); none:
 	// no authentication.
 	Tokens []Token
 }
+
+// DefaultShutdownGrace is the default of Options.ShutdownGrace.
+const DefaultShutdownGrace = 30 * time.Second
 
 // Server is the HTTP API over one engine. It is safe for concurrent use.
 type Server struct {
@@ -84,6 +87,9 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultShutdownGrace
 	}
 	for i, t := range opts.Tokens {
 		if err := checkToken(t); err != nil {
