@@ -18,7 +18,6 @@ import (
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
-	"github.com/winchester-go/winchester/trigger"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -178,10 +177,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		opts := consumerOptions(eng, am, log, grace)
-		opts.Ingest = func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
-			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
-		}
+		opts := consumerOptions(eng, in, am, log, grace)
 		for _, cc := range cfg.Consumers {
 			c, err := amqpconsume.New(cc, opts)
 			if err != nil {
