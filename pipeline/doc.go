@@ -13,6 +13,22 @@
 //	  - name: atompub
 //	    params: {url: "https://atom.example.com/nova/events", content_format: cuf_xml}
 //
+// A pipeline may also be a mapping that sets its time limits and its error
+// policy, and an entry may set its own time limits:
+//
+//	notify:
+//	  timeout: {handle: 10s, commit: 2m}  # defaults 30s and 1m; or one duration
+//	  on_error: continue                  # default rollback
+//	  handlers:
+//	    - usage
+//	    - name: webhook
+//	      timeout: {commit: 30s}
+//	      params: {url: "https://billing.example.com/hooks/usage"}
+//
+// A call past a limit fails like any handler error (ErrTimeout). Under
+// OnErrorContinue a failing handler is rolled back alone and skipped
+// (Result.Skipped) while the others run and commit.
+//
 // Parse and Load check every entry against a Registry: an entry without a
 // name, an unknown handler, an unknown key or a bad param is a *ConfigError
 // naming the file, line, pipeline, handler and param. Each handler's
