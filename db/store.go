@@ -80,6 +80,11 @@ type Ops interface {
 	// first, skipping every event linked to a stream that is not finished
 	// (any state but completed). It returns the number deleted.
 	TrimEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// PurgeEvents deletes the events with the given ids and their links to
+	// streams, whatever the streams' states; the streams stay (the
+	// original's purge_events). Ids that name no event are ignored. It
+	// returns the number of events deleted.
+	PurgeEvents(ctx context.Context, ids []int64) (int, error)
 	// EventTypes returns the distinct stored event types, sorted.
 	EventTypes(ctx context.Context) ([]string, error)
 

@@ -46,6 +46,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Concurrency", exerciseConcurrency},
 		{"Fixture", exerciseFixture},
 		{"Poison", exercisePoison},
+		{"PurgeEvents", exercisePurgeEvents},
 		{"Jobs", exerciseJobs},
 	}
 	for _, g := range groups {

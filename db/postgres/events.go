@@ -254,6 +254,22 @@ func (o *ops) TrimEvents(ctx context.Context, before time.Time, limit int) (int,
 	return int(tag.RowsAffected()), nil
 }
 
+// purgeEvents deletes events by id; their links go with them (ON DELETE
+// CASCADE).
+const purgeEvents = `DELETE FROM event WHERE id = ANY($1::bigint[])`
+
+// PurgeEvents deletes the events ids and their stream links.
+func (o *ops) PurgeEvents(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := o.q.Exec(ctx, purgeEvents, ids)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge %d events: %w", len(ids), interpretError(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // selectEventTypes walks the event_type index one distinct value at a time
 // (a loose index scan), which stays fast with millions of events.
 const selectEventTypes = `

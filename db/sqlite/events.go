@@ -251,6 +251,33 @@ func (o ops) TrimEvents(ctx context.Context, before time.Time, limit int) (int, 
 	return int(n), nil
 }
 
+// purgeEventSQL deletes one event; its links go with it (ON DELETE
+// CASCADE, foreign keys are on).
+const purgeEventSQL = `DELETE FROM event WHERE id = ?`
+
+// PurgeEvents implements db.Ops.
+func (o ops) PurgeEvents(ctx context.Context, ids []int64) (int, error) {
+	n := 0
+	err := o.atomic(ctx, func(o ops) error {
+		for _, id := range ids {
+			res, err := o.exec(ctx, purgeEventSQL, id)
+			if err != nil {
+				return o.s.translate(err)
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return o.s.translate(err)
+			}
+			n += int(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge %d events: %w", len(ids), err)
+	}
+	return n, nil
+}
+
 // EventTypes implements db.Ops.
 func (o ops) EventTypes(ctx context.Context) ([]string, error) {
 	rows, err := o.query(ctx, `SELECT DISTINCT event_type FROM event ORDER BY event_type`)
