@@ -19,6 +19,7 @@ import (
 	"github.com/winchester-go/winchester/amqpconsume"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/internal/yamlfile"
+	"github.com/winchester-go/winchester/stream"
 )
 
 // Defaults of the winchester.yaml keys. A key missing from the file takes
@@ -146,6 +147,10 @@ type Config struct {
 	// RetryBackoff is the delay before the first retry of a failed
 	// pipeline; it doubles with every further retry.
 	RetryBackoff Duration `yaml:"retry_backoff"`
+	// EventLimits bound the events that may enter the system (see
+	// EventLimits); an event beyond them is rejected with the reason and
+	// the rest of its batch is stored.
+	EventLimits EventLimits `yaml:"event_limits"`
 	// Consumers are the RabbitMQ consumers run by winchester serve and
 	// winchester consume; the keys of an entry are described by
 	// amqpconsume.Config and docs/AMQP.md.
@@ -176,6 +181,39 @@ type Config struct {
 	origin  map[string]string // key path → overriding source ("--log-level")
 	dbBase  string            // directory relative sqlite paths are resolved in
 	display string            // File as the user named it, for messages
+}
+
+// EventLimits is the event_limits section: sizes in bytes of UTF-8 text
+// (a count for traits). An absent or 0 key takes its default, the
+// constant of package stream named in its comment. Whatever the limits,
+// an event with a NUL character or invalid UTF-8 in its text, or a NaN or
+// infinite float, is rejected.
+type EventLimits struct {
+	// MessageIDBytes: stream.DefaultMessageIDBytes (512), at most
+	// stream.MaxIndexedBytes (2048: the column is indexed).
+	MessageIDBytes int `yaml:"message_id_bytes"`
+	// EventTypeBytes: stream.DefaultEventTypeBytes (255), at most 2048.
+	EventTypeBytes int `yaml:"event_type_bytes"`
+	// TraitNameBytes: stream.DefaultTraitNameBytes (255).
+	TraitNameBytes int `yaml:"trait_name_bytes"`
+	// TraitValueBytes bounds each string trait value:
+	// stream.DefaultTraitValueBytes (65536).
+	TraitValueBytes int `yaml:"trait_value_bytes"`
+	// Traits bounds the number of traits of an event: stream.DefaultTraits
+	// (1000).
+	Traits int `yaml:"traits"`
+	// DistinguishingKeyBytes bounds the key of the distinguishing values
+	// of the stream an event goes to: stream.DefaultKeyBytes (1048576).
+	DistinguishingKeyBytes int `yaml:"distinguishing_key_bytes"`
+}
+
+// Limits returns the section as stream.Limits, defaults filled in.
+func (l EventLimits) Limits() stream.Limits {
+	return stream.Limits{
+		MessageIDBytes: l.MessageIDBytes, EventTypeBytes: l.EventTypeBytes,
+		TraitNameBytes: l.TraitNameBytes, TraitValueBytes: l.TraitValueBytes,
+		Traits: l.Traits, KeyBytes: l.DistinguishingKeyBytes,
+	}.WithDefaults()
 }
 
 // Database is the database section.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/winchester-go/winchester/stream"
 )
 
 // writeFile writes content to dir/name (creating directories) and returns
@@ -391,6 +393,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "event limits",
+			text: "event_limits:\n  message_id_bytes: 4096\n  traits: -1\n",
+			want: []string{"w.yaml:1: event_limits: message_id_bytes: 4096 is more than 2048", "traits: -1 is negative"},
+		},
+		{
 			name: "bad trim age",
 			text: "trim_events: true\ntrim_events_age: \"$timestamp -\"\n",
 			want: []string{`w.yaml:2: trim_events_age: "$timestamp -": `},
@@ -524,4 +531,22 @@ func TestServeAndHTTPSettings(t *testing.T) {
 	}
 	_, err = Read(writeFile(t, t.TempDir(), "w.yaml", "http:\n  listen: :8080\n  port: 80\nserve:\n  workers: 2\n  ui: true\n"))
 	assertErrorContains(t, err, []string{"w.yaml:3: ", "port", "w.yaml:6: ", "ui"})
+}
+
+func TestEventLimits(t *testing.T) {
+	c, err := Read(writeFile(t, t.TempDir(), "w.yaml", "event_limits:\n  message_id_bytes: 100\n  distinguishing_key_bytes: 5000\n"))
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	want := stream.DefaultLimits()
+	want.MessageIDBytes, want.KeyBytes = 100, 5000
+	if got := c.EventLimits.Limits(); got != want {
+		t.Errorf("EventLimits.Limits() = %+v, want %+v", got, want)
+	}
+	if _, err := Read(writeFile(t, t.TempDir(), "w.yaml", "event_limits:\n  message_ids: 100\n")); err == nil || !strings.Contains(err.Error(), "message_ids") {
+		t.Errorf("Read(unknown event_limits key) = %v, want an error naming it", err)
+	}
 }

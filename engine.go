@@ -200,6 +200,7 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	}
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
 		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), Distiller: dist,
+		Limits: cfg.EventLimits.Limits(),
 	})
 	if err != nil {
 		_ = store.Close()

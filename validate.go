@@ -120,6 +120,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateJobs()...)
+	if err := c.EventLimits.Limits().Validate(); err != nil {
+		bad("event_limits", "%v", err)
+	}
 	if err := amqpconsume.ValidateAll(c.Consumers, c.displayName()); err != nil {
 		errs = append(errs, err)
 	}

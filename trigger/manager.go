@@ -388,10 +388,20 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 	}
 
 	groups := map[groupKey]*group{}
+	var tooLong []int64 // stored events whose distinguishing key is beyond the limit
 	for j, ev := range valid {
 		i := validIdx[j]
 		if ids[j] == 0 {
 			results[i].Outcome = Duplicate
+			continue
+		}
+		if err := m.checkKeys(matches[j].triggers); err != nil {
+			// Rare: matching ran while the event was stored, so the
+			// event is taken back out within the transaction.
+			results[i].Outcome = Rejected
+			results[i].Reason = err.Error()
+			m.log.Warn("rejected invalid event", "message_id", shortID(ev.MessageID), "error", err)
+			tooLong = append(tooLong, ids[j])
 			continue
 		}
 		results[i].Outcome = Stored
@@ -411,6 +421,11 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			g.events = append(g.events, pending{ev: ev, id: ids[j], idx: i})
 			results[i].Matched++
 			st.trigger(mt.def.Name).add(statMatched, 1)
+		}
+	}
+	if len(tooLong) > 0 {
+		if _, err := tx.PurgeEvents(ctx, tooLong); err != nil {
+			return nil, fmt.Errorf("take back rejected events: %w", err)
 		}
 	}
 	// A fixed order of row locks keeps concurrent batches from deadlocking.
@@ -741,6 +756,19 @@ func appendParams(w segment) db.AppendParams {
 		ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
 		FireCounts: s.FireCounts,
 	}
+}
+
+// checkKeys reports the first distinguishing key of an event's matches
+// that is beyond the limits.
+func (m *Manager) checkKeys(matches []triggerMatch) error {
+	for _, mt := range matches {
+		if mt.distinguished {
+			if err := m.limits.CheckKey(mt.def.Name, mt.key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // shortID keeps a message id readable in logs (it may be the reason its

@@ -91,6 +91,7 @@ func TestManagerMixedBatch(t *testing.T) {
 			batch = append(batch,
 				item{ev: valid(randomText("id", stream.DefaultMessageIDBytes+1), "a"), field: "message_id"},
 				item{ev: valid("too-long-value", randomText("v", stream.DefaultTraitValueBytes+1)), field: "key"},
+				item{ev: valid("too-long-key", randomText("k", 50_001)), field: "distinguished_by"},
 				item{ev: valid("ok-last", longKey)},
 			)
 			events := make([]stream.Event, len(batch))
