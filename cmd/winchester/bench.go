@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ const (
 	defaultBenchDefinitions = "etc/event_definitions.yaml"
 	defaultBenchTriggers    = "etc/triggers.yaml"
 	defaultBenchBatch       = 500
+	defaultBenchRetryFor    = 2 * time.Minute
 )
 
 type workloadFlags struct {
@@ -163,6 +165,8 @@ type benchIngestOptions struct {
 	input         string
 	notifications bool
 	batch         int
+	retryFor      time.Duration
+	output        string
 }
 
 func newBenchIngestCmd() *cobra.Command {
@@ -185,14 +189,20 @@ find most streams of the sample trigger, which expire an hour after their
 last event, expired within the batch.)
 
 Without --database-url a fresh SQLite database in a temporary directory is
-used and removed afterwards. Use a scratch database: ingest writes to it.`,
+used and removed afterwards. Use a scratch database: ingest writes to it.
+
+A batch that fails because the database is unavailable (a restart, a lost
+connection) or busy is retried with backoff for up to --retry-for; a batch
+whose commit went through before the connection was lost then counts its
+events as duplicates. On a terminal, progress is shown on standard error;
+the summary goes to standard output (-o json: one JSON object).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := benchDefinitions(cmd, &o.definitions, &o.triggers); err != nil {
 				return err
 			}
 			o.database = cli.FlagsOf(cmd).DatabaseURL
-			return runBenchIngest(cmd.Context(), &o, cmd.OutOrStdout())
+			return runBenchIngest(cmd.Context(), &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.workload.addTo(cmd)
@@ -203,6 +213,8 @@ used and removed afterwards. Use a scratch database: ingest writes to it.`,
 	fs.StringVar(&o.input, "input", "", "read the workload from this file of JSON lines (events, or notifications with --notifications) instead of generating it")
 	fs.BoolVar(&o.notifications, "notifications", false, "ingest notifications (AddNotifications) instead of distilled events")
 	fs.IntVar(&o.batch, "batch", defaultBenchBatch, "events per transaction")
+	fs.DurationVar(&o.retryFor, "retry-for", defaultBenchRetryFor, "retry a batch that fails because the database is unavailable or busy for up to this long")
+	fs.StringVarP(&o.output, "output", "o", "text", "summary format: text or json")
 	return cmd
 }
 
@@ -256,9 +268,12 @@ type ingestItem struct {
 	ev   stream.Event
 }
 
-func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer) error {
+func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout, stderr io.Writer) error {
 	if o.batch < 1 {
 		return fmt.Errorf("--batch %d: want at least 1", o.batch)
+	}
+	if o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", o.output)
 	}
 	d, err := distiller.Load(o.definitions, distiller.Config{})
 	if err != nil {
@@ -290,8 +305,14 @@ func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer
 			return err
 		}
 	}
-	store, err := db.Open(ctx, dbURL, db.Options{Migrate: o.migrate})
-	if err != nil {
+	var store db.Store
+	if _, err := retryBlips(ctx, o.retryFor, func() error {
+		var err error
+		store, err = db.Open(ctx, dbURL, db.Options{Migrate: o.migrate})
+		return err
+	}, func(err error, wait time.Duration) {
+		fmt.Fprintf(stderr, "bench ingest: open database: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
+	}); err != nil {
 		return err
 	}
 	defer store.Close()
@@ -314,41 +335,109 @@ func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout io.Writer
 			matched += r.Matched
 		}
 	}
+	prog := cli.NewProgress(stderr)
+	retries := 0
 	begin := time.Now()
 	for start := 0; start < len(items); start += o.batch {
 		batch := items[start:min(start+o.batch, len(items))]
 		var res []trigger.Result
-		if o.notifications {
-			bodies := make([][]byte, len(batch))
-			for i, it := range batch {
-				bodies[i] = it.body
+		ingest := func() error {
+			var err error
+			if o.notifications {
+				bodies := make([][]byte, len(batch))
+				for i, it := range batch {
+					bodies[i] = it.body
+				}
+				clock.now = batch[0].ev.Timestamp
+				res, err = mgr.AddNotifications(ctx, bodies)
+			} else {
+				events := make([]stream.Event, len(batch))
+				for i, it := range batch {
+					events[i] = it.ev
+				}
+				clock.now = events[0].Timestamp
+				res, err = mgr.AddEvents(ctx, events)
 			}
-			clock.now = batch[0].ev.Timestamp
-			res, err = mgr.AddNotifications(ctx, bodies)
-		} else {
-			events := make([]stream.Event, len(batch))
-			for i, it := range batch {
-				events[i] = it.ev
-			}
-			clock.now = events[0].Timestamp
-			res, err = mgr.AddEvents(ctx, events)
+			return err
 		}
+		n, err := retryBlips(ctx, o.retryFor, ingest, func(err error, wait time.Duration) {
+			prog.Done()
+			fmt.Fprintf(stderr, "bench ingest: batch at item %d: %v; retrying in %s\n", start, err, wait.Round(time.Millisecond))
+		})
+		retries += n
 		if err != nil {
+			prog.Done()
 			return fmt.Errorf("batch at item %d: %w", start, err)
 		}
 		count(res)
+		done := start + len(batch)
+		prog.Update("bench ingest: %d/%d (%d%%), %s", done, len(items), 100*done/len(items), cli.Rate(done, time.Since(begin)))
 	}
+	prog.Done()
 	elapsed := time.Since(begin)
 	kind := "events"
 	if o.notifications {
 		kind = "notifications"
 	}
+	if o.output == "json" {
+		return json.NewEncoder(stdout).Encode(benchIngestJSON{
+			Database: winchester.MaskURL(dbURL), Kind: kind, Items: len(items), Batch: o.batch,
+			Stored: stored, Duplicates: dups, Rejected: rejected, StreamMatches: matched, Retries: retries,
+			ElapsedSeconds: elapsed.Seconds(), Rate: float64(len(items)) / elapsed.Seconds(),
+		})
+	}
 	fmt.Fprintf(stdout, "database:   %s\n", winchester.MaskURL(dbURL))
 	fmt.Fprintf(stdout, "%-11s %d in batches of %d\n", kind+":", len(items), o.batch)
 	fmt.Fprintf(stdout, "stored:     %d (duplicates %d, rejected %d, stream matches %d)\n", stored, dups, rejected, matched)
+	if retries > 0 {
+		fmt.Fprintf(stdout, "retries:    %d (batches retried after a database blip; a batch whose commit was lost counts its events as duplicates)\n", retries)
+	}
 	fmt.Fprintf(stdout, "elapsed:    %s\n", elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "rate:       %.0f %s/s\n", float64(len(items))/elapsed.Seconds(), kind)
 	return nil
+}
+
+// benchIngestJSON is the summary of bench ingest -o json.
+type benchIngestJSON struct {
+	Database       string  `json:"database"`
+	Kind           string  `json:"kind"` // events or notifications
+	Items          int     `json:"items"`
+	Batch          int     `json:"batch"`
+	Stored         int     `json:"stored"`
+	Duplicates     int     `json:"duplicates"`
+	Rejected       int     `json:"rejected"`
+	StreamMatches  int     `json:"stream_matches"`
+	Retries        int     `json:"retries"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Rate           float64 `json:"rate"` // items per second
+}
+
+// retryBlips runs fn until it succeeds, fails with an error that is not a
+// database blip (db.ErrUnavailable, db.ErrAborted), or blips for longer
+// than retryFor, backing off from 100ms to 5s. notify is called before each
+// wait. It returns the number of retries.
+func retryBlips(ctx context.Context, retryFor time.Duration, fn func() error, notify func(err error, wait time.Duration)) (int, error) {
+	var first time.Time
+	wait := 100 * time.Millisecond
+	for retries := 0; ; retries++ {
+		err := fn()
+		if err == nil || !(errors.Is(err, db.ErrUnavailable) || errors.Is(err, db.ErrAborted)) {
+			return retries, err
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if time.Since(first) > retryFor {
+			return retries, fmt.Errorf("still failing after %s of retries: %w", retryFor, err)
+		}
+		notify(err, wait)
+		select {
+		case <-ctx.Done():
+			return retries, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // loadIngestItems generates the workload or reads it from o.input. Each
