@@ -110,7 +110,8 @@ type distillRun struct {
 	d       *distiller.Distiller
 	pretty  bool
 	stdout  io.Writer
-	stderr  io.Writer
+	stderr  io.Writer     // messages; clears the progress line first
+	prog    *cli.Progress // on a terminal
 	total   int
 	events  int
 	dropped int
@@ -121,7 +122,9 @@ func runDistill(o *distillOptions, inputs []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	r := &distillRun{d: d, pretty: o.pretty, stdout: stdout, stderr: stderr}
+	prog := cli.NewProgress(stderr)
+	defer prog.Done()
+	r := &distillRun{d: d, pretty: o.pretty, stdout: stdout, stderr: prog.Writer(), prog: prog}
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -142,6 +145,7 @@ func runDistill(o *distillOptions, inputs []string, stdin io.Reader, stdout, std
 			errs = append(errs, err)
 		}
 	}
+	prog.Done()
 	fmt.Fprintf(stderr, "Notifications: %d, events: %d, dropped: %d\n", r.total, r.events, r.dropped)
 	return errors.Join(errs...)
 }
@@ -194,6 +198,7 @@ func (r *distillRun) input(name string, data []byte) error {
 // dropped. Only a failure to write is an error.
 func (r *distillRun) one(where string, body []byte) error {
 	r.total++
+	r.prog.Update("distill: %d notifications, %d events, %d dropped", r.total, r.events, r.dropped)
 	ev, res, err := r.d.Distill(body)
 	for _, f := range res.Failed {
 		fmt.Fprintf(r.stderr, "%s: %s: trait %s omitted: %v\n", where, ev.MessageID, f.Trait, f.Err)

@@ -135,7 +135,9 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	default:
 		return fmt.Errorf("--pacing %q: want %s or %s", o.pacing, pacingDeadlines, pacingRecords)
 	}
-	cfg, log, err := o.flags.Setup(os.Getenv, stderr)
+	prog := cli.NewProgress(stderr)
+	defer prog.Done()
+	cfg, log, err := o.flags.Setup(os.Getenv, prog.Writer())
 	if err != nil {
 		return err
 	}
@@ -179,7 +181,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	bw := bufio.NewWriter(out)
 	defer bw.Flush()
 	r := &replayer{eng: eng, worker: worker, clock: clock, out: bw, log: log, notifications: o.notifications,
-		byRecords: o.pacing == pacingRecords}
+		byRecords: o.pacing == pacingRecords, prog: prog}
 
 	for _, in := range inputs {
 		if err := r.playFile(ctx, in, stdin); err != nil {
@@ -194,6 +196,7 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
+	prog.Done()
 	s := r.sum
 	fmt.Fprintf(stderr, "replay: %d records read, %d events stored, %d duplicates, %d rejected; streams: %d fired, %d expired, %d errored\n",
 		s.read, s.stored, s.duplicates, s.rejected, s.fired, s.expired, s.errored)
@@ -208,6 +211,7 @@ type replayer struct {
 	log           *slog.Logger
 	notifications bool
 	byRecords     bool // --pacing records
+	prog          *cli.Progress
 	sum           replaySummary
 }
 
@@ -231,6 +235,8 @@ func (r *replayer) playFile(ctx context.Context, name string, stdin io.Reader) e
 			continue
 		}
 		r.sum.read++
+		r.prog.Update("replay: %s line %d, clock %s; %d stored, streams %d fired, %d expired, %d errored",
+			name, line, stream.FormatTime(r.clock.Now()), r.sum.stored, r.sum.fired, r.sum.expired, r.sum.errored)
 		ev, err := r.decode(data)
 		if err != nil {
 			r.sum.rejected++

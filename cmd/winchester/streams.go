@@ -633,7 +633,10 @@ failed stream that matches (at most --limit of them, oldest first, when
 			}
 			var results []any
 			reset, failed := 0, 0
-			for _, id := range ids {
+			prog := cli.NewProgress(cmd.ErrOrStderr())
+			defer prog.Done()
+			for i, id := range ids {
+				prog.Update("streams reset: %d/%d, %d reset, %d failed", i, len(ids), reset, failed)
 				s, err := store.ResetStream(ctx, id)
 				res := map[string]any{"id": id}
 				switch {
@@ -644,7 +647,7 @@ failed stream that matches (at most --limit of them, oldest first, when
 					res["error"] = "changed concurrently; try again"
 					failed++
 				case err != nil:
-					return err
+					return fmt.Errorf("reset stream %d (after %d reset): %w", id, reset, err)
 				default:
 					res["state"] = s.State.String()
 					if s.State == stream.StateRetryFire || s.State == stream.StateRetryExpire {
@@ -653,11 +656,13 @@ failed stream that matches (at most --limit of them, oldest first, when
 				}
 				results = append(results, res)
 			}
+			prog.Done()
 			out := cmd.OutOrStdout()
 			if sf.output == "json" {
 				if err := writeJSONLines(out, results); err != nil {
 					return err
 				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d stream(s) reset for retry\n", reset)
 			} else {
 				for _, r := range results {
 					m := r.(map[string]any)

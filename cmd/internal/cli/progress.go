@@ -90,3 +90,26 @@ func Rate(n int, d time.Duration) string {
 	}
 	return fmt.Sprintf("%.0f/s", float64(n)/d.Seconds())
 }
+
+// Writer returns a writer to the progress line's writer that clears the
+// line before each write, for log lines and messages printed during the
+// run. Without a terminal it is the writer itself.
+func (p *Progress) Writer() io.Writer {
+	if p == nil || !p.enabled {
+		if p == nil {
+			return io.Discard
+		}
+		return p.w
+	}
+	return progressWriter{p}
+}
+
+type progressWriter struct{ p *Progress }
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	w.p.Done()
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	w.p.last = time.Time{} // redraw at the next Update
+	return w.p.w.Write(b)
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -43,5 +44,22 @@ func TestProgressRedrawsAndClears(t *testing.T) {
 		"\r" + strings.Repeat(" ", len("ingest: 5 events [1s]")) + "\r"
 	if got := buf.String(); got != want {
 		t.Errorf("progress output\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestProgressWriterClearsTheLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, true)
+	p.Update("replay: %d", 1)
+	buf.Reset()
+	if _, err := p.Writer().Write([]byte("level=WARN msg=x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\r" + strings.Repeat(" ", len("replay: 1 [0s]")) + "\r" + "level=WARN msg=x\n"; buf.String() != want {
+		t.Errorf("write during progress = %q, want %q", buf.String(), want)
+	}
+	var plain bytes.Buffer
+	if w := newProgress(&plain, false).Writer(); w != io.Writer(&plain) {
+		t.Errorf("Writer without a terminal is not the writer itself")
 	}
 }
