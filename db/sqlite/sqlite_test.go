@@ -13,10 +13,10 @@ import (
 	"github.com/winchester-go/winchester/db/sqlite"
 )
 
-// openTemp opens a migrated store on a new file in t.TempDir().
+// openTemp opens a store on a new copy of a migrated file in t.TempDir().
 func openTemp(t *testing.T) db.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "winchester.db"), db.Options{Migrate: true})
+	s, err := sqlite.Open(t.Context(), "sqlite://"+files.Path(t, "winchester.db"), db.Options{})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

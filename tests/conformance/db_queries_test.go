@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
-	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/stream"
@@ -28,7 +26,7 @@ var storeOpeners = []struct {
 	open func(t *testing.T) db.Store
 }{
 	{"sqlite", func(t *testing.T) db.Store {
-		s, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "conformance.db"), db.Options{Migrate: true})
+		s, err := sqlite.Open(t.Context(), "sqlite://"+sqliteFiles.Path(t, "conformance.db"), db.Options{})
 		if err != nil {
 			t.Fatalf("open SQLite store: %v", err)
 		}
@@ -36,7 +34,7 @@ var storeOpeners = []struct {
 		return s
 	}},
 	{"postgres", func(t *testing.T) db.Store { // skipped without TEST_DATABASE_URL
-		s, err := postgres.Open(t.Context(), dbtest.PostgresURL(t), db.Options{Migrate: true})
+		s, err := postgres.Open(t.Context(), pgDatabases.URL(t), db.Options{})
 		if err != nil {
 			t.Fatalf("open PostgreSQL store: %v", err)
 		}
