@@ -215,6 +215,18 @@ func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(st
 	} else if cfg.DistillerConfig == "" {
 		r.add("event definitions", "none (distiller_config not set: notifications cannot be accepted)")
 	}
+	if jobs, err := registry.JobDefinitions(cfg); err != nil {
+		r.fail(err)
+	} else if len(jobs) > 0 {
+		names := make([]string, len(jobs))
+		for i, j := range jobs {
+			names[i] = j.Name
+			if j.Disabled {
+				names[i] += " (disabled)"
+			}
+		}
+		r.add("jobs", "%s%s", count(len(jobs), "job"), nameList(names))
+	}
 	return r.print(w)
 }
 

@@ -98,6 +98,25 @@ func TestCheck(t *testing.T) {
 			wantFail: true,
 		},
 		{
+			name: "scheduled jobs",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\njobs:\n  cleanup:\n    schedule: '@daily'\n    handler: exec\n    command: [./cleanup.sh]\n" +
+					"  report:\n    schedule: '@hourly'\n    handler: report\n  old:\n    schedule: '@hourly'\n    handler: gone\n    enabled: false\n",
+				"pipelines.yaml": goodPipelines,
+			},
+			want:     []string{"1 problem:", `winchester.yaml:9: jobs.report.handler: no Go job registered as "report"`},
+			wantFail: true,
+		},
+		{
+			name: "scheduled jobs listed",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\njobs:\n  cleanup:\n    schedule: '@daily'\n    handler: exec\n    command: [./cleanup.sh]\n" +
+					"  old:\n    schedule: '@hourly'\n    handler: gone\n    enabled: false\n",
+				"pipelines.yaml": goodPipelines,
+			},
+			want: []string{"jobs ", "2 jobs (cleanup, old (disabled))", "ok"},
+		},
+		{
 			name: "trigger naming a missing pipeline",
 			files: map[string]string{
 				"winchester.yaml": "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n",
