@@ -57,10 +57,10 @@ finishes in-flight requests and pipelines within shutdown_grace, and exits
   winchester serve -c /etc/winchester/winchester.yaml --no-http   # workers only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.flags = cli.FlagsOf(cmd)
 			return runServe(cmd.Context(), &o, os.Getenv, cmd.ErrOrStderr())
 		},
 	}
-	o.flags.AddTo(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&o.listen, "listen", "", "HTTP listen address, host:port (default: http.listen, else "+httpapi.DefaultListen+")")
 	fs.BoolVar(&o.noHTTP, "no-http", false, "do not run the HTTP API (serve.http: false)")
