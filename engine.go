@@ -137,7 +137,8 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 				errs = append(errs, err)
 			} else {
 				defs.EventDefs = edefs
-				defs.Distiller = distiller.New(edefs, distiller.Config{CatchAll: cfg.CatchAllNotifications, Clock: opts.Clock})
+				defs.Distiller = distiller.New(edefs, distiller.Config{CatchAll: cfg.CatchAllNotifications, Clock: opts.Clock,
+					Logger: log.With("component", "distiller")})
 			}
 		}
 	}
@@ -194,12 +195,12 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 		_ = defs.Close()
 		return nil, fmt.Errorf("open database %s: %w", db.Redact(url), err)
 	}
-	var dist trigger.Distiller
+	var distill trigger.DistillFunc
 	if defs.Distiller != nil {
-		dist = distillerAdapter{d: defs.Distiller, log: log.With("component", "distiller")}
+		distill = defs.Distiller.Event
 	}
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
-		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), Distiller: dist,
+		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), DistillFunc: distill,
 		Limits: cfg.EventLimits.Limits(),
 	})
 	if err != nil {
@@ -208,22 +209,6 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}, nil
-}
-
-// distillerAdapter adapts a *distiller.Distiller to trigger.Distiller and
-// logs the traits it had to omit.
-type distillerAdapter struct {
-	d   *distiller.Distiller
-	log *slog.Logger
-}
-
-func (a distillerAdapter) Distill(body []byte) (stream.Event, error) {
-	ev, res, err := a.d.Distill(body)
-	for _, f := range res.Failed {
-		a.log.Warn("omitted a trait whose value does not convert", "message_id", ev.MessageID,
-			"event_type", ev.Type, "trait", f.Trait, "error", f.Err)
-	}
-	return ev, err
 }
 
 // Close closes the store and the handler registry.

@@ -27,7 +27,6 @@ import (
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/ingest"
-	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -255,18 +254,11 @@ func newManager(t testing.TB, store trigger.Store) *trigger.Manager {
 	if err != nil {
 		t.Fatalf("load triggers: %v", err)
 	}
-	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{}, Distiller: distill{d}})
+	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{}, DistillFunc: d.Event})
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
 	return m
-}
-
-type distill struct{ d *distiller.Distiller }
-
-func (d distill) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := d.d.Distill(body)
-	return ev, err
 }
 
 // options returns consumer options ingesting into env.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ type Config struct {
 	// Clock gives the timestamp of notifications without one. Nil: the
 	// system clock.
 	Clock stream.Clock
+	// Logger receives a warning for every trait Event omits because its
+	// value does not convert. Nil: discard.
+	Logger *slog.Logger
 }
 
 // Distiller turns notifications into events. It is immutable and safe for
@@ -33,6 +37,7 @@ type Config struct {
 type Distiller struct {
 	defs  []*compiled // in search order: the last definition of the file first
 	clock stream.Clock
+	log   *slog.Logger
 }
 
 // compiled is a definition with the default traits it does not redefine.
@@ -75,9 +80,12 @@ func defaultTraits() []*TraitDefinition {
 // (payload.tenant_id, then _context_tenant) unless it defines a trait of
 // that name.
 func New(defs []*Definition, cfg Config) *Distiller {
-	d := &Distiller{clock: cfg.Clock}
+	d := &Distiller{clock: cfg.Clock, log: cfg.Logger}
 	if d.clock == nil {
 		d.clock = stream.SystemClock{}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
 	}
 	defaults := defaultTraits()
 	hasCatchAll := false
@@ -216,6 +224,18 @@ func (d *Distiller) Distill(body []byte) (stream.Event, Result, error) {
 		return stream.Event{}, Result{}, &DropError{Reason: ReasonNotObject, Msg: err.Error()}
 	}
 	return d.DistillMap(n)
+}
+
+// Event distills body like Distill and logs each trait it omitted
+// (Config.Logger): the form of trigger.DistillFunc, so that a manager
+// takes d.Event as it is.
+func (d *Distiller) Event(body []byte) (stream.Event, error) {
+	ev, res, err := d.Distill(body)
+	for _, f := range res.Failed {
+		d.log.Warn("omitted a trait whose value does not convert", "message_id", ev.MessageID,
+			"event_type", ev.Type, "trait", f.Trait, "error", f.Err)
+	}
+	return ev, err
 }
 
 // decodeObject decodes a single JSON object with json.Number numbers.

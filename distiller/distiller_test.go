@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,5 +286,36 @@ func TestDistillMapFloatNumbers(t *testing.T) {
 		if got := ev.Traits[name]; !got.Equal(v) {
 			t.Errorf("trait %s = %v (%s), want %v (%s)", name, got, got.Kind(), v, v.Kind())
 		}
+	}
+}
+
+// Event is Distill for the trigger manager: it logs each omitted trait.
+func TestEventLogsOmittedTraits(t *testing.T) {
+	defs, err := ParseDefinitions("d.yaml", []byte("- event_type: compute.*\n  traits:\n    n: {type: int, fields: payload.n}\n    m: {type: int, fields: payload.m}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d := New(defs, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	body := []byte(`{"message_id": "m1", "event_type": "compute.x", "timestamp": "2014-08-11T21:31:52", "payload": {"n": "many", "m": 3}}`)
+	ev, err := d.Event(body)
+	if err != nil {
+		t.Fatalf("Event: %v", err)
+	}
+	if _, ok := ev.Traits["n"]; ok || ev.Traits["m"] != stream.Int(3) {
+		t.Errorf("traits = %v, want m only", ev.Traits)
+	}
+	var rec struct {
+		Level, Msg, Trait string
+		MessageID         string `json:"message_id"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if rec.Level != "WARN" || rec.Trait != "n" || rec.MessageID != "m1" || !strings.Contains(rec.Msg, "omitted") {
+		t.Errorf("log = %+v, want one warning about trait n of m1", rec)
+	}
+	if _, err := d.Event([]byte("[]")); err == nil {
+		t.Error("Event of a non-object succeeded")
 	}
 }

@@ -90,13 +90,6 @@ func (s *countingStore) transactions() (int, []int) {
 	return s.txs, append([]int(nil), s.sizes...)
 }
 
-type adapter struct{ d *distiller.Distiller }
-
-func (a adapter) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := a.d.Distill(body)
-	return ev, err
-}
-
 type bundle struct {
 	store *countingStore
 	mgr   *trigger.Manager
@@ -141,7 +134,7 @@ func setup(t *testing.T, open func(t *testing.T) db.Store, cfg Config) *bundle {
 		t.Fatal(err)
 	}
 	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Clock: fixedClock{when.Add(time.Minute)}, Logger: dbtest.Logger(t), Distiller: adapter{distiller.New(edefs, distiller.Config{})},
+		Clock: fixedClock{when.Add(time.Minute)}, Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -58,11 +58,9 @@ type Result struct {
 	Matched int
 }
 
-// Distiller turns a raw notification into an event. It is satisfied by
-// *distiller.Distiller through a small adapter in the caller.
-type Distiller interface {
-	Distill(body []byte) (stream.Event, error)
-}
+// DistillFunc turns a raw notification into an event; (*distiller.Distiller).Event
+// is one.
+type DistillFunc func(body []byte) (stream.Event, error)
 
 // Store is the part of db.Store the manager uses.
 type Store interface {
@@ -76,9 +74,9 @@ type ManagerConfig struct {
 	Clock stream.Clock
 	// Logger receives warnings about dropped traits and rejected events.
 	Logger *slog.Logger
-	// Distiller converts notifications; without one AddNotification rejects
-	// every notification with a clear reason.
-	Distiller Distiller
+	// DistillFunc converts notifications; without one AddNotification
+	// rejects every notification with a clear reason.
+	DistillFunc DistillFunc
 	// MaxAttempts bounds how often a batch is run again after the
 	// database aborted its transaction (db.ErrAborted: a deadlock between
 	// ingesters, a busy SQLite file) or it kept losing races for a stream
@@ -101,12 +99,12 @@ const DefaultMaxAttempts = 5
 // locks keep them from creating twin streams or appending to a stream a
 // worker has claimed.
 type Manager struct {
-	store     Store
-	clock     stream.Clock
-	log       *slog.Logger
-	distiller Distiller
-	attempts  int
-	limits    stream.Limits
+	store    Store
+	clock    stream.Clock
+	log      *slog.Logger
+	distill  DistillFunc
+	attempts int
+	limits   stream.Limits
 
 	mu  sync.RWMutex
 	set *Set
@@ -124,14 +122,14 @@ func NewManager(store Store, defs []*Definition, cfg ManagerConfig) (*Manager, e
 		return nil, fmt.Errorf("event limits: %w", err)
 	}
 	m := &Manager{
-		store:     store,
-		clock:     cfg.Clock,
-		log:       cfg.Logger,
-		distiller: cfg.Distiller,
-		attempts:  cfg.MaxAttempts,
-		limits:    cfg.Limits.WithDefaults(),
-		set:       set,
-		stats:     newStats(),
+		store:    store,
+		clock:    cfg.Clock,
+		log:      cfg.Logger,
+		distill:  cfg.DistillFunc,
+		attempts: cfg.MaxAttempts,
+		limits:   cfg.Limits.WithDefaults(),
+		set:      set,
+		stats:    newStats(),
 	}
 	if m.clock == nil {
 		m.clock = stream.SystemClock{}
@@ -326,11 +324,11 @@ func (m *Manager) AddNotifications(ctx context.Context, bodies [][]byte) ([]Resu
 // goroutines. It is safe for concurrent use and does no I/O.
 func (m *Manager) DistillNotification(body []byte) (ev stream.Event, rejected Result, ok bool) {
 	m.stats.add(statReceived, 1)
-	if m.distiller == nil {
+	if m.distill == nil {
 		m.stats.add(statRejected, 1)
 		return stream.Event{}, Result{Outcome: Rejected, Reason: "no distiller configured (set distiller_config)"}, false
 	}
-	ev, err := m.distiller.Distill(body)
+	ev, err := m.distill(body)
 	if err != nil {
 		m.stats.add(statRejected, 1)
 		m.log.Info("dropped notification", "error", err)

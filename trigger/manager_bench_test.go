@@ -99,13 +99,6 @@ type benchClock struct{ now time.Time }
 
 func (c *benchClock) Now() time.Time { return c.now }
 
-type distillerFunc struct{ d *distiller.Distiller }
-
-func (f distillerFunc) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := f.d.Distill(body)
-	return ev, err
-}
-
 func loadBenchDistiller(b testing.TB) *distiller.Distiller {
 	b.Helper()
 	d, err := distiller.Load(sampleDefinitions, distiller.Config{})
@@ -137,7 +130,7 @@ func newBenchManager(b testing.TB, bd *benchDB, defs []*trigger.Definition, cloc
 	b.Helper()
 	cfg := trigger.ManagerConfig{Clock: clock}
 	if d != nil {
-		cfg.Distiller = distillerFunc{d}
+		cfg.DistillFunc = d.Event
 	}
 	m, err := trigger.NewManager(bd.store, defs, cfg)
 	if err != nil {

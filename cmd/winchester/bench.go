@@ -254,14 +254,6 @@ type benchClock struct{ now time.Time }
 
 func (c *benchClock) Now() time.Time { return c.now }
 
-// distillerFunc adapts a *distiller.Distiller to trigger.Distiller.
-type distillerFunc struct{ d *distiller.Distiller }
-
-func (f distillerFunc) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := f.d.Distill(body)
-	return ev, err
-}
-
 // ingestItem is one unit of the workload: a notification body or an event.
 type ingestItem struct {
 	body []byte
@@ -317,7 +309,7 @@ func runBenchIngest(ctx context.Context, o *benchIngestOptions, stdout, stderr i
 	}
 	defer store.Close()
 	clock := &benchClock{}
-	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: clock, Distiller: distillerFunc{d}})
+	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: clock, DistillFunc: d.Event})
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,6 @@ import (
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
-	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -535,14 +534,7 @@ func newManager(t *testing.T, store trigger.Store) *trigger.Manager {
 	must(t, err)
 	defs, _, err := trigger.Load("../../etc/triggers.yaml")
 	must(t, err)
-	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Distiller: distill{d}})
+	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{DistillFunc: d.Event})
 	must(t, err)
 	return m
-}
-
-type distill struct{ d *distiller.Distiller }
-
-func (d distill) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := d.d.Distill(body)
-	return ev, err
 }
