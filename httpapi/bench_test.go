@@ -55,7 +55,7 @@ func newBenchManager(b *testing.B, clock *roundClock) (*trigger.Manager, db.Stor
 		b.Fatal(err)
 	}
 	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Clock: clock, Distiller: adapter{distiller.New(edefs, distiller.Config{})},
+		Clock: clock, DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -53,13 +53,6 @@ const testEventDefs = `
       fields: payload.instance_id
 `
 
-type adapter struct{ d *distiller.Distiller }
-
-func (a adapter) Distill(body []byte) (stream.Event, error) {
-	ev, _, err := a.d.Distill(body)
-	return ev, err
-}
-
 type bundle struct {
 	url   string
 	store db.Store
@@ -89,7 +82,7 @@ func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 		t.Fatal(err)
 	}
 	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Logger: dbtest.Logger(t), Distiller: adapter{distiller.New(edefs, distiller.Config{})},
+		Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
 	})
 	if err != nil {
 		t.Fatal(err)
