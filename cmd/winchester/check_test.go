@@ -289,3 +289,38 @@ func TestCheckConnect(t *testing.T) {
 		}
 	})
 }
+
+// A YAML syntax error reads the same in every file check loads:
+// "FILE:LINE: invalid YAML: MESSAGE", and every broken file is reported.
+func TestCheckYAMLSyntaxErrorsOneFormat(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"winchester.yaml":        "trigger_definitions: t.yaml\npipeline_config: p.yaml\ndistiller_config: e.yaml\npipeline_handlers: {logger: logger}\n",
+		"t.yaml":                 "- name: x\n  bad: [\n",
+		"p.yaml":                 "p: [logger\n",
+		"e.yaml":                 "- event_type: a\n  traits: {x\n",
+		"broken/winchester.yaml": "log_level: info\nlog_format: [\n",
+	})
+	for _, tc := range []struct {
+		config string
+		files  []string
+	}{
+		{config: "winchester.yaml", files: []string{"t.yaml:2", "p.yaml:1", "e.yaml:1"}},
+		{config: "broken/winchester.yaml", files: []string{"winchester.yaml:2"}},
+	} {
+		var out bytes.Buffer
+		err := runCheck(t.Context(), &out, &cli.Flags{ConfigFile: filepath.Join(dir, tc.config)}, nil, checkOptions{output: "json"})
+		var got checkJSON
+		if jerr := json.Unmarshal(out.Bytes(), &got); jerr != nil || err == nil {
+			t.Fatalf("check %s: %v, %q", tc.config, err, out.String())
+		}
+		if len(got.Problems) != len(tc.files) {
+			t.Errorf("check %s: problems %q, want one per broken file %v", tc.config, got.Problems, tc.files)
+			continue
+		}
+		for i, p := range got.Problems {
+			if !strings.Contains(p, tc.files[i]+": invalid YAML: ") {
+				t.Errorf("check %s: problem %q, want FILE:LINE: invalid YAML: … for %s", tc.config, p, tc.files[i])
+			}
+		}
+	}
+}
