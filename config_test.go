@@ -519,14 +519,14 @@ func TestServeAndHTTPSettings(t *testing.T) {
 	if want := (Serve{HTTP: true, Workers: DefaultServeWorkers, Consumers: true}); c.Serve != want {
 		t.Errorf("serve defaults = %+v, want %+v", c.Serve, want)
 	}
-	c, err = Load(writeFile(t, t.TempDir(), "w.yaml", "serve:\n  http: false\n  workers: 0\nhttp:\n  listen: 0.0.0.0:9000\n  request_timeout: 5s\n  tokens:\n  - token: abcdefghijklmnopq\n    scopes: [read]\n"))
+	c, err = Load(writeFile(t, t.TempDir(), "w.yaml", "serve:\n  http: false\n  workers: 0\nhttp:\n  listen: 0.0.0.0:9000\n  request_timeout: 5s\n  idle_timeout: 90\n  tokens:\n  - token: abcdefghijklmnopq\n    scopes: [read]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Serve.HTTP || c.Serve.Workers != 0 || !c.Serve.Consumers {
 		t.Errorf("serve = %+v, want http off, no workers, consumers on", c.Serve)
 	}
-	if c.HTTP.Listen != "0.0.0.0:9000" || c.HTTP.RequestTimeout != 5*time.Second || len(c.HTTP.Tokens) != 1 || c.HTTP.Tokens[0].Scopes[0] != "read" {
+	if c.HTTP.Listen != "0.0.0.0:9000" || c.HTTP.RequestTimeout.Std() != 5*time.Second || c.HTTP.IdleTimeout.Std() != 90*time.Second || len(c.HTTP.Tokens) != 1 || c.HTTP.Tokens[0].Scopes[0] != "read" {
 		t.Errorf("http = %+v", c.HTTP)
 	}
 	_, err = Read(writeFile(t, t.TempDir(), "w.yaml", "http:\n  listen: :8080\n  port: 80\nserve:\n  workers: 2\n  ui: true\n"))

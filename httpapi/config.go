@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // Defaults of Config (the http section of winchester.yaml).
@@ -62,12 +66,30 @@ type Config struct {
 	// (413 beyond).
 	MaxItems int `yaml:"max_items"`
 	// RequestTimeout bounds a request from its first byte to the answer.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	RequestTimeout Duration `yaml:"request_timeout"`
 	// ReadHeaderTimeout bounds reading a request's headers.
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout"`
 }
+
+// Duration is a time span read from a number of seconds (30, 0.5) or a
+// duration string ("30s", "2m"), like the other durations of
+// winchester.yaml.
+type Duration time.Duration
+
+// UnmarshalYAML reads a number of seconds or a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := yamlfile.DecodeDuration(n)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // Token is one accepted bearer token.
 type Token struct {
@@ -89,13 +111,13 @@ func (c Config) WithDefaults() Config {
 		c.MaxItems = DefaultMaxItems
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = DefaultRequestTimeout
+		c.RequestTimeout = Duration(DefaultRequestTimeout)
 	}
 	if c.ReadHeaderTimeout <= 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+		c.ReadHeaderTimeout = Duration(DefaultReadHeaderTimeout)
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
+		c.IdleTimeout = Duration(DefaultIdleTimeout)
 	}
 	return c
 }
@@ -108,10 +130,10 @@ func (c Config) Validate() error {
 	}
 	for _, d := range []struct {
 		key string
-		v   time.Duration
+		v   Duration
 	}{{"request_timeout", c.RequestTimeout}, {"read_header_timeout", c.ReadHeaderTimeout}, {"idle_timeout", c.IdleTimeout}} {
-		if d.v != 0 && d.v < time.Millisecond {
-			errs = append(errs, fmt.Errorf("http.%s: %s is too short: write the unit (30s, 2m)", d.key, d.v))
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("http.%s: %s: must not be negative", d.key, d.v.Std()))
 		}
 	}
 	for i, t := range c.Tokens {

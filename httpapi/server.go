@@ -127,7 +127,7 @@ func (s *Server) routes() http.Handler {
 	route("GET /v1/events", ScopeRead, s.getEvents)
 	route("GET /v1/events/{message_id}", ScopeRead, s.getEvent)
 	route("GET /v1/triggers", ScopeRead, s.getTriggers)
-	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout, `{"error":"request timed out"}`)
+	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout.Std(), `{"error":"request timed out"}`)
 }
 
 // jsonNotFound answers requests no route takes with a JSON 404, or 405
@@ -242,10 +242,10 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.RequestTimeout,
-		WriteTimeout:      s.cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       s.cfg.IdleTimeout,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.Std(),
+		ReadTimeout:       s.cfg.RequestTimeout.Std(),
+		WriteTimeout:      s.cfg.RequestTimeout.Std() + 5*time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout.Std(),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

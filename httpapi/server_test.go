@@ -432,7 +432,7 @@ func TestConfigValidate(t *testing.T) {
 		{"cert without key", httpapi.Config{TLSCertFile: "c.pem"}, "tls_cert_file and tls_key_file"},
 		{"short token", httpapi.Config{Tokens: []httpapi.Token{{Token: "abc", Scopes: []string{"read"}}}}, "at least 16"},
 		{"unknown scope", httpapi.Config{Tokens: []httpapi.Token{{Token: readToken, Scopes: []string{"root"}}}}, `unknown scope "root"`},
-		{"duration without unit", httpapi.Config{RequestTimeout: 30}, "write the unit"},
+		{"negative duration", httpapi.Config{IdleTimeout: httpapi.Duration(-time.Second)}, "http.idle_timeout: -1s: must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
