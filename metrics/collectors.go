@@ -24,14 +24,14 @@ func (m *Metrics) ObserveAttempt(a pipeline.Attempt) {
 	action := a.Action.String()
 	result := "ok"
 	switch {
-	case a.Locked:
-		result = "locked"
+	case a.LostClaim:
+		result = "lost_claim"
 		m.claimConflict.Inc()
 	case !a.OK:
 		result = "error"
 	}
 	m.streamsDone.WithLabelValues(a.Trigger, action, result).Inc()
-	if a.Locked {
+	if a.LostClaim {
 		return
 	}
 	m.pipelineTime.WithLabelValues(a.Trigger, action).Observe(a.Duration.Seconds())

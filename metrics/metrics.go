@@ -92,7 +92,7 @@ func New(cfg Config) *Metrics {
 	reg.MustRegister(m.groupSize, m.groupSubs, m.commitTime)
 
 	m.streamsDone = counter("streams_processed_total",
-		"Streams processed by pipeline workers, by trigger, action (fire, expire) and result (ok, error, locked).",
+		"Streams processed by pipeline workers, by trigger, action (fire, expire) and result (ok, error, lost_claim).",
 		"trigger", "action", "result")
 	m.pipelineTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "pipeline_duration_seconds",

@@ -94,7 +94,7 @@ func TestWorkerLeaseRenewalSurvivesBusyDatabase(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the pass did not end after the handler was released")
 	}
-	if len(res.Attempts) != 1 || !res.Attempts[0].OK || res.Attempts[0].Locked {
+	if len(res.Attempts) != 1 || !res.Attempts[0].OK || res.Attempts[0].LostClaim {
 		t.Fatalf("attempts %+v, want the stream completed (a busy database is not a lost lease)", res.Attempts)
 	}
 	if got := b.stream(t); got.State != stream.StateCompleted || b.committed != 1 {

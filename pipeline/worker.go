@@ -98,7 +98,7 @@ type WorkerConfig struct {
 	// then only roughly by deadline; replays leave it off.
 	SpreadClaims bool
 	// DebugLevelFunc returns a trigger's debug_level; per-trigger counters
-	// (fired, expired, errors, locked) are logged with the statistics for
+	// (fired, expired, errors, lost_claims) are logged with the statistics for
 	// triggers whose level is 1 or more. Nil: none are.
 	DebugLevelFunc func(trigger string) int
 	// Sleep waits between idle passes; tests and replays replace it.
@@ -138,19 +138,19 @@ type Worker struct {
 
 // TriggerCounters are the per-trigger counters of a worker.
 type TriggerCounters struct {
-	Fired, Expired, Errors, Locked int
+	Fired, Expired, Errors, LostClaims int
 }
 
 // WorkerStats counts what a worker did since the last statistics log.
 type WorkerStats struct {
-	Loaded    int // streams returned by the ready queries
-	Fired     int // fire pipelines completed
-	Expired   int // expire pipelines completed
-	Errors    int // streams put into an error or retry state
-	Locked    int // claims lost to another worker
-	Rescued   int // stale claims recovered
-	Trimmed   int // events trimmed
-	NewEvents int // events produced by pipelines
+	Loaded     int // streams returned by the ready queries
+	Fired      int // fire pipelines completed
+	Expired    int // expire pipelines completed
+	Errors     int // streams put into an error or retry state
+	LostClaims int // claim races lost to another worker
+	Rescued    int // stale claims recovered
+	Trimmed    int // events trimmed
+	NewEvents  int // events produced by pipelines
 	// HandlerErrors counts handler failures that on_error: continue
 	// pipelines skipped.
 	HandlerErrors int
@@ -161,7 +161,7 @@ func (s *WorkerStats) add(o WorkerStats) {
 	s.Fired += o.Fired
 	s.Expired += o.Expired
 	s.Errors += o.Errors
-	s.Locked += o.Locked
+	s.LostClaims += o.LostClaims
 	s.Rescued += o.Rescued
 	s.Trimmed += o.Trimmed
 	s.NewEvents += o.NewEvents
@@ -242,11 +242,12 @@ type Attempt struct {
 	Trigger  string
 	Pipeline string // "" when the trigger has none
 	// OK is true when the stream completed; false when it failed, was
-	// locked by another worker, or had no trigger definition.
+	// claimed first by another worker, or had no trigger definition.
 	OK bool
-	// Locked is true when another worker claimed the stream first.
-	Locked bool
-	Err    error
+	// LostClaim is true when another worker claimed the stream first (this
+	// worker lost the claim race; nothing is wrong with the stream).
+	LostClaim bool
+	Err       error
 	// NewEvents is how many events the pipeline produced.
 	NewEvents int
 	// Skipped are the handler failures an on_error: continue pipeline
@@ -334,8 +335,8 @@ func (c *collector) add(a Attempt) {
 func (a Attempt) stats() WorkerStats {
 	s := WorkerStats{NewEvents: a.NewEvents, HandlerErrors: len(a.Skipped)}
 	switch {
-	case a.Locked:
-		s.Locked++
+	case a.LostClaim:
+		s.LostClaims++
 	case a.OK && a.Action == db.Fire:
 		s.Fired++
 	case a.OK:
@@ -359,8 +360,8 @@ func (w *Worker) record(a Attempt, col *collector) {
 		w.perTrigger[a.Trigger] = c
 	}
 	switch {
-	case a.Locked:
-		c.Locked++
+	case a.LostClaim:
+		c.LostClaims++
 	case !a.OK:
 		c.Errors++
 	case a.Action == db.Fire:
@@ -410,7 +411,7 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 			<-w.slots
 			return len(streams), err
 		}
-		if err != nil || a.Locked {
+		if err != nil || a.LostClaim {
 			<-w.slots
 			if err != nil {
 				// One stream's storage problem must not hold up the others.
@@ -441,7 +442,7 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassR
 }
 
 // claim claims a ready stream for action. A stream another worker claimed
-// first gives an Attempt with Locked set and no error.
+// first gives an Attempt with LostClaim set and no error.
 func (w *Worker) claim(ctx context.Context, action db.Action, s stream.Stream) (Attempt, stream.Stream, error) {
 	a := Attempt{Action: action, StreamID: s.ID, Trigger: s.Name}
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
@@ -459,14 +460,14 @@ func (w *Worker) claim(ctx context.Context, action db.Action, s stream.Stream) (
 		ReadyFor: action, ReadyAt: now,
 	})
 	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
-		a.Locked = true
+		a.LostClaim = true
 		w.log.Debug("stream claimed by another worker", "stream_id", s.ID, "trigger", s.Name)
 		return a, s, nil
 	}
 	if errors.Is(err, db.ErrAborted) {
 		// The database was busy with other work: the claim was not
 		// decided and the stream stays ready for the next pass.
-		a.Locked = true
+		a.LostClaim = true
 		w.log.Debug("claim aborted by concurrent work; the next pass tries again", "stream_id", s.ID, "trigger", s.Name, "error", err)
 		return a, s, nil
 	}
@@ -548,7 +549,7 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 		case errors.Is(err, errLeaseLost):
 			// Another worker rescued the stream while the pipeline ran; the
 			// handlers were rolled back and the new owner runs it again.
-			a.Err, a.Locked = err, true
+			a.Err, a.LostClaim = err, true
 			log.Warn("lost the claim while the pipeline ran; rolled back", "error", err)
 			return a
 		case errors.Is(err, ErrCommit):
@@ -567,7 +568,7 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 	case errors.Is(err, db.ErrConflict):
 		// Our lease ended and another worker took the stream over: it
 		// will process it again; our new events were not stored.
-		a.Err, a.Locked = err, true
+		a.Err, a.LostClaim = err, true
 		log.Warn("lost the stream before completing it (lease expired?)")
 		return a
 	case errors.Is(err, db.ErrUnavailable):
@@ -914,7 +915,7 @@ func (w *Worker) logStats(heartbeat bool) {
 		return
 	}
 	w.log.Info("worker statistics", "loaded", s.Loaded, "fired", s.Fired, "expired", s.Expired,
-		"errors", s.Errors, "locked", s.Locked, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents,
+		"errors", s.Errors, "lost_claims", s.LostClaims, "rescued", s.Rescued, "trimmed", s.Trimmed, "new_events", s.NewEvents,
 		"handler_errors", s.HandlerErrors)
 	if w.cfg.DebugLevelFunc == nil {
 		return
@@ -925,6 +926,6 @@ func (w *Worker) logStats(heartbeat bool) {
 		}
 		c := per[name]
 		w.log.Info("trigger worker statistics", "trigger", name, "fired", c.Fired, "expired", c.Expired,
-			"errors", c.Errors, "locked", c.Locked)
+			"errors", c.Errors, "lost_claims", c.LostClaims)
 	}
 }

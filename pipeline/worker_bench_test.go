@@ -40,7 +40,7 @@ func (c fixedClock) Now() time.Time { return time.Time(c) }
 // Each worker is its own pipeline.Worker in its own goroutine and runs Pass
 // until a pass loads nothing. Creating the streams is not timed.
 //
-// Metrics: streams/s; locked/op, the claims lost to another worker (each
+// Metrics: streams/s; lost_claims/op, the claims lost to another worker (each
 // one a wasted compare-and-set); and, on the 4-worker variant,
 // speedup_vs_1: before each timed op, one worker alone processes an equal
 // batch on the same store (not timed), and the metric is the 1-worker time
@@ -139,7 +139,7 @@ func benchWorkers(b *testing.B, store db.Store, workers int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*benchStreams)/multi.Seconds(), "streams/s")
-	b.ReportMetric(float64(locked)/float64(b.N), "locked/op")
+	b.ReportMetric(float64(locked)/float64(b.N), "lost_claims/op")
 	if workers > 1 {
 		b.ReportMetric(single.Seconds()/multi.Seconds(), "speedup_vs_1")
 	}
@@ -161,7 +161,7 @@ func runWorkers(b *testing.B, op int, ws []*pipeline.Worker) (locked int) {
 				}
 				results[i].Fired += res.Stats.Fired
 				results[i].Errors += res.Stats.Errors
-				results[i].Locked += res.Stats.Locked
+				results[i].LostClaims += res.Stats.LostClaims
 				if res.LoadedFire+res.LoadedExpire == 0 {
 					return nil
 				}
@@ -175,12 +175,12 @@ func runWorkers(b *testing.B, op int, ws []*pipeline.Worker) (locked int) {
 	for _, r := range results {
 		total.Fired += r.Fired
 		total.Errors += r.Errors
-		total.Locked += r.Locked
+		total.LostClaims += r.LostClaims
 	}
 	if total.Fired != benchStreams || total.Errors != 0 {
 		b.Fatalf("op %d, %d workers: %d fired, %d errors; want %d fired", op, len(ws), total.Fired, total.Errors, benchStreams)
 	}
-	return total.Locked
+	return total.LostClaims
 }
 
 // createReadyStreams stores benchStreams streams of benchEventsPerStream

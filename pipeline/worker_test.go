@@ -501,7 +501,7 @@ func TestWorkerLostLeaseRollsBack(t *testing.T) {
 		close(b.block)
 		t.Fatal("the run was not cancelled after the claim was lost")
 	}
-	if len(res.Attempts) != 1 || !res.Attempts[0].Locked || res.Attempts[0].OK {
+	if len(res.Attempts) != 1 || !res.Attempts[0].LostClaim || res.Attempts[0].OK {
 		t.Fatalf("attempts %+v, want one locked attempt", res.Attempts)
 	}
 	if b.committed != 0 {

@@ -389,7 +389,7 @@ func (r *replayer) nextDeadline(ctx context.Context) (time.Time, error) {
 }
 
 func (r *replayer) write(a pipeline.Attempt) error {
-	if a.Locked {
+	if a.LostClaim {
 		return nil
 	}
 	rec := replayRecord{
