@@ -111,6 +111,8 @@ type Config struct {
 	Line int `yaml:"-"`
 	// File names the file the entry came from, for messages.
 	File string `yaml:"-"`
+
+	expanded bool // ExpandEnv ran
 }
 
 // Duration is a time span read from a number of seconds (10, 0.5) or a Go
@@ -288,6 +290,7 @@ func (c *Config) ExpandEnv(getenv func(string) string) error {
 		return fmt.Errorf("%s: invalid URL once expanded", c.where("url"))
 	}
 	c.URL = expanded
+	c.expanded = true
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package amqpconsume_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/trigger"
 )
 
 func TestUnwrap(t *testing.T) {
@@ -178,4 +180,25 @@ consumers:
 			t.Fatalf("ValidateAll = %v, want a duplicate name error", err)
 		}
 	})
+}
+
+// TestNewRefusesUnexpandedURL: a consumer whose URL still refers to the
+// environment cannot be built by mistake (it would log in with the
+// literal "${…}").
+func TestNewRefusesUnexpandedURL(t *testing.T) {
+	t.Parallel()
+	c := amqpconsume.Config{Name: "a", URL: "amqp://u:${PW}@h/", Queue: "q"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	noop := amqpconsume.Options{Ingest: func(context.Context, [][]byte) ([]trigger.Result, error) { return nil, nil }}
+	if _, err := amqpconsume.New(c, noop); err == nil || !strings.Contains(err.Error(), "call Config.ExpandEnv") {
+		t.Fatalf("New = %v, want an error asking for ExpandEnv", err)
+	}
+	if err := c.ExpandEnv(func(string) string { return "pw" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := amqpconsume.New(c, noop); err != nil {
+		t.Fatalf("New after ExpandEnv: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,13 +61,17 @@ type Consumer struct {
 }
 
 // New returns a consumer for cfg, which must have been validated
-// (Config.Validate).
+// (Config.Validate) and, when its URL refers to the environment, expanded
+// (Config.ExpandEnv).
 func New(cfg Config, opts Options) (*Consumer, error) {
 	if opts.Ingest == nil {
 		return nil, errors.New("amqpconsume: Options.Ingest is nil")
 	}
 	if cfg.BatchSize <= 0 || cfg.Prefetch < cfg.BatchSize || cfg.ReconnectDelay <= 0 {
 		return nil, fmt.Errorf("amqpconsume: consumer %q: configuration not validated (call Config.Validate)", cfg.Name)
+	}
+	if strings.Contains(cfg.URL, "$") && !cfg.expanded {
+		return nil, fmt.Errorf("amqpconsume: consumer %q: url holds $ references: call Config.ExpandEnv with the environment first", cfg.Name)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
