@@ -47,6 +47,16 @@ const (
 	DefaultLagInterval = 15 * time.Second
 )
 
+// Formats of message bodies.
+const (
+	// FormatNotifications: OpenStack notifications (plain JSON or the
+	// oslo.messaging v2 envelope), distilled into events.
+	FormatNotifications = "notifications"
+	// FormatEvents: flat events in the event JSON encoding
+	// (docs/EVENT_JSON.md), stored as they are.
+	FormatEvents = "events"
+)
+
 // Queue types.
 const (
 	QueueClassic = "classic"
@@ -78,6 +88,9 @@ type Config struct {
 	// BindingKeys are the routing keys bound from Exchange to Queue
 	// (default notifications.info).
 	BindingKeys []string `yaml:"binding_keys"`
+	// Format is what the message bodies hold: notifications (default) or
+	// events.
+	Format string `yaml:"format"`
 	// Prefetch is how many unacknowledged deliveries the broker sends
 	// ahead (default three times batch_size: one batch collected while two
 	// are stored).
@@ -178,6 +191,12 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueType != QueueClassic && c.QueueType != QueueQuorum {
 		bad("queue_type", "want classic or quorum, got %q", c.QueueType)
+	}
+	if c.Format == "" {
+		c.Format = FormatNotifications
+	}
+	if c.Format != FormatNotifications && c.Format != FormatEvents {
+		bad("format", "want notifications or events, got %q", c.Format)
 	}
 	if c.Exchange != "" && len(c.BindingKeys) == 0 {
 		c.BindingKeys = []string{DefaultBindingKey}

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -25,6 +26,10 @@ import (
 // consumer retries the batch later.
 type IngestFunc func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error)
 
+// IngestEventsFunc stores a batch of flat events with the same contract as
+// IngestFunc (consumers whose format is events).
+type IngestEventsFunc func(ctx context.Context, events []stream.Event) ([]trigger.Result, error)
+
 // PingFunc reports whether the database is reachable. The consumer calls
 // it when a batch fails, to tell an outage (wait and retry) from a message
 // the database refuses (isolate it and dead-letter it).
@@ -34,6 +39,9 @@ type PingFunc func(ctx context.Context) error
 type Options struct {
 	// Ingest stores the notifications (required).
 	Ingest IngestFunc
+	// IngestEvents stores flat events, for consumers with format events
+	// (required by them only).
+	IngestEvents IngestEventsFunc
 	// Ping checks the database; nil: every batch failure is taken for an
 	// outage and retried until it succeeds.
 	Ping PingFunc
@@ -69,6 +77,9 @@ func New(cfg Config, opts Options) (*Consumer, error) {
 	}
 	if cfg.BatchSize <= 0 || cfg.Prefetch < cfg.BatchSize || cfg.ReconnectDelay <= 0 {
 		return nil, fmt.Errorf("amqpconsume: consumer %q: configuration not validated (call Config.Validate)", cfg.Name)
+	}
+	if cfg.Format == FormatEvents && opts.IngestEvents == nil {
+		return nil, fmt.Errorf("amqpconsume: consumer %q: format events needs Options.IngestEvents", cfg.Name)
 	}
 	if strings.Contains(cfg.URL, "$") && !cfg.expanded {
 		return nil, fmt.Errorf("amqpconsume: consumer %q: url holds $ references: call Config.ExpandEnv with the environment first", cfg.Name)

@@ -3,6 +3,7 @@ package amqpconsume_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -391,4 +392,38 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...strin
 		}
 	}
 	return v
+}
+
+// TestConsumeEvents: a consumer with format events stores flat events as
+// they are and dead-letters those that are not valid events.
+func TestConsumeEvents(t *testing.T) {
+	t.Parallel()
+	url := brokerURL(t)
+	env := newEnv(t, "")
+	tp := newTopology(t, url)
+	reg := prometheus.NewRegistry()
+	cfg := tp.config(t, func(c *amqpconsume.Config) { c.Format = amqpconsume.FormatEvents })
+	tp.declare(t, cfg)
+	var msgs [][]byte
+	for i := range 10 {
+		msgs = append(msgs, []byte(fmt.Sprintf(`{"message_id": "ev-%d", "event_type": "compute.instance.update", "timestamp": {"$datetime": "%s"}, "instance_id": "i-%d", "tenant_id": "t"}`,
+			i, workloadStart.Add(time.Duration(i)*time.Minute).Format(time.RFC3339Nano), i%3)))
+	}
+	invalid := []byte(`{"message_id": "ev-bad", "timestamp": {"$datetime": "2024-01-01T00:00:00Z"}}`)
+	msgs = append(msgs, invalid)
+	tp.publish(t, "notifications.info", msgs...)
+	start(t, cfg, env.options(t, reg))
+	waitFor(t, 30*time.Second, "every message acknowledged", func() bool {
+		return metric(t, reg, "winchester_amqp_acks_total") == float64(len(msgs))
+	})
+	if n := env.eventCount(t); n != 10 {
+		t.Errorf("stored %d events, want 10", n)
+	}
+	dead := tp.drain(t, tp.deadQueue)
+	if len(dead) != 1 || string(dead[0].Body) != string(invalid) {
+		t.Fatalf("dead-letter queue holds %d messages, want the invalid event", len(dead))
+	}
+	if got, _ := dead[0].Headers[amqpconsume.ReasonHeader].(string); !strings.Contains(got, "event_type") {
+		t.Errorf("%s = %q, want it to name event_type", amqpconsume.ReasonHeader, got)
+	}
 }

@@ -276,6 +276,9 @@ func (env *testEnv) options(t testing.TB, reg *prometheus.Registry) amqpconsume.
 		Ingest: func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
 			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
 		},
+		IngestEvents: func(ctx context.Context, events []stream.Event) ([]trigger.Result, error) {
+			return in.AddEvents(ctx, ingest.SourceAMQP, events)
+		},
 		Ping: func(ctx context.Context) error {
 			return env.store.InTx(ctx, func(context.Context, db.Ops) error { return nil })
 		},

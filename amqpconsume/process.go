@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -44,11 +45,20 @@ func (c *Consumer) prepare(ctx context.Context, batch []amqp.Delivery) ([]poison
 		index   []int
 		poisons []poison
 	)
+	var events []stream.Event
 	for i := range batch {
 		body, err := Unwrap(batch[i].Body)
 		if err != nil {
 			poisons = append(poisons, poison{d: &batch[i], reason: ReasonEnvelope, msg: err.Error()})
 			continue
+		}
+		if c.cfg.Format == FormatEvents {
+			ev, _, err := stream.DecodeEvent(body)
+			if err != nil {
+				poisons = append(poisons, poison{d: &batch[i], reason: ReasonRejected, msg: err.Error()})
+				continue
+			}
+			events = append(events, ev)
 		}
 		bodies = append(bodies, body)
 		index = append(index, i)
@@ -56,7 +66,15 @@ func (c *Consumer) prepare(ctx context.Context, batch []amqp.Delivery) ([]poison
 	if len(bodies) == 0 {
 		return poisons, nil
 	}
-	results, err := c.ingest(ctx, bodies, 1)
+	var (
+		results []trigger.Result
+		err     error
+	)
+	if c.cfg.Format == FormatEvents {
+		results, err = ingest(ctx, c, events, c.opts.IngestEvents)
+	} else {
+		results, err = ingest(ctx, c, bodies, c.opts.Ingest)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +127,10 @@ func refusedPrefix(s string) bool { return strings.HasPrefix(s, refusedMsg) }
 // times and then returned as Rejected, so one bad message cannot stop the
 // queue. It returns an error only when ctx is done (shutdown grace over,
 // connection lost): the caller then leaves the batch unacknowledged.
-func (c *Consumer) ingest(ctx context.Context, bodies [][]byte, depth int) ([]trigger.Result, error) {
+func ingest[T any](ctx context.Context, c *Consumer, bodies []T, submit func(context.Context, []T) ([]trigger.Result, error)) ([]trigger.Result, error) {
 	delay := c.cfg.ReconnectDelay.Std()
 	for attempt := 1; ; attempt++ {
-		results, err := c.opts.Ingest(ctx, bodies)
+		results, err := submit(ctx, bodies)
 		if err == nil && len(results) != len(bodies) {
 			err = fmt.Errorf("ingest returned %d results for %d notifications", len(results), len(bodies))
 		}
@@ -129,11 +147,11 @@ func (c *Consumer) ingest(ctx context.Context, bodies [][]byte, depth int) ([]tr
 		if reachable && len(bodies) > 1 {
 			c.log.Warn("the database refused a batch it can be reached for; splitting it to find the message", "size", len(bodies), "error", err)
 			h := len(bodies) / 2
-			first, err := c.ingest(ctx, bodies[:h], depth+1)
+			first, err := ingest(ctx, c, bodies[:h], submit)
 			if err != nil {
 				return nil, err
 			}
-			second, err := c.ingest(ctx, bodies[h:], depth+1)
+			second, err := ingest(ctx, c, bodies[h:], submit)
 			if err != nil {
 				return nil, err
 			}

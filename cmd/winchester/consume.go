@@ -22,6 +22,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -122,6 +123,9 @@ func consumerOptions(eng *winchester.Engine, in *ingest.Ingester, metrics *amqpc
 	return amqpconsume.Options{
 		Ingest: func(ctx context.Context, bodies [][]byte) ([]trigger.Result, error) {
 			return in.AddNotifications(ctx, ingest.SourceAMQP, bodies)
+		},
+		IngestEvents: func(ctx context.Context, events []stream.Event) ([]trigger.Result, error) {
+			return in.AddEvents(ctx, ingest.SourceAMQP, events)
 		},
 		Ping: func(ctx context.Context) error {
 			return eng.Store.InTx(ctx, func(context.Context, db.Ops) error { return nil })

@@ -51,7 +51,8 @@ delivers them to --to:
   amqp://… or amqps://…  publishes each one as a persistent JSON message to
                          --exchange with --routing-key, waiting for the
                          broker's confirmation (--oslo wraps notifications in
-                         the oslo.messaging v2 envelope, as OpenStack does)
+                         the oslo.messaging v2 envelope, as OpenStack does;
+                         events are for a consumer with format: events)
   http://… or https://…  POSTs them to winchester serve, --batch per request,
                          at /v1/notifications or /v1/events (unless the URL
                          has a path of its own); the bearer token comes from
