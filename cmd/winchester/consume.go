@@ -83,7 +83,7 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 		return err
 	}
 	defer eng.Close()
-	if eng.Defs.Distiller == nil {
+	if eng.Defs.Distiller == nil && needsDistiller(consumers) {
 		return fmt.Errorf("%s: distiller_config is not set: consumers need event definitions to turn notifications into events", cfg.File)
 	}
 
@@ -163,4 +163,15 @@ func selectConsumers(cfg *winchester.Config, names []string, getenv func(string)
 		out = append(out, c)
 	}
 	return out, errors.Join(errs...)
+}
+
+// needsDistiller reports whether a consumer of the list takes
+// notifications (rather than flat events).
+func needsDistiller(consumers []amqpconsume.Config) bool {
+	for _, c := range consumers {
+		if c.Format != amqpconsume.FormatEvents {
+			return true
+		}
+	}
+	return false
 }

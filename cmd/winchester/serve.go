@@ -170,7 +170,11 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 		}
 	}
 	if runConsumers {
-		if eng.Defs.Distiller == nil {
+		consumers, err := selectConsumers(cfg, nil, getenv)
+		if err != nil {
+			return err
+		}
+		if eng.Defs.Distiller == nil && needsDistiller(consumers) {
 			return fmt.Errorf("%s: distiller_config is not set: consumers need event definitions (or run with --no-consumers)", cfg.File)
 		}
 		am, err := amqpconsume.NewMetrics(met.Registry())
@@ -178,7 +182,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			return err
 		}
 		opts := consumerOptions(eng, in, am, log, grace)
-		for _, cc := range cfg.Consumers {
+		for _, cc := range consumers {
 			c, err := amqpconsume.New(cc, opts)
 			if err != nil {
 				return err
