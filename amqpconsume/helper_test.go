@@ -27,6 +27,7 @@ import (
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
