@@ -160,3 +160,31 @@ func (m meet) HandleEvents(ctx context.Context, evs []stream.Event, _ *pipeline.
 
 func (meet) Commit(ctx context.Context) error   { return nil }
 func (meet) Rollback(ctx context.Context) error { return nil }
+
+// Under on_error: continue a failing handler is skipped and counted; the
+// stream completes and the other handlers commit.
+func TestWorkerOnErrorContinueCountsAndCompletes(t *testing.T) {
+	b := setupWorker(t)
+	b.failNext = 1
+	w := b.workerWith(t, pipeline.WorkerConfig{}, "p:\n  on_error: continue\n  handlers: [probe, slow]\n", nil,
+		slowCommit{started: make(chan struct{}, 1), release: closedChan()})
+	res, err := w.Pass(t.Context(), t.Context())
+	if err != nil || len(res.Attempts) != 1 || !res.Attempts[0].OK {
+		t.Fatalf("pass: %v %+v, want the stream completed", err, res.Attempts)
+	}
+	if res.Stats.HandlerErrors != 1 || len(res.Attempts[0].Skipped) != 1 || res.Attempts[0].Skipped[0].Handler != "probe" {
+		t.Errorf("handler errors %d, skipped %v; want the probe's failure counted once", res.Stats.HandlerErrors, res.Attempts[0].Skipped)
+	}
+	if s := b.stream(t); s.State != stream.StateCompleted || s.Attempts != 0 {
+		t.Errorf("state %s attempts %d, want completed without an attempt", s.State, s.Attempts)
+	}
+	if b.committed != 0 {
+		t.Errorf("the skipped handler committed %d times, want 0", b.committed)
+	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
