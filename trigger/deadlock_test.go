@@ -2,22 +2,28 @@ package trigger_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	neturl "net/url"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
-// keyHookStore: beforeOpen runs before the single-stream OpenStream (the
-// batch path's redo), afterOpens after the batch OpenStreams.
+// keyHookStore: beforeOpen runs before the single-stream OpenStream (on
+// the batch path, its redo of a key that lost a race).
 type keyHookStore struct {
 	db.Store
 	single     bool
 	beforeOpen func()
-	afterOpens func()
 }
 
 type keyHookOps struct {
@@ -50,20 +56,69 @@ func (o keyHookBatchOps) OpenStream(ctx context.Context, name, key string) (stre
 	return o.keyHookOps.OpenStream(ctx, name, key)
 }
 
-func (o keyHookBatchOps) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.StreamKey]stream.Stream, error) {
-	open, err := o.BatchIngester.OpenStreams(ctx, keys)
-	if err == nil && o.s.afterOpens != nil {
-		o.s.afterOpens()
+// lockWaiter reports, through a connection of its own, whether a backend
+// with a given application_name waits for a lock: the proof that a
+// transaction reached the point where it blocks on another one.
+type lockWaiter struct {
+	conn *pgx.Conn
+}
+
+func newLockWaiter(t *testing.T, url string) *lockWaiter {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
 	}
-	return open, err
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return &lockWaiter{conn: conn}
+}
+
+// wait polls until a backend of app waits for a lock; it returns an error
+// after a few seconds. It may be called from any goroutine, one at a time.
+func (w *lockWaiter) wait(ctx context.Context, app string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		err := w.conn.QueryRow(ctx,
+			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("query pg_stat_activity: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no backend of %s waited for a lock within 5s", app)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// withApp returns url with its application_name parameter set.
+func withApp(t *testing.T, rawURL, app string) string {
+	t.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // TestBatchesDoNotDeadlock forces the interleaving that deadlocked batches
 // before they locked their keys: batch X loses the create race for key b
-// (a third transaction created it) and looks b up again after inserting
-// the new stream of key a, while batch Y, started meanwhile, has locked
-// b's stream and waits for X's insert of a. With key locks, Y waits for X
-// instead. The single-stream path runs the same interleaving.
+// (a third transaction, W, created it) and looks b up again after
+// inserting the new stream of key a, while batch Y, started meanwhile,
+// waits for X. Each step waits until PostgreSQL shows the transaction
+// that should be blocked waiting for a lock, so the test proves the
+// interleaving happened. With key locks, Y waits for X instead of
+// deadlocking with it. The single-stream path runs the same interleaving.
 func TestBatchesDoNotDeadlock(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		name := "batch"
@@ -71,7 +126,19 @@ func TestBatchesDoNotDeadlock(t *testing.T) {
 			name = "single"
 		}
 		t.Run(name, func(t *testing.T) {
-			pg := openPostgresStore(t)
+			url := dbtest.PostgresURL(t)
+			open := func(app string) *postgres.Store {
+				s, err := postgres.Open(t.Context(), withApp(t, url, app), db.Options{Migrate: true})
+				if err != nil {
+					t.Fatalf("open PostgreSQL store: %v", err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			suffix := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+			xApp, yApp := "deadlock-x-"+suffix, "deadlock-y-"+suffix
+			pg, xPG, yPG := open("deadlock-w-"+suffix), open(xApp), open(yApp)
+			locks := newLockWaiter(t, url)
 			ctx := t.Context()
 			t0 := time.Date(2014, 8, 1, 12, 0, 0, 0, time.UTC)
 			clock := &settableClock{t0}
@@ -106,42 +173,29 @@ func TestBatchesDoNotDeadlock(t *testing.T) {
 			}()
 			<-wReady
 
-			xRedo, yLocked := make(chan struct{}), make(chan struct{})
-			var xOnce, yOnce sync.Once
-			xStore := keyHookStore{Store: pg, single: single}
-			yStore := keyHookStore{Store: pg, single: single}
+			// X's lookup of b again (after its create of b was refused)
+			// holds X's stream of a; it goes on once Y waits for X.
+			xRedo := make(chan struct{})
+			var xOnce sync.Once
+			var yWaited error = errors.New("X never looked b up again")
+			redo := func() {
+				xOnce.Do(func() {
+					close(xRedo)
+					yWaited = locks.wait(ctx, yApp)
+				})
+			}
+			xStore := keyHookStore{Store: xPG, single: single}
 			if single {
-				// X's second lookup of b (after its refused create) is its redo.
 				n := 0
 				xStore.beforeOpen = func() {
-					n++
-					if n == 3 { // a, b, b again
-						xOnce.Do(func() { close(xRedo) })
-						select {
-						case <-yLocked:
-						case <-time.After(2 * time.Second):
-						}
-						time.Sleep(300 * time.Millisecond)
-					}
-				}
-				m := 0
-				yStore.beforeOpen = func() {
-					m++
-					if m == 2 { // Y got past a (its insert waits or not): signal at b
-						yOnce.Do(func() { close(yLocked) })
+					if n++; n == 3 { // a, b, b again
+						redo()
 					}
 				}
 			} else {
-				xStore.beforeOpen = func() {
-					xOnce.Do(func() { close(xRedo) })
-					select {
-					case <-yLocked:
-					case <-time.After(2 * time.Second):
-					}
-					time.Sleep(300 * time.Millisecond) // Y is now waiting in CreateStreams
-				}
-				yStore.afterOpens = func() { yOnce.Do(func() { close(yLocked) }) }
+				xStore.beforeOpen = redo // only the redo looks up one key
 			}
+			yStore := keyHookStore{Store: yPG, single: single}
 			mk := func(s trigger.Store) *trigger.Manager {
 				m, err := trigger.NewManager(s, defs, trigger.ManagerConfig{Clock: clock, MaxAttempts: 1})
 				if err != nil {
@@ -158,15 +212,17 @@ func TestBatchesDoNotDeadlock(t *testing.T) {
 				})
 				xErr <- err
 			}()
-			time.Sleep(300 * time.Millisecond) // X waits for W on b
+			if err := locks.wait(ctx, xApp); err != nil { // X waits for W on b
+				t.Errorf("X did not wait for W: %v", err)
+			}
 			close(wCommit)
 			if err := <-wDone; err != nil {
 				t.Fatal(err)
 			}
 			select {
 			case <-xRedo:
-			case <-time.After(3 * time.Second):
-				t.Fatal("X did not redo b")
+			case <-time.After(5 * time.Second):
+				t.Fatal("X did not look b up again")
 			}
 			go func() {
 				_, err := y.AddEvents(ctx, []stream.Event{
@@ -176,10 +232,11 @@ func TestBatchesDoNotDeadlock(t *testing.T) {
 				yErr <- err
 			}()
 			ex, ey := <-xErr, <-yErr
-			t.Logf("X: %v", ex)
-			t.Logf("Y: %v", ey)
+			if yWaited != nil {
+				t.Errorf("Y did not wait for X: %v", yWaited)
+			}
 			if ex != nil || ey != nil {
-				t.Errorf("a batch failed")
+				t.Errorf("a batch failed: X: %v; Y: %v", ex, ey)
 			}
 		})
 	}
