@@ -242,7 +242,7 @@ func (a *AtomPub) Document(e stream.Event) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.GenerateAtom(e, atomType, content, contentType, a.cfg.categories), nil
+	return a.GenerateAtom(e, atomType, content, contentType, a.cfg.categories, a.cfg.title), nil
 }
 
 // Format returns the content of the event's entry, its content type and the
@@ -294,10 +294,10 @@ const atomNS = "http://www.w3.org/2005/Atom"
 
 // GenerateAtom builds the atom entry of an event: its id, one category per
 // element of categories, the atom event type and original_message_id (when
-// the event has one), the title (the configured one, else the atom event
-// type) and the content. XML content is embedded as elements; any other
-// content is escaped text.
-func (a *AtomPub) GenerateAtom(e stream.Event, atomEventType string, content []byte, contentType string, categories []string) []byte {
+// the event has one), the title (title, else the atom event type; the
+// handler passes its configured title) and the content. XML content is
+// embedded as elements; any other content is escaped text.
+func (a *AtomPub) GenerateAtom(e stream.Event, atomEventType string, content []byte, contentType string, categories []string, title string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<atom:entry xmlns:atom="` + atomNS + `"><atom:id>urn:uuid:`)
 	b.WriteString(escapeText(e.MessageID))
@@ -309,7 +309,6 @@ func (a *AtomPub) GenerateAtom(e stream.Event, atomEventType string, content []b
 	for _, c := range cats {
 		b.WriteString(`<atom:category term="` + escapeAttr(c) + `" />`)
 	}
-	title := a.cfg.title
 	if title == "" {
 		title = atomEventType
 	}

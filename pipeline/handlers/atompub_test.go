@@ -409,3 +409,29 @@ func TestAtomPubBackoff(t *testing.T) {
 		t.Errorf("backoff mismatch (-want +got):\n%s", d)
 	}
 }
+
+// GenerateAtom uses the title it is given, and the atom event type without
+// one, whatever title the handler is configured with (as the original's
+// generate_atom: the handler passes its title when it publishes).
+func TestAtomPubGenerateAtomTitle(t *testing.T) {
+	t.Parallel()
+	e := event(t, map[string]any{"message_id": "12-34", "event_type": "test.thing"})
+	h := build(t, NewAtomPubFactory(AtomPubFactoryConfig{}).New, "atompub",
+		map[string]any{"url": "http://127.0.0.1:1/events", "title": "Configured"}).(*AtomPub)
+	for _, tc := range []struct{ title, want string }{
+		{"Explicit & <t>", `<atom:title type="text">Explicit &amp; &lt;t&gt;</atom:title>`},
+		{"", `<atom:title type="text">test.thing</atom:title>`},
+	} {
+		got := string(h.GenerateAtom(e, "test.thing", []byte("{}"), "application/json", nil, tc.title))
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("GenerateAtom(title %q) = %s, want it to contain %s", tc.title, got, tc.want)
+		}
+	}
+	doc, err := h.Document(e)
+	if err != nil {
+		t.Fatalf("Document: %v", err)
+	}
+	if want := `<atom:title type="text">Configured</atom:title>`; !strings.Contains(string(doc), want) {
+		t.Errorf("Document = %s, want the configured title %s", doc, want)
+	}
+}

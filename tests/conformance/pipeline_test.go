@@ -480,6 +480,7 @@ func runAtomPubGenerateAtom(t *testing.T, c *vectorCase) {
 			Content     string   `yaml:"content"`
 			ContentType string   `yaml:"content_type"`
 			EventType   string   `yaml:"event_type"`
+			Title       string   `yaml:"title"`
 		} `yaml:"args"`
 	}
 	c.decode(t, &in)
@@ -491,7 +492,7 @@ func runAtomPubGenerateAtom(t *testing.T, c *vectorCase) {
 		t.Fatal(err)
 	}
 	a := newAtomPub(t, in.HandlerParams)
-	got := a.GenerateAtom(atomEvent(t, in.Event), in.Args.EventType, []byte(in.Args.Content), in.Args.ContentType, in.Args.Categories)
+	got := a.GenerateAtom(atomEvent(t, in.Event), in.Args.EventType, []byte(in.Args.Content), in.Args.ContentType, in.Args.Categories, in.Args.Title)
 	compareAtom(t, string(got), want.Atom)
 }
 
