@@ -45,12 +45,15 @@ type CriterionKind int
 
 // Trait criterion kinds.
 const (
-	// KindEquals is equality with a constant (also {string: x}, {text: x},
-	// and {int: x}/{float: x} with a non-string x).
+	// KindEquals is equality with a constant (also {string: x} and
+	// {text: x}).
 	KindEquals CriterionKind = iota + 1
-	// KindInt is {int: "<op> <integer>"}.
+	// KindInt is {int: "<op> <integer>"}, or {int: x} with a non-string x:
+	// operator "=" and the operand x as written (not converted), as in the
+	// original.
 	KindInt
-	// KindFloat is {float: "<op> <number>"}.
+	// KindFloat is {float: "<op> <number>"}, or {float: x} with a
+	// non-string x: operator "=" and the operand x as written.
 	KindFloat
 	// KindDatetime is {datetime: <timex>}: membership of the trait's value.
 	KindDatetime
@@ -126,7 +129,7 @@ func (c *Criteria) Match(ev stream.Event) bool {
 				return false
 			}
 		case KindInt, KindFloat:
-			if !compareNumber(v, tc.Op, tc.Value) {
+			if !compareTyped(v, tc.Op, tc.Value) {
 				return false
 			}
 		case KindDatetime:
@@ -154,6 +157,17 @@ func equalValues(v, c stream.Value) bool {
 		return v.Equal(c)
 	}
 	return compareNumber(v, OpEqual, c)
+}
+
+// compareTyped is the comparison of an int or float criterion: its "="
+// is the equality of equalValues, whatever the operand (the original
+// compares {int: 4} and {int: "4"} with ==, and keeps a non-string operand
+// as written); > and < compare numbers.
+func compareTyped(v stream.Value, op string, operand stream.Value) bool {
+	if op == OpEqual {
+		return equalValues(v, operand)
+	}
+	return compareNumber(v, op, operand)
 }
 
 // compareNumber evaluates "v op operand" for numeric v; any other kind of

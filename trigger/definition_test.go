@@ -157,17 +157,6 @@ func TestDefinitionMatchAndDistinguish(t *testing.T) {
 			wantDist: map[string]string{"event_type": "string:a.b", "timestamp": "datetime:2014-08-01T10:00:00"},
 		},
 		{
-			name: "empty match criteria never match",
-			def: mustParse(t, `- name: t
-  expiration: $last + 1h
-  fire_pipeline: p
-  match_criteria: []
-  fire_criteria: []
-`)[0],
-			ev:     testEvent(t, "a", "2014-08-01T10:20:30", nil),
-			wantOK: false,
-		},
-		{
 			name: "no distinguishing traits",
 			def: mustParse(t, `- name: t
   expiration: $last + 1h
@@ -220,7 +209,7 @@ func TestDefinitionExpire(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.expiration, func(t *testing.T) {
 			t.Parallel()
-			d := mustParse(t, fmt.Sprintf("- name: t\n  expiration: %q\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n", tc.expiration))[0]
+			d := mustParse(t, fmt.Sprintf("- name: t\n  expiration: %q\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n", tc.expiration))[0]
 			got, err := d.Expire(now, first, last)
 			if err != nil {
 				t.Fatalf("Expire: %v", err)
@@ -234,7 +223,7 @@ func TestDefinitionExpire(t *testing.T) {
 	// calendar date that does not exist still fails at evaluation.
 	t.Run("impossible date", func(t *testing.T) {
 		t.Parallel()
-		d := mustParse(t, "- name: t\n  expiration: $last + 1mo\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n")[0]
+		d := mustParse(t, "- name: t\n  expiration: $last + 1mo\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n")[0]
 		_, err := d.Expire(now, first, mustTime(t, "2014-01-31T00:00:00"))
 		var ee *timex.EvalError
 		if !errors.As(err, &ee) {
@@ -249,7 +238,7 @@ func TestDefinitionFireCounts(t *testing.T) {
   expiration: $last + 1h
   fire_pipeline: p
   fire_delay: 60
-  match_criteria: []
+  match_criteria: [{}]
   fire_criteria:
   - event_type: a.*
     number: 2
@@ -354,7 +343,7 @@ func TestSet(t *testing.T) {
 - name: none
   expiration: $last + 1h
   fire_pipeline: p
-  match_criteria: []
+  match_criteria: [{event_type: nothing.at.all}]
   fire_criteria: []
 `)
 	s, err := NewSet(defs)

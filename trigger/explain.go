@@ -80,7 +80,7 @@ func (c *Criteria) Explain(ev stream.Event) string {
 				return "== failed"
 			}
 		case KindInt, KindFloat:
-			if !compareNumber(v, tc.Op, tc.Value) {
+			if !compareTyped(v, tc.Op, tc.Value) {
 				if tc.Op == OpEqual {
 					return "== failed"
 				}

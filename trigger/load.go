@@ -390,6 +390,10 @@ func (l *loader) criteriaList(def *yaml.Node, fields map[string]yamlfile.Field, 
 		l.errorf(f.Value, trig, key, "must be a list of criteria, not %s", yamlfile.Describe(f.Value))
 		return nil
 	}
+	if key == keyMatchCriteria && len(f.Value.Content) == 0 {
+		l.errorf(f.Value, trig, key, "empty: the trigger would never match an event (give at least one criteria entry; {} matches every event)")
+		return nil
+	}
 	out := make([]*Criteria, 0, len(f.Value.Content))
 	for i, raw := range f.Value.Content {
 		c := l.criteria(yamlfile.Resolve(raw), trig, fmt.Sprintf("%s[%d]", key, i), key == keyMatchCriteria, distNames)
@@ -594,19 +598,19 @@ func (l *loader) traitCriterion(v *yaml.Node, trig, path string) (TraitCriterion
 		if arg.Kind != yaml.ScalarNode {
 			return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want \"<op> <number>\" or a number, not %s", typ, yamlfile.Describe(arg))
 		}
+		kind := KindInt
+		if typ == typeFloat {
+			kind = KindFloat
+		}
 		if arg.ShortTag() != "!!str" {
+			// As in the original: operator "=" and the value as written,
+			// not converted ({float: 4} compares with the int 4, which
+			// equals 4.0; {int: 2014-08-01} with that instant).
 			val, err := constant(arg)
 			if err != nil {
 				return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: %w", typ, err)
 			}
-			if _, ok := val.Number(); !ok {
-				return TraitCriterion{}, fmt.Errorf("invalid numeric criterion: %s: want a number, not %s", typ, yamlfile.Describe(arg))
-			}
-			return TraitCriterion{Kind: KindEquals, Value: val}, nil
-		}
-		kind := KindInt
-		if typ == typeFloat {
-			kind = KindFloat
+			return TraitCriterion{Kind: kind, Op: OpEqual, Value: val}, nil
 		}
 		op, val, err := parseNumeric(arg.Value, kind)
 		if err != nil {

@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{
 			name: "missing name",
-			yaml: "- expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 1, Field: "name", Msg: "required field"}},
 		},
 		{
@@ -139,7 +139,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "bad expiration",
-			yaml: "- name: t\n  expiration: $last +\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  expiration: $last +\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: `time expression "$last +"`}},
 		},
 		{
@@ -154,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "empty pipelines",
-			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: ''\n  expire_pipeline: ''\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: ''\n  expire_pipeline: ''\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 1, Trigger: "t", Field: "fire_pipeline", Msg: "at least one"}},
 		},
 		{
@@ -163,8 +163,13 @@ func TestParseErrors(t *testing.T) {
 			want: []problem{{Line: 6, Trigger: "t", Field: "match_criteria[0].traits.memory_mb", Msg: `invalid numeric criterion ">4096"`}},
 		},
 		{
+			name: "empty match_criteria",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			want: []problem{{Line: 4, Trigger: "t", Field: "match_criteria", Msg: "empty: the trigger would never match an event"}},
+		},
+		{
 			name: "unsupported operator",
-			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - traits:\n      memory_mb: {float: '>= 1.5'}\n",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria:\n  - traits:\n      memory_mb: {float: '>= 1.5'}\n",
 			want: []problem{{Line: 7, Trigger: "t", Field: "fire_criteria[0].traits.memory_mb", Msg: `unsupported operator ">="`}},
 		},
 		{
@@ -214,7 +219,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "negative number",
-			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - number: -1\n",
+			yaml: "- name: t\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria:\n  - number: -1\n",
 			want: []problem{{Line: 6, Trigger: "t", Field: "fire_criteria[0].number", Msg: "non-negative integer"}},
 		},
 		{
@@ -267,22 +272,22 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "misspelled function in the expiration",
-			yaml: "- name: t\n  expiration: dya($last) + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  expiration: dya($last) + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: "unknown function dya (known: day, hour, month, year); did you mean day?"}},
 		},
 		{
 			name: "misspelled variable in the expiration",
-			yaml: "- name: t\n  expiration: $lsat + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  expiration: $lsat + 1h\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 2, Trigger: "t", Field: "expiration", Msg: "variable $lsat is not available here (available: $first, $last, $timestamp); did you mean $last?"}},
 		},
 		{
 			name: "unknown function in distinguished_by",
-			yaml: "- name: t\n  distinguished_by:\n  - timestamp: fortnight\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp: fortnight\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0].timestamp", Msg: "unknown function fortnight (known: day, hour, month, year)"}},
 		},
 		{
 			name: "variable other than timestamp in distinguished_by",
-			yaml: "- name: t\n  distinguished_by:\n  - timestamp: day($last)\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n",
+			yaml: "- name: t\n  distinguished_by:\n  - timestamp: day($last)\n  expiration: $last + 1h\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n",
 			want: []problem{{Line: 3, Trigger: "t", Field: "distinguished_by[0].timestamp", Msg: "variable $last is not available here (available: $timestamp)"}},
 		},
 		{
@@ -377,7 +382,7 @@ func TestDefinitionErrorMessage(t *testing.T) {
 
 func TestParseTimexErrorIsWrapped(t *testing.T) {
 	t.Parallel()
-	_, _, err := Parse("triggers.yaml", []byte("- name: t\n  expiration: 1h + $last\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: []\n"))
+	_, _, err := Parse("triggers.yaml", []byte("- name: t\n  expiration: 1h + $last\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: []\n"))
 	var se *timex.SyntaxError
 	if !errors.As(err, &se) {
 		t.Fatalf("Parse error = %v, want one wrapping a *timex.SyntaxError", err)
@@ -472,6 +477,8 @@ func TestParseValues(t *testing.T) {
       h: {text: hello}
       i: 0x10
       j: .inf
+      k: {float: 4}
+      l: {int: 2.5}
   fire_criteria:
   - number: 0
 `
@@ -501,12 +508,14 @@ func TestParseValues(t *testing.T) {
 		{"b", "int", ">", "int:-5"},
 		{"c", "float", "=", "float:3.0"},
 		{"d", "equals", "", "string:> a"},
-		{"e", "equals", "", "int:4096"},
+		{"e", "int", "=", "int:4096"}, // a non-string operand is kept as written, with "="
 		{"f", "datetime", "", "expr:day"},
 		{"g", "equals", "", "datetime:2014-08-01T10:00:00"},
 		{"h", "equals", "", "string:hello"},
 		{"i", "equals", "", "int:16"},
 		{"j", "equals", "", "float:+Inf"},
+		{"k", "float", "=", "int:4"},
+		{"l", "int", "=", "float:2.5"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("trait criteria (-want +got):\n%s", diff)
@@ -595,11 +604,11 @@ func TestLoad(t *testing.T) {
 func TestParseAliasExpansionIsBounded(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
-	b.WriteString("- name: base\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria:\n  - &c\n    traits:\n")
+	b.WriteString("- name: base\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria:\n  - &c\n    traits:\n")
 	for i := range 100 {
 		fmt.Fprintf(&b, "      t%d: %d\n", i, i)
 	}
-	b.WriteString("- &d\n  name: d\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: []\n  fire_criteria: [")
+	b.WriteString("- &d\n  name: d\n  expiration: $last + 1d\n  fire_pipeline: p\n  match_criteria: [{}]\n  fire_criteria: [")
 	for i := range 200 {
 		if i > 0 {
 			b.WriteString(", ")
@@ -613,5 +622,44 @@ func TestParseAliasExpansionIsBounded(t *testing.T) {
 	_, _, err := Parse("triggers.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "too complex") {
 		t.Fatalf("Parse of an alias-expanding document: error = %v, want too complex", err)
+	}
+}
+
+// Typed criteria whose operand is not a string compare with "=" and the
+// operand as written, like the original's: numbers equal across int and
+// float, never a string.
+func TestTypedCriteriaNonStringOperand(t *testing.T) {
+	t.Parallel()
+	defs := mustParse(t, `- name: t
+  expiration: $last + 1h
+  fire_pipeline: p
+  match_criteria:
+  - traits: {v: {int: 4}}
+  - traits: {w: {float: 4}}
+  - traits: {x: {int: 2.5}}
+  fire_criteria: []
+`)
+	tests := []struct {
+		name   string
+		traits map[string]any
+		want   bool
+	}{
+		{"int equals int", map[string]any{"v": 4}, true},
+		{"int equals float", map[string]any{"v": 4.0}, true},
+		{"int is not a string", map[string]any{"v": "4"}, false},
+		{"int other value", map[string]any{"v": 5}, false},
+		{"float operand 4 equals int", map[string]any{"w": 4}, true},
+		{"float operand 4 equals float", map[string]any{"w": 4.0}, true},
+		{"int operand 2.5 kept as a float", map[string]any{"x": 2.5}, true},
+		{"int operand 2.5 is not 2", map[string]any{"x": 2}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := testEvent(t, "test.thing", "2014-08-01T00:00:00", tc.traits)
+			_, got := defs[0].Match(ev)
+			if got != tc.want {
+				t.Errorf("Match(%v) = %v, want %v", tc.traits, got, tc.want)
+			}
+		})
 	}
 }

@@ -151,7 +151,7 @@ func runShouldFire(t *testing.T, c *vectorCase) {
 	}
 	c.decode(t, &in)
 	want, noteOnly := decodeCriteriaOutcome(t, c)
-	defs, err := parseTriggerDef(t, c.Name, wrapCriteria([]any{}, &in.FireCriteria))
+	defs, err := parseTriggerDef(t, c.Name, wrapCriteria([]any{map[string]any{}}, &in.FireCriteria))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
