@@ -32,6 +32,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	_ "github.com/winchester-go/winchester/db/postgres"
+	_ "github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/pipeline/handlers"
 	"github.com/winchester-go/winchester/stream"
@@ -75,6 +76,8 @@ func TestMain(m *testing.M) {
 		os.Exit(exitCode(runIngester()))
 	case "work":
 		os.Exit(exitCode(runWorkerProcess()))
+	case "poison":
+		os.Exit(exitCode(runPoisonIngester()))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown role", os.Getenv(envRole))
 		os.Exit(2)
