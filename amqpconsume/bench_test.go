@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/winchester-go/winchester/amqpconsume"
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/internal/workload"
 )
 
 // benchRound is the number of notifications per round of

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/internal/workload"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -92,7 +92,7 @@ func post(b *testing.B, client *http.Client, url string, body []byte, want int) 
 }
 
 // BenchmarkHTTPIngest compares, on PostgreSQL with durable commits, three
-// ways of storing the same notifications (bench/workload, 2,000 instances
+// ways of storing the same notifications (internal/workload, 2,000 instances
 // over two days, about 7,800 notifications per round):
 //
 //   - library: trigger.Manager.AddNotifications in batches of 500, the

@@ -25,12 +25,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/internal/workload"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )

@@ -14,12 +14,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	_ "github.com/winchester-go/winchester/db/postgres" // bench ingest measures both drivers
 	_ "github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/internal/workload"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )

@@ -26,11 +26,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/winchester-go/winchester/amqpconsume"
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/internal/workload"
 	"github.com/winchester-go/winchester/trigger"
 )
 

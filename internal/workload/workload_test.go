@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/winchester-go/winchester/bench/workload"
 	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/internal/workload"
 	"github.com/winchester-go/winchester/stream"
 )
 

@@ -3,7 +3,7 @@ package workload_test
 import (
 	"fmt"
 
-	"github.com/winchester-go/winchester/bench/workload"
+	"github.com/winchester-go/winchester/internal/workload"
 )
 
 func ExampleGenerate() {
