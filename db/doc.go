@@ -8,13 +8,21 @@
 //  1. Implement Store (and the optional capabilities: MigrationDriver,
 //     FixtureLoader, and BatchIngester on the Ops of a transaction where
 //     round trips are expensive) in its own package under db/, translating
-//     every library error to the sentinels in one function.
-//  2. End the implementation files with compile-time guards
+//     every library error to the sentinels in one function: a lost
+//     compare-and-set is ErrConflict, a transaction the database aborted
+//     because of concurrent work (deadlock, serialisation failure, busy
+//     timeout) ErrAborted.
+//  2. Write each action's ready condition (stream.Stream.ReadyTo) once,
+//     for both ReadyStreams and the ReadyFor re-check of SetStreamState,
+//     and name states through the stream constants, never by number.
+//  3. End the implementation files with compile-time guards
 //     (var _ db.Store = (*Store)(nil)).
-//  3. Register the driver from init: db.Register("scheme", Driver{}).
-//  4. Embed migrations NNNNNN_title.{up,down}.sql with the same version
+//  4. Register the driver from init: db.Register("scheme", Driver{}).
+//  5. Embed migrations NNNNNN_title.{up,down}.sql with the same version
 //     numbers as the other drivers.
-//  5. Call dbtest.Exercise (and ExerciseMigrations, ExerciseBatch for the
-//     capabilities it has) from the driver's tests and make them pass.
-//  6. Document the URL form in the package doc.
+//  6. Call dbtest.Exercise, ExerciseTwoStores and ExerciseStoredStates
+//     (and ExerciseMigrations, ExerciseBatch for the capabilities it has)
+//     from the driver's tests and make them pass; dbtest.PostgresDatabases
+//     and MigratedFiles hand out migrated stores quickly.
+//  7. Document the URL form in the package doc.
 package db

@@ -43,6 +43,7 @@ type PostgresDatabases struct {
 	mu    sync.Mutex
 	free  []string // emptied, ready for the next test
 	made  []string // every database made, for Close
+	order []string // the tables in the order they are emptied
 }
 
 // NewPostgresDatabases returns a pool whose new databases are migrated
@@ -130,7 +131,7 @@ func (p *PostgresDatabases) giveBack(ctx context.Context, base, name string) err
 	if err != nil {
 		return err
 	}
-	if err := empty(ctx, u); err != nil {
+	if err := p.empty(ctx, u); err != nil {
 		return errors.Join(fmt.Errorf("empty: %w", err), p.drop(ctx, base, name))
 	}
 	p.mu.Lock()
@@ -143,49 +144,24 @@ func (p *PostgresDatabases) giveBack(ctx context.Context, base, name string) err
 // schema_migrations, referencing tables first, and restarts the schema's
 // sequences. (DELETE on a test's few rows takes milliseconds; TRUNCATE
 // makes new files and takes hundreds on a busy server.)
-func empty(ctx context.Context, rawURL string) error {
+func (p *PostgresDatabases) empty(ctx context.Context, rawURL string) error {
 	conn, err := connect(ctx, rawURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, `SELECT c.relname,
-       coalesce(array_agg(r.relname) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}')
-  FROM pg_class c
-  LEFT JOIN pg_constraint f ON f.confrelid = c.oid AND f.contype = 'f'
-  LEFT JOIN pg_class r ON r.oid = f.conrelid
- WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
-   AND c.relname <> 'schema_migrations'
- GROUP BY c.relname`)
-	if err != nil {
-		return err
-	}
-	referencedBy := map[string][]string{}
-	var name string
-	var refs []string
-	_, err = pgx.ForEachRow(rows, []any{&name, &refs}, func() error {
-		referencedBy[name] = refs
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// Delete a table once every table that references it is done.
-	var order []string
-	done := map[string]bool{}
-	for len(order) < len(referencedBy) {
-		progress := false
-		for _, table := range slices.Sorted(maps.Keys(referencedBy)) {
-			if done[table] || slices.ContainsFunc(referencedBy[table], func(r string) bool { return !done[r] }) {
-				continue
-			}
-			order = append(order, table)
-			done[table] = true
-			progress = true
+	// Every database of the pool has the same tables: the order is
+	// computed once.
+	p.mu.Lock()
+	order := p.order
+	p.mu.Unlock()
+	if order == nil {
+		if order, err = deleteOrder(ctx, conn); err != nil {
+			return err
 		}
-		if !progress {
-			return fmt.Errorf("the foreign keys of the tables form a cycle: %v", referencedBy)
-		}
+		p.mu.Lock()
+		p.order = order
+		p.mu.Unlock()
 	}
 	var sql strings.Builder
 	sql.WriteString("SET LOCAL lock_timeout = '5s';") // a test that left a transaction open must not hang the suite
@@ -203,6 +179,49 @@ func empty(ctx context.Context, rawURL string) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// deleteOrder returns the tables of the current schema but
+// schema_migrations, each after every table that references it.
+func deleteOrder(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT c.relname,
+       coalesce(array_agg(r.relname) FILTER (WHERE r.relname IS NOT NULL AND r.oid <> c.oid), '{}')
+  FROM pg_class c
+  LEFT JOIN pg_constraint f ON f.confrelid = c.oid AND f.contype = 'f'
+  LEFT JOIN pg_class r ON r.oid = f.conrelid
+ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+   AND c.relname <> 'schema_migrations'
+ GROUP BY c.relname`)
+	if err != nil {
+		return nil, err
+	}
+	referencedBy := map[string][]string{}
+	var name string
+	var refs []string
+	_, err = pgx.ForEachRow(rows, []any{&name, &refs}, func() error {
+		referencedBy[name] = refs
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	order := []string{}
+	done := map[string]bool{}
+	for len(order) < len(referencedBy) {
+		progress := false
+		for _, table := range slices.Sorted(maps.Keys(referencedBy)) {
+			if done[table] || slices.ContainsFunc(referencedBy[table], func(r string) bool { return !done[r] }) {
+				continue
+			}
+			order = append(order, table)
+			done[table] = true
+			progress = true
+		}
+		if !progress {
+			return nil, fmt.Errorf("the foreign keys of the tables form a cycle: %v", referencedBy)
+		}
+	}
+	return order, nil
 }
 
 func (p *PostgresDatabases) drop(ctx context.Context, base, name string) error {
