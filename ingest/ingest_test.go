@@ -217,20 +217,33 @@ func TestConcurrentSubmissionsShareATransaction(t *testing.T) {
 		if err := <-first; err != nil {
 			t.Fatalf("first submission: %v", err)
 		}
+		// Submissions 0 and 7 both carry m0 and share a group: whichever
+		// joined first stores it and the other is told it is a duplicate.
+		// Exactly one copy is stored either way.
+		all := make(map[int]answer, n)
 		for range n {
 			a := <-answers
 			if a.err != nil {
 				t.Fatalf("submission %d: %v", a.i, a.err)
 			}
+			all[a.i] = a
+		}
+		if len(all[7].res) != 3 || len(all[0].res) != 1 {
+			t.Fatalf("results: submission 0 %v, submission 7 %v", all[0].res, all[7].res)
+		}
+		m0First, m0Second := all[0].res[0].Outcome, all[7].res[1].Outcome
+		if m0First == m0Second || (m0First != trigger.Stored && m0First != trigger.Duplicate) ||
+			(m0Second != trigger.Stored && m0Second != trigger.Duplicate) {
+			t.Errorf("m0 outcomes: submission 0 %v, submission 7 %v; want one stored and one duplicate", m0First, m0Second)
+		}
+		for i := range n {
+			a := all[i]
 			want := []trigger.Outcome{trigger.Stored}
-			if a.i == 7 {
-				want = []trigger.Outcome{trigger.Stored, trigger.Stored, trigger.Rejected}
-				// m0 is stored or duplicate depending on whether submission
-				// 0 joined first; either way exactly one copy is stored.
-				if a.res[1].Outcome != trigger.Stored && a.res[1].Outcome != trigger.Duplicate {
-					t.Errorf("submission 7 event 1 = %v, want stored or duplicate", a.res[1].Outcome)
-				}
-				want[1] = a.res[1].Outcome
+			if i == 0 {
+				want[0] = m0First
+			}
+			if i == 7 {
+				want = []trigger.Outcome{trigger.Stored, m0Second, trigger.Rejected}
 			}
 			if len(a.res) != len(want) {
 				t.Fatalf("submission %d: %d results, want %d", a.i, len(a.res), len(want))
