@@ -129,6 +129,31 @@ type Ops interface {
 	// ErrConflict if the serial differs, ErrNotFound if the stream is gone.
 	// Any transition out of active also closes the stream.
 	SetStreamState(ctx context.Context, p SetStateParams) (stream.Stream, error)
+	// ClaimStreams claims up to p.Limit streams ready for p.Action at
+	// p.Now (the streams ReadyStreams would return, in the same deadline
+	// order) in one statement: each moves to firing or expiring with
+	// state_serial_no+1, claimed by p.Owner until p.LeaseUntil, closed for
+	// new events, as SetStreamState with ReadyFor would move it. A stream
+	// another transaction holds (a concurrent claim, an ingester's append)
+	// is skipped rather than waited for, so concurrent claimers get
+	// disjoint sets. It returns the claimed streams as now stored, in
+	// deadline order; none (not an error) when nothing is ready.
+	ClaimStreams(ctx context.Context, p ClaimParams) ([]stream.Stream, error)
+	// RenewLeases is the compare-and-set of a lease renewal for many
+	// claims: each stream still at its SerialNo gets lease_until =
+	// leaseUntil and state_serial_no+1 (state and owner unchanged).
+	// renewed maps the id of each renewed stream to its new serial; a
+	// stream whose serial moved on, or that is gone, is absent (not an
+	// error).
+	RenewLeases(ctx context.Context, claims []StreamSerial, leaseUntil time.Time) (renewed map[int64]int64, err error)
+	// CompleteStreams finishes many claimed streams at once: each stream
+	// still at its SerialNo is purged (deleted with its event links, as
+	// PurgeStream) when purge is set, otherwise moved to completed with
+	// state_serial_no+1 and its claim cleared. lost lists, in input order,
+	// the ids of the streams whose serial moved on or that are gone:
+	// nothing is written for them, and that is not an error. On
+	// PostgreSQL the streams are written in one statement.
+	CompleteStreams(ctx context.Context, claims []StreamSerial, purge bool) (lost []int64, err error)
 	// ResetStream moves error → retry_fire and expire_error → retry_expire
 	// (a compare-and-set, serial+1); a stream in any other state is
 	// returned unchanged.
@@ -144,6 +169,11 @@ type Ops interface {
 	// StreamEvents returns the events linked to a stream ordered by
 	// timestamp then id, with all traits, in one or two queries.
 	StreamEvents(ctx context.Context, streamID int64) ([]stream.Event, error)
+	// StreamsEvents returns the events of several streams, each stream's
+	// ordered as StreamEvents orders them, in one query (a few for very
+	// many streams on SQLite). A stream without events, or that does not
+	// exist, has no entry.
+	StreamsEvents(ctx context.Context, streamIDs []int64) (map[int64][]stream.Event, error)
 	// FindStreams lists streams with the filters of p (spec 10.4).
 	FindStreams(ctx context.Context, p FindStreamsParams) ([]FoundStream, error)
 	// CountStreams counts the streams FindStreams would return without
@@ -201,6 +231,22 @@ type ReadyParams struct {
 	Action Action
 	Now    time.Time
 	Limit  int
+}
+
+// ClaimParams selects and claims ready streams (ClaimStreams).
+type ClaimParams struct {
+	Action     Action
+	Now        time.Time
+	Limit      int // at least 1
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// StreamSerial names a stream at the state_serial_no its holder last
+// wrote: the expected serial of a compare-and-set.
+type StreamSerial struct {
+	ID       int64
+	SerialNo int64
 }
 
 // SetStateParams is one compare-and-set transition. Optional fields (nil)

@@ -37,6 +37,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"StateCAS", exerciseStateCAS},
 		{"Ready", exerciseReady},
 		{"ClaimReady", exerciseClaimReady},
+		{"BatchClaim", exerciseBatchClaim},
 		{"ReadyAgreesWithStream", exerciseReadyAgreesWithStream},
 		{"Backlog", exerciseBacklog},
 		{"Rescue", exerciseRescue},

@@ -118,6 +118,7 @@ type Store struct {
 var preparedSQL = []string{
 	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL, appendSQL, appendKeepFireSQL,
 	closeStreamSQL, readyFireSQL, readyExpireSQL, staleSQL, streamByIDSQL, serialSQL,
+	claimFireSQL, claimExpireSQL, renewLeaseSQL, completeStreamSQL, purgeClaimedSQL,
 }
 
 // Open opens the SQLite database at rawURL (see the package doc for the
