@@ -13,8 +13,8 @@
 //     because of concurrent work (deadlock, serialisation failure, busy
 //     timeout) ErrAborted.
 //  2. Write each action's ready condition (stream.Stream.ReadyTo) once,
-//     for both ReadyStreams and the ReadyFor re-check of SetStreamState,
-//     and name states through the stream constants, never by number.
+//     for ReadyStreams, ClaimStreams and the ReadyFor re-check of
+//     SetStreamState, and name states through the stream constants, never by number.
 //  3. End the implementation files with compile-time guards
 //     (var _ db.Store = (*Store)(nil)).
 //  4. Register the driver from init: db.Register("scheme", Driver{}).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -48,10 +47,6 @@ const (
 	maxStoreRetry = 2 * time.Second
 )
 
-// maxLostInARow is how many claims in a row a pass may lose to other
-// workers before it stops walking its (now stale) list of ready streams.
-const maxLostInARow = 3
-
 // ErrShutdown is the cancellation cause of pipelines still running when the
 // shutdown grace period ends.
 var ErrShutdown = errors.New("pipeline worker shutting down")
@@ -60,7 +55,9 @@ var ErrShutdown = errors.New("pipeline worker shutting down")
 type WorkerConfig struct {
 	// Name identifies the worker in claims and logs.
 	Name string
-	// BatchSize is the number of ready streams loaded per query.
+	// BatchSize is the number of ready streams claimed per statement.
+	// Claimed streams wait for a free slot (Concurrency) with their
+	// leases renewed together.
 	BatchSize int
 	// Delay is how long Run sleeps when a pass found nothing to do.
 	Delay time.Duration
@@ -91,11 +88,11 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration
 	Clock         stream.Clock
 	Logger        *slog.Logger
-	// SpreadClaims makes each worker walk its batch of ready streams from
-	// an offset derived from its Name (wrapping around) instead of from the
-	// first: workers sharing a database then claim different streams
-	// instead of racing for the same ones in lockstep. Processing order is
-	// then only roughly by deadline; replays leave it off.
+	// SpreadClaims has no effect any more: a pass claims its streams in
+	// one statement that skips those other workers hold, so workers
+	// sharing a database never race for the same streams.
+	//
+	// Deprecated: claims no longer need spreading.
 	SpreadClaims bool
 	// DebugLevelFunc returns a trigger's debug_level; per-trigger counters
 	// (fired, expired, errors, lost_claims) are logged with the statistics for
@@ -376,113 +373,12 @@ func (w *Worker) record(a Attempt, col *collector) {
 	col.add(a)
 }
 
-func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult, col *collector) (int, error) {
-	now := stream.NormalizeTime(w.cfg.Clock.Now())
-	streams, err := w.store.ReadyStreams(ctx, db.ReadyParams{Action: action, Now: now, Limit: w.cfg.BatchSize})
-	if err != nil {
-		return 0, fmt.Errorf("load streams ready to %s: %w", action, err)
-	}
-	res.Stats.Loaded += len(streams)
-	if w.cfg.SpreadClaims && len(streams) > 1 {
-		h := fnv.New32a()
-		h.Write([]byte(w.cfg.Name))
-		off := int(h.Sum32() % uint32(len(streams)))
-		streams = append(streams[off:], streams[:off]...)
-	}
-	lost := 0
-	for _, s := range streams {
-		if ctx.Err() != nil {
-			break // shutting down: claim nothing more
-		}
-		if lost >= maxLostInARow {
-			// The rest of this list is probably being claimed by others:
-			// a fresh query in the next pass returns only what is left.
-			break
-		}
-		// Wait for a free slot before claiming: a claim is a promise to
-		// start the pipeline now, under a lease.
-		select {
-		case w.slots <- struct{}{}:
-		case <-ctx.Done():
-			return len(streams), nil
-		}
-		a, claimed, err := w.claim(work, action, s)
-		if errors.Is(err, db.ErrUnavailable) {
-			<-w.slots
-			return len(streams), err
-		}
-		if err != nil || a.LostClaim {
-			<-w.slots
-			if err != nil {
-				// One stream's storage problem must not hold up the others.
-				w.log.Error("stream processing failed", "stream_id", s.ID, "trigger", s.Name, "error", err)
-				a.Err = err
-				lost = 0
-			} else {
-				lost++
-			}
-			w.record(a, col)
-			continue
-		}
-		lost = 0
-		res.Claimed++
-		w.inflight.Add(1)
-		col.wg.Add(1)
-		go func() {
-			defer col.wg.Done()
-			defer w.inflight.Done()
-			defer func() { <-w.slots }()
-			start := time.Now()
-			done := w.processClaimed(work, action, claimed, a)
-			done.Duration = time.Since(start)
-			w.record(done, col)
-		}()
-	}
-	return len(streams), nil
-}
-
-// claim claims a ready stream for action. A stream another worker claimed
-// first gives an Attempt with LostClaim set and no error.
-func (w *Worker) claim(ctx context.Context, action db.Action, s stream.Stream) (Attempt, stream.Stream, error) {
-	a := Attempt{Action: action, StreamID: s.ID, Trigger: s.Name}
-	now := stream.NormalizeTime(w.cfg.Clock.Now())
-	target := stream.StateFiring
-	if action == db.Expire {
-		target = stream.StateExpiring
-	}
-	owner := w.cfg.Name
-	until := now.Add(w.cfg.Lease)
-	// The claim re-checks readiness: an ingester may have appended since
-	// the candidates were read (an event that made the stream ready to
-	// fire must not be lost to an expiry).
-	claimed, err := w.store.SetStreamState(ctx, db.SetStateParams{
-		ID: s.ID, SerialNo: s.SerialNo, State: target, ClaimedBy: &owner, LeaseUntil: &until,
-		ReadyFor: action, ReadyAt: now,
-	})
-	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
-		a.LostClaim = true
-		w.log.Debug("stream claimed by another worker", "stream_id", s.ID, "trigger", s.Name)
-		return a, s, nil
-	}
-	if errors.Is(err, db.ErrAborted) {
-		// The database was busy with other work: the claim was not
-		// decided and the stream stays ready for the next pass.
-		a.LostClaim = true
-		w.log.Debug("claim aborted by concurrent work; the next pass tries again", "stream_id", s.ID, "trigger", s.Name, "error", err)
-		return a, s, nil
-	}
-	if err != nil {
-		return a, s, fmt.Errorf("claim stream %d: %w", s.ID, err)
-	}
-	a.Stream = claimed
-	return a, claimed, nil
-}
-
 // processClaimed runs a claimed stream's pipeline and finishes the stream:
 // completed, failed (retry or error state) or handed back. Storage writes
 // that meet an unavailable database are retried while the claim's lease
 // lasts; the outcome is in the Attempt.
-func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed stream.Stream, a Attempt) Attempt {
+func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed stream.Stream, a Attempt, t task) Attempt {
+	defer t.finish()
 	s := claimed
 	log := w.log.With("stream_id", s.ID, "trigger", s.Name, "action", action.String())
 	failed := func(cause error, retry bool) Attempt {
@@ -518,12 +414,15 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 			log.Error("trigger names an unknown pipeline", "pipeline", a.Pipeline)
 			return failed(err, false)
 		}
-		var events []stream.Event
-		err := w.retryStore(ctx, claimed, log, "read the stream's events", func(ctx context.Context) error {
-			var err error
-			events, err = w.store.StreamEvents(ctx, s.ID)
-			return err
-		})
+		events := t.events
+		var err error
+		if !t.loaded {
+			err = w.retryStore(ctx, claimed, log, "read the stream's events", func(ctx context.Context) error {
+				var err error
+				events, err = w.store.StreamEvents(ctx, s.ID)
+				return err
+			})
+		}
 		if err != nil {
 			err = fmt.Errorf("read events of stream %d: %w", s.ID, err)
 			if errors.Is(err, db.ErrUnavailable) {
@@ -563,7 +462,10 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 			return failed(err, true)
 		}
 	}
-	err := w.complete(ctx, claimed, newEvents, log)
+	// The pipeline is done: its slot goes to the next stream while the
+	// completion waits for its group.
+	t.finish()
+	err := t.complete(ctx, claimed, newEvents, log)
 	switch {
 	case errors.Is(err, db.ErrConflict):
 		// Our lease ended and another worker took the stream over: it

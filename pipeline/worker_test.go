@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -558,6 +559,13 @@ func (f failingEvents) StreamEvents(ctx context.Context, id int64) ([]stream.Eve
 		return nil, errors.New("stored traits do not decode")
 	}
 	return f.Store.StreamEvents(ctx, id)
+}
+
+func (f failingEvents) StreamsEvents(ctx context.Context, ids []int64) (map[int64][]stream.Event, error) {
+	if slices.Contains(ids, f.bad) {
+		return nil, errors.New("stored traits do not decode")
+	}
+	return f.Store.StreamsEvents(ctx, ids)
 }
 
 // A stream whose events cannot be read fails (counting attempts) without

@@ -47,11 +47,18 @@
 // Every state change is one UPDATE … WHERE id = ? AND state_serial_no = ?
 // that increments the serial; zero rows affected means another process
 // changed the stream first (db.ErrConflict), and the caller drops the
-// work. A worker claims a ready stream by moving it to firing or expiring
-// with its name and a lease end, reads the stream's events, runs the
-// pipeline, and then, in one transaction, stores the events the pipeline
-// produced and completes the stream (purge, or state completed) with the
-// same compare-and-set. An ingester appends to a stream only while it is
+// work. A worker claims ready streams by moving them to firing or expiring
+// with its name and a lease end — a batch of them in one statement that
+// re-checks each stream's readiness as it writes it (on PostgreSQL the
+// statement skips rows other transactions hold, FOR UPDATE SKIP LOCKED, so
+// concurrent workers take disjoint batches; the re-checked state, not the
+// skipping, is what makes a claim exclusive) — reads the batch's events in
+// one query, runs the pipelines, and then, in one transaction per group of
+// finished streams, completes them (purge, or state completed) each with
+// the compare-and-set and stores the events their pipelines produced; a
+// stream whose serial moved on is left out of its group. Claimed streams
+// waiting for a free slot have their leases renewed together, and are
+// handed back when the worker shuts down. An ingester appends to a stream only while it is
 // open and active, under the stream's row lock, so an event lands either in
 // the stream before the claim (and the pipeline sees it) or in a new stream
 // after it; it is never linked to a stream whose events were already read.
