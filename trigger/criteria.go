@@ -104,50 +104,90 @@ func (c *Criteria) MatchType(eventType string) bool {
 // the timestamp condition, then every trait criterion, stopping at the
 // first failure. A time expression that cannot be evaluated for this event
 // (for instance because it names a trait the event lacks) and a trait of
-// the wrong type are mismatches, never errors.
+// the wrong type are mismatches, never errors. Explain and WhyNot give the
+// reason of a mismatch from the same check.
 func (c *Criteria) Match(ev stream.Event) bool {
+	return c.check(ev).fail == failNone
+}
+
+// failure is the first condition of an entry an event does not meet.
+type failure int
+
+const (
+	failNone failure = iota
+	failType
+	failTimestampEval    // the timestamp expression cannot be evaluated
+	failTimestampOutside // the timestamp is not in its range
+	failTraitMissing
+	failEquals
+	failCompare
+	failNotDatetime     // a datetime criterion's trait is of another type
+	failDatetimeEval    // a datetime criterion's expression cannot be evaluated
+	failDatetimeOutside // the trait's value is not in the range
+	failKind            // a criterion of an unknown kind (never built by Parse)
+)
+
+// checked is the result of one check: the failure, and for a failed
+// trait criterion its index in Traits and the event's value (zero when
+// the trait is absent), or the evaluation error of a time expression.
+type checked struct {
+	fail  failure
+	trait int
+	value stream.Value
+	err   error
+}
+
+// check is the one matcher of a criteria entry: Match, Explain and WhyNot
+// all read its verdict.
+func (c *Criteria) check(ev stream.Event) checked {
 	if !c.MatchType(ev.Type) {
-		return false
+		return checked{fail: failType, trait: -1}
 	}
 	var vars map[string]time.Time // built once, only when needed
 	if c.Timestamp != nil {
 		vars = ev.Datetimes()
 		r, err := c.Timestamp.Eval(ev.Timestamp, vars)
-		if err != nil || !r.Contains(ev.Timestamp) {
-			return false
+		if err != nil {
+			return checked{fail: failTimestampEval, trait: -1, err: err}
+		}
+		if !r.Contains(ev.Timestamp) {
+			return checked{fail: failTimestampOutside, trait: -1}
 		}
 	}
 	for i := range c.Traits {
 		tc := &c.Traits[i]
 		v, ok := ev.Lookup(tc.Trait)
 		if !ok {
-			return false
+			return checked{fail: failTraitMissing, trait: i}
 		}
 		switch tc.Kind {
 		case KindEquals:
 			if !equalValues(v, tc.Value) {
-				return false
+				return checked{fail: failEquals, trait: i, value: v}
 			}
 		case KindInt, KindFloat:
 			if !compareTyped(v, tc.Op, tc.Value) {
-				return false
+				return checked{fail: failCompare, trait: i, value: v}
 			}
 		case KindDatetime:
 			if v.Kind() != stream.KindDatetime {
-				return false
+				return checked{fail: failNotDatetime, trait: i, value: v}
 			}
 			if vars == nil {
 				vars = ev.Datetimes()
 			}
 			r, err := tc.Expr.Eval(ev.Timestamp, vars)
-			if err != nil || !r.Contains(v.Time()) {
-				return false
+			if err != nil {
+				return checked{fail: failDatetimeEval, trait: i, value: v, err: err}
+			}
+			if !r.Contains(v.Time()) {
+				return checked{fail: failDatetimeOutside, trait: i, value: v}
 			}
 		default:
-			return false
+			return checked{fail: failKind, trait: i, value: v}
 		}
 	}
-	return true
+	return checked{fail: failNone, trait: -1}
 }
 
 // equalValues is the equality of criteria: typed, except that int and

@@ -63,18 +63,11 @@ type Distinguisher struct {
 // trait, read through that entry's map_distinguished_by: a missing
 // (or null, which is the same) distinguishing trait is no match.
 func (d *Definition) Match(ev stream.Event) (criteriaIndex int, ok bool) {
-	for i, c := range d.MatchCriteria {
-		if !c.Match(ev) {
-			continue
-		}
-		for _, dist := range d.DistinguishedBy {
-			if _, ok := ev.Lookup(c.source(dist.Trait)); !ok {
-				return 0, false
-			}
-		}
-		return i, true
+	i, ok := d.match(ev, nil)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	return i, true
 }
 
 // Distinguish returns the distinguishing traits of an event that matched

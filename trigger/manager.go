@@ -337,6 +337,16 @@ func (m *Manager) DistillNotification(body []byte) (ev stream.Event, rejected Re
 	return ev, Result{}, true
 }
 
+// Distill converts one raw notification into an event with the manager's
+// distiller, without counting it or storing anything (explanations of a
+// pasted notification use it). It is safe for concurrent use.
+func (m *Manager) Distill(body []byte) (stream.Event, error) {
+	if m.distill == nil {
+		return stream.Event{}, errors.New("no distiller configured (set distiller_config)")
+	}
+	return m.distill(body)
+}
+
 // AddEventsTx does the work of AddEvents inside the caller's transaction
 // (the pipeline worker stores a pipeline's new events and completes its
 // stream in one transaction). It reads the clock once: the whole batch
