@@ -22,45 +22,6 @@ const (
 	MaxLimit     = 10000
 )
 
-// streamJSON is the JSON form of a stream (as winchester streams -o json).
-type streamJSON struct {
-	ID              int64                   `json:"id"`
-	Trigger         string                  `json:"trigger"`
-	State           string                  `json:"state"`
-	StateSerialNo   int64                   `json:"state_serial_no"`
-	DistinguishedBy map[string]stream.Value `json:"distinguished_by"`
-	FirstEvent      string                  `json:"first_event"`
-	LastEvent       string                  `json:"last_event"`
-	ExpireTimestamp *string                 `json:"expire_timestamp"`
-	FireTimestamp   *string                 `json:"fire_timestamp"`
-	Attempts        int                     `json:"attempts"`
-	LastError       string                  `json:"last_error,omitempty"`
-	ClaimedBy       string                  `json:"claimed_by,omitempty"`
-	Mark            string                  `json:"_mark,omitempty"`
-	Events          []stream.Event          `json:"events,omitempty"`
-}
-
-func optTime(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := stream.FormatTime(t)
-	return &s
-}
-
-func toStreamJSON(s stream.Stream, mark string, events []stream.Event) streamJSON {
-	d := s.DistinguishedBy
-	if d == nil {
-		d = map[string]stream.Value{}
-	}
-	return streamJSON{
-		ID: s.ID, Trigger: s.Name, State: s.State.String(), StateSerialNo: s.SerialNo,
-		DistinguishedBy: d, FirstEvent: stream.FormatTime(s.FirstEvent), LastEvent: stream.FormatTime(s.LastEvent),
-		ExpireTimestamp: optTime(s.ExpireTimestamp), FireTimestamp: optTime(s.FireTimestamp),
-		Attempts: s.Attempts, LastError: s.LastError, ClaimedBy: s.ClaimedBy, Mark: mark, Events: events,
-	}
-}
-
 // eventJSON is a stored event with its paging mark.
 type eventJSON struct {
 	Mark  string       `json:"_mark"`
@@ -223,9 +184,9 @@ func (s *Server) getStreams(w http.ResponseWriter, r *http.Request) {
 		s.queryFailed(w, r, err)
 		return
 	}
-	a := listAnswer[streamJSON]{Items: make([]streamJSON, 0, len(found))}
+	a := listAnswer[stream.JSON]{Items: make([]stream.JSON, 0, len(found))}
 	for _, f := range found {
-		a.Items = append(a.Items, toStreamJSON(f.Stream, f.Mark, f.Events))
+		a.Items = append(a.Items, f.Stream.JSON(f.Mark, f.Events))
 	}
 	if len(found) == fp.Limit {
 		a.Next = found[len(found)-1].Mark
@@ -281,7 +242,7 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, toStreamJSON(st, "", events))
+	writeJSON(w, http.StatusOK, st.JSON("", events))
 }
 
 func (s *Server) resetStream(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +276,7 @@ func (s *Server) resetStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("http: stream reset", "stream_id", id, "state", after.State.String())
-	writeJSON(w, http.StatusOK, toStreamJSON(after, "", nil))
+	writeJSON(w, http.StatusOK, after.JSON("", nil))
 }
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/sqlite"
@@ -251,6 +253,26 @@ func TestBatchWithBadItems(t *testing.T) {
 	one := do(t, "GET", fmt.Sprintf("%s/v1/streams/%v?events=true", b.url, st["id"]), "", "")
 	if one.code != 200 || one.body["trigger"] != "per_instance" || len(one.body["events"].([]any)) != 2 {
 		t.Errorf("GET /v1/streams/{id} = %d %s", one.code, one.raw)
+	}
+	// The answer is the stream's one JSON form, stream.JSON, with "next".
+	stored, err := b.store.StreamByID(t.Context(), int64(st["id"].(float64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedEvents, err := b.store.StreamEvents(t.Context(), stored.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantOne map[string]any
+	raw, _ := json.Marshal(stored.JSON("", storedEvents))
+	if err := json.Unmarshal(raw, &wantOne); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantOne, one.body); diff != "" {
+		t.Errorf("GET /v1/streams/{id} is not stream.JSON (-want +got):\n%s", diff)
+	}
+	if one.body["next"] != "fire" || one.body["next_at"] != one.body["fire_timestamp"] || one.body["open"] != true {
+		t.Errorf("GET /v1/streams/{id}: next %v at %v, open %v; want fire at the fire time, open", one.body["next"], one.body["next_at"], one.body["open"])
 	}
 	ev := do(t, "GET", b.url+"/v1/events/e2", "", "")
 	if ev.code != 200 || ev.body["event_type"] != "compute.instance.exists" || ev.body["instance_id"] != "i-1" {

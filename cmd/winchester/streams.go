@@ -186,91 +186,10 @@ func parseTimeFlag(name, s string) (time.Time, error) {
 	return t, nil
 }
 
-// streamJSON is the JSON form of a stream for -o json.
-type streamJSON struct {
-	ID              int64                   `json:"id"`
-	Trigger         string                  `json:"trigger"`
-	State           string                  `json:"state"`
-	StateSerialNo   int64                   `json:"state_serial_no"`
-	DistinguishedBy map[string]stream.Value `json:"distinguished_by"`
-	FirstEvent      string                  `json:"first_event"`
-	LastEvent       string                  `json:"last_event"`
-	ExpireTimestamp *string                 `json:"expire_timestamp"`
-	FireTimestamp   *string                 `json:"fire_timestamp"`
-	Outcome         string                  `json:"outcome,omitempty"` // completed streams: fired or expired
-	Next            string                  `json:"next,omitempty"`    // what happens next: fire, expire, lease_end
-	NextAt          *string                 `json:"next_at,omitempty"` // and when
-	Attempts        int                     `json:"attempts"`
-	LastError       string                  `json:"last_error,omitempty"`
-	ClaimedBy       string                  `json:"claimed_by,omitempty"`
-	Mark            string                  `json:"_mark,omitempty"`
-	Events          []stream.Event          `json:"events,omitempty"`
-}
-
-func optTime(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := stream.FormatTime(t)
-	return &s
-}
-
-func toStreamJSON(s stream.Stream, mark string, events []stream.Event) streamJSON {
-	next, at := nextDeadline(s)
-	d := s.DistinguishedBy
-	if d == nil {
-		d = map[string]stream.Value{}
-	}
-	return streamJSON{
-		ID: s.ID, Trigger: s.Name, State: s.State.String(), StateSerialNo: s.SerialNo,
-		DistinguishedBy: d, FirstEvent: stream.FormatTime(s.FirstEvent), LastEvent: stream.FormatTime(s.LastEvent),
-		ExpireTimestamp: optTime(s.ExpireTimestamp), FireTimestamp: optTime(s.FireTimestamp),
-		Outcome: outcome(s), Next: next, NextAt: optTime(at),
-		Attempts: s.Attempts, LastError: s.LastError, ClaimedBy: s.ClaimedBy, Mark: mark, Events: events,
-	}
-}
-
-// outcome tells how a completed stream ended: "fired" or "expired" (a
-// stream that was ever ready to fire is never expired, so a fire time
-// means it fired); "" for other states.
-func outcome(s stream.Stream) string {
-	if s.State != stream.StateCompleted {
-		return ""
-	}
-	if !s.FireTimestamp.IsZero() {
-		return "fired"
-	}
-	return "expired"
-}
-
-// nextDeadline returns what happens next to a stream and when: "fire" or
-// "expire" at its deadline, or "lease_end" while a worker holds it; ""
-// for streams that wait for an operator or are done.
-func nextDeadline(s stream.Stream) (string, time.Time) {
-	switch s.State {
-	case stream.StateActive:
-		if !s.FireTimestamp.IsZero() {
-			return "fire", s.FireTimestamp
-		}
-		if !s.ExpireTimestamp.IsZero() {
-			return "expire", s.ExpireTimestamp
-		}
-	case stream.StateRetryFire:
-		return "fire", s.FireTimestamp
-	case stream.StateRetryExpire:
-		return "expire", s.ExpireTimestamp
-	case stream.StateFiring, stream.StateExpiring:
-		if !s.LeaseUntil.IsZero() {
-			return "lease_end", s.LeaseUntil
-		}
-	}
-	return "", time.Time{}
-}
-
 // stateText is the STATE column: the state, with the outcome of a
 // completed stream.
 func stateText(s stream.Stream) string {
-	if o := outcome(s); o != "" {
+	if o := s.Outcome(); o != "" {
 		return s.State.String() + " (" + o + ")"
 	}
 	return s.State.String()
@@ -278,7 +197,7 @@ func stateText(s stream.Stream) string {
 
 // nextText is the NEXT column: "fire 2014-08-01T10:00:00", or "-".
 func nextText(s stream.Stream) string {
-	next, at := nextDeadline(s)
+	next, at := s.Next()
 	if next == "" {
 		return "-"
 	}
@@ -450,7 +369,7 @@ func newStreamsListCmd() *cobra.Command {
 			if sf.output == "json" {
 				items := make([]any, len(found))
 				for i, fs := range found {
-					items[i] = toStreamJSON(fs.Stream, fs.Mark, nil)
+					items[i] = fs.Stream.JSON(fs.Mark, nil)
 				}
 				return writeJSONLines(out, items)
 			}
@@ -531,7 +450,7 @@ func newStreamsShowCmd() *cobra.Command {
 					return err
 				}
 				if sf.output == "json" {
-					if err := writeJSONLines(out, []any{toStreamJSON(s, "", events)}); err != nil {
+					if err := writeJSONLines(out, []any{s.JSON("", events)}); err != nil {
 						return err
 					}
 					continue

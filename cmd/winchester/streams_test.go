@@ -68,7 +68,7 @@ func TestStreamsAndEventsCommands(t *testing.T) {
 		t.Fatalf("streams list --state error: %v\n%s", err, out)
 	}
 	out, _, err = runRoot(t, append([]string{"streams", "list", "--trait", "n:int=2", "-o", "json"}, common...)...)
-	var js streamJSON
+	var js stream.JSON
 	if err != nil || json.Unmarshal([]byte(out), &js) != nil || js.DistinguishedBy["instance_id"].Text() != "i-2" {
 		t.Fatalf("streams list --trait n:int=2 -o json: %v\n%s", err, out)
 	}
@@ -347,7 +347,7 @@ func TestListingsText(t *testing.T) {
 	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var js streamJSON
+		var js stream.JSON
 		if err := json.Unmarshal([]byte(l), &js); err != nil {
 			t.Fatal(err)
 		}
