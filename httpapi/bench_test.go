@@ -21,6 +21,7 @@ import (
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/internal/workload"
+	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -63,11 +64,11 @@ func newBenchManager(b *testing.B, clock *roundClock) (*trigger.Manager, db.Stor
 	return mgr, store
 }
 
-func newBenchServer(b *testing.B, clock *roundClock) string {
+func newBenchServer(b *testing.B, clock *roundClock, met *metrics.Metrics) string {
 	b.Helper()
 	mgr, store := newBenchManager(b, clock)
-	in := ingest.New(mgr, ingest.Config{})
-	srv, err := httpapi.New(mgr, store, in, httpapi.Config{}, httpapi.Options{})
+	in := ingest.New(mgr, ingest.Config{Metrics: met})
+	srv, err := httpapi.New(mgr, store, in, httpapi.Config{}, httpapi.Options{Metrics: met})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,8 +112,9 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	zero := time.Time{}
 	clock.now.Store(&zero)
 	lib, _ := newBenchManager(b, clock)
-	url64 := newBenchServer(b, clock) + "/v1/notifications"
-	urlBatch := newBenchServer(b, clock) + "/v1/notifications"
+	met64 := metrics.New(metrics.Config{})
+	url64 := newBenchServer(b, clock, met64) + "/v1/notifications"
+	urlBatch := newBenchServer(b, clock, nil) + "/v1/notifications"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 
 	sides := []*benchSide{
@@ -184,9 +186,35 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	}
 	b.ReportMetric(rate(sides[1])/rate(sides[0]), "http64/library")
 	b.ReportMetric(rate(sides[2])/rate(sides[0]), "http_batch/library")
+	groups, groupEvents := histogram(b, met64, "winchester_ingest_group_events")
+	commits, commitTime := histogram(b, met64, "winchester_ingest_commit_duration_seconds")
+	if groups > 0 && commits > 0 {
+		b.ReportMetric(groupEvents/float64(groups), "http64_events/group")
+		b.ReportMetric(1000*commitTime/float64(commits), "http64_ms/commit")
+	}
 	var parts []string
 	for _, s := range sides {
 		parts = append(parts, fmt.Sprintf("%s %v", s.name, s.times))
 	}
 	b.Logf("%d notifications per side; round times: %s", events, strings.Join(parts, "; "))
+}
+
+// histogram returns the count and sum of the histogram name of met (all
+// label values together).
+func histogram(b *testing.B, met *metrics.Metrics, name string) (count uint64, sum float64) {
+	b.Helper()
+	families, err := met.Registry().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			count += m.GetHistogram().GetSampleCount()
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return count, sum
 }
