@@ -45,6 +45,15 @@ func (m *Metrics) ObserveAttempt(a pipeline.Attempt) {
 	}
 }
 
+// ObserveStep records the duration of one pipeline handler call (give it
+// to pipeline.WorkerConfig.StepFunc).
+func (m *Metrics) ObserveStep(s pipeline.Step) {
+	if m == nil {
+		return
+	}
+	m.handlerTime.WithLabelValues(s.Trigger, s.Pipeline, s.Handler, s.Op).Observe(s.Duration.Seconds())
+}
+
 // Stats is what the manager collector reads: trigger.Manager.
 type Stats interface {
 	Stats() *trigger.Stats

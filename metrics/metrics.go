@@ -55,6 +55,7 @@ type Metrics struct {
 
 	streamsDone   *prometheus.CounterVec
 	pipelineTime  *prometheus.HistogramVec
+	handlerTime   *prometheus.HistogramVec
 	claimConflict prometheus.Counter
 	fireLag       *prometheus.HistogramVec
 
@@ -99,6 +100,11 @@ func New(cfg Config) *Metrics {
 		Help:    "Time from claiming a stream to its final state, by trigger and action.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 	}, []string{"trigger", "action"})
+	m.handlerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "handler_duration_seconds",
+		Help:    "Duration of pipeline handler calls, by trigger, pipeline, handler and op (handle_events, commit).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+	}, []string{"trigger", "pipeline", "handler", "op"})
 	m.claimConflict = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "claim_conflicts_total", Help: "Claims lost to another worker (compare-and-set conflicts).",
 	})
@@ -107,7 +113,7 @@ func New(cfg Config) *Metrics {
 		Help:    "Time from a stream's deadline (fire or expire timestamp) to the worker processing it, by action.",
 		Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 	}, []string{"action"})
-	reg.MustRegister(m.pipelineTime, m.claimConflict, m.fireLag)
+	reg.MustRegister(m.pipelineTime, m.handlerTime, m.claimConflict, m.fireLag)
 
 	m.httpRequests = counter("http_requests_total", "HTTP requests, by route and status code.", "route", "code")
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{

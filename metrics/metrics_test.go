@@ -10,6 +10,7 @@ import (
 
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/metrics/metricstest"
+	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -37,6 +38,8 @@ func TestRecordedMetricsAreServed(t *testing.T) {
 	m.GroupCommitted(3, 2, time.Millisecond, nil)
 	m.GroupCommitted(3, 2, time.Millisecond, errors.New("down"))
 	m.HTTPRequest("POST /v1/events", 202, time.Millisecond)
+	m.ObserveStep(pipeline.Step{Trigger: "t1", Pipeline: "p1", Handler: "logger", Op: pipeline.OpCommit, Duration: 3 * time.Millisecond})
+	m.ObserveStep(pipeline.Step{Trigger: "t1", Pipeline: "p1", Handler: "logger", Op: pipeline.OpCommit, Duration: time.Millisecond})
 	text := scrape(t, m)
 	for _, want := range []string{
 		`winchester_build_info{go_version="go`,
@@ -49,6 +52,8 @@ func TestRecordedMetricsAreServed(t *testing.T) {
 		`winchester_ingest_group_events_count 1`,
 		`winchester_ingest_commit_duration_seconds_count{result="error"} 1`,
 		`winchester_http_requests_total{code="202",route="POST /v1/events"} 1`,
+		`winchester_handler_duration_seconds_count{handler="logger",op="commit",pipeline="p1",trigger="t1"} 2`,
+		`winchester_handler_duration_seconds_sum{handler="logger",op="commit",pipeline="p1",trigger="t1"} 0.004`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
@@ -76,6 +81,7 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.CountResults("http", "x", []trigger.Result{{Outcome: trigger.Stored}})
 	m.GroupCommitted(1, 1, time.Second, nil)
 	m.HTTPRequest("x", 200, time.Second)
+	m.ObserveStep(pipeline.Step{})
 	if m.Registry() != nil {
 		t.Error("nil metrics have a registry")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/winchester-go/winchester/stream"
 )
@@ -57,7 +58,37 @@ type Env struct {
 	IdempotencyKey string
 	// Logger receives the handlers' log lines (nil: discard).
 	Logger *slog.Logger
-	values map[string]any
+	// StepFunc, when set, is called after every HandleEvents and Commit
+	// call of the run (metrics), on the run's goroutine.
+	StepFunc func(Step)
+	values   map[string]any
+}
+
+// Step is one handler call of a run: a HandleEvents or a Commit (Op is
+// OpHandle or OpCommit), how long it took and its error (nil on success;
+// ErrHalt for a handler that halted the chain).
+type Step struct {
+	// Trigger is the stream's trigger (Env.StreamName), Pipeline and
+	// Action those of the Env.
+	Trigger  string
+	Pipeline string
+	Action   string
+	// Handler is the entry's handler name, Index its position in the
+	// pipeline (0-based).
+	Handler  string
+	Index    int
+	Op       string
+	Duration time.Duration
+	Err      error
+}
+
+// step reports a handler call to StepFunc.
+func (e *Env) step(handler string, index int, op string, d time.Duration, err error) {
+	if e.StepFunc == nil {
+		return
+	}
+	e.StepFunc(Step{Trigger: e.StreamName, Pipeline: e.Pipeline, Action: e.Action,
+		Handler: handler, Index: index, Op: op, Duration: d, Err: err})
 }
 
 // NewEnv returns the environment of one run.

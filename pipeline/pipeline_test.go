@@ -362,3 +362,66 @@ func TestRunFreshHandlers(t *testing.T) {
 		t.Errorf("built %d handlers for 8 runs of 2 entries, want 16", built)
 	}
 }
+
+// Env.StepFunc hears every HandleEvents and Commit call with the handler,
+// its position, the op and the error.
+func TestRunReportsSteps(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		Handler, Op string
+		Index       int
+		Err         error
+	}
+	tests := []struct {
+		name     string
+		handlers []string
+		want     []step
+	}{
+		{
+			name:     "halted chain",
+			handlers: []string{"a", "b/halt", "c"},
+			want: []step{
+				{Handler: "fake", Op: pipeline.OpHandle, Index: 0},
+				{Handler: "fake", Op: pipeline.OpHandle, Index: 1, Err: pipeline.ErrHalt},
+				{Handler: "fake", Op: pipeline.OpCommit, Index: 0},
+				{Handler: "fake", Op: pipeline.OpCommit, Index: 1},
+			},
+		},
+		{
+			name:     "failed handler, nothing committed",
+			handlers: []string{"a", "b/fail", "c"},
+			want: []step{
+				{Handler: "fake", Op: pipeline.OpHandle, Index: 0},
+				{Handler: "fake", Op: pipeline.OpHandle, Index: 1, Err: errHandle},
+			},
+		},
+		{
+			name:     "failed commit",
+			handlers: []string{"a/commit_fail"},
+			want: []step{
+				{Handler: "fake", Op: pipeline.OpHandle, Index: 0},
+				{Handler: "fake", Op: pipeline.OpCommit, Index: 0, Err: errCommit},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			p := b.pipelineOf(t, tc.handlers...)
+			env := pipeline.NewEnv(7, "trig", nil)
+			env.Action = "fire"
+			var got []step
+			env.StepFunc = func(s pipeline.Step) {
+				if s.Trigger != "trig" || s.Pipeline != "p" || s.Action != "fire" || s.Duration < 0 {
+					t.Errorf("step %+v: want trigger trig, pipeline p, action fire and a duration", s)
+				}
+				got = append(got, step{Handler: s.Handler, Op: s.Op, Index: s.Index, Err: s.Err})
+			}
+			_, _ = p.Run(t.Context(), testEvents("m1", "m2"), env)
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateErrors()); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -158,11 +158,13 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 			return nil, p.fail(ctx, hs, i, env.StreamID, context.Cause(hctx))
 		}
 		ectx, ecancel := withLimit(hctx, p.Entries[i].HandleTimeout, "handler %q handle_events", p.Entries[i].Name)
+		began := time.Now()
 		out, err := h.HandleEvents(ectx, cur, env)
 		if err != nil && ectx.Err() != nil && !errors.Is(err, ErrHalt) {
 			err = causeOf(ectx, err)
 		}
 		ecancel()
+		env.step(p.Entries[i].Name, i, OpHandle, time.Since(began), err)
 		if errors.Is(err, ErrHalt) {
 			cur, ran = out, i+1
 			res.HaltedBy, res.Halted = p.Entries[i].Name, i
@@ -201,11 +203,13 @@ func (p *Pipeline) Run(ctx context.Context, events []stream.Event, env *Env) (*R
 			continue
 		}
 		ectx, ecancel := withLimit(cctx, p.Entries[i].CommitTimeout, "handler %q commit", p.Entries[i].Name)
+		began := time.Now()
 		err := h.Commit(ectx)
 		if err != nil && ectx.Err() != nil {
 			err = causeOf(ectx, err)
 		}
 		ecancel()
+		env.step(p.Entries[i].Name, i, OpCommit, time.Since(began), err)
 		if err == nil {
 			continue
 		}

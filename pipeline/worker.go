@@ -104,6 +104,10 @@ type WorkerConfig struct {
 	// (metrics). It may be called from several goroutines at once (one per
 	// running pipeline) and must be quick.
 	AttemptFunc func(Attempt)
+	// StepFunc, when set, is called after every HandleEvents and Commit
+	// call of the pipelines the worker runs (metrics: Env.StepFunc). It may
+	// be called from several goroutines at once and must be quick.
+	StepFunc func(Step)
 }
 
 // Store is the part of db.Store a worker uses.
@@ -570,6 +574,7 @@ func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, ev
 	}
 	env.Pipeline = p.Name
 	env.DistinguishedBy = claimed.DistinguishedBy
+	env.StepFunc = w.cfg.StepFunc
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan struct{})

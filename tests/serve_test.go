@@ -21,6 +21,7 @@ import (
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
 	"github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/metrics/metricstest"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -154,6 +155,12 @@ func testServeQuickStart(t *testing.T, bin string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	_, metrics := httpDo(t, "GET", p.url+"/metrics", nil)
+	handled := `winchester_handler_duration_seconds_count{handler="logger",op="handle_events",pipeline="test_pipeline",trigger="test_trigger"} 1`
+	if !strings.Contains(metrics, handled) {
+		t.Errorf("/metrics lacks %s:\n%s", handled, metrics)
+	}
+	metricstest.Check(t, metrics)
 	code, body = httpDo(t, "GET", p.url+"/v1/streams?state=completed&trigger=test_trigger", nil)
 	if code != 200 || !strings.Contains(body, `"state":"completed"`) {
 		t.Errorf("GET /v1/streams = %d %s, want the completed stream", code, body)

@@ -150,6 +150,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 		wcfg := eng.WorkerConfig(name)
 		wcfg.Logger = log.With("component", "worker", "worker_id", name)
 		wcfg.AttemptFunc = met.ObserveAttempt
+		wcfg.StepFunc = met.ObserveStep
 		w, err := eng.NewWorker(wcfg)
 		if err != nil {
 			return err
