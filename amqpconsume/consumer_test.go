@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/winchester-go/winchester/amqpconsume"
+	"github.com/winchester-go/winchester/distiller"
 )
 
 // osloWrap wraps a notification in the oslo.messaging v2 envelope.
@@ -425,5 +426,58 @@ func TestConsumeEvents(t *testing.T) {
 	}
 	if got, _ := dead[0].Headers[amqpconsume.ReasonHeader].(string); !strings.Contains(got, "event_type") {
 		t.Errorf("%s = %q, want it to name event_type", amqpconsume.ReasonHeader, got)
+	}
+}
+
+// TestNotificationWithoutDefinitionIsIgnored: a notification no event
+// definition matches is dropped as the distiller drops it (spec 16.5):
+// acknowledged and counted as ignored, not dead-lettered. With
+// catch_all_notifications it is stored as a minimal event.
+func TestNotificationWithoutDefinitionIsIgnored(t *testing.T) {
+	t.Parallel()
+	unmatched := func(i int) []byte {
+		return fmt.Appendf(nil, `{"message_id": "image-%d", "event_type": "image.upload", "publisher_id": "image.host", "timestamp": "2024-01-01 00:00:00", "payload": {"id": "img"}}`, i)
+	}
+	for _, catchAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("catch_all=%v", catchAll), func(t *testing.T) {
+			t.Parallel()
+			url := brokerURL(t)
+			env := newEnv(t, "")
+			if catchAll {
+				env.manager = newManagerWith(t, env.store, distiller.Config{Clock: fixedClock{}, CatchAll: true})
+			}
+			tp := newTopology(t, url)
+			reg := prometheus.NewRegistry()
+			cfg := tp.config(t, nil)
+			tp.declare(t, cfg)
+			good := notifications(t, 4)
+			tp.publish(t, "notifications.info", good[0], unmatched(1), good[1], good[2], osloWrap(t, unmatched(2)), good[3])
+			start(t, cfg, env.options(t, reg))
+			waitFor(t, 30*time.Second, "every message acknowledged", func() bool {
+				return metric(t, reg, "winchester_amqp_acks_total") == 6
+			})
+			wantStored, wantIgnored := 4, 2.0
+			if catchAll {
+				wantStored, wantIgnored = 6, 0
+			}
+			if n := env.eventCount(t); n != wantStored {
+				t.Errorf("stored %d events, want %d", n, wantStored)
+			}
+			if got := metric(t, reg, "winchester_amqp_ingested_total", "outcome", amqpconsume.OutcomeIgnored); got != wantIgnored {
+				t.Errorf("ingested_total{outcome=ignored} = %v, want %v", got, wantIgnored)
+			}
+			if got := metric(t, reg, "winchester_amqp_ingested_total", "outcome", "stored"); got != float64(wantStored) {
+				t.Errorf("ingested_total{outcome=stored} = %v, want %d", got, wantStored)
+			}
+			if got := metric(t, reg, "winchester_amqp_dead_lettered_total", "reason", amqpconsume.ReasonRejected); got != 0 {
+				t.Errorf("dead_lettered_total{reason=rejected} = %v, want 0", got)
+			}
+			if n := tp.depth(t, tp.deadQueue); n != 0 {
+				t.Errorf("dead-letter queue holds %d messages, want 0", n)
+			}
+			if n := tp.depth(t, tp.queue); n != 0 {
+				t.Errorf("queue holds %d messages, want 0", n)
+			}
+		})
 	}
 }

@@ -23,9 +23,12 @@
 //     written) and the next is collected meanwhile; batches are settled in
 //     delivery order, one at a time, each with a single multiple
 //     acknowledgement of its last delivery tag.
+//   - A notification no event definition matches is dropped as the
+//     distiller drops it (catch_all_notifications off): acknowledged with
+//     its batch and counted (outcome OutcomeIgnored), not dead-lettered.
 //   - Poison — a body that is not a JSON object, an oslo.messaging envelope
 //     that does not hold one, a notification the distiller rejects (no
-//     event_type, no message_id, a bad timestamp, no event definition) —
+//     event_type, no message_id, a bad timestamp, no trait extracted) —
 //     is published to the dead-letter exchange with the reason in the
 //     ReasonHeader header, routed by the queue's name to the dead-letter
 //     queue (queue + ".dead" unless configured), confirmed by the broker,

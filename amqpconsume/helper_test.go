@@ -247,7 +247,13 @@ func newEnv(t testing.TB, rawURL string) *testEnv {
 
 func newManager(t testing.TB, store trigger.Store) *trigger.Manager {
 	t.Helper()
-	d, err := distiller.Load("../etc/event_definitions.yaml", distiller.Config{Clock: fixedClock{}})
+	return newManagerWith(t, store, distiller.Config{Clock: fixedClock{}})
+}
+
+// newManagerWith is newManager with a distiller configured by dc.
+func newManagerWith(t testing.TB, store trigger.Store, dc distiller.Config) *trigger.Manager {
+	t.Helper()
+	d, err := distiller.Load("../etc/event_definitions.yaml", dc)
 	if err != nil {
 		t.Fatalf("load event definitions: %v", err)
 	}

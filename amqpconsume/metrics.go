@@ -2,8 +2,6 @@ package amqpconsume
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/winchester-go/winchester/trigger"
 )
 
 // Metrics are the consumers' Prometheus metrics, labelled by consumer
@@ -34,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		deliveries:    counter("deliveries_total", "Messages delivered by the broker (redeliveries included)."),
 		redeliveries:  counter("redeliveries_total", "Messages delivered again by the broker (the redelivered flag was set)."),
 		acks:          counter("acks_total", "Messages acknowledged after their batch was stored, dead-lettered or dropped."),
-		outcomes:      counter("ingested_total", "Messages ingested, by outcome: stored, or duplicate (stored before).", "outcome"),
+		outcomes:      counter("ingested_total", "Messages ingested and acknowledged, by outcome: stored, duplicate (stored before), or ignored (no event definition matches the notification; dropped, as the distiller drops it).", "outcome"),
 		deadLetters:   counter("dead_lettered_total", "Messages published to the dead-letter exchange, by reason (envelope, rejected, refused).", "reason"),
 		drops:         counter("dropped_total", "Messages that could not be ingested and were dropped for want of a dead-letter exchange, by reason.", "reason"),
 		reconnects:    counter("reconnects_total", "Connections to the broker lost or refused, each followed by a reconnection attempt."),
@@ -66,9 +64,9 @@ func (m *Metrics) acked(name string, n int) {
 	}
 }
 
-func (m *Metrics) outcome(name string, o trigger.Outcome) {
+func (m *Metrics) outcome(name, outcome string) {
 	if m != nil {
-		m.outcomes.WithLabelValues(name, o.String()).Inc()
+		m.outcomes.WithLabelValues(name, outcome).Inc()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -21,12 +22,24 @@ const (
 	// not hold a notification.
 	ReasonEnvelope = "envelope"
 	// ReasonRejected: the notification cannot become an event (no
-	// event_type or message_id, a bad timestamp, no definition, …).
+	// event_type or message_id, a bad timestamp, no trait extracted, …).
 	ReasonRejected = "rejected"
 	// ReasonRefused: the database refused the message's event while it
 	// accepted others (retried first).
 	ReasonRefused = "refused"
 )
+
+// OutcomeIgnored labels, in winchester_amqp_ingested_total, the
+// notifications that no event definition matches: dropped as the
+// distiller drops them (catch_all_notifications off) and acknowledged.
+const OutcomeIgnored = "ignored"
+
+// noDefinition reports whether r is a notification the distiller dropped
+// because no event definition matches its event type.
+func noDefinition(r trigger.Result) bool {
+	var drop *distiller.DropError
+	return r.Outcome == trigger.Rejected && errors.As(r.Err, &drop) && drop.Reason == distiller.ReasonNoDefinition
+}
 
 // poison is a delivery that will not be stored, and why.
 type poison struct {
@@ -80,9 +93,15 @@ func (c *Consumer) prepare(ctx context.Context, batch []amqp.Delivery) ([]poison
 	}
 	for j, r := range results {
 		d := &batch[index[j]]
-		switch r.Outcome {
-		case trigger.Stored, trigger.Duplicate:
-			c.m.outcome(c.cfg.Name, r.Outcome)
+		switch {
+		case r.Outcome == trigger.Stored || r.Outcome == trigger.Duplicate:
+			c.m.outcome(c.cfg.Name, r.Outcome.String())
+		case noDefinition(r):
+			// As the distiller does: a notification no event definition
+			// matches (catch_all_notifications off) is dropped, and the
+			// manager logged it. It is not poison: acknowledged with its
+			// batch, never dead-lettered.
+			c.m.outcome(c.cfg.Name, OutcomeIgnored)
 		default:
 			p := poison{d: d, reason: ReasonRejected, msg: r.Reason}
 			if r.Reason == "" {

@@ -56,6 +56,11 @@ type Result struct {
 	Reason string
 	// Matched counts the triggers that took the event into a stream.
 	Matched int
+	// Err is the error behind a Rejected notification that did not
+	// distill: the DistillFunc's (a *distiller.DropError from
+	// distiller.Distiller.Event, whose Reason callers inspect with
+	// errors.As). Nil otherwise.
+	Err error
 }
 
 // DistillFunc turns a raw notification into an event; (*distiller.Distiller).Event
@@ -332,7 +337,7 @@ func (m *Manager) DistillNotification(body []byte) (ev stream.Event, rejected Re
 	if err != nil {
 		m.stats.add(statRejected, 1)
 		m.log.Info("dropped notification", "error", err)
-		return stream.Event{}, Result{MessageID: ev.MessageID, Outcome: Rejected, Reason: err.Error()}, false
+		return stream.Event{}, Result{MessageID: ev.MessageID, Outcome: Rejected, Reason: err.Error(), Err: err}, false
 	}
 	return ev, Result{}, true
 }

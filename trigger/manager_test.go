@@ -1,6 +1,8 @@
 package trigger_test
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -225,5 +227,33 @@ func TestManagerConcurrentIngestersShareStreams(t *testing.T) {
 		if len(f.Events) != perKey {
 			t.Errorf("stream %v has %d events, want %d", f.Stream.DistinguishedBy, len(f.Events), perKey)
 		}
+	}
+}
+
+// A notification the DistillFunc refuses is Rejected with the reason and
+// the error itself in Result.Err, for callers that branch on it.
+func TestManagerRejectedNotificationKeepsTheError(t *testing.T) {
+	store, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	defs, _, err := trigger.Parse("triggers.yaml", []byte(managerTriggers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errNoDefinition := errors.New("no definition")
+	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{now},
+		DistillFunc: func([]byte) (stream.Event, error) { return stream.Event{}, fmt.Errorf("drop: %w", errNoDefinition) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.AddNotification(t.Context(), []byte(`{}`))
+	if err != nil || r.Outcome != trigger.Rejected || r.Reason != "drop: no definition" || !errors.Is(r.Err, errNoDefinition) {
+		t.Errorf("AddNotification = %+v, %v; want rejected with reason %q and the DistillFunc's error", r, err, "drop: no definition")
+	}
+	stored, err := m.AddEvent(t.Context(), ev("a", "compute.instance.update", nil))
+	if err != nil || stored.Err != nil {
+		t.Errorf("AddEvent = %+v, %v; want no Err", stored, err)
 	}
 }

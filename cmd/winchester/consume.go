@@ -44,9 +44,10 @@ func newConsumeCmd() *cobra.Command {
 		Long: `consume runs the RabbitMQ consumers of winchester.yaml (the consumers: list)
 without the HTTP server or the pipeline workers: each declares its exchange,
 queue and bindings, stores the notifications it receives in batches and
-acknowledges them once stored. Messages that cannot become events go to the
-consumer's dead-letter exchange with the reason in the x-winchester-reason
-header. SIGINT or SIGTERM stops taking messages, stores and acknowledges
+acknowledges them once stored. Notifications no event definition matches
+are dropped as the distiller drops them (acknowledged, counted as ignored);
+other messages that cannot become events go to the consumer's dead-letter
+exchange with the reason in the x-winchester-reason header. SIGINT or SIGTERM stops taking messages, stores and acknowledges
 those already received (within shutdown_grace) and exits 0.
 
 See docs/AMQP.md for the configuration keys and the guarantees.`,
