@@ -36,7 +36,8 @@ const (
 
 // Scopes of bearer tokens.
 const (
-	// ScopeRead: GET /v1/... (streams, events, triggers).
+	// ScopeRead: GET /v1/... (streams, events, triggers) and POST
+	// /v1/explain, which only reads.
 	ScopeRead = "read"
 	// ScopeWrite: POST /v1/events, /v1/notifications, /event/log.
 	ScopeWrite = "write"

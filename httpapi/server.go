@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/explain"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/trigger"
@@ -60,16 +61,17 @@ const DefaultShutdownGrace = 30 * time.Second
 
 // Server is the HTTP API over one engine. It is safe for concurrent use.
 type Server struct {
-	cfg      Config
-	mgr      *trigger.Manager
-	store    Store
-	in       *ingest.Ingester
-	met      *metrics.Metrics
-	log      *slog.Logger
-	grace    time.Duration
-	tokens   []hashedToken
-	draining atomic.Bool
-	handler  http.Handler
+	cfg       Config
+	mgr       *trigger.Manager
+	store     Store
+	in        *ingest.Ingester
+	met       *metrics.Metrics
+	log       *slog.Logger
+	grace     time.Duration
+	tokens    []hashedToken
+	explainer *explain.Explainer
+	draining  atomic.Bool
+	handler   http.Handler
 }
 
 type hashedToken struct {
@@ -84,7 +86,8 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace}
+	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace,
+		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +127,8 @@ func (s *Server) routes() http.Handler {
 	route("GET /v1/streams", ScopeRead, s.getStreams)
 	route("GET /v1/streams/{id}", ScopeRead, s.getStream)
 	route("POST /v1/streams/{id}/reset", ScopeAdmin, s.resetStream)
+	route("GET /v1/streams/{id}/explain", ScopeRead, s.getStreamExplain)
+	route("POST /v1/explain", ScopeRead, s.postExplain)
 	route("GET /v1/events", ScopeRead, s.getEvents)
 	route("GET /v1/events/{message_id}", ScopeRead, s.getEvent)
 	route("GET /v1/triggers", ScopeRead, s.getTriggers)

@@ -189,6 +189,13 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 		{"no such stream", "GET", "/v1/streams/99", ``, 404, "no stream 99"},
 		{"no such event", "GET", "/v1/events/nope", ``, 404, "nope"},
 		{"reset of a missing stream", "POST", "/v1/streams/99/reset", ``, 404, "no stream"},
+		{"explain of a bad stream id", "GET", "/v1/streams/0/explain", ``, 400, "not a positive integer"},
+		{"explain of a missing stream", "GET", "/v1/streams/99/explain", ``, 404, "no stream 99"},
+		{"explain with a parameter", "GET", "/v1/streams/1/explain?x=1", ``, 400, `unknown query parameter "x"`},
+		{"explain of a missing event", "POST", "/v1/explain", `{"message_id": "nope"}`, 404, "nope"},
+		{"explain of bad JSON", "POST", "/v1/explain", `{"message_id"`, 400, "bad input"},
+		{"explain of a dropped notification", "POST", "/v1/explain", `{"event_type": "compute.instance.update", "payload": {}}`, 400, "distiller drops"},
+		{"explain of an oversized body", "POST", "/v1/explain", big, 413, "http.max_body_bytes"},
 		{"no such endpoint", "GET", "/v2/streams", ``, 404, "docs/HTTP.md"},
 		{"wrong method", "DELETE", "/v1/events", ``, 405, ""},
 	}
@@ -290,6 +297,31 @@ func TestBatchWithBadItems(t *testing.T) {
 	if reset.code != 409 || !strings.Contains(reset.body["error"].(string), "only streams in error") {
 		t.Errorf("reset of an active stream = %d %s, want 409", reset.code, reset.raw)
 	}
+	// The stream's explanation, and the events': stored (by message id),
+	// given, and distilled from a notification.
+	ex := do(t, "GET", fmt.Sprintf("%s/v1/streams/%v/explain", b.url, st["id"]), "", "")
+	if ex.code != 200 || ex.body["stream"].(map[string]any)["id"] != st["id"] || ex.body["fire"] == nil ||
+		!strings.HasPrefix(ex.body["left"].(string), "its fire criteria are met") {
+		t.Errorf("GET /v1/streams/{id}/explain = %d %s", ex.code, ex.raw)
+	}
+	for _, c := range []struct{ name, body, stream string }{
+		{"stored", `{"message_id": "e2"}`, "went into stream"},
+		{"given", event("e9", "compute.instance.update"), "would go to stream"},
+		{"notification", notification("n9", "compute.instance.update"), "would go to stream"},
+	} {
+		a := do(t, "POST", b.url+"/v1/explain", "", c.body)
+		if a.code != 200 || a.body["matched"] != 1.0 {
+			t.Errorf("POST /v1/explain (%s) = %d %s", c.name, a.code, a.raw)
+			continue
+		}
+		tm := a.body["triggers"].([]any)[0].(map[string]any)
+		if text := tm["stream"].(map[string]any)["text"].(string); !strings.HasPrefix(text, c.stream) {
+			t.Errorf("POST /v1/explain (%s): stream %q, want %q", c.name, text, c.stream)
+		}
+	}
+	if n := b.events(t); n != 2 {
+		t.Errorf("%d events stored after explaining, want still 2", n)
+	}
 	trig := do(t, "GET", b.url+"/v1/triggers", "", "")
 	tr := trig.body["triggers"].([]any)[0].(map[string]any)
 	if trig.code != 200 || tr["name"] != "per_instance" || tr["counters"].(map[string]any)["ready_to_fire"] != 1.0 {
@@ -357,6 +389,10 @@ func TestBearerTokens(t *testing.T) {
 		{"read token reads", "GET", "/v1/triggers", readToken, 200},
 		{"admin token reads", "GET", "/v1/streams", adminToken, 200},
 		{"admin token resets", "POST", "/v1/streams/1/reset", adminToken, 404},
+		{"no token explains", "POST", "/v1/explain", "", 401},
+		{"write token explains", "GET", "/v1/streams/1/explain", writeToken, 403},
+		{"read token explains a stream", "GET", "/v1/streams/1/explain", readToken, 404},
+		{"read token explains an event", "POST", "/v1/explain", readToken, 200},
 		{"health needs no token", "GET", "/livez", "", 200},
 		{"metrics need no token", "GET", "/metrics", "", 200},
 	}
@@ -365,6 +401,9 @@ func TestBearerTokens(t *testing.T) {
 			body := ""
 			if tc.method == "POST" && tc.path == "/v1/events" {
 				body = event("tok-"+strings.ReplaceAll(tc.name, " ", "-"), "x.y")
+			}
+			if tc.path == "/v1/explain" {
+				body = event("explained", "x.y")
 			}
 			a := do(t, tc.method, b.url+tc.path, tc.token, body)
 			if a.code != tc.code {

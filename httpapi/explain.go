@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/explain"
+)
+
+// getStreamExplain answers GET /v1/streams/{id}/explain with the stream's
+// explanation (explain.Stream).
+func (s *Server) getStreamExplain(w http.ResponseWriter, r *http.Request) {
+	if readParams(w, r) == nil {
+		return
+	}
+	id, ok := s.streamID(w, r)
+	if !ok {
+		return
+	}
+	x, err := s.explainer.Stream(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no stream %d (completed streams are purged unless purge_completed_streams is false)", id)
+		return
+	}
+	if err != nil {
+		s.queryFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, x)
+}
+
+// postExplain answers POST /v1/explain: the body is an event, a raw
+// notification or {"message_id": …} (explain.Explainer.Body); the answer
+// is its explanation (explain.Event). Nothing is stored.
+func (s *Server) postExplain(w http.ResponseWriter, r *http.Request) {
+	if readParams(w, r) == nil {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes (http.max_body_bytes)", s.cfg.MaxBodyBytes)
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "read the request body: %v", err)
+		return
+	}
+	x, err := s.explainer.Body(r.Context(), body)
+	switch {
+	case errors.Is(err, explain.ErrBadInput):
+		writeError(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, db.ErrNotFound):
+		writeError(w, http.StatusNotFound, "%v", err)
+	case err != nil:
+		s.queryFailed(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, x)
+	}
+}
