@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/winchester-go/winchester/db"
@@ -45,6 +47,10 @@ type RunnerConfig struct {
 	// Clock is the time (nil: the system clock).
 	Clock  stream.Clock
 	Logger *slog.Logger
+	// RunFunc, when set, is called with every run the runner records
+	// (completed, failed, given up or skipped), after it is stored
+	// (metrics). It must be quick.
+	RunFunc func(db.JobRun)
 }
 
 // Runner runs the due windows of jobs. Any number of runners, in any
@@ -55,6 +61,14 @@ type Runner struct {
 	defs  []Definition
 	cfg   RunnerConfig
 	log   *slog.Logger
+
+	mu sync.Mutex
+	// notBefore is, per job, the earliest time anything can be due
+	// according to the state last read: until then a pass does not read
+	// the job's state again. Other runners only move a job forward, so
+	// nothing becomes due earlier, except a window handed back at
+	// shutdown, which waits at most for the lease it had.
+	notBefore map[string]time.Time
 }
 
 // NewRunner returns a runner of defs over store.
@@ -78,7 +92,8 @@ func NewRunner(store Store, defs []Definition, cfg RunnerConfig) (*Runner, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{store: store, cfg: cfg, log: log.With("component", "job_runner", "worker_id", cfg.Name)}
+	r := &Runner{store: store, cfg: cfg, log: log.With("component", "job_runner", "worker_id", cfg.Name),
+		notBefore: map[string]time.Time{}}
 	seen := map[string]bool{}
 	for _, d := range defs {
 		switch {
@@ -124,7 +139,7 @@ func (r *Runner) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
 	var errs []error
 	for _, d := range r.defs {
-		if d.Disabled {
+		if d.Disabled || r.cfg.Clock.Now().Before(r.waitUntil(d.Name)) {
 			continue
 		}
 		for range r.cfg.MaxWindowsPerPass {
@@ -169,20 +184,48 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// waitUntil returns the time before which job name has nothing due.
+func (r *Runner) waitUntil(name string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notBefore[name]
+}
+
+// idleUntil records that job name has nothing due before t.
+func (r *Runner) idleUntil(name string, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notBefore[name] = t
+}
+
 // claim is a claimed window.
 type claim struct {
 	state   db.JobState // as stored after the claim
 	attempt int
+	run     db.JobRun // the run recorded, once it is
+}
+
+// manual is an operator's request to run a job now (RunNow, RunWindow).
+type manual struct {
+	window     bool // run the window (start, end], not the next due one
+	start, end time.Time
 }
 
 // runNext claims the job's next due window, if any, runs it and records
 // the outcome. ran reports whether a window was claimed (so the caller
 // looks for another).
 func (r *Runner) runNext(ctx context.Context, d Definition) (PassResult, bool, error) {
+	res, _, more, err := r.runOne(ctx, d, nil)
+	return res, more, err
+}
+
+// runOne is runNext, for an operator's request when m is set; it also
+// returns the claim run (nil when none was).
+func (r *Runner) runOne(ctx context.Context, d Definition, m *manual) (PassResult, *claim, bool, error) {
 	var res PassResult
-	c, more, err := r.claim(ctx, d, &res)
+	c, more, err := r.claim(ctx, d, &res, m)
 	if err != nil || c == nil {
-		return res, more, err
+		return res, nil, more, err
 	}
 	log := r.log.With("job", d.Name, "window_start", c.state.WindowStart, "window_end", c.state.WindowEnd, "attempt", c.attempt)
 	started := r.cfg.Clock.Now()
@@ -190,7 +233,7 @@ func (r *Runner) runNext(ctx context.Context, d Definition) (PassResult, bool, e
 	if errors.Is(runErr, errLeaseLost) {
 		log.Warn("lost the claim while the job ran; another worker runs the window")
 		res.Lost++
-		return res, true, nil
+		return res, c, true, nil
 	}
 	if runErr != nil && ctx.Err() != nil {
 		// Shutdown: hand the window back at once rather than wait for the
@@ -199,22 +242,27 @@ func (r *Runner) runNext(ctx context.Context, d Definition) (PassResult, bool, e
 			p.Attempts = c.attempt - 1
 		}))
 		if err != nil && !errors.Is(err, db.ErrConflict) {
-			return res, true, fmt.Errorf("hand back window: %w", err)
+			return res, c, true, fmt.Errorf("hand back window: %w", err)
 		}
-		return res, false, nil
+		return res, c, false, nil
 	}
-	return res, true, r.record(context.WithoutCancel(ctx), d, c, started, runErr, &res, log)
+	return res, c, true, r.record(context.WithoutCancel(ctx), d, c, started, runErr, &res, log)
 }
 
 // claim finds the job's due window and claims it with a compare-and-set.
 // It returns nil when there is nothing to run; more is then set when it
 // did something else (gave a window up) and the caller should look again.
-func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult) (c *claim, more bool, err error) {
+func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult, m *manual) (c *claim, more bool, err error) {
 	now := r.cfg.Clock.Now()
 	st, err := r.store.JobState(ctx, d.Name)
 	if errors.Is(err, db.ErrNotFound) {
-		// The first window starts when the job is first seen.
-		if _, err := r.store.CreateJob(ctx, d.Name, now, now); err != nil {
+		// The first window starts when the job is first seen (or where
+		// the window an operator runs starts).
+		first := now
+		if m != nil && m.window {
+			first = m.start
+		}
+		if _, err := r.store.CreateJob(ctx, d.Name, first, now); err != nil {
 			return nil, false, err
 		}
 		st, err = r.store.JobState(ctx, d.Name)
@@ -223,7 +271,16 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult) (c *c
 		return nil, false, err
 	}
 	if st.ClaimedBy != "" && st.LeaseUntil.After(now) {
-		return nil, false, nil // another runner is on it
+		if m != nil {
+			return nil, false, fmt.Errorf("%w: window %s is claimed by %s until %s", ErrBusy,
+				windowText(st.WindowStart, st.WindowEnd), st.ClaimedBy, st.LeaseUntil.Format(time.RFC3339))
+		}
+		r.idleUntil(d.Name, st.LeaseUntil) // another runner is on it
+		return nil, false, nil
+	}
+	if m != nil && m.window && !st.WindowEnd.IsZero() {
+		return nil, false, fmt.Errorf("%w: window %s is not done yet (attempt %d failed); run the job without a window to retry it",
+			ErrWindow, windowText(st.WindowStart, st.WindowEnd), st.Attempts)
 	}
 	p := r.update(st, nil)
 	p.Now = now
@@ -231,7 +288,8 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult) (c *c
 	switch {
 	case !st.WindowEnd.IsZero() && st.ClaimedBy == "":
 		// A failed window waiting for its retry.
-		if st.RetryAt.After(now) {
+		if st.RetryAt.After(now) && m == nil {
+			r.idleUntil(d.Name, st.RetryAt)
 			return nil, false, nil
 		}
 		attempt = st.Attempts + 1
@@ -252,14 +310,35 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult) (c *c
 				return nil, false, err
 			}
 			res.GaveUp++
+			r.observe(p.Runs...)
 			r.log.Error("job window given up: its worker was lost on the last attempt", "job", d.Name,
 				"window_start", st.WindowStart, "window_end", st.WindowEnd)
 			return nil, true, nil // look for the next window
 		}
 		attempt = st.Attempts + 1
+	case m != nil && m.window:
+		switch {
+		case !m.start.Equal(st.LastEnd):
+			return nil, false, fmt.Errorf("%w: %s must start where the last window done ended, %s (earlier windows are done, later ones would leave a gap)",
+				ErrWindow, windowText(m.start, m.end), st.LastEnd.Format(time.RFC3339Nano))
+		case !m.end.After(m.start):
+			return nil, false, fmt.Errorf("%w: %s ends before it starts", ErrWindow, windowText(m.start, m.end))
+		case m.end.After(now):
+			return nil, false, fmt.Errorf("%w: %s has not ended yet (now is %s)", ErrWindow, windowText(m.start, m.end), now.Format(time.RFC3339))
+		}
+		p.WindowStart, p.WindowEnd = m.start, m.end
 	default:
 		start, end, skipTo, ok := nextWindow(d, st.LastEnd, now)
+		if !ok && m != nil {
+			return nil, false, fmt.Errorf("%w: the next window %s has not ended yet", ErrNotDue,
+				windowText(st.LastEnd, d.Schedule.Next(st.LastEnd)))
+		}
 		if !ok {
+			if next := d.Schedule.Next(st.LastEnd); !next.IsZero() {
+				r.idleUntil(d.Name, next)
+			} else {
+				r.idleUntil(d.Name, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)) // the schedule has ended
+			}
 			return nil, false, nil
 		}
 		if !skipTo.IsZero() {
@@ -276,12 +355,16 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult) (c *c
 	st2, err := r.store.UpdateJob(ctx, p)
 	if errors.Is(err, db.ErrConflict) {
 		res.Lost++
+		if m != nil {
+			return nil, false, fmt.Errorf("%w: another worker changed the job meanwhile", ErrBusy)
+		}
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	res.Skipped += len(p.Runs) // the skipped windows recorded with the claim
+	r.observe(p.Runs...)
 	return &claim{state: st2, attempt: attempt}, true, nil
 }
 
@@ -402,6 +485,7 @@ func (r *Runner) record(ctx context.Context, d Definition, c *claim, started tim
 		p.LastEnd, p.WindowStart, p.WindowEnd, p.Attempts, p.RetryAt, p.LastError = st.WindowEnd, time.Time{}, time.Time{}, 0, time.Time{}, runErr.Error()
 	}
 	p.Runs = []db.JobRun{run}
+	c.run = run
 	_, err := r.store.UpdateJob(ctx, p)
 	switch {
 	case errors.Is(err, db.ErrConflict):
@@ -413,6 +497,7 @@ func (r *Runner) record(ctx context.Context, d Definition, c *claim, started tim
 	case err != nil:
 		return fmt.Errorf("record run: %w", err)
 	}
+	r.observe(run)
 	switch run.Status {
 	case db.JobCompleted:
 		res.Completed++
@@ -425,4 +510,86 @@ func (r *Runner) record(ctx context.Context, d Definition, c *claim, started tim
 		log.Error("job run failed; no retries left, window given up", "error", runErr)
 	}
 	return nil
+}
+
+// observe hands recorded runs to RunFunc.
+func (r *Runner) observe(runs ...db.JobRun) {
+	if r.cfg.RunFunc == nil {
+		return
+	}
+	for _, run := range runs {
+		r.cfg.RunFunc(run)
+	}
+}
+
+// Errors of RunNow and RunWindow.
+var (
+	// ErrUnknownJob: the runner has no job of that name.
+	ErrUnknownJob = errors.New("job: no such job")
+	// ErrDisabled: the job is disabled.
+	ErrDisabled = errors.New("job: disabled")
+	// ErrNotDue: the job's next window has not ended yet.
+	ErrNotDue = errors.New("job: no window due")
+	// ErrBusy: another worker holds the job's window (its lease has not
+	// lapsed) or changed the job meanwhile; nothing was run.
+	ErrBusy = errors.New("job: another worker runs the job")
+	// ErrWindow: the window asked for cannot be run.
+	ErrWindow = errors.New("job: window refused")
+	// ErrLost: the run's claim was taken over by another worker while it
+	// ran; its outcome was dropped and the other worker runs the window.
+	ErrLost = errors.New("job: claim lost while running")
+)
+
+// RunNow runs job name's next due window at once, as a pass would: the
+// window waiting for a retry (without waiting for its backoff), or the
+// next window after the last one done under the job's catch-up policy.
+// It claims the window with the same compare-and-set and lease as a pass,
+// so it never runs a window another worker runs: ErrBusy then. It returns
+// the run as recorded in the history; the run's own failure is recorded
+// there (Status failed or gave_up, Error), not returned.
+func (r *Runner) RunNow(ctx context.Context, name string) (db.JobRun, error) {
+	return r.runManual(ctx, name, &manual{})
+}
+
+// RunWindow runs job name for the window (start, end] at once, claimed
+// like a scheduled window. The window must start where the job's last
+// window done ended (when the job has no state yet, it starts there) and
+// have ended; the job's next window then starts at end, so windows stay
+// contiguous. Otherwise, or when a failed window waits for its retry, it
+// returns ErrWindow.
+func (r *Runner) RunWindow(ctx context.Context, name string, start, end time.Time) (db.JobRun, error) {
+	return r.runManual(ctx, name, &manual{window: true, start: start.UTC().Truncate(time.Microsecond),
+		end: end.UTC().Truncate(time.Microsecond)})
+}
+
+func (r *Runner) runManual(ctx context.Context, name string, m *manual) (db.JobRun, error) {
+	i := slices.IndexFunc(r.defs, func(d Definition) bool { return d.Name == name })
+	if i < 0 {
+		return db.JobRun{}, fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	d := r.defs[i]
+	if d.Disabled {
+		return db.JobRun{}, fmt.Errorf("job %q: %w", name, ErrDisabled)
+	}
+	for {
+		res, c, more, err := r.runOne(ctx, d, m)
+		switch {
+		case err != nil:
+			return db.JobRun{}, fmt.Errorf("job %q: %w", name, err)
+		case c == nil && more:
+			continue // a lapsed window was given up first: look again
+		case c == nil:
+			return db.JobRun{}, fmt.Errorf("job %q: %w", name, ErrNotDue)
+		case res.Lost > 0:
+			return db.JobRun{}, fmt.Errorf("job %q: %w", name, ErrLost)
+		case c.run.Status == 0:
+			return db.JobRun{}, fmt.Errorf("job %q: stopped before the run ended: %w", name, context.Cause(ctx))
+		}
+		return c.run, nil
+	}
+}
+
+// windowText formats a window for errors.
+func windowText(start, end time.Time) string {
+	return "(" + start.UTC().Format(time.RFC3339Nano) + ", " + end.UTC().Format(time.RFC3339Nano) + "]"
 }

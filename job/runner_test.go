@@ -474,3 +474,202 @@ func TestNewRunnerRejects(t *testing.T) {
 		t.Error("NewRunner without a name = nil error")
 	}
 }
+
+// An operator's run of the next due window is recorded like a pass's, and
+// refused while another worker holds the job's claim.
+func TestRunNow(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s jobStore) {
+		c := &clock{now: t0}
+		rec := &recorder{}
+		var observed []db.JobRun
+		def := job.Definition{Name: "five", Schedule: job.MustParseSchedule("*/5 * * * *"), Func: rec.run}
+		r, err := job.NewRunner(s, []job.Definition{def}, job.RunnerConfig{Name: "cli", Clock: c, Logger: dbtest.Logger(t),
+			RunFunc: func(run db.JobRun) { observed = append(observed, run) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.RunNow(t.Context(), "five"); !errors.Is(err, job.ErrNotDue) {
+			t.Fatalf("RunNow of a new job = %v, want ErrNotDue", err)
+		}
+		if _, err := r.RunNow(t.Context(), "nope"); !errors.Is(err, job.ErrUnknownJob) {
+			t.Errorf("RunNow of an unknown job = %v, want ErrUnknownJob", err)
+		}
+		c.set(t0.Add(6 * time.Minute))
+		run, err := r.RunNow(t.Context(), "five")
+		if err != nil {
+			t.Fatalf("RunNow: %v", err)
+		}
+		if run.Status != db.JobCompleted || run.Worker != "cli" || !run.WindowStart.Equal(t0) || !run.WindowEnd.Equal(t0.Add(5*time.Minute)) {
+			t.Errorf("RunNow = %+v, want the window 00:00–00:05 completed by cli", run)
+		}
+		if rs := runs(t, s, "five"); len(rs) != 1 || rs[0].Status != db.JobCompleted {
+			t.Errorf("history %+v, want the one completed run", rs)
+		}
+		if len(observed) != 1 || observed[0].Status != db.JobCompleted {
+			t.Errorf("RunFunc saw %+v, want the completed run", observed)
+		}
+		if _, err := r.RunNow(t.Context(), "five"); !errors.Is(err, job.ErrNotDue) {
+			t.Errorf("second RunNow = %v, want ErrNotDue", err)
+		}
+
+		// Another worker holds the next window: the operator's run is
+		// refused and nothing runs twice.
+		c.set(t0.Add(11 * time.Minute))
+		st, err := s.JobState(t.Context(), "five")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateJob(t.Context(), db.UpdateJobParams{Name: "five", SerialNo: st.SerialNo, LastEnd: st.LastEnd,
+			WindowStart: st.LastEnd, WindowEnd: t0.Add(10 * time.Minute), Attempts: 1, ClaimedBy: "w9",
+			LeaseUntil: t0.Add(20 * time.Minute), Now: c.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.RunNow(t.Context(), "five"); !errors.Is(err, job.ErrBusy) {
+			t.Errorf("RunNow while w9 holds the window = %v, want ErrBusy", err)
+		}
+		if _, err := r.RunWindow(t.Context(), "five", t0.Add(5*time.Minute), t0.Add(10*time.Minute)); !errors.Is(err, job.ErrBusy) {
+			t.Errorf("RunWindow while w9 holds the window = %v, want ErrBusy", err)
+		}
+		if ws := rec.windows(); len(ws) != 1 {
+			t.Errorf("ran %v, want only the first window", ws)
+		}
+		// Once w9's lease lapsed the window is run again.
+		c.set(t0.Add(21 * time.Minute))
+		run, err = r.RunNow(t.Context(), "five")
+		if err != nil || run.Attempt != 2 || !run.WindowEnd.Equal(t0.Add(10*time.Minute)) {
+			t.Errorf("RunNow after the lease = %+v, %v; want attempt 2 of 00:05–00:10", run, err)
+		}
+	})
+}
+
+// An operator's run of a window given: it must follow the last window
+// done and have ended; the job then goes on from its end.
+func TestRunWindow(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s jobStore) {
+		c := &clock{now: t0.Add(time.Hour)}
+		rec := &recorder{}
+		fail := true
+		def := job.Definition{Name: "five", Schedule: job.MustParseSchedule("*/5 * * * *"), MaxRetries: 1,
+			Func: func(ctx context.Context, start, end time.Time) error {
+				if fail {
+					return errors.New("flaky")
+				}
+				return rec.run(ctx, start, end)
+			}}
+		r := newRunner(t, s, "cli", c, def)
+		// A new job starts where the first window asked for starts.
+		run, err := r.RunWindow(t.Context(), "five", t0, t0.Add(12*time.Minute))
+		if err != nil || run.Status != db.JobFailed {
+			t.Fatalf("RunWindow = %+v, %v; want a failed run", run, err)
+		}
+		if _, err := r.RunWindow(t.Context(), "five", t0, t0.Add(12*time.Minute)); !errors.Is(err, job.ErrWindow) {
+			t.Errorf("RunWindow while the window waits for its retry = %v, want ErrWindow", err)
+		}
+		fail = false
+		run, err = r.RunNow(t.Context(), "five") // the retry, without waiting for the backoff
+		if err != nil || run.Status != db.JobCompleted || run.Attempt != 2 {
+			t.Fatalf("RunNow of the retry = %+v, %v; want attempt 2 completed", run, err)
+		}
+		for _, tc := range []struct {
+			name       string
+			start, end time.Time
+		}{
+			{"done already", t0, t0.Add(12 * time.Minute)},
+			{"gap", t0.Add(15 * time.Minute), t0.Add(20 * time.Minute)},
+			{"empty", t0.Add(12 * time.Minute), t0.Add(12 * time.Minute)},
+			{"not ended", t0.Add(12 * time.Minute), t0.Add(2 * time.Hour)},
+		} {
+			if _, err := r.RunWindow(t.Context(), "five", tc.start, tc.end); !errors.Is(err, job.ErrWindow) {
+				t.Errorf("RunWindow(%s) = %v, want ErrWindow", tc.name, err)
+			}
+		}
+		// The schedule goes on from the end of the window run by hand.
+		res := pass(t, r)
+		ws := rec.windows()
+		if res.Completed != 1 || len(ws) != 2 || ws[1] != (window{t0.Add(12 * time.Minute), t0.Add(time.Hour)}) {
+			t.Errorf("pass = %+v, windows %v; want 00:12–01:00 (catch-up latest)", res, ws)
+		}
+	})
+}
+
+// A disabled job is not run by hand either.
+func TestRunNowDisabled(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: t0}
+	r, err := job.NewRunner(nil, []job.Definition{{Name: "off", Schedule: job.MustParseSchedule("@hourly"), Disabled: true}},
+		job.RunnerConfig{Name: "cli", Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RunNow(t.Context(), "off"); !errors.Is(err, job.ErrDisabled) {
+		t.Errorf("RunNow of a disabled job = %v, want ErrDisabled", err)
+	}
+}
+
+// countingStore counts the job states a runner reads.
+type countingStore struct {
+	job.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (s *countingStore) JobState(ctx context.Context, name string) (db.JobState, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.Store.JobState(ctx, name)
+}
+
+func (s *countingStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// Between windows a runner's passes do not touch the store: it knows
+// from the state it read when the next window is due.
+func TestIdlePassesReadNothing(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s jobStore) {
+		cs := &countingStore{Store: s}
+		c := &clock{now: t0}
+		rec := &recorder{}
+		r := newRunner(t, cs, "w1", c, job.Definition{Name: "five", Schedule: job.MustParseSchedule("*/5 * * * *"), Func: rec.run})
+		pass(t, r)
+		before := cs.count()
+		for i := 1; i < 300; i++ {
+			c.set(t0.Add(time.Duration(i) * time.Second))
+			pass(t, r)
+		}
+		if n := cs.count() - before; n != 0 {
+			t.Errorf("%d job state reads in the passes before the window ended, want 0", n)
+		}
+		c.set(t0.Add(5 * time.Minute))
+		if res := pass(t, r); res.Completed != 1 {
+			t.Errorf("pass at the window's end = %+v, want it completed", res)
+		}
+		// Another worker's live claim: no reads until its lease ends.
+		other := newRunner(t, s, "w2", c, job.Definition{Name: "five", Schedule: job.MustParseSchedule("*/5 * * * *"),
+			Func: func(ctx context.Context, _, _ time.Time) error { runtime.Goexit(); return nil }})
+		c.set(t0.Add(10 * time.Minute))
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = other.Pass(t.Context()) }()
+		<-done // w2 died holding the window 00:05–00:10
+		before = cs.count()
+		pass(t, r)
+		c.set(t0.Add(12 * time.Minute)) // within w2's lease (DefaultLease)
+		pass(t, r)
+		if n := cs.count() - before; n != 1 {
+			t.Errorf("%d job state reads while w2 held the window, want 1", n)
+		}
+		c.set(t0.Add(10*time.Minute + job.DefaultLease))
+		if res := pass(t, r); res.Completed != 2 {
+			t.Errorf("pass after w2's lease = %+v, want its window and the next completed", res)
+		}
+		if ws := rec.windows(); len(ws) != 3 || ws[1] != (window{t0.Add(5 * time.Minute), t0.Add(10 * time.Minute)}) {
+			t.Errorf("windows %v, want 00:05–00:10 run again after w2 died", ws)
+		}
+	})
+}
