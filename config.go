@@ -110,6 +110,11 @@ type Config struct {
 	// PurgeCompletedStreams deletes finished streams instead of marking
 	// them completed.
 	PurgeCompletedStreams bool `yaml:"purge_completed_streams"`
+	// PurgeCompletedStreamsAfter is the age (of their first event) after
+	// which streams kept in state completed are deleted by the built-in
+	// purge_completed_streams job; 0 (the default): never. Only streams
+	// kept (purge_completed_streams false) stay completed.
+	PurgeCompletedStreamsAfter Duration `yaml:"purge_completed_streams_after"`
 	// TrimEvents enables deleting old events.
 	TrimEvents bool `yaml:"trim_events"`
 	// TrimEventsAge is the timex expression of the trim cutoff.

@@ -27,9 +27,12 @@ type Definitions struct {
 	EventDefs    []*distiller.Definition
 	DistillFile  string
 	TrimAge      *timex.Expr
-	// Jobs are the scheduled jobs of the configuration, disabled ones
-	// included (a runner skips them).
+	// Jobs are the scheduled jobs of the configuration and the built-in
+	// ones, disabled ones included (a runner skips them). The Func of a
+	// built-in job is set by Open.
 	Jobs []job.Definition
+
+	builtins map[string]builtinJob
 }
 
 // Close releases what the handler registry holds (connections of
@@ -59,6 +62,8 @@ type Options struct {
 	// default does this by itself; PostgreSQL needs winchester_db (or
 	// this).
 	Migrate bool
+	// StatementFunc is passed to the store (db.Options.StatementFunc).
+	StatementFunc func(sql string)
 }
 
 // LoadDefinitions loads every file cfg points at and cross-checks them
@@ -154,7 +159,7 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	defs.Jobs = jobs
+	defs.Jobs, defs.builtins = jobs, reg.builtins
 	if len(errs) > 0 {
 		return defs, errors.Join(errs...)
 	}
@@ -190,7 +195,7 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 		url = opts.DatabaseURL
 	}
 	migrate := opts.Migrate || IsSQLite(url)
-	store, err := db.Open(ctx, url, db.Options{Migrate: migrate})
+	store, err := db.Open(ctx, url, db.Options{Migrate: migrate, StatementFunc: opts.StatementFunc})
 	if err != nil {
 		_ = defs.Close()
 		return nil, fmt.Errorf("open database %s: %w", db.Redact(url), err)
@@ -208,7 +213,12 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 		_ = defs.Close()
 		return nil, err
 	}
-	return &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}, nil
+	e := &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}
+	if err := e.bindBuiltinJobs(); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return e, nil
 }
 
 // Close closes the store and the handler registry.
@@ -216,10 +226,15 @@ func (e *Engine) Close() error {
 	return errors.Join(e.Store.Close(), e.Defs.Close())
 }
 
-// WorkerConfig returns the worker settings of the configuration.
+// WorkerConfig returns the worker settings of the configuration, for a
+// worker running beside the engine's job runner: when the built-in jobs
+// rescue_stale_claims and trim_events are on, its passes leave that
+// housekeeping to them (NoRescue set, Trim off). A worker running alone
+// (pipeline_worker --once, replay) sets them back.
 func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 	c := e.Config
 	return pipeline.WorkerConfig{
+		NoRescue:      e.jobOn(RescueStaleClaimsJob),
 		Name:          name,
 		BatchSize:     c.PipelineWorkerBatchSize,
 		Delay:         c.PipelineWorkerDelay.Std(),
@@ -228,7 +243,7 @@ func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 		Lease:         c.WorkerLease.Std(),
 		MaxRetries:    c.MaxRetries,
 		RetryBackoff:  c.RetryBackoff.Std(),
-		Trim:          c.TrimEvents,
+		Trim:          c.TrimEvents && !e.jobOn(TrimEventsJob),
 		TrimAge:       e.Defs.TrimAge,
 		TrimBatchSize: c.TrimEventsBatchSize,
 		StatsPeriod:   c.StatisticsPeriod.Std(),

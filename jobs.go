@@ -70,12 +70,21 @@ func (c *Config) validateJobs() []error {
 			}
 			errs = append(errs, fmt.Errorf("%s: %s: %s", c.pos(at), key, fmt.Sprintf(format, args...)))
 		}
-		if j.Schedule == "" {
+		_, builtin := builtinJobs[name]
+		switch {
+		case j.Schedule == "" && !builtin:
 			bad("schedule", "required (five crontab fields or a descriptor such as @hourly)")
-		} else if _, err := job.ParseSchedule(j.Schedule); err != nil {
-			bad("schedule", "%v", err)
+		case j.Schedule != "":
+			if _, err := job.ParseSchedule(j.Schedule); err != nil {
+				bad("schedule", "%v", err)
+			}
 		}
 		switch {
+		case builtin && j.Handler != "" && j.Handler != name:
+			bad("handler", "%s is a built-in job: leave handler out (or give %q)", name, name)
+		case builtin && len(j.Command) > 0:
+			bad("command", "%s is a built-in job: it runs no command", name)
+		case builtin:
 		case j.Handler == "":
 			bad("handler", "required: exec, or the name of a Go job the program registers")
 		case j.Handler == ExecJob && len(j.Command) == 0:
@@ -161,6 +170,9 @@ func (r *Registry) RegisterJob(name string, f job.Func) {
 	if name == ExecJob {
 		panic("winchester: RegisterJob: " + ExecJob + " is the built-in handler that runs a command")
 	}
+	if _, ok := r.builtins[name]; ok {
+		panic(fmt.Sprintf("winchester: RegisterJob: %q is a built-in job", name))
+	}
 	if r.jobs == nil {
 		r.jobs = map[string]job.Func{}
 	}
@@ -170,17 +182,51 @@ func (r *Registry) RegisterJob(name string, f job.Func) {
 	r.jobs[name] = f
 }
 
-// Jobs returns the registered job names, sorted.
-func (r *Registry) Jobs() []string { return slices.Sorted(maps.Keys(r.jobs)) }
+// Jobs returns the registered job names, built-in jobs included, sorted.
+func (r *Registry) Jobs() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for name := range r.jobs {
+			if !yield(name) {
+				return
+			}
+		}
+		for name := range r.builtins {
+			if !yield(name) {
+				return
+			}
+		}
+	})
+}
 
 // JobDefinitions returns the jobs cfg configures, each with the Go job
-// its handler names. An enabled job whose handler is not registered is an
-// error naming the entry's file and line.
+// its handler names, and the built-in jobs (see BuiltinJobs), with the
+// settings of their entries if cfg has any. The Func of a built-in job is
+// nil: it needs the store, and Open sets it. An enabled job whose handler
+// is not registered is an error naming the entry's file and line.
 func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
 	var defs []job.Definition
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
+	names := slices.Sorted(maps.Keys(cfg.Jobs))
+	for name := range r.builtins {
+		if _, ok := cfg.Jobs[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		jc := cfg.Jobs[name]
+		b, builtin := r.builtins[name]
+		if builtin {
+			if jc.Schedule == "" {
+				jc.Schedule = b.schedule(cfg)
+			}
+			if jc.MaxRetries == nil {
+				jc.MaxRetries = new(int) // none: the next window does the work
+			}
+			if !b.active(cfg) {
+				jc.Enabled = new(bool)
+			}
+		}
 		sched, err := job.ParseSchedule(jc.Schedule)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: jobs.%s.schedule: %v", cfg.Pos("jobs."+name+".schedule"), name, err))
@@ -200,13 +246,15 @@ func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
 				continue
 			}
 		}
-		if jc.Handler == ExecJob {
+		if builtin {
+			// The work needs the store: Open binds it (bindBuiltinJobs).
+		} else if jc.Handler == ExecJob {
 			d.Func = execJob(name, jc.Command, cfg.Dir)
 		} else if f, ok := r.jobs[jc.Handler]; ok {
 			d.Func = f
 		} else if !d.Disabled {
 			known := "none"
-			if names := r.Jobs(); len(names) > 0 {
+			if names := slices.Sorted(maps.Keys(r.jobs)); len(names) > 0 {
 				known = strings.Join(names, ", ")
 			}
 			errs = append(errs, fmt.Errorf("%s: jobs.%s.handler: no Go job registered as %q (Registry.RegisterJob; registered: %s)",

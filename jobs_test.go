@@ -69,12 +69,28 @@ jobs:
 		t.Fatalf("Open: %v", err)
 	}
 	defer eng.Close()
-	if len(eng.Defs.Jobs) != 2 {
-		t.Fatalf("jobs %+v, want 2", eng.Defs.Jobs)
-	}
 	byName := map[string]job.Definition{}
 	for _, d := range eng.Defs.Jobs {
 		byName[d.Name] = d
+	}
+	if len(eng.Defs.Jobs) != 2+len(BuiltinJobs()) {
+		t.Fatalf("jobs %+v, want 2 and the built-in ones", eng.Defs.Jobs)
+	}
+	// The built-in jobs: rescue every worker_lease and optimize (SQLite)
+	// are on; trim and purge are off without their settings.
+	for name, want := range map[string]struct {
+		schedule string
+		on       bool
+	}{
+		RescueStaleClaimsJob:     {"@every 30s", true},
+		OptimizeDatabaseJob:      {DefaultOptimizeDatabaseSchedule, true},
+		TrimEventsJob:            {DefaultTrimEventsSchedule, false},
+		PurgeCompletedStreamsJob: {DefaultPurgeCompletedStreamsSchedule, false},
+	} {
+		d := byName[name]
+		if d.Schedule.String() != want.schedule || d.Disabled == want.on || (want.on && d.Func == nil) || d.MaxRetries != -1 {
+			t.Errorf("built-in job %s = %+v, want schedule %s, on %v, no retries", name, d, want.schedule, want.on)
+		}
 	}
 	if r := byName["report"]; r.CatchUp != job.CatchUpAll || r.MaxRetries != -1 || r.Timeout != time.Minute || r.Disabled {
 		t.Errorf("report = %+v, want catch-up all, no retries, 1m", r)
@@ -92,8 +108,8 @@ jobs:
 	}
 	clock.set(t0.Add(11 * time.Minute))
 	res, err := jr.Pass(t.Context())
-	if err != nil || res.Completed != 2 {
-		t.Fatalf("Pass = %+v, %v; want 2 windows completed", res, err)
+	if err != nil || res.Completed != 3 { // and rescue_stale_claims
+		t.Fatalf("Pass = %+v, %v; want 2 windows of report and one of rescue_stale_claims completed", res, err)
 	}
 	want := [][2]time.Time{{t0, t0.Add(5 * time.Minute)}, {t0.Add(5 * time.Minute), t0.Add(10 * time.Minute)}}
 	mu.Lock()
@@ -187,6 +203,7 @@ jobs:
     command: [./hang.sh]
     timeout: 200ms
     max_retries: 0
+  rescue_stale_claims: {enabled: false}
 `)
 	cfg, err := Load(p)
 	if err != nil {

@@ -35,15 +35,16 @@ type Registry struct {
 	handlers *pipeline.Registry
 	plugins  *distiller.PluginRegistry
 	jobs     map[string]job.Func
+	builtins map[string]builtinJob
 }
 
 // NewRegistry returns a registry holding the built-in handlers (logger,
 // usage, notabene, atompub, under their names and the original's class
-// paths) and trait plugins (split, bitfield).
+// paths), trait plugins (split, bitfield) and jobs (BuiltinJobs).
 func NewRegistry() *Registry {
 	h := pipeline.NewRegistry()
 	handlers.RegisterBuiltins(h)
-	return &Registry{handlers: h, plugins: distiller.NewPluginRegistry()}
+	return &Registry{handlers: h, plugins: distiller.NewPluginRegistry(), builtins: builtinJobs}
 }
 
 // RegisterHandler adds a pipeline handler type under name: the name

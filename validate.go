@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	}{
 		{"pipeline_worker_delay", int64(c.PipelineWorkerDelay)},
 		{"shutdown_grace", int64(c.ShutdownGrace)},
+		{"purge_completed_streams_after", int64(c.PurgeCompletedStreamsAfter)},
 		{"max_retries", int64(c.MaxRetries)},
 		{"retry_backoff", int64(c.RetryBackoff)},
 	}

@@ -117,3 +117,13 @@ type BatchIngester interface {
 	// and every element's events are linked.
 	AppendToStreams(ctx context.Context, ps []AppendParams) (conflicted []int64, err error)
 }
+
+// Optimizer is the optional capability of a store to refresh what its
+// query planner knows about the data (SQLite's PRAGMA optimize), run now
+// and then by the built-in optimize_database job. PostgreSQL's autovacuum
+// does this by itself, so its driver does not implement it.
+type Optimizer interface {
+	// Optimize refreshes the planner's statistics where they are stale.
+	// It is quick when nothing is.
+	Optimize(ctx context.Context) error
+}

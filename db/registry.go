@@ -22,6 +22,11 @@ type Options struct {
 	// Migrate brings the schema up to date before use (the embedded SQLite
 	// default does this on first start).
 	Migrate bool
+	// StatementFunc, when set, is called with the text of every SQL
+	// statement the store sends, before it runs (tests count the
+	// statements of a path; diagnostics). It may be called from several
+	// goroutines at once and must be quick.
+	StatementFunc func(sql string)
 }
 
 var (

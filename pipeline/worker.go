@@ -75,6 +75,10 @@ type WorkerConfig struct {
 	// stays in its error state for an operator. 0: never.
 	MaxRetries   int
 	RetryBackoff time.Duration
+	// NoRescue leaves stale claims alone in passes: something else calls
+	// Rescue on a schedule (the engine's built-in rescue_stale_claims
+	// job), so an idle pass costs two queries, not three.
+	NoRescue bool
 	// Trim enables event trimming: events older than TrimAge (a timex
 	// expression evaluated at the clock's now) that belong to no
 	// unfinished stream are deleted, TrimBatchSize per pass.
@@ -272,8 +276,9 @@ type PassResult struct {
 }
 
 // Pass runs one worker pass at the clock's now: a fire pass, then an expire
-// pass (each over up to BatchSize ready streams in deadline order), then
-// rescues stale claims and, when enabled, trims old events. Up to
+// pass (each over up to BatchSize ready streams in deadline order), then,
+// unless NoRescue is set, rescues stale claims and, when enabled, trims
+// old events. Up to
 // Concurrency streams run at once; Pass returns when all of them are done.
 // ctx is the claiming context: when it is done no further stream is
 // claimed; work is the context pipelines run under.
@@ -300,8 +305,8 @@ func (w *Worker) pass(ctx, work context.Context, wait bool) (PassResult, error) 
 			break
 		}
 	}
-	if err == nil {
-		err = w.rescue(ctx, &res)
+	if err == nil && !w.cfg.NoRescue {
+		res.Stats.Rescued, err = w.Rescue(ctx)
 	}
 	if err == nil && w.cfg.Trim {
 		err = w.trim(ctx, &res)
@@ -700,12 +705,18 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	return d
 }
 
-// rescue recovers streams whose worker died while holding them.
-func (w *Worker) rescue(ctx context.Context, res *PassResult) error {
+// Rescue recovers up to BatchSize streams whose worker died while holding
+// them (their lease ended before the clock's now): each goes to its retry
+// state, or its error state when it had its retries, the dead claim
+// counting as an attempt. It returns how many it rescued; a stream
+// another worker rescued first is left to it. Any number of workers may
+// call it at once.
+func (w *Worker) Rescue(ctx context.Context) (int, error) {
+	rescued := 0
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	stale, err := w.store.StaleClaims(ctx, now, w.cfg.BatchSize)
 	if err != nil {
-		return fmt.Errorf("find stale claims: %w", err)
+		return 0, fmt.Errorf("find stale claims: %w", err)
 	}
 	for _, s := range stale {
 		action := db.Fire
@@ -717,15 +728,15 @@ func (w *Worker) rescue(ctx context.Context, res *PassResult) error {
 		// worker every time ends in its error state.
 		wrote, err := w.recordFailure(ctx, action, s, cause, true)
 		if err != nil {
-			return err
+			return rescued, err
 		}
 		if !wrote {
 			continue // another worker rescued it first
 		}
 		w.log.Warn("rescued stream from a dead claim", "stream_id", s.ID, "trigger", s.Name, "claimed_by", s.ClaimedBy)
-		res.Stats.Rescued++
+		rescued++
 	}
-	return nil
+	return rescued, nil
 }
 
 func (w *Worker) trim(ctx context.Context, res *PassResult) error {

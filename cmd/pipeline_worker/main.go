@@ -64,7 +64,11 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 	if !opts.Once {
 		return eng.RunWorker(ctx, opts.Name) // the pipelines, and the scheduled jobs beside them
 	}
-	w, err := eng.NewWorker(eng.WorkerConfig(opts.Name))
+	wcfg := eng.WorkerConfig(opts.Name)
+	// One pass, alone: it does the housekeeping itself, as the job runner
+	// beside it may find no window of the built-in jobs due yet.
+	wcfg.NoRescue, wcfg.Trim = false, cfg.TrimEvents
+	w, err := eng.NewWorker(wcfg)
 	if err != nil {
 		return err
 	}

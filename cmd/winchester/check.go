@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,15 +218,27 @@ func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(st
 	}
 	if jobs, err := registry.JobDefinitions(cfg); err != nil {
 		r.fail(err)
-	} else if len(jobs) > 0 {
-		names := make([]string, len(jobs))
-		for i, j := range jobs {
-			names[i] = j.Name
-			if j.Disabled {
-				names[i] += " (disabled)"
+	} else {
+		var names, builtins []string
+		for _, j := range jobs {
+			switch {
+			case slices.Contains(winchester.BuiltinJobs(), j.Name):
+				if !j.Disabled {
+					builtins = append(builtins, j.Name)
+				}
+			case j.Disabled:
+				names = append(names, j.Name+" (disabled)")
+			default:
+				names = append(names, j.Name)
 			}
 		}
-		r.add("jobs", "%s%s", count(len(jobs), "job"), nameList(names))
+		if len(names) > 0 {
+			r.add("jobs", "%s%s", count(len(names), "job"), nameList(names))
+		}
+		if len(builtins) == 0 {
+			builtins = []string{"none on"}
+		}
+		r.add("built-in jobs", "%s", strings.Join(builtins, ", "))
 	}
 	return r.print(w)
 }

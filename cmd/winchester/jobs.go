@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"text/tabwriter"
@@ -25,13 +24,14 @@ func init() {
 func newJobsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "Show scheduled jobs and their runs",
+		Short: "Show scheduled jobs and their runs, run one now",
 		Long: `jobs shows the scheduled jobs of winchester.yaml (the jobs key) with
 their progress as stored in the database: the last window done, the
 window running or waiting for a retry, the next window, the last error;
-and the history of a job's runs, failures and skipped windows.`,
+and the history of a job's runs, failures and skipped windows; and run
+a job's window now.`,
 	}
-	cmd.AddCommand(newJobsListCmd(), newJobsHistoryCmd())
+	cmd.AddCommand(newJobsListCmd(), newJobsHistoryCmd(), newJobsRunCmd())
 	return cmd
 }
 
@@ -72,6 +72,7 @@ type jobRow struct {
 	Schedule    string     `json:"schedule,omitempty"`
 	Handler     string     `json:"handler,omitempty"`
 	Enabled     bool       `json:"enabled"`
+	Builtin     bool       `json:"builtin,omitempty"`
 	Configured  bool       `json:"configured"`
 	State       string     `json:"state"`
 	LastEnd     *time.Time `json:"last_end,omitempty"`
@@ -120,27 +121,32 @@ ends), retry (a failed window waiting for its retry) or disabled.`,
 	return cmd
 }
 
-// jobRows joins the configured jobs with the stored states.
+// jobRows joins the configured jobs, built-in ones included, with the
+// stored states.
 func jobRows(cfg *winchester.Config, states []db.JobState, now time.Time) []jobRow {
 	byName := map[string]db.JobState{}
 	for _, st := range states {
 		byName[st.Name] = st
 	}
-	names := slices.Sorted(maps.Keys(cfg.Jobs))
+	configured := map[string]winchester.ConfiguredJob{}
+	var names []string
+	for _, cj := range winchester.ConfiguredJobs(cfg) {
+		configured[cj.Name] = cj
+		names = append(names, cj.Name)
+	}
 	for _, st := range states {
-		if _, ok := cfg.Jobs[st.Name]; !ok {
+		if _, ok := configured[st.Name]; !ok {
 			names = append(names, st.Name)
 		}
 	}
 	rows := make([]jobRow, 0, len(names))
 	for _, name := range names {
 		r := jobRow{Name: name, State: "new"}
-		jc, configured := cfg.Jobs[name]
+		cj, isConfigured := configured[name]
 		var sched job.Schedule
-		if configured {
-			r.Configured, r.Schedule, r.Handler = true, jc.Schedule, jc.Handler
-			r.Enabled = jc.Enabled == nil || *jc.Enabled
-			sched, _ = job.ParseSchedule(jc.Schedule) // Validate checked it
+		if isConfigured {
+			r.Configured, r.Schedule, r.Handler, r.Enabled, r.Builtin = true, cj.Schedule, cj.Handler, cj.Enabled, cj.Builtin
+			sched, _ = job.ParseSchedule(cj.Schedule) // Validate checked it
 		}
 		if st, ok := byName[name]; ok {
 			r.LastEnd, r.WindowStart, r.WindowEnd = optionalTime(st.LastEnd), optionalTime(st.WindowStart), optionalTime(st.WindowEnd)
@@ -158,7 +164,7 @@ func jobRows(cfg *winchester.Config, states []db.JobState, now time.Time) []jobR
 			}
 		}
 		switch {
-		case !configured:
+		case !isConfigured:
 			r.State += " (not configured)"
 		case !r.Enabled:
 			r.State = "disabled"
@@ -263,19 +269,14 @@ long it took and its error.`,
 			}
 			if len(runs) == 0 {
 				if _, err := js.JobState(cmd.Context(), name); errors.Is(err, db.ErrNotFound) {
-					if _, ok := cfg.Jobs[name]; !ok {
+					if !slices.ContainsFunc(winchester.ConfiguredJobs(cfg), func(cj winchester.ConfiguredJob) bool { return cj.Name == name }) {
 						return fmt.Errorf("no job %q (configured: %s)", name, jobNames(cfg))
 					}
 				}
 			}
 			rows := make([]runRow, len(runs))
 			for i, r := range runs {
-				rows[i] = runRow{WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Status: r.Status.String(), Attempt: r.Attempt,
-					Worker: r.Worker, StartedAt: optionalTime(r.StartedAt), FinishedAt: r.FinishedAt, Error: r.Error}
-				if !r.StartedAt.IsZero() {
-					ms := r.FinishedAt.Sub(r.StartedAt).Milliseconds()
-					rows[i].DurationMS = &ms
-				}
+				rows[i] = newRunRow(r)
 			}
 			return printRunRows(cmd.OutOrStdout(), f.output, rows)
 		},
@@ -285,11 +286,108 @@ long it took and its error.`,
 	return cmd
 }
 
-func jobNames(cfg *winchester.Config) string {
-	if len(cfg.Jobs) == 0 {
-		return "none"
+func newRunRow(r db.JobRun) runRow {
+	row := runRow{WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Status: r.Status.String(), Attempt: r.Attempt,
+		Worker: r.Worker, StartedAt: optionalTime(r.StartedAt), FinishedAt: r.FinishedAt, Error: r.Error}
+	if !r.StartedAt.IsZero() {
+		ms := r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+		row.DurationMS = &ms
 	}
-	return fmt.Sprint(slices.Sorted(maps.Keys(cfg.Jobs)))
+	return row
+}
+
+func newJobsRunCmd() *cobra.Command {
+	var (
+		f      jobsFlags
+		window string
+	)
+	cmd := &cobra.Command{
+		Use:   "run NAME [--window START END]",
+		Short: "Run a job's next due window now, or the window given",
+		Long: `run runs one window of a job at once and prints the run as recorded in
+the history: the job's next due window (a failed window waiting for its
+retry is retried without waiting), or, with --window START END (RFC 3339
+times), the window (START, END], which must start where the job's last
+window done ended and must have ended; the job's next window then starts
+at END.
+
+The window is claimed with the same compare-and-set and lease as the
+workers' job runners use, so a window another process runs is never run
+twice: run then fails, saying who holds it. The job runs in this process:
+exec jobs and the built-in jobs can be run this way; Go jobs only by the
+program that registers them (Engine.NewJobRunner, Runner.RunNow). A run
+whose job fails is recorded (failed, or gave_up) and run exits non-zero.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if window != "" {
+				if len(args) != 2 {
+					return errors.New("--window takes two times: --window START END")
+				}
+				return nil
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var start, end time.Time
+			if window != "" {
+				var err error
+				if start, err = time.Parse(time.RFC3339Nano, window); err != nil {
+					return fmt.Errorf("--window start %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", window)
+				}
+				if end, err = time.Parse(time.RFC3339Nano, args[1]); err != nil {
+					return fmt.Errorf("--window end %q: want an RFC 3339 time such as 2026-12-01T01:00:00Z", args[1])
+				}
+			}
+			if f.output != "text" && f.output != "json" {
+				return fmt.Errorf("--output %q: want text or json", f.output)
+			}
+			flags := cli.FlagsOf(cmd)
+			cfg, log, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			eng, err := winchester.Open(cmd.Context(), cfg, winchester.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			host, _ := os.Hostname()
+			jr, err := eng.NewJobRunner(fmt.Sprintf("jobs-run@%s-%d", host, os.Getpid()))
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			var run db.JobRun
+			if window != "" {
+				run, err = jr.RunWindow(cmd.Context(), name, start, end)
+			} else {
+				run, err = jr.RunNow(cmd.Context(), name)
+			}
+			if errors.Is(err, job.ErrUnknownJob) {
+				return fmt.Errorf("no job %q (configured: %s)", name, jobNames(cfg))
+			}
+			if err != nil {
+				return err
+			}
+			if err := printRunRows(cmd.OutOrStdout(), f.output, []runRow{newRunRow(run)}); err != nil {
+				return err
+			}
+			if run.Status != db.JobCompleted {
+				return fmt.Errorf("job %s: the run %s: %s", name, run.Status, run.Error)
+			}
+			return nil
+		},
+	}
+	f.addTo(cmd)
+	cmd.Flags().StringVar(&window, "window", "", "run the window (START, END] instead of the next due one: --window START END")
+	return cmd
+}
+
+func jobNames(cfg *winchester.Config) string {
+	var names []string
+	for _, cj := range winchester.ConfiguredJobs(cfg) {
+		names = append(names, cj.Name)
+	}
+	return fmt.Sprint(names)
 }
 
 func printRunRows(w io.Writer, output string, rows []runRow) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,11 +83,17 @@ jobs:
 		t.Fatalf("jobs list: %v", err)
 	}
 	t.Logf("jobs list:\n%s", out)
+	// The built-in jobs are listed beside the configured ones: trim and
+	// purge are off without their settings.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") ||
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "NAME") ||
 		!strings.Contains(lines[1], "old") || !strings.Contains(lines[1], "disabled") ||
-		!strings.Contains(lines[2], "report") || !strings.Contains(lines[2], "idle") ||
-		!strings.Contains(lines[2], "2026-12-01 01:00:00") || !strings.Contains(lines[2], "2026-12-01 02:00:00") {
+		!strings.Contains(lines[2], "optimize_database") || !strings.Contains(lines[2], "idle") ||
+		!strings.Contains(lines[3], "purge_completed_streams") || !strings.Contains(lines[3], "disabled") ||
+		!strings.Contains(lines[4], "report") || !strings.Contains(lines[4], "idle") ||
+		!strings.Contains(lines[4], "2026-12-01 01:00:00") || !strings.Contains(lines[4], "2026-12-01 02:00:00") ||
+		!strings.Contains(lines[5], "rescue_stale_claims") || !strings.Contains(lines[5], "@every 30s") ||
+		!strings.Contains(lines[6], "trim_events") || !strings.Contains(lines[6], "disabled") {
 		t.Errorf("jobs list:\n%s", out)
 	}
 
@@ -107,10 +114,82 @@ jobs:
 		t.Errorf("jobs history:\n%s", out)
 	}
 
-	if _, _, err := runRoot(t, "jobs", "history", "nope", "-c", cfgPath); err == nil || !strings.Contains(err.Error(), `no job "nope" (configured: [old report])`) {
+	if _, _, err := runRoot(t, "jobs", "history", "nope", "-c", cfgPath); err == nil || !strings.Contains(err.Error(), `no job "nope" (configured: [old optimize_database purge_completed_streams report rescue_stale_claims trim_events])`) {
 		t.Errorf("history of an unknown job: %v", err)
 	}
 	if _, _, err := runRoot(t, "jobs", "list", "-c", cfgPath, "-o", "yaml"); err == nil || !strings.Contains(err.Error(), "--output") {
 		t.Errorf("jobs list -o yaml: %v", err)
+	}
+}
+
+func TestJobsRun(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"winchester.yaml": `log_level: error
+database: {url: 'sqlite:///w.db'}
+jobs:
+  tick:
+    schedule: "@hourly"
+    handler: exec
+    command: [sh, -c, 'echo "$WINCHESTER_WINDOW_START $WINCHESTER_WINDOW_END" >> ticks.txt']
+  broken:
+    schedule: "@hourly"
+    handler: exec
+    command: [sh, -c, 'echo nope >&2; exit 2']
+    max_retries: 0
+  off:
+    schedule: "@hourly"
+    handler: exec
+    command: ["true"]
+    enabled: false
+`})
+	cfgPath := filepath.Join(dir, "winchester.yaml")
+	out, _, err := runRoot(t, "jobs", "run", "tick", "--window", "2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z", "-c", cfgPath, "-o", "json")
+	if err != nil {
+		t.Fatalf("jobs run --window: %v", err)
+	}
+	var r runRow
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Status != "completed" || r.WindowEnd.Format(time.RFC3339) != "2020-01-01T01:00:00Z" ||
+		!strings.HasPrefix(r.Worker, "jobs-run@") {
+		t.Fatalf("jobs run --window printed %s (%v), want the window completed", out, err)
+	}
+	// The same window again would run it twice; a later one leaves a gap.
+	for _, w := range [][2]string{{"2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z"}, {"2020-01-01T02:00:00Z", "2020-01-01T03:00:00Z"}} {
+		if _, _, err := runRoot(t, "jobs", "run", "tick", "--window", w[0], w[1], "-c", cfgPath); err == nil ||
+			!strings.Contains(err.Error(), "must start where the last window done ended, 2020-01-01T01:00:00Z") {
+			t.Errorf("jobs run --window %v: %v, want refused", w, err)
+		}
+	}
+	// The next due window: from 01:00 to the last hour (catch-up latest).
+	if out, _, err = runRoot(t, "jobs", "run", "tick", "-c", cfgPath); err != nil || !strings.Contains(out, "2020-01-01 01:00:00") {
+		t.Fatalf("jobs run: %v\n%s", err, out)
+	}
+	if _, _, err := runRoot(t, "jobs", "run", "tick", "-c", cfgPath); err == nil || !strings.Contains(err.Error(), "has not ended yet") {
+		t.Errorf("jobs run with nothing due: %v", err)
+	}
+	ticks, err := os.ReadFile(filepath.Join(dir, "ticks.txt"))
+	if err != nil || strings.Count(string(ticks), "\n") != 2 || !strings.HasPrefix(string(ticks), "2020-01-01T00:00:00Z 2020-01-01T01:00:00Z\n") {
+		t.Errorf("the command ran for %q (%v), want two windows", ticks, err)
+	}
+	out, _, err = runRoot(t, "jobs", "history", "tick", "-c", cfgPath)
+	if err != nil || strings.Count(out, "completed") != 2 {
+		t.Errorf("jobs history after two runs: %v\n%s", err, out)
+	}
+
+	out, _, err = runRoot(t, "jobs", "run", "broken", "--window", "2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z", "-c", cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "the run gave_up") || !strings.Contains(out, "nope") {
+		t.Errorf("jobs run of a failing job: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"off"}, "disabled"},
+		{[]string{"nope"}, `no job "nope"`},
+		{[]string{"tick", "--window", "yesterday", "2020-01-01T01:00:00Z"}, "--window start"},
+		{[]string{"tick", "--window", "2020-01-01T00:00:00Z"}, "--window takes two times"},
+	} {
+		args := append([]string{"jobs", "run"}, tc.args...)
+		if _, _, err := runRoot(t, append(args, "-c", cfgPath)...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("jobs run %v: %v, want an error with %q", tc.args, err, tc.want)
+		}
 	}
 }

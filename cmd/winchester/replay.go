@@ -164,6 +164,8 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	wcfg.Clock = clock
 	wcfg.SpreadClaims = false // one worker, strict deadline order
 	wcfg.Concurrency = 1      // one stream at a time: a deterministic replay
+	// No job runs beside the replay's worker: it does the housekeeping.
+	wcfg.NoRescue, wcfg.Trim = false, cfg.TrimEvents
 	worker, err := eng.NewWorker(wcfg)
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	if opts.StatementFunc != nil {
+		cfg.ConnConfig.Tracer = statementTracer(opts.StatementFunc)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", db.Redact(rawURL), interpretError(err))
@@ -71,6 +74,27 @@ func parseConfig(rawURL string) (*pgxpool.Config, error) {
 	}
 	return cfg, nil
 }
+
+// statementTracer reports every statement a connection sends to
+// db.Options.StatementFunc.
+type statementTracer func(string)
+
+func (f statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	f(data.SQL)
+	return ctx
+}
+
+func (statementTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (statementTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (f statementTracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	f(data.SQL)
+}
+
+func (statementTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // checkSchema compares the applied schema version with the newest
 // embedded migration.

@@ -112,6 +112,8 @@ type Store struct {
 	// preparing on the pool from inside a transaction would wait for the
 	// one connection the transaction holds).
 	stmts map[string]*sql.Stmt
+	// onStatement is db.Options.StatementFunc (nil: none).
+	onStatement func(string)
 }
 
 // preparedSQL are the statements of the ingest and worker paths.
@@ -141,7 +143,7 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 	sqlDB.SetMaxIdleConns(1)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
-	s := &Store{sqlDB: sqlDB, loc: loc}
+	s := &Store{sqlDB: sqlDB, loc: loc, onStatement: opts.StatementFunc}
 	s.ops = ops{q: sqlDB, s: s}
 	if err := s.open(ctx, opts); err != nil {
 		return nil, errors.Join(err, sqlDB.Close())
@@ -252,6 +254,7 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, o ops) er
 	if s.insideTx(ctx) {
 		return errStoreInsideTx
 	}
+	s.statement("BEGIN IMMEDIATE")
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin transaction: %w", s.translate(err))
@@ -268,11 +271,13 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, o ops) er
 	err = fn(context.WithValue(ctx, txGuardKey{}, g), ops{q: tx, s: s, tx: true})
 	done = true
 	if err != nil {
+		s.statement("ROLLBACK")
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", s.translate(rbErr)))
 		}
 		return err
 	}
+	s.statement("COMMIT")
 	if err := tx.Commit(); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil { // database/sql rolled back
 			return fmt.Errorf("sqlite: commit: %w", ctxErr)
@@ -322,6 +327,7 @@ func (o ops) queryRow(ctx context.Context, query string, args ...any) scanner {
 	if !o.tx && o.s.insideTx(ctx) {
 		return errRow{errStoreInsideTx}
 	}
+	o.s.statement(query)
 	if st := o.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -332,6 +338,7 @@ func (o ops) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	if !o.tx && o.s.insideTx(ctx) {
 		return nil, errStoreInsideTx
 	}
+	o.s.statement(query)
 	if st := o.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -342,6 +349,7 @@ func (o ops) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if !o.tx && o.s.insideTx(ctx) {
 		return nil, errStoreInsideTx
 	}
+	o.s.statement(query)
 	if st := o.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -364,3 +372,21 @@ var (
 	_ db.FixtureLoader   = (*Store)(nil)
 	_ db.MigrationDriver = Driver{}
 )
+
+// statement reports a statement to db.Options.StatementFunc.
+func (s *Store) statement(query string) {
+	if s.onStatement != nil {
+		s.onStatement(query)
+	}
+}
+
+// Optimize implements db.Optimizer with PRAGMA optimize, which analyses
+// the tables whose statistics are stale, within a bounded effort.
+func (s *Store) Optimize(ctx context.Context) error {
+	if _, err := s.exec(ctx, `PRAGMA optimize=0x10002`); err != nil {
+		return fmt.Errorf("sqlite: optimize: %w", s.translate(err))
+	}
+	return nil
+}
+
+var _ db.Optimizer = (*Store)(nil)
