@@ -182,6 +182,13 @@ type Ops interface {
 	// StreamHasDistTrait returns the stream's distinguishing value of name
 	// when it has one (equal to value, when value is not the zero Value).
 	StreamHasDistTrait(ctx context.Context, streamID int64, name string, value stream.Value) (stream.Value, bool, error)
+	// StreamStats counts the streams by trigger name and state, and among
+	// them those ready to fire and to expire at now (ReadyStreams'
+	// condition) with the earliest deadline of each, in one query. Rows are
+	// sorted by name, then state number; only (name, state) pairs that have
+	// streams appear. It reads every stream row: for operators' summaries,
+	// not for hot paths.
+	StreamStats(ctx context.Context, now time.Time) ([]StreamStat, error)
 }
 
 // StoredEvent is an event as stored, with its row id and paging mark.
@@ -294,6 +301,19 @@ type FindStreamsParams struct {
 	IncludeEvents   bool
 	Mark            string
 	Limit           int
+}
+
+// StreamStat is one row of StreamStats: the streams of trigger Name in
+// State.
+type StreamStat struct {
+	Name  string
+	State stream.State
+	Count int64
+	// ReadyToFire and ReadyToExpire count those ready for each action;
+	// OldestFire and OldestExpire are the earliest fire_timestamp and
+	// expire_timestamp among them (zero when none is ready).
+	ReadyToFire, ReadyToExpire int64
+	OldestFire, OldestExpire   time.Time
 }
 
 // FoundStream is one FindStreams result.

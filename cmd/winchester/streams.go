@@ -324,11 +324,12 @@ func (f *streamFilter) params() (db.FindStreamsParams, error) {
 func newStreamsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "streams",
-		Short: "List, show and reset streams",
-		Long: `streams inspects the streams in the configured database and resets failed
-ones so that a worker retries them.`,
+		Short: "List, show, count and reset streams",
+		Long: `streams inspects the streams in the configured database, counts them by
+trigger and state (stats) and resets failed ones so that a worker retries
+them.`,
 	}
-	cmd.AddCommand(newStreamsListCmd(), newStreamsShowCmd(), newStreamsResetCmd())
+	cmd.AddCommand(newStreamsListCmd(), newStreamsShowCmd(), newStreamsResetCmd(), newStreamsStatsCmd())
 	return cmd
 }
 

@@ -39,6 +39,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"ClaimReady", exerciseClaimReady},
 		{"BatchClaim", exerciseBatchClaim},
 		{"ReadyAgreesWithStream", exerciseReadyAgreesWithStream},
+		{"StreamStats", exerciseStreamStats},
 		{"Backlog", exerciseBacklog},
 		{"Rescue", exerciseRescue},
 		{"ResetPurgeTrim", exerciseResetPurgeTrim},

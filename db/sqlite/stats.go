@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// streamStatsSQL groups every stream by trigger and state; the ready
+// counts and oldest deadlines use the condition of ReadyStreams. ?1 is
+// now.
+var streamStatsSQL = `SELECT name, state, count(*),
+       count(*) FILTER (WHERE ` + readyCond(stream.Fire, "?1") + `),
+       count(*) FILTER (WHERE ` + readyCond(stream.Expire, "?1") + `),
+       min(fire_timestamp) FILTER (WHERE ` + readyCond(stream.Fire, "?1") + `),
+       min(expire_timestamp) FILTER (WHERE ` + readyCond(stream.Expire, "?1") + `)
+  FROM stream
+ GROUP BY name, state
+ ORDER BY name, state`
+
+// StreamStats implements db.Ops.
+func (o ops) StreamStats(ctx context.Context, now time.Time) ([]db.StreamStat, error) {
+	rows, err := o.query(ctx, streamStatsSQL, db.Micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stream stats: %w", o.s.translate(err))
+	}
+	defer rows.Close()
+	var out []db.StreamStat
+	for rows.Next() {
+		var (
+			st           db.StreamStat
+			state        int
+			fire, expire sql.NullInt64
+		)
+		if err := rows.Scan(&st.Name, &state, &st.Count, &st.ReadyToFire, &st.ReadyToExpire, &fire, &expire); err != nil {
+			return nil, fmt.Errorf("sqlite: stream stats: %w", o.s.translate(err))
+		}
+		st.State = stream.State(state)
+		st.OldestFire, st.OldestExpire = nullTime(fire), nullTime(expire)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stream stats: %w", o.s.translate(err))
+	}
+	return out, nil
+}
