@@ -362,3 +362,62 @@ func TestListingsText(t *testing.T) {
 		t.Errorf("streams list -o json: %v, want %v", got, want)
 	}
 }
+
+// streams list and streams show -o json print the stream's one JSON form,
+// stream.JSON, exactly as the HTTP API does.
+func TestStreamsJSONIsTheOneForm(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"winchester.yaml": "log_level: error\n"})
+	common := []string{"-c", filepath.Join(dir, "winchester.yaml"), "--database-url", "sqlite:///" + filepath.Join(dir, "w.db")}
+	s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(dir, "w.db"), db.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+	ev := stream.Event{MessageID: "m-1", Type: "compute.instance.exists", Timestamp: t0}
+	ids, err := s.SaveEvents(t.Context(), []stream.Event{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := map[string]stream.Value{"instance_id": stream.String("i-1")}
+	id, _, err := s.CreateStream(t.Context(), db.NewStream{Name: "usage", Key: stream.Key(dist), DistinguishedBy: dist,
+		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour), FireTimestamp: t0, EventIDs: ids, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.StreamByID(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.StreamEvents(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := s.FindStreams(t.Context(), db.FindStreamsParams{Limit: 100})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("FindStreams = %v, %v", found, err)
+	}
+	s.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want stream.JSON
+	}{
+		{"show", []string{"streams", "show", "1", "-o", "json"}, st.JSON("", events)},
+		{"list", []string{"streams", "list", "-o", "json"}, found[0].Stream.JSON(found[0].Mark, nil)},
+	} {
+		out, _, err := runRoot(t, append(tc.args, common...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		want, err := json.Marshal(tc.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(out); got != string(want) {
+			t.Errorf("streams %s -o json =\n%s\nwant stream.JSON\n%s", tc.name, got, want)
+		}
+		if !strings.Contains(out, `"next":"fire","next_at":"2014-08-01T10:00:00"`) {
+			t.Errorf("streams %s -o json lacks next and next_at: %s", tc.name, out)
+		}
+	}
+}
