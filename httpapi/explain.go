@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/winchester-go/winchester/db"
@@ -38,14 +37,8 @@ func (s *Server) postExplain(w http.ResponseWriter, r *http.Request) {
 	if readParams(w, r) == nil {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes (http.max_body_bytes)", s.cfg.MaxBodyBytes)
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "read the request body: %v", err)
+	body, ok := s.readBody(w, r, "")
+	if !ok {
 		return
 	}
 	x, err := s.explainer.Body(r.Context(), body)

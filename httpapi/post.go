@@ -49,6 +49,23 @@ func checkParams(q url.Values, allowed ...string) error {
 	return nil
 }
 
+// readBody reads the request body up to http.max_body_bytes. It answers
+// the request itself (413 with hint after the limit, 400) and returns ok
+// false when the body cannot be read.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, hint string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes (http.max_body_bytes)%s", s.cfg.MaxBodyBytes, hint)
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "read the request body: %v", err)
+		return nil, false
+	}
+	return body, true
+}
+
 // readItems reads the body and splits it into JSON values: one object, a
 // JSON array of them, or JSON lines. It answers the request itself and
 // returns ok false when the body is refused as a whole.
@@ -57,14 +74,8 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMe
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes (http.max_body_bytes): send smaller batches", s.cfg.MaxBodyBytes)
-		return nil, false
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "read the request body: %v", err)
+	body, ok := s.readBody(w, r, ": send smaller batches")
+	if !ok {
 		return nil, false
 	}
 	body = bytes.TrimSpace(body)

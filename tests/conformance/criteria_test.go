@@ -222,21 +222,33 @@ func runTriggerMatch(t *testing.T, c *vectorCase) {
 	if idx != want.CriteriaIndex {
 		t.Errorf("criteria_index = %d, want %d", idx, want.CriteriaIndex)
 	}
-	wantDist := make(map[string]string, len(want.DistinguishingTraits))
-	for k, raw := range want.DistinguishingTraits {
-		v, err := stream.ValueOf(raw)
+	if diff := cmp.Diff(kindedTraits(t, want.DistinguishingTraits), kindedValues(dist)); diff != "" {
+		t.Errorf("distinguishing traits (-want +got):\n%s", diff)
+	}
+}
+
+// kindedTraits renders expected distinguishing traits as kindedValues
+// does.
+func kindedTraits(t *testing.T, raw map[string]any) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(raw))
+	for k, x := range raw {
+		v, err := stream.ValueOf(x)
 		if err != nil {
 			t.Fatalf("expected distinguishing trait %s: %v", k, err)
 		}
-		wantDist[k] = kindedValue(v)
+		out[k] = kindedValue(v)
 	}
-	gotDist := make(map[string]string, len(dist))
-	for k, v := range dist {
-		gotDist[k] = kindedValue(v)
+	return out
+}
+
+// kindedValues renders each value with its kind.
+func kindedValues(vals map[string]stream.Value) map[string]string {
+	out := make(map[string]string, len(vals))
+	for k, v := range vals {
+		out[k] = kindedValue(v)
 	}
-	if diff := cmp.Diff(wantDist, gotDist); diff != "" {
-		t.Errorf("distinguishing traits (-want +got):\n%s", diff)
-	}
+	return out
 }
 
 // kindedValue renders a value with its kind, so that 42 and "42" differ.

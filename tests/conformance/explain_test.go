@@ -109,19 +109,7 @@ func explainTriggerMatch(t *testing.T, c *vectorCase, store db.Store, name strin
 	if pure.CriteriaIndex == nil || *pure.CriteriaIndex != want.CriteriaIndex {
 		t.Errorf("explained criteria_index = %v, want %d", pure.CriteriaIndex, want.CriteriaIndex)
 	}
-	wantDist := make(map[string]string, len(want.DistinguishingTraits))
-	for k, raw := range want.DistinguishingTraits {
-		v, err := stream.ValueOf(raw)
-		if err != nil {
-			t.Fatalf("expected distinguishing trait %s: %v", k, err)
-		}
-		wantDist[k] = kindedValue(v)
-	}
-	gotDist := make(map[string]string, len(pure.DistinguishedBy))
-	for k, v := range pure.DistinguishedBy {
-		gotDist[k] = kindedValue(v)
-	}
-	if diff := cmp.Diff(wantDist, gotDist); diff != "" {
+	if diff := cmp.Diff(kindedTraits(t, want.DistinguishingTraits), kindedValues(pure.DistinguishedBy)); diff != "" {
 		t.Errorf("explained distinguishing traits (-want +got):\n%s", diff)
 	}
 	if pure.Key != stream.Key(pure.DistinguishedBy) {
