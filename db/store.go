@@ -210,6 +210,9 @@ type NewStream struct {
 	FireCounts      []int     // per fire criterion; nil once ready
 	EventIDs        []int64
 	Now             time.Time // creation time
+	// DefinitionVersion is the version of the definitions the stream is
+	// created under (0: none).
+	DefinitionVersion int64
 }
 
 // AppendParams describes events added to an open stream and the stream's

@@ -85,6 +85,10 @@ type Stream struct {
 	Attempts   int
 	LastError  string
 	CreatedAt  time.Time
+	// DefinitionVersion is the version of the definitions the stream was
+	// created under (0: none recorded); its fire criteria, expiration and
+	// pipelines are that version's until it completes.
+	DefinitionVersion int64
 }
 
 // Key returns the canonical key of a set of distinguishing values: the

@@ -50,6 +50,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Poison", exercisePoison},
 		{"PurgeEvents", exercisePurgeEvents},
 		{"Jobs", exerciseJobs},
+		{"Definitions", exerciseDefinitions},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -104,8 +105,9 @@ type streamSpec struct {
 	last   time.Time
 	expire time.Time
 	fire   time.Time
-	counts []int
-	events []int64
+	counts  []int
+	events  []int64
+	version int64
 }
 
 // create creates a stream and fails unless it was created.
@@ -123,7 +125,7 @@ func create(t *testing.T, s db.Ops, sp streamSpec) int64 {
 	id, created, err := s.CreateStream(t.Context(), db.NewStream{
 		Name: sp.name, Key: stream.Key(sp.dist), DistinguishedBy: sp.dist,
 		FirstEvent: sp.first, LastEvent: sp.last, ExpireTimestamp: sp.expire, FireTimestamp: sp.fire,
-		FireCounts: sp.counts, EventIDs: sp.events, Now: at(time.Hour),
+		FireCounts: sp.counts, EventIDs: sp.events, Now: at(time.Hour), DefinitionVersion: sp.version,
 	})
 	if err != nil || !created || id == 0 {
 		t.Fatalf("CreateStream(%s, %v) = %d, %v, %v; want a new stream", sp.name, sp.dist, id, created, err)

@@ -130,7 +130,7 @@ func (o *ops) CloseStreams(ctx context.Context, ids []int64) error {
 	return nil
 }
 
-// insertStreams inserts the streams given as parallel arrays ($1–$10, in
+// insertStreams inserts the streams given as parallel arrays ($1–$10 and $13, in
 // array order) with ids drawn from the table's sequence, and links the
 // events ($11: the 1-based position of the stream in the arrays, $12: the
 // event id) of those actually inserted. It returns each stream's drawn id
@@ -143,14 +143,16 @@ WITH seq AS MATERIALIZED (SELECT pg_get_serial_sequence('stream', 'id') AS name)
 u AS (
   SELECT nextval(seq.name) AS id, u.*
     FROM seq, unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
-                $7::bigint[], $8::text[], $9::boolean[], $10::bigint[])
+                $7::bigint[], $8::text[], $9::boolean[], $10::bigint[], $13::bigint[])
          WITH ORDINALITY AS u(name, stream_key, dist_traits, first_event, last_event, expire_timestamp,
-                              fire_timestamp, fire_counts, closed, created_at, n)
+                              fire_timestamp, fire_counts, closed, created_at, definition_version, n)
 ), ins AS (
   INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
-                      first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
+                      first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at,
+                      definition_version)
   SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, ` + stActive + `, 0, NOT u.closed,
-         u.first_event, u.last_event, u.expire_timestamp, u.fire_timestamp, u.fire_counts::jsonb, u.created_at
+         u.first_event, u.last_event, u.expire_timestamp, u.fire_timestamp, u.fire_counts::jsonb, u.created_at,
+         u.definition_version
     FROM u ORDER BY u.n
   ON CONFLICT (name, key_digest) WHERE open DO NOTHING
   RETURNING id
@@ -178,6 +180,7 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 		expires, fires          = make([]*int64, len(ps)), make([]*int64, len(ps))
 		counts                  = make([]*string, len(ps))
 		closed                  = make([]bool, len(ps))
+		versions                = make([]int64, len(ps))
 		linkStreams, linkEvents []int64
 	)
 	for i, p := range ps {
@@ -189,6 +192,7 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 		expires[i], fires[i] = optMicros(p.ExpireTimestamp), optMicros(p.FireTimestamp)
 		counts[i] = fireCounts(p.FireCounts)
 		closed[i] = p.Closed
+		versions[i] = p.DefinitionVersion
 		// A new stream has no links yet: without repeated ids the links
 		// need no ON CONFLICT clause (which costs a speculative insertion
 		// per row).
@@ -198,7 +202,7 @@ func (o *ops) CreateStreams(ctx context.Context, ps []db.BatchNewStream) ([]int6
 		}
 	}
 	rows, err := o.q.Query(ctx, insertStreams, names, keys, dists, firsts, lasts, expires, fires, counts, closed, nows,
-		linkStreams, linkEvents)
+		linkStreams, linkEvents, versions)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: create %d streams: %w", len(ps), interpretError(err))
 	}

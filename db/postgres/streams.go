@@ -16,12 +16,12 @@ import (
 
 const streamColumns = `s.id, s.name, s.stream_key, s.dist_traits, s.state, s.state_serial_no, s.open,
   s.first_event, s.last_event, s.expire_timestamp, s.fire_timestamp, s.fire_counts,
-  s.claimed_by, s.lease_until, s.attempts, s.last_error, s.created_at`
+  s.claimed_by, s.lease_until, s.attempts, s.last_error, s.created_at, s.definition_version`
 
 // streamReturning is streamColumns for RETURNING clauses (no alias).
 const streamReturning = `id, name, stream_key, dist_traits, state, state_serial_no, open,
   first_event, last_event, expire_timestamp, fire_timestamp, fire_counts,
-  claimed_by, lease_until, attempts, last_error, created_at`
+  claimed_by, lease_until, attempts, last_error, created_at, definition_version`
 
 func scanStream(row pgx.Row) (stream.Stream, error) {
 	var (
@@ -34,7 +34,7 @@ func scanStream(row pgx.Row) (stream.Stream, error) {
 	)
 	err := row.Scan(&s.ID, &s.Name, &s.Key, &dist, &state, &s.SerialNo, &s.Open,
 		&first, &last, &expire, &fire, &counts,
-		&claimedBy, &lease, &s.Attempts, &lastErr, &created)
+		&claimedBy, &lease, &s.Attempts, &lastErr, &created, &s.DefinitionVersion)
 	if err != nil {
 		return s, interpretError(err)
 	}
@@ -150,8 +150,8 @@ func (o *ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, 
 
 var insertStream = `
 INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
-                    first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
-VALUES ($1, $2, $3, ` + stActive + `, 0, TRUE, $4, $5, $6, $7, $8, $9)
+                    first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at, definition_version)
+VALUES ($1, $2, $3, ` + stActive + `, 0, TRUE, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (name, key_digest) WHERE open DO NOTHING
 RETURNING id`
 
@@ -178,7 +178,7 @@ func (o *ops) CreateStream(ctx context.Context, p db.NewStream) (int64, bool, er
 	err := o.inTx(ctx, func(q querier) error {
 		err := q.QueryRow(ctx, insertStream, p.Name, p.Key, traitsArg(p.DistinguishedBy),
 			db.Micros(p.FirstEvent), db.Micros(p.LastEvent), optMicros(p.ExpireTimestamp),
-			optMicros(p.FireTimestamp), fireCounts(p.FireCounts), db.Micros(p.Now)).Scan(&id)
+			optMicros(p.FireTimestamp), fireCounts(p.FireCounts), db.Micros(p.Now), p.DefinitionVersion).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			created = false
 			return nil

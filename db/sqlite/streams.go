@@ -15,7 +15,7 @@ import (
 
 const streamCols = `s.id, s.name, s.stream_key, s.dist_traits, s.state, s.state_serial_no, s.open,
 	s.first_event, s.last_event, s.expire_timestamp, s.fire_timestamp, s.fire_counts,
-	s.claimed_by, s.lease_until, s.attempts, s.last_error, s.created_at`
+	s.claimed_by, s.lease_until, s.attempts, s.last_error, s.created_at, s.definition_version`
 
 // returningCols is streamCols for RETURNING clauses (no table alias).
 var returningCols = strings.ReplaceAll(streamCols, "s.", "")
@@ -31,7 +31,7 @@ func scanStream(sc scanner) (stream.Stream, error) {
 		counts, claimedBy, lastErr  sql.NullString
 	)
 	err := sc.Scan(&st.ID, &st.Name, &st.Key, &dist, &state, &st.SerialNo, &open,
-		&first, &last, &expire, &fire, &counts, &claimedBy, &lease, &st.Attempts, &lastErr, &create)
+		&first, &last, &expire, &fire, &counts, &claimedBy, &lease, &st.Attempts, &lastErr, &create, &st.DefinitionVersion)
 	if err != nil {
 		return st, err
 	}
@@ -100,8 +100,8 @@ func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, e
 }
 
 var createStreamSQL = `INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
-	first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at)
-VALUES (?, ?, ?, ` + stActive + `, 0, 1, ?, ?, ?, ?, ?, ?)
+	first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at, definition_version)
+VALUES (?, ?, ?, ` + stActive + `, 0, 1, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (name, stream_key) WHERE open = 1 DO NOTHING
 RETURNING id`
 
@@ -121,7 +121,7 @@ func (o ops) CreateStream(ctx context.Context, p db.NewStream) (id int64, create
 	err = o.atomic(ctx, func(o ops) error {
 		err := o.queryRow(ctx, createStreamSQL, p.Name, p.Key, db.EncodeTraits(p.DistinguishedBy),
 			db.Micros(p.FirstEvent), db.Micros(p.LastEvent), timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp),
-			countsArg(p.FireCounts), timeArg(p.Now)).Scan(&id)
+			countsArg(p.FireCounts), timeArg(p.Now), p.DefinitionVersion).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) { // a twin open stream exists
 			return nil
 		}
