@@ -99,12 +99,12 @@ func save(t *testing.T, s db.Ops, events ...stream.Event) []int64 {
 
 // streamSpec is a stream to create for a test.
 type streamSpec struct {
-	name   string
-	dist   map[string]stream.Value
-	first  time.Time
-	last   time.Time
-	expire time.Time
-	fire   time.Time
+	name    string
+	dist    map[string]stream.Value
+	first   time.Time
+	last    time.Time
+	expire  time.Time
+	fire    time.Time
 	counts  []int
 	events  []int64
 	version int64
