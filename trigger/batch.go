@@ -30,12 +30,13 @@ func (m *Manager) applyBatch(ctx context.Context, tx db.Ops, bi db.BatchIngester
 	for i, g := range groups {
 		var cur *stream.Stream
 		if s, ok := open[keys[i]]; ok {
-			if err := m.checkCounts(ctx, tx, g.def, &s); err != nil {
-				return fmt.Errorf("trigger %s: %w", g.def.Name, err)
-			}
 			cur = &s
 		}
-		plans[i] = m.plan(g, cur, g.events, now, st.trigger(g.def.Name))
+		curDef, err := m.streamDefinition(ctx, tx, g, cur)
+		if err != nil {
+			return fmt.Errorf("trigger %s: %w", g.def.Name, err)
+		}
+		plans[i] = m.plan(g, cur, curDef, g.events, now, st.trigger(g.def.Name))
 	}
 	// redo[i] >= 0: group i lost a race at that event; it goes through
 	// applyGroup from there.

@@ -44,10 +44,18 @@ type Definition struct {
 	MatchCriteria []*Criteria
 	FireCriteria  []*Criteria
 	LoadCriteria  []*Criteria
+	// OnChange says what becomes of the trigger's open streams when a new
+	// version of the definitions changes or replaces this definition
+	// (the policy of the new version's definition counts). Default Keep.
+	OnChange ChangePolicy
 
 	// File and Line locate the definition.
 	File string
 	Line int
+
+	// texts holds each key's value in a canonical form (aliases and merge
+	// keys resolved), for Diff.
+	texts map[string]string
 }
 
 // Distinguisher is one entry of distinguished_by: a trait name, and for the

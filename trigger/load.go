@@ -30,6 +30,7 @@ const (
 	keyMatchCriteria   = "match_criteria"
 	keyFireCriteria    = "fire_criteria"
 	keyLoadCriteria    = "load_criteria"
+	keyOnChange        = "on_change"
 )
 
 // Keys of a criteria entry.
@@ -149,6 +150,7 @@ func (l *loader) keyErrors(errs []*yamlfile.Error, trig, path string) {
 var definitionKeys = yamlfile.Strict(
 	keyName, keyDebugLevel, keyDistinguishedBy, keyExpiration, keyFireDelay,
 	keyFirePipeline, keyExpirePipeline, keyMatchCriteria, keyFireCriteria, keyLoadCriteria,
+	keyOnChange,
 )
 
 // definition parses one trigger definition; nil when it has errors.
@@ -164,7 +166,7 @@ func (l *loader) definition(n *yaml.Node) *Definition {
 		fields[f.Name] = f
 	}
 	// The name first: every other message names the trigger.
-	d := &Definition{File: l.file, Line: n.Line, DebugLevel: DefaultDebugLevel, FireDelay: DefaultFireDelay}
+	d := &Definition{File: l.file, Line: n.Line, DebugLevel: DefaultDebugLevel, FireDelay: DefaultFireDelay, OnChange: Keep}
 	if f, ok := fields[keyName]; ok {
 		if s, ok := scalarText(f.Value); ok && s != "" {
 			d.Name = s
@@ -202,6 +204,17 @@ func (l *loader) definition(n *yaml.Node) *Definition {
 	d.LoadCriteria = l.criteriaList(n, fields, keyLoadCriteria, trig, false, nil)
 	if f, ok := fields[keyFireDelay]; ok && !yamlfile.IsNull(f.Value) {
 		d.FireDelay = l.fireDelay(f.Value, trig)
+	}
+	if f, ok := fields[keyOnChange]; ok && !yamlfile.IsNull(f.Value) {
+		p, err := ParseChangePolicy(f.Value.Value)
+		if f.Value.Kind != yaml.ScalarNode || err != nil {
+			l.errorf(f.Value, trig, keyOnChange, "must be keep, expire or fire, not %s", yamlfile.Describe(f.Value))
+		}
+		d.OnChange = p
+	}
+	d.texts = make(map[string]string, len(list))
+	for _, f := range list {
+		d.texts[f.Name] = canonical(f.Value)
 	}
 	if len(l.errs) > before {
 		return nil

@@ -91,7 +91,22 @@ type ManagerConfig struct {
 	// the defaults of stream.DefaultLimits). An event outside them is
 	// Rejected with the reason; the rest of its batch is stored.
 	Limits stream.Limits
+	// Version is the version of the definitions given to NewManager (0:
+	// none). New streams record the manager's version; SetDefinitions
+	// changes it.
+	Version int64
+	// VersionFunc returns the trigger definitions of an earlier version.
+	// An open stream created under another version than the manager's
+	// takes new events under its own version's definition (fire
+	// criteria, expiration), found with VersionFunc. Nil, or a version
+	// without the stream's trigger: the current definition serves, and
+	// its fire counts are recounted when their number differs.
+	VersionFunc VersionFunc
 }
+
+// VersionFunc returns the trigger definitions of a version of the
+// definitions. It is called during ingest transactions: it should cache.
+type VersionFunc func(ctx context.Context, version int64) (*Set, error)
 
 // DefaultMaxAttempts is the default of ManagerConfig.MaxAttempts.
 const DefaultMaxAttempts = 5
@@ -111,8 +126,11 @@ type Manager struct {
 	attempts int
 	limits   stream.Limits
 
-	mu  sync.RWMutex
-	set *Set
+	versionFunc VersionFunc
+
+	mu      sync.RWMutex
+	set     *Set
+	version int64
 
 	stats *Stats
 }
@@ -135,6 +153,9 @@ func NewManager(store Store, defs []*Definition, cfg ManagerConfig) (*Manager, e
 		limits:   cfg.Limits.WithDefaults(),
 		set:      set,
 		stats:    newStats(),
+
+		version:     cfg.Version,
+		versionFunc: cfg.VersionFunc,
 	}
 	if m.clock == nil {
 		m.clock = stream.SystemClock{}
@@ -153,6 +174,28 @@ func (m *Manager) Definitions() []*Definition {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.set.Definitions()
+}
+
+// Version returns the version of the manager's definitions (0: none).
+func (m *Manager) Version() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.version
+}
+
+// SetDefinitions replaces all definitions at once with those of version
+// (live definitions): batches that start afterwards match against them,
+// and the streams they create record version. Streams already open keep
+// their own version's definitions (see ManagerConfig.VersionFunc).
+func (m *Manager) SetDefinitions(version int64, defs []*Definition) error {
+	set, err := NewSet(defs)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.set, m.version = set, version
+	return nil
 }
 
 // Definition returns the definition named name.
@@ -383,7 +426,7 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		return results, nil
 	}
 	m.mu.RLock()
-	set := m.set
+	set, version := m.set, m.version
 	m.mu.RUnlock()
 
 	// Matching needs no database: it runs while the events are stored,
@@ -428,7 +471,7 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 			k := groupKey{trigger: mt.def.Name, key: mt.key}
 			g := groups[k]
 			if g == nil {
-				g = &group{def: mt.def, key: k.key, dist: mt.dist}
+				g = &group{def: mt.def, key: k.key, dist: mt.dist, version: version}
 				groups[k] = g
 			}
 			g.events = append(g.events, pending{ev: ev, id: ids[j], idx: i})
@@ -561,10 +604,11 @@ type pending struct {
 
 // group is the events of one batch for one trigger and key, in order.
 type group struct {
-	def    *Definition
-	key    string
-	dist   map[string]stream.Value
-	events []pending
+	def     *Definition
+	version int64 // of def: new streams record it
+	key     string
+	dist    map[string]stream.Value
+	events  []pending
 	// failed holds the events (by Result index) whose stream's expiration
 	// could not be evaluated: they are left out of the stream.
 	failed map[int]error
@@ -602,12 +646,13 @@ func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []
 		case err != nil:
 			return fmt.Errorf("look up stream: %w", err)
 		default:
-			if err := m.checkCounts(ctx, tx, d, &s); err != nil {
-				return err
-			}
 			cur = &s
 		}
-		segs := m.plan(g, cur, rest, now, ts)
+		curDef, err := m.streamDefinition(ctx, tx, g, cur)
+		if err != nil {
+			return err
+		}
+		segs := m.plan(g, cur, curDef, rest, now, ts)
 		n, err := m.write(ctx, tx, segs, len(rest), now)
 		rest = rest[n:]
 		if errors.Is(err, errRace) {
@@ -622,11 +667,38 @@ func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []
 
 var errRace = errors.New("stream changed concurrently")
 
+// streamDefinition returns the definition a stored open stream of the
+// group takes events under (nil when there is none): its own version's,
+// or the group's when the stream has the group's version, no version, or
+// a version without its trigger. The fire counts are then recounted if
+// their number differs, or if the stream has another version: counts
+// built under other criteria are never reused, even when there are as
+// many.
+func (m *Manager) streamDefinition(ctx context.Context, tx db.Ops, g *group, s *stream.Stream) (*Definition, error) {
+	if s == nil {
+		return nil, nil
+	}
+	if v := s.DefinitionVersion; v != 0 && v != g.version && m.versionFunc != nil {
+		set, err := m.versionFunc(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("definitions of version %d of stream %d: %w", v, s.ID, err)
+		}
+		if d, ok := set.Lookup(g.def.Name); ok {
+			return d, nil
+		}
+	}
+	if err := m.checkCounts(ctx, tx, g.def, s, s.DefinitionVersion != g.version); err != nil {
+		return nil, err
+	}
+	return g.def, nil
+}
+
 // checkCounts recounts the fire counts of a stored stream from its
-// events when the definition changed since the stream was created (the
-// number of fire criteria differs) and it is not ready to fire yet.
-func (m *Manager) checkCounts(ctx context.Context, tx db.Ops, d *Definition, s *stream.Stream) error {
-	if len(s.FireCounts) == len(d.FireCriteria) || !s.FireTimestamp.IsZero() {
+// events when the definition changed since the stream was created (always
+// or, unless always, when the number of fire criteria differs) and it is
+// not ready to fire yet.
+func (m *Manager) checkCounts(ctx context.Context, tx db.Ops, d *Definition, s *stream.Stream, always bool) error {
+	if (!always && len(s.FireCounts) == len(d.FireCriteria)) || !s.FireTimestamp.IsZero() {
 		return nil
 	}
 	events, err := tx.StreamEvents(ctx, s.ID)
@@ -648,8 +720,7 @@ func (m *Manager) checkCounts(ctx context.Context, tx db.Ops, d *Definition, s *
 // event. A stored stream that takes no event and is not closed needs no
 // write and is left out. An event whose stream's expiration cannot be
 // evaluated is left out of the stream and recorded in g.failed.
-func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.Time, ts *counters) []segment {
-	d := g.def
+func (m *Manager) plan(g *group, cur *stream.Stream, curDef *Definition, events []pending, now time.Time, ts *counters) []segment {
 	var segs []segment
 	if cur != nil {
 		s := *cur
@@ -661,6 +732,12 @@ func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.
 			segs[n-1].closed = true
 		}
 		startNew := len(segs) == 0 || segs[len(segs)-1].closed
+		// The stored stream goes on under its own definition; new
+		// streams follow the group's.
+		d := g.def
+		if !startNew && !segs[len(segs)-1].isNew {
+			d = curDef
+		}
 		first, last := p.ev.Timestamp, p.ev.Timestamp
 		if !startNew {
 			s := &segs[len(segs)-1].s
@@ -679,7 +756,7 @@ func (m *Manager) plan(g *group, cur *stream.Stream, events []pending, now time.
 		if startNew {
 			segs = append(segs, segment{isNew: true, from: i, s: stream.Stream{
 				Name: d.Name, Key: g.key, DistinguishedBy: g.dist, State: stream.StateActive, Open: true,
-				FireCounts: make([]int, len(d.FireCriteria)),
+				FireCounts: make([]int, len(d.FireCriteria)), DefinitionVersion: g.version,
 			}})
 			ts.add(statNewStreams, 1)
 		}
@@ -757,7 +834,7 @@ func newStream(w segment, now time.Time) db.NewStream {
 		Name: s.Name, Key: s.Key, DistinguishedBy: s.DistinguishedBy,
 		FirstEvent: s.FirstEvent, LastEvent: s.LastEvent,
 		ExpireTimestamp: s.ExpireTimestamp, FireTimestamp: s.FireTimestamp,
-		FireCounts: s.FireCounts, EventIDs: w.ids, Now: now,
+		FireCounts: s.FireCounts, EventIDs: w.ids, Now: now, DefinitionVersion: s.DefinitionVersion,
 	}
 }
 
