@@ -170,6 +170,9 @@ type Config struct {
 	// Serve selects the parts winchester serve runs, so that large
 	// installations can run ingest and workers as separate processes.
 	Serve Serve `yaml:"serve"`
+	// Definitions configures the live, versioned trigger and pipeline
+	// definitions kept in the database (docs/DEFINITIONS.md).
+	Definitions DefinitionsConfig `yaml:"definitions"`
 
 	// File is the absolute path of the config file (set by Read).
 	File string `yaml:"-"`
@@ -246,6 +249,31 @@ type Serve struct {
 
 // DefaultServeWorkers is the default of serve.workers.
 const DefaultServeWorkers = 1
+
+// DefinitionsConfig is the definitions section: where the trigger and
+// pipeline definitions come from when a process starts, and how often it
+// looks for a new version in the database.
+type DefinitionsConfig struct {
+	// Source decides what wins on start when the database holds a
+	// version: "files" (default: the files are applied, a new version
+	// when they differ from the newest) or "database" (the newest version
+	// runs; the files only seed an empty database). Either way, with no
+	// stored version the files are applied as version 1.
+	Source string `yaml:"source"`
+	// PollInterval is how often a process looks for a new version
+	// (default DefaultDefinitionsPollInterval).
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Sources of definitions.source.
+const (
+	DefinitionsFromFiles    = "files"
+	DefinitionsFromDatabase = "database"
+)
+
+// DefaultDefinitionsPollInterval is the default of
+// definitions.poll_interval.
+const DefaultDefinitionsPollInterval = 5 * time.Second
 
 // Duration is a time span read from a number of seconds (10, 0.5) or a Go
 // duration string ("30s", "5m").
@@ -472,6 +500,12 @@ func (c *Config) withDefaults() {
 	}
 	if !c.has("serve.consumers") {
 		c.Serve.Consumers = true
+	}
+	if c.Definitions.Source == "" {
+		c.Definitions.Source = DefinitionsFromFiles
+	}
+	if c.Definitions.PollInterval == 0 {
+		c.Definitions.PollInterval = Duration(DefaultDefinitionsPollInterval)
 	}
 	if !c.has("statistics_period") && c.StatisticsPeriod == 0 {
 		c.StatisticsPeriod = Duration(DefaultStatisticsPeriod)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/job"
+	"github.com/winchester-go/winchester/live"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
@@ -22,7 +24,10 @@ type Definitions struct {
 	TriggerFile  string
 	Pipelines    *pipeline.Definitions
 	PipelineFile string
-	Registry     *pipeline.Registry
+	// Texts are the source texts the triggers and pipelines were parsed
+	// from (what a version of the live definitions stores).
+	Texts    live.Texts
+	Registry *pipeline.Registry
 	Distiller    *distiller.Distiller
 	EventDefs    []*distiller.Definition
 	DistillFile  string
@@ -83,14 +88,17 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 			errs = append(errs, fmt.Errorf("trigger_definitions: %w", err))
 		} else {
 			defs.TriggerFile = path
-			tdefs, warnings, err := trigger.Load(path)
-			for _, w := range warnings {
-				log.Warn("trigger definitions", "warning", w.String())
-			}
+			data, err := os.ReadFile(path)
 			if err != nil {
-				errs = append(errs, err)
+				errs = append(errs, &trigger.DefinitionError{File: path, Err: err})
+			} else {
+				defs.Texts.TriggerFile, defs.Texts.Triggers = path, string(data)
+				tdefs, err := parseTriggers(path, data, log)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				defs.Triggers = tdefs
 			}
-			defs.Triggers = tdefs
 		}
 	}
 
@@ -110,20 +118,21 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 			errs = append(errs, fmt.Errorf("pipeline_config: %w", err))
 		} else {
 			defs.PipelineFile = path
-			pdefs, err := pipeline.Load(path, selected)
+			data, err := os.ReadFile(path)
 			if err != nil {
-				errs = append(errs, err)
+				errs = append(errs, fmt.Errorf("load pipelines: %w", err))
+			} else {
+				defs.Texts.PipelineFile, defs.Texts.Pipelines = path, string(data)
+				pdefs, err := pipeline.Parse(path, data, selected)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				defs.Pipelines = pdefs
 			}
-			defs.Pipelines = pdefs
 		}
 	}
-	if defs.Triggers != nil && defs.Pipelines != nil {
-		if err := trigger.CheckPipelines(defs.Triggers, func(name string) bool {
-			_, ok := defs.Pipelines.Pipeline(name)
-			return ok
-		}); err != nil {
-			errs = append(errs, err)
-		}
+	if err := checkPipelines(defs.Triggers, defs.Pipelines); err != nil {
+		errs = append(errs, err)
 	}
 
 	if cfg.DistillerConfig != "" {
@@ -166,6 +175,27 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 	return defs, nil
 }
 
+// parseTriggers parses a triggers file's text, logging its warnings.
+func parseTriggers(file string, data []byte, log *slog.Logger) ([]*trigger.Definition, error) {
+	tdefs, warnings, err := trigger.Parse(file, data)
+	for _, w := range warnings {
+		log.Warn("trigger definitions", "warning", w.String())
+	}
+	return tdefs, err
+}
+
+// checkPipelines reports every trigger naming a pipeline that pipes do
+// not define (nothing when either is missing).
+func checkPipelines(triggers []*trigger.Definition, pipes *pipeline.Definitions) error {
+	if triggers == nil || pipes == nil {
+		return nil
+	}
+	return trigger.CheckPipelines(triggers, func(name string) bool {
+		_, ok := pipes.Pipeline(name)
+		return ok
+	})
+}
+
 // Engine is an open engine: definitions, store and trigger manager.
 type Engine struct {
 	Config  *Config
@@ -174,6 +204,9 @@ type Engine struct {
 	Manager *trigger.Manager
 	Clock   stream.Clock
 	Logger  *slog.Logger
+	// Live keeps the definitions current with the versions stored in the
+	// database; nil until StartDefinitions or AttachDefinitions.
+	Live *live.Keeper
 }
 
 // Open loads the definitions, opens the store and builds the manager.
@@ -204,21 +237,123 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	if defs.Distiller != nil {
 		distill = defs.Distiller.Event
 	}
+	e := &Engine{Config: cfg, Defs: defs, Store: store, Clock: opts.Clock, Logger: log}
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
 		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), DistillFunc: distill,
-		Limits: cfg.EventLimits.Limits(),
+		Limits: cfg.EventLimits.Limits(), VersionFunc: e.triggerSet,
 	})
 	if err != nil {
 		_ = store.Close()
 		_ = defs.Close()
 		return nil, err
 	}
-	e := &Engine{Config: cfg, Defs: defs, Store: store, Manager: mgr, Clock: opts.Clock, Logger: log}
+	e.Manager = mgr
 	if err := e.bindBuiltinJobs(); err != nil {
 		_ = e.Close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// triggerSet is the manager's VersionFunc: the triggers of a stored
+// version, once the live definitions run.
+func (e *Engine) triggerSet(ctx context.Context, tx db.Ops, version int64) (*trigger.Set, error) {
+	if e.Live == nil {
+		return nil, fmt.Errorf("definitions version %d: no live definitions", version)
+	}
+	return e.Live.TriggerSet(ctx, tx, version)
+}
+
+// newKeeper returns the engine's keeper of live definitions.
+func (e *Engine) newKeeper(mgr *trigger.Manager) (*live.Keeper, error) {
+	ds, ok := e.Store.(db.DefinitionStore)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) cannot keep versioned definitions", e.Store)
+	}
+	return live.New(ds, e.Defs.Registry, mgr, live.Config{
+		Start: e.Config.Definitions.Source, PollInterval: e.Config.Definitions.PollInterval.Std(),
+		Clock: e.Clock, Logger: e.Logger.With("component", "definitions"),
+	}), nil
+}
+
+// StartDefinitions runs the live definitions of a long-running process
+// (serve, consume, pipeline_worker): with no version stored the files are
+// stored as version 1; otherwise definitions.source decides whether the
+// files (a new version when they differ) or the newest stored version
+// run. Then RunDefinitions keeps them current.
+func (e *Engine) StartDefinitions(ctx context.Context) error {
+	k, err := e.newKeeper(e.Manager)
+	if err != nil {
+		return err
+	}
+	e.Live = k
+	return k.Start(ctx, e.Defs.Texts)
+}
+
+// AttachDefinitions gives the engine a keeper over the stored versions
+// without applying the files or swapping the manager's definitions (the
+// operator's definitions commands).
+func (e *Engine) AttachDefinitions(ctx context.Context) error {
+	k, err := e.newKeeper(nil)
+	if err != nil {
+		return err
+	}
+	if err := k.Attach(ctx); err != nil {
+		return err
+	}
+	e.Live = k
+	return nil
+}
+
+// RunDefinitions polls for new versions until ctx ends (see
+// live.Keeper.Run). It does nothing without StartDefinitions.
+func (e *Engine) RunDefinitions(ctx context.Context) error {
+	if e.Live == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return e.Live.Run(ctx)
+}
+
+// ReloadFiles reads the configured trigger and pipeline files again and
+// applies them as a new version when they changed (SIGHUP). Invalid files
+// change nothing: the error lists their problems.
+func (e *Engine) ReloadFiles(ctx context.Context) (*live.ApplyResult, error) {
+	if e.Live == nil {
+		return nil, errors.New("live definitions are not running")
+	}
+	texts, err := ReadDefinitionTexts(e.Config)
+	if err != nil {
+		return nil, err
+	}
+	return e.Live.Apply(ctx, texts, live.SourceFiles, false)
+}
+
+// ReadDefinitionTexts reads the trigger and pipeline files cfg names, as
+// texts for a version of the live definitions (not validated: see
+// live.Parse).
+func ReadDefinitionTexts(cfg *Config) (live.Texts, error) {
+	var t live.Texts
+	var errs []error
+	read := func(key, name string, file, text *string) {
+		if name == "" {
+			return
+		}
+		path, err := cfg.ResolvePath(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			return
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			return
+		}
+		*file, *text = path, string(data)
+	}
+	read("trigger_definitions", cfg.TriggerDefinitions, &t.TriggerFile, &t.Triggers)
+	read("pipeline_config", cfg.PipelineConfig, &t.PipelineFile, &t.Pipelines)
+	return t, errors.Join(errs...)
 }
 
 // Close closes the store and the handler registry.
@@ -257,7 +392,16 @@ func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 			}
 			return 2 // streams of unknown triggers: the original's "n/a" debugger
 		},
+		ResolveFunc: e.resolveFunc(),
 	}
+}
+
+// resolveFunc returns the workers' ResolveFunc when live definitions run.
+func (e *Engine) resolveFunc() pipeline.ResolveFunc {
+	if e.Live == nil {
+		return nil
+	}
+	return e.Live.Resolve
 }
 
 // NewWorker returns a pipeline worker over the engine's store, pipelines

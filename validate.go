@@ -130,6 +130,14 @@ func (c *Config) Validate() error {
 	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", c.pos("http"), err))
 	}
+	switch c.Definitions.Source {
+	case DefinitionsFromFiles, DefinitionsFromDatabase:
+	default:
+		bad("definitions.source", "%q: must be files or database", c.Definitions.Source)
+	}
+	if c.Definitions.PollInterval <= 0 {
+		bad("definitions.poll_interval", "must be positive")
+	}
 	if c.Serve.Workers < 0 {
 		bad("serve.workers", "%d: must be 0 (no workers) or more", c.Serve.Workers)
 	}

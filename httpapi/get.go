@@ -359,8 +359,11 @@ func (s *Server) getTriggers(w http.ResponseWriter, r *http.Request) {
 	_, per := s.mgr.Stats().Totals()
 	defs := s.mgr.Definitions()
 	out := struct {
+		// Version is the version of the definitions the manager runs
+		// (0: none).
+		Version  int64         `json:"version"`
 		Triggers []triggerJSON `json:"triggers"`
-	}{Triggers: make([]triggerJSON, 0, len(defs))}
+	}{Version: s.mgr.Version(), Triggers: make([]triggerJSON, 0, len(defs))}
 	for _, d := range defs {
 		t := triggerJSON{
 			Name: d.Name, File: d.File, Line: d.Line, DebugLevel: d.DebugLevel,

@@ -32,6 +32,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/explain"
 	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/live"
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -54,6 +55,11 @@ type Options struct {
 	// Tokens are the accepted bearer tokens (Config.LoadTokens); none:
 	// no authentication.
 	Tokens []Token
+	// Definitions are the live definitions: the /v1/definitions
+	// endpoints apply, list, show and roll back versions through it, and
+	// GET /v1/triggers reports its version (nil: the endpoints answer
+	// 404).
+	Definitions *live.Keeper
 }
 
 // DefaultShutdownGrace is the default of Options.ShutdownGrace.
@@ -70,6 +76,7 @@ type Server struct {
 	grace     time.Duration
 	tokens    []hashedToken
 	explainer *explain.Explainer
+	defs      *live.Keeper
 	draining  atomic.Bool
 	handler   http.Handler
 }
@@ -87,7 +94,7 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 		return nil, err
 	}
 	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace,
-		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill})}
+		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -132,6 +139,12 @@ func (s *Server) routes() http.Handler {
 	route("GET /v1/events", ScopeRead, s.getEvents)
 	route("GET /v1/events/{message_id}", ScopeRead, s.getEvent)
 	route("GET /v1/triggers", ScopeRead, s.getTriggers)
+	if s.defs != nil {
+		route("GET /v1/definitions", ScopeAdmin, s.listDefinitions)
+		route("GET /v1/definitions/{version}", ScopeAdmin, s.showDefinitions)
+		route("POST /v1/definitions", ScopeAdmin, s.applyDefinitions)
+		route("POST /v1/definitions/rollback", ScopeAdmin, s.rollbackDefinitions)
+	}
 	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout.Std(), `{"error":"request timed out"}`)
 }
 

@@ -170,3 +170,13 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }
+
+// NewDefinitionsCollector returns the gauge winchester_definitions_version:
+// the version of the live definitions the process runs, read from version
+// at scrape time.
+func NewDefinitionsCollector(version func() int64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "winchester_definitions_version",
+		Help: "Version of the trigger and pipeline definitions this process runs (0: none yet).",
+	}, func() float64 { return float64(version()) })
+}

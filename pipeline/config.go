@@ -19,6 +19,7 @@ import (
 type Definitions struct {
 	File      string
 	pipelines map[string]*Pipeline
+	texts     map[string]string // each pipeline's YAML in a canonical form, for Diff
 }
 
 // Entry is one handler entry of a pipeline in its normalised form.
@@ -140,6 +141,10 @@ func Parse(file string, data []byte, reg *Registry) (*Definitions, error) {
 		errs = append(errs, perrs...)
 		if len(perrs) == 0 {
 			defs.pipelines[f.Name] = p
+			if defs.texts == nil {
+				defs.texts = map[string]string{}
+			}
+			defs.texts[f.Name] = yamlfile.Canonical(f.Value)
 		}
 	}
 	if len(errs) > 0 {

@@ -20,6 +20,19 @@ import (
 // none), and false when no trigger of that name is defined.
 type LookupFunc func(trigger string) (fire, expire string, ok bool)
 
+// Resolution is what a stream runs: its trigger's fire and expire
+// pipeline names ("" for none) and the pipelines they name.
+type Resolution struct {
+	Fire, Expire string
+	Pipelines    *Definitions
+}
+
+// ResolveFunc returns what a stream runs, found by its trigger and the
+// version of the definitions it was created under; false when its
+// trigger is not defined there. An error (the definitions could not be
+// read) fails the attempt, to be retried.
+type ResolveFunc func(ctx context.Context, s stream.Stream) (Resolution, bool, error)
+
 // FeedFunc stores new events produced by a pipeline and puts them into
 // streams, inside the worker's transaction (trigger.Manager.AddEventsTx).
 type FeedFunc func(ctx context.Context, tx db.Ops, events []stream.Event) error
@@ -104,6 +117,10 @@ type WorkerConfig struct {
 	DebugLevelFunc func(trigger string) int
 	// Sleep waits between idle passes; tests and replays replace it.
 	SleepFunc func(ctx context.Context, d time.Duration) error
+	// ResolveFunc, when set, finds the pipelines of each stream instead of
+	// the lookup and pipelines given to NewWorker (versioned, live
+	// definitions).
+	ResolveFunc ResolveFunc
 	// AttemptFunc, when set, is called with every stream a pass processed
 	// (metrics). It may be called from several goroutines at once (one per
 	// running pipeline) and must be quick.
@@ -227,6 +244,16 @@ func NewWorker(store Store, pipelines *Definitions, lookup LookupFunc, feed Feed
 		slots: make(chan struct{}, cfg.Concurrency),
 		log:   log.With("component", "pipeline_worker", "worker_id", cfg.Name),
 	}, nil
+}
+
+// resolve finds what stream s runs: with the ResolveFunc, or the lookup
+// and pipelines of the worker.
+func (w *Worker) resolve(ctx context.Context, s stream.Stream) (Resolution, bool, error) {
+	if w.cfg.ResolveFunc != nil {
+		return w.cfg.ResolveFunc(ctx, s)
+	}
+	fire, expire, ok := w.lookup(s.Name)
+	return Resolution{Fire: fire, Expire: expire, Pipelines: w.pipelines}, ok, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -405,19 +432,25 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 		return a
 	}
 
-	fire, expire, ok := w.lookup(s.Name)
+	res, ok, err := w.resolve(ctx, s)
+	if err != nil {
+		err = fmt.Errorf("definitions of stream %d: %w", s.ID, err)
+		log.Warn("cannot find the stream's definitions", "error", err)
+		return failed(err, true)
+	}
 	if !ok {
 		err := fmt.Errorf("unknown trigger definition %q", s.Name)
 		log.Error("stream has no trigger definition", "error", err)
 		return failed(err, false)
 	}
+	fire, expire := res.Fire, res.Expire
 	a.Pipeline = fire
 	if action == db.Expire {
 		a.Pipeline = expire
 	}
 	var newEvents []stream.Event
 	if a.Pipeline != "" {
-		p, ok := w.pipelines.Pipeline(a.Pipeline)
+		p, ok := res.Pipelines.Pipeline(a.Pipeline)
 		if !ok {
 			err := fmt.Errorf("unknown pipeline %q", a.Pipeline)
 			log.Error("trigger names an unknown pipeline", "pipeline", a.Pipeline)
@@ -474,7 +507,7 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 	// The pipeline is done: its slot goes to the next stream while the
 	// completion waits for its group.
 	t.finish()
-	err := t.complete(ctx, claimed, newEvents, log)
+	err = t.complete(ctx, claimed, newEvents, log)
 	switch {
 	case errors.Is(err, db.ErrConflict):
 		// Our lease ended and another worker took the stream over: it

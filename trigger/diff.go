@@ -1,13 +1,10 @@
 package trigger
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // ChangePolicy is a trigger's on_change key: what becomes of the open
@@ -53,20 +50,6 @@ func ParseChangePolicy(s string) (ChangePolicy, error) {
 		return Fire, nil
 	}
 	return 0, fmt.Errorf("unknown on_change policy %q (want keep, expire or fire)", s)
-}
-
-// canonical renders a YAML value in a form that is equal for equal
-// values however they are written (aliases and merge keys resolved, keys
-// sorted, comments and layout dropped).
-func canonical(n *yaml.Node) string {
-	var v any
-	if err := n.Decode(&v); err == nil {
-		if b, err := json.Marshal(v); err == nil {
-			return string(b)
-		}
-	}
-	b, _ := yaml.Marshal(n)
-	return string(b)
 }
 
 // ChangeKind says how a trigger differs between two versions.

@@ -214,7 +214,7 @@ func (l *loader) definition(n *yaml.Node) *Definition {
 	}
 	d.texts = make(map[string]string, len(list))
 	for _, f := range list {
-		d.texts[f.Name] = canonical(f.Value)
+		d.texts[f.Name] = yamlfile.Canonical(f.Value)
 	}
 	if len(l.errs) > before {
 		return nil

@@ -105,8 +105,10 @@ type ManagerConfig struct {
 }
 
 // VersionFunc returns the trigger definitions of a version of the
-// definitions. It is called during ingest transactions: it should cache.
-type VersionFunc func(ctx context.Context, version int64) (*Set, error)
+// definitions. It is called inside ingest transactions, with the
+// transaction's Ops (on SQLite the store itself would wait for the
+// transaction): it should cache.
+type VersionFunc func(ctx context.Context, tx db.Ops, version int64) (*Set, error)
 
 // DefaultMaxAttempts is the default of ManagerConfig.MaxAttempts.
 const DefaultMaxAttempts = 5
@@ -679,7 +681,7 @@ func (m *Manager) streamDefinition(ctx context.Context, tx db.Ops, g *group, s *
 		return nil, nil
 	}
 	if v := s.DefinitionVersion; v != 0 && v != g.version && m.versionFunc != nil {
-		set, err := m.versionFunc(ctx, v)
+		set, err := m.versionFunc(ctx, tx, v)
 		if err != nil {
 			return nil, fmt.Errorf("definitions of version %d of stream %d: %w", v, s.ID, err)
 		}

@@ -69,7 +69,7 @@ func TestManagerVersions(t *testing.T) {
 			var asked []int64
 			m, err := trigger.NewManager(store, v1, trigger.ManagerConfig{
 				Clock: fixedClock{now}, Version: 1,
-				VersionFunc: func(_ context.Context, v int64) (*trigger.Set, error) {
+				VersionFunc: func(_ context.Context, _ db.Ops, v int64) (*trigger.Set, error) {
 					asked = append(asked, v)
 					if v != 1 {
 						return nil, fmt.Errorf("no version %d", v)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
@@ -61,8 +62,16 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 		}
 	}()
 	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once, "jobs", len(eng.Defs.Jobs))
+	if err := eng.StartDefinitions(ctx); err != nil {
+		return err
+	}
 	if !opts.Once {
-		return eng.RunWorker(ctx, opts.Name) // the pipelines, and the scheduled jobs beside them
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return cli.RunDefinitions(gctx, eng, logger) })
+		// The pipelines, and the scheduled jobs beside them; both stop
+		// when ctx ends.
+		g.Go(func() error { return eng.RunWorker(gctx, opts.Name) })
+		return g.Wait()
 	}
 	wcfg := eng.WorkerConfig(opts.Name)
 	// One pass, alone: it does the housekeeping itself, as the job runner

@@ -87,8 +87,15 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 	if eng.Defs.Distiller == nil && needsDistiller(consumers) {
 		return fmt.Errorf("%s: distiller_config is not set: consumers need event definitions to turn notifications into events", cfg.File)
 	}
+	if err := eng.StartDefinitions(ctx); err != nil {
+		return err
+	}
+	if err := met.Registry().Register(metrics.NewDefinitionsCollector(eng.Live.Number)); err != nil {
+		return fmt.Errorf("register definitions metrics: %w", err)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return cli.RunDefinitions(gctx, eng, log) })
 	if o.metrics != "" {
 		ln, err := net.Listen("tcp", o.metrics)
 		if err != nil {

@@ -121,6 +121,12 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			log.Warn("close engine", "error", err)
 		}
 	}()
+	if err := eng.StartDefinitions(ctx); err != nil {
+		return err
+	}
+	if err := met.Registry().Register(metrics.NewDefinitionsCollector(eng.Live.Number)); err != nil {
+		return fmt.Errorf("register definitions metrics: %w", err)
+	}
 	if err := met.Registry().Register(metrics.NewManagerCollector(eng.Manager)); err != nil {
 		return fmt.Errorf("register manager metrics: %w", err)
 	}
@@ -131,10 +137,12 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	grace := cfg.ShutdownGrace.Std()
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return cli.RunDefinitions(gctx, eng, log) })
 	var parts []string
 	if cfg.Serve.HTTP {
 		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, httpapi.Options{
 			Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
+			Definitions: eng.Live,
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.File, err)
@@ -193,7 +201,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 		parts = append(parts, fmt.Sprintf("consumers=%d", len(cfg.Consumers)))
 	}
 	log.Info("serving", "database", winchester.MaskURL(cfg.DatabaseURL), "parts", strings.Join(parts, " "),
-		"purge_completed_streams", cfg.PurgeCompletedStreams)
+		"purge_completed_streams", cfg.PurgeCompletedStreams, "definitions_version", eng.Live.Number())
 	err = g.Wait()
 	if err != nil && ctx.Err() == nil {
 		return err

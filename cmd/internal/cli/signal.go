@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/winchester-go/winchester"
 )
 
 // Causes of the contexts returned by Shutdown.
@@ -74,4 +76,35 @@ func Shutdown(parent context.Context, grace time.Duration, logger *slog.Logger) 
 		cancelHard(context.Canceled)
 	}
 	return softCtx, hardCtx, stop
+}
+
+// RunDefinitions keeps a long-running process's live definitions current
+// until ctx ends: it polls for new versions (Engine.RunDefinitions) and,
+// on SIGHUP, reads the configured files again and applies them when
+// definitions.source is files (invalid files are logged and change
+// nothing). It returns nil when ctx is cancelled.
+func RunDefinitions(ctx context.Context, eng *winchester.Engine, logger *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := make(chan error, 1)
+	go func() { done <- eng.RunDefinitions(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-hup:
+			if eng.Config.Definitions.Source != winchester.DefinitionsFromFiles {
+				logger.Warn("SIGHUP ignored: definitions.source is not files; apply definitions with winchester definitions apply")
+				continue
+			}
+			res, err := eng.ReloadFiles(ctx)
+			if err != nil {
+				logger.Error("SIGHUP: the definition files were not applied", "error", err)
+				continue
+			}
+			logger.Info("SIGHUP: definition files read again", "version", res.Version, "new_version", res.Created,
+				"changes", len(res.Changes))
+		}
+	}
 }
