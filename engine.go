@@ -26,12 +26,12 @@ type Definitions struct {
 	PipelineFile string
 	// Texts are the source texts the triggers and pipelines were parsed
 	// from (what a version of the live definitions stores).
-	Texts    live.Texts
-	Registry *pipeline.Registry
-	Distiller    *distiller.Distiller
-	EventDefs    []*distiller.Definition
-	DistillFile  string
-	TrimAge      *timex.Expr
+	Texts       live.Texts
+	Registry    *pipeline.Registry
+	Distiller   *distiller.Distiller
+	EventDefs   []*distiller.Definition
+	DistillFile string
+	TrimAge     *timex.Expr
 	// Jobs are the scheduled jobs of the configuration and the built-in
 	// ones, disabled ones included (a runner skips them). The Func of a
 	// built-in job is set by Open.
