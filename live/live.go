@@ -325,7 +325,7 @@ func (k *Keeper) use(v *Version) error {
 	k.cur = v
 	k.cacheLocked(v)
 	k.mu.Unlock()
-	if prev == nil || prev.Number != v.Number {
+	if k.mgr != nil && (prev == nil || prev.Number != v.Number) {
 		from := int64(0)
 		if prev != nil {
 			from = prev.Number

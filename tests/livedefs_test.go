@@ -1,0 +1,296 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/db/postgres"
+	"github.com/winchester-go/winchester/stream"
+)
+
+// liveTriggers are the definitions of version 1: a trigger whose fire
+// criterion is two chg.a events (on_change: keep, the default).
+const liveTriggers = `
+- name: chg
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_p
+  match_criteria:
+  - event_type: chg.*
+  fire_criteria:
+  - event_type: chg.a
+    number: 2
+`
+
+// liveAdded is a trigger added through the API.
+const liveAdded = `
+- name: added
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_p
+  match_criteria:
+  - event_type: added.*
+  fire_criteria:
+  - event_type: added.x
+`
+
+// liveChanged is chg with another fire criterion, as many of them.
+const liveChanged = `
+- name: chg
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_p
+  on_change: keep
+  match_criteria:
+  - event_type: chg.*
+  fire_criteria:
+  - event_type: chg.b
+    number: 2
+`
+
+// logProcess is a running command whose JSON log is kept.
+type logProcess struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan error
+}
+
+func (p *logProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func startLogProcess(t *testing.T, bin string, args ...string) *logProcess {
+	t.Helper()
+	p := &logProcess{done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, args...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// runsVersion reports whether a process's log says it runs version n.
+func (p *logProcess) runsVersion(n int64) bool {
+	for _, line := range strings.Split(p.output(), "\n") {
+		var rec struct {
+			Msg     string `json:"msg"`
+			Version int64  `json:"version"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "running definitions version" && rec.Version == n {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond until it holds or a deadline passes (processes
+// share nothing with the test but the database and HTTP).
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool, logs ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, l := range logs {
+				b.WriteString(l())
+				b.WriteString("\n----\n")
+			}
+			t.Fatalf("%s: not within %s\nlogs:\n%s", what, within, b.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLiveDefinitions runs three processes on one PostgreSQL database:
+// serve A (HTTP ingest and the admin API), serve B (HTTP ingest, where
+// the events arrive) and a pipeline_worker. Definitions change through
+// A's API; B and the worker pick them up within seconds, without a
+// restart.
+func TestLiveDefinitions(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	store, err := postgres.Open(t.Context(), url, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open PostgreSQL store: %v", err)
+	}
+	defer store.Close()
+	serveBin := buildCommand(t, "winchester")
+	workerBin := buildCommand(t, "pipeline_worker")
+
+	dir := t.TempDir()
+	files := map[string]string{
+		"winchester.yaml": fmt.Sprintf(`database: {url: %q}
+trigger_definitions: triggers.yaml
+pipeline_config: pipelines.yaml
+pipeline_worker_delay: 0.1
+purge_completed_streams: false
+definitions: {source: database, poll_interval: 0.2}
+`, url),
+		"triggers.yaml":  liveTriggers,
+		"pipelines.yaml": "fire_p: [logger]\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "winchester.yaml")
+	a := startServe(t, serveBin, "-c", cfg, "--no-workers")
+	b := startServe(t, serveBin, "-c", cfg, "--no-workers")
+	w := startLogProcess(t, workerBin, "-c", cfg, "-n", "w", "--log-format", "json")
+	logs := []func() string{a.output, b.output, w.output}
+	ds := store
+
+	version := func(p *serveProcess) int64 {
+		_, body := httpDo(t, "GET", p.url+"/v1/triggers", nil)
+		var out struct {
+			Version int64 `json:"version"`
+		}
+		_ = json.Unmarshal([]byte(body), &out)
+		return out.Version
+	}
+	waitFor(t, "every process runs version 1", 30*time.Second, func() bool {
+		return version(a) == 1 && version(b) == 1 && w.runsVersion(1)
+	}, logs...)
+	apply := func(triggers string) (int, string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]string{"triggers": triggers})
+		return httpDo(t, "POST", a.url+"/v1/definitions", bytes.NewReader(body))
+	}
+	applied := func(triggers string, want int64) {
+		t.Helper()
+		code, body := apply(triggers)
+		if code != 200 || !strings.Contains(body, fmt.Sprintf(`"version":%d,`, want)) {
+			t.Fatalf("POST /v1/definitions = %d %s, want version %d", code, body, want)
+		}
+		waitFor(t, fmt.Sprintf("B and the worker run version %d", want), 10*time.Second, func() bool {
+			return version(b) == want && w.runsVersion(want)
+		}, logs...)
+	}
+	n := 0
+	send := func(typ, k string) {
+		t.Helper()
+		n++
+		ev := fmt.Sprintf(`{"message_id":"m%d","event_type":%q,"timestamp":%q,"k":%q}`, n, typ,
+			time.Now().UTC().Format("2006-01-02T15:04:05.000000"), k)
+		code, body := httpDo(t, "POST", b.url+"/v1/events", strings.NewReader(ev))
+		if code != 200 || !strings.Contains(body, `"stored":1`) {
+			t.Fatalf("POST /v1/events %s = %d %s", ev, code, body)
+		}
+	}
+	streamsOf := func(trigger, k string) []stream.Stream {
+		t.Helper()
+		found, err := store.FindStreams(t.Context(), db.FindStreamsParams{Name: trigger,
+			DistinguishedBy: map[string]stream.Value{"k": stream.String(k)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []stream.Stream
+		for _, f := range found {
+			out = append(out, f.Stream)
+		}
+		return out
+	}
+	firedOnce := func(trigger, k string) func() bool {
+		return func() bool {
+			s := streamsOf(trigger, k)
+			return len(s) == 1 && s[0].State == stream.StateCompleted && !s[0].FireTimestamp.IsZero()
+		}
+	}
+
+	// A trigger added through A's API matches events arriving at B, and
+	// its stream fires in the worker.
+	applied(liveTriggers+liveAdded, 2)
+	send("added.x", "1")
+	waitFor(t, "the added trigger's stream fires", 10*time.Second, firedOnce("added", "1"), logs...)
+	if s := streamsOf("added", "1"); s[0].DefinitionVersion != 2 {
+		t.Errorf("stream of the added trigger has version %d, want 2", s[0].DefinitionVersion)
+	}
+
+	// An open stream of chg under version 2 (one chg.a of two).
+	send("chg.a", "old")
+
+	// Deleting the added trigger and changing chg's criterion (same
+	// count) is version 3.
+	applied(liveChanged, 3)
+	send("added.x", "2")
+	// The open chg stream keeps version 2: a second chg.a fires it.
+	send("chg.a", "old")
+	waitFor(t, "the open stream fires under its old version", 10*time.Second, firedOnce("chg", "old"), logs...)
+	if s := streamsOf("chg", "old"); s[0].DefinitionVersion != 2 {
+		t.Errorf("old stream has version %d, want 2", s[0].DefinitionVersion)
+	}
+	// A new stream follows version 3: chg.a no longer counts.
+	send("chg.a", "new")
+	send("chg.a", "new")
+	s := streamsOf("chg", "new")
+	if len(s) != 1 || s[0].DefinitionVersion != 3 || !s[0].FireTimestamp.IsZero() || s[0].State != stream.StateActive {
+		t.Fatalf("new stream after two chg.a = %+v, want one active stream of version 3, not ready", s)
+	}
+	if got := fmt.Sprint(s[0].FireCounts); got != "[0]" {
+		t.Errorf("new stream's counts = %s, want [0]: counts of the old criterion reused", got)
+	}
+	send("chg.b", "new")
+	send("chg.b", "new")
+	waitFor(t, "the new stream fires under the new criterion", 10*time.Second, firedOnce("chg", "new"), logs...)
+	// The deleted trigger took no event.
+	if s := streamsOf("added", "2"); len(s) != 0 {
+		t.Errorf("deleted trigger made streams %+v", s)
+	}
+
+	// An invalid version is refused with file:line problems and changes
+	// nothing.
+	code, body := apply(liveChanged + "- name: broken\n  fire_pipeline: nowhere\n")
+	if code != 422 || !strings.Contains(body, `triggers.yaml:12: trigger \"broken\": expiration: required field`) {
+		t.Errorf("POST invalid definitions = %d %s, want 422 with file:line problems", code, body)
+	}
+	if latest, _, err := ds.LatestDefinitionVersion(t.Context()); err != nil || latest != 3 {
+		t.Errorf("latest version after an invalid one = %d, %v; want 3", latest, err)
+	}
+
+	// Rolling back to version 2 restores the added trigger everywhere.
+	code, body = httpDo(t, "POST", a.url+"/v1/definitions/rollback", strings.NewReader(`{"version": 2}`))
+	if code != 200 || !strings.Contains(body, `"version":4,`) || !strings.Contains(body, `"name":"added","change":"added"`) {
+		t.Fatalf("POST /v1/definitions/rollback = %d %s, want version 4 adding the trigger back", code, body)
+	}
+	waitFor(t, "every process runs version 4", 10*time.Second, func() bool {
+		return version(a) == 4 && version(b) == 4 && w.runsVersion(4)
+	}, logs...)
+	send("added.x", "3")
+	waitFor(t, "the restored trigger's stream fires", 10*time.Second, firedOnce("added", "3"), logs...)
+	code, body = httpDo(t, "GET", a.url+"/v1/definitions", nil)
+	if code != 200 || !strings.Contains(body, `"running":4`) || !strings.Contains(body, `"source":"rollback to 2"`) {
+		t.Errorf("GET /v1/definitions = %d %s", code, body)
+	}
+	_, metrics := httpDo(t, "GET", b.url+"/metrics", nil)
+	if !strings.Contains(metrics, "winchester_definitions_version 4") {
+		t.Errorf("B's /metrics lacks winchester_definitions_version 4")
+	}
+}
