@@ -280,4 +280,3 @@ func withNewline(s string) string {
 	}
 	return s + "\n"
 }
-
