@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/live"
@@ -26,7 +27,7 @@ type versionJSON struct {
 }
 
 func toVersionJSON(v db.DefinitionVersion, texts bool) versionJSON {
-	out := versionJSON{Version: v.Version, Digest: v.Digest, Source: v.Source, CreatedAt: *optTime(v.CreatedAt),
+	out := versionJSON{Version: v.Version, Digest: v.Digest, Source: v.Source, CreatedAt: v.CreatedAt.UTC().Format(time.RFC3339Nano),
 		TriggerFile: v.TriggerFile, PipelineFile: v.PipelineFile}
 	if texts {
 		out.Triggers, out.Pipelines = &v.Triggers, &v.Pipelines
