@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -108,9 +107,8 @@ func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) {
 	if p.failed(w) {
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "read body: %v", err)
+	raw, ok := s.readBody(w, r, "")
+	if !ok {
 		return
 	}
 	var body applyBody
@@ -157,7 +155,11 @@ func (s *Server) rollbackDefinitions(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Version int64 `json:"version"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	raw, ok := s.readBody(w, r, "")
+	if !ok {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Version <= 0 {
 		writeError(w, http.StatusBadRequest, "body: want {\"version\": N} with N a stored version")
