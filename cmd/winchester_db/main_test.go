@@ -82,17 +82,17 @@ func TestSQLiteEndToEnd(t *testing.T) {
 		t.Fatalf("upgrade --sql created the database file (stat: %v)", err)
 	}
 	runSteps(t, bin, dir, nil, []step{
-		{name: "upgrade", args: []string{"upgrade"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000005_definition_versions … done in \d+m?s`, `now at version 5`}},
+		{name: "upgrade", args: []string{"upgrade"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions … done in \d+m?s`, `now at version 5`}},
 		{name: "upgrade again", args: []string{"-c", "winchester.yaml", "upgrade", "head"}, want: []string{`already at version 5 \(000005_definition_versions\)`}},
 		{name: "version", args: []string{"version"}, want: []string{`version: 5 \(000005_definition_versions\)`, `up to date`}},
 		{name: "current", args: []string{"current"}, want: []string{`version: 5 `}},
 		{name: "sql when up to date", args: []string{"upgrade", "--sql"}, want: []string{`-- nothing to apply`}},
-		{name: "unknown version", args: []string{"downgrade", "7"}, code: 2, want: []string{`unknown version "7" \(known: 1, 2, 3, 5, base\)`}},
+		{name: "unknown version", args: []string{"downgrade", "7"}, code: 2, want: []string{`unknown version "7" \(known: 1, 2, 3, 4, 5, base\)`}},
 		{name: "version json", args: []string{"version", "-o", "json"},
 			want: []string{`^\{"database":"sqlite://[^"]*state.db","version":5,"name":"000005_definition_versions","dirty":false,"head":5,"head_name":"000005_definition_versions","status":"up_to_date","explanation":"up to date"\}\n$`}},
 		{name: "base without --yes", args: []string{"downgrade", "base"}, code: 2, want: []string{`drops every table .* add --yes to confirm`}},
 		{name: "version after refused downgrade", args: []string{"version"}, want: []string{`version: 5 `}},
-		{name: "upgrade to older", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000005_definition_versions, 000003_jobs, 000002_stream_key_digest, 000001_init … done`, `now at version 0 \(base\)`}},
+		{name: "upgrade to older", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done`, `now at version 0 \(base\)`}},
 		{name: "version at base", args: []string{"version"}, code: 3, want: []string{`version: 0 \(base\)`, `out of date: run winchester_db upgrade head`}},
 		{name: "version json at base", args: []string{"version", "-o", "json"}, code: 3, want: []string{`^\{.*"status":"out_of_date".*\}\n$`}},
 		{name: "force", args: []string{"force", "1"}, want: []string{`version forced to 1`}},
@@ -113,7 +113,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 	})
 	assertTables(t, url, 0)
 	runSteps(t, bin, dir, env, []step{
-		{name: "upgrade", args: []string{"upgrade", "head"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000005_definition_versions … done in`}},
+		{name: "upgrade", args: []string{"upgrade", "head"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions … done in`}},
 		{name: "upgrade again", args: []string{"upgrade"}, want: []string{`already at version 5`}},
 		{name: "version", args: []string{"version"}, want: []string{`version: 5 \(000005_definition_versions\)`, `up to date`}},
 	})
@@ -142,7 +142,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 		{name: "dirty version", args: []string{"version"}, code: 4, want: []string{`DIRTY`, `winchester_db force 5`}},
 		{name: "dirty version json", args: []string{"version", "-o", "json"}, code: 4, want: []string{`"dirty":true`, `"status":"dirty"`}},
 		{name: "force", args: []string{"force", "5"}, want: []string{`version forced to 5`}},
-		{name: "downgrade", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000005_definition_versions, 000003_jobs, 000002_stream_key_digest, 000001_init … done in`}},
+		{name: "downgrade", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done in`}},
 	})
 	assertTables(t, url, 1) // only schema_migrations is left
 }

@@ -51,6 +51,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"PurgeEvents", exercisePurgeEvents},
 		{"Jobs", exerciseJobs},
 		{"Definitions", exerciseDefinitions},
+		{"Subscribers", exerciseSubscribers},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

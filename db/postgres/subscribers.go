@@ -1,0 +1,288 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/winchester-go/winchester/db"
+)
+
+const subscriberColumns = `s.name, s.serial_no, s.position_xact, s.position_id, s.claimed_by, s.lease_until,
+  s.delivered, s.failures, s.last_error, s.updated_at`
+
+func scanSubscriber(row pgx.Row) (db.SubscriberState, error) {
+	var (
+		s       db.SubscriberState
+		lease   *int64
+		updated int64
+	)
+	err := row.Scan(&s.Name, &s.SerialNo, &s.Position.Xact, &s.Position.EventID, &s.ClaimedBy, &lease,
+		&s.Delivered, &s.Failures, &s.LastError, &updated)
+	if err != nil {
+		return s, interpretError(err)
+	}
+	s.LeaseUntil, s.UpdatedAt = optTime(lease), db.FromMicros(updated)
+	return s, nil
+}
+
+const selectSubscriber = `SELECT ` + subscriberColumns + ` FROM subscriber s WHERE s.name = $1`
+
+// SubscriberState implements db.SubscriberStore.
+func (o *ops) SubscriberState(ctx context.Context, name string) (db.SubscriberState, error) {
+	s, err := scanSubscriber(o.q.QueryRow(ctx, selectSubscriber, name))
+	if err != nil {
+		return s, fmt.Errorf("postgres: subscriber %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// SubscriberStates implements db.SubscriberStore.
+func (o *ops) SubscriberStates(ctx context.Context) ([]db.SubscriberState, error) {
+	rows, err := o.q.Query(ctx, `SELECT `+subscriberColumns+` FROM subscriber s ORDER BY s.name`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: subscribers: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var out []db.SubscriberState
+	for rows.Next() {
+		s, err := scanSubscriber(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: subscribers: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: subscribers: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// safeXmin is the oldest transaction still running when the statement's
+// snapshot was taken: every transaction below it has ended, so every event
+// below it is committed (or gone) and none can be added.
+const safeXmin = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+
+const headPosition = `SELECT xact_id, id FROM event WHERE xact_id < ` + safeXmin + ` ORDER BY xact_id DESC, id DESC LIMIT 1`
+
+// HeadPosition implements db.SubscriberStore.
+func (o *ops) HeadPosition(ctx context.Context) (db.Position, error) {
+	var p db.Position
+	err := o.q.QueryRow(ctx, headPosition).Scan(&p.Xact, &p.EventID)
+	if err = interpretError(err); errors.Is(err, db.ErrNotFound) {
+		return db.Position{}, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("postgres: head position: %w", err)
+	}
+	return p, nil
+}
+
+// EventPosition implements db.SubscriberStore.
+func (o *ops) EventPosition(ctx context.Context, id int64) (db.Position, error) {
+	p := db.Position{EventID: id}
+	err := o.q.QueryRow(ctx, `SELECT xact_id FROM event WHERE id = $1 AND xact_id < `+safeXmin, id).Scan(&p.Xact)
+	if err != nil {
+		return p, fmt.Errorf("postgres: position of event %d: %w", id, interpretError(err))
+	}
+	return p, nil
+}
+
+// CreateSubscriber implements db.SubscriberStore.
+func (o *ops) CreateSubscriber(ctx context.Context, name string, now time.Time) (bool, error) {
+	tag, err := o.q.Exec(ctx, `
+INSERT INTO subscriber (name, position_xact, position_id, updated_at)
+SELECT $1, coalesce(h.xact_id, 0), coalesce(h.id, 0), $2
+  FROM (SELECT 1) AS one LEFT JOIN (`+headPosition+`) AS h ON true
+ON CONFLICT (name) DO NOTHING`, name, db.Micros(now))
+	if err != nil {
+		return false, fmt.Errorf("postgres: create subscriber %q: %w", name, interpretError(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// DeleteSubscriber implements db.SubscriberStore.
+func (o *ops) DeleteSubscriber(ctx context.Context, name string) error {
+	err := o.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `DELETE FROM subscriber_dead_letter WHERE subscriber = $1`, name); err != nil {
+			return interpretError(err)
+		}
+		_, err := q.Exec(ctx, `DELETE FROM subscriber WHERE name = $1`, name)
+		return interpretError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: delete subscriber %q: %w", name, err)
+	}
+	return nil
+}
+
+const updateSubscriber = `
+UPDATE subscriber s SET serial_no = serial_no + 1, position_xact = $3, position_id = $4, claimed_by = $5,
+  lease_until = $6, delivered = $7, failures = $8, last_error = $9, updated_at = $10
+ WHERE s.name = $1 AND s.serial_no = $2
+RETURNING ` + subscriberColumns
+
+const insertDeadLetter = `
+INSERT INTO subscriber_dead_letter (subscriber, event_id, message_id, event_type, attempts, error, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
+
+// UpdateSubscriber implements db.SubscriberStore.
+func (o *ops) UpdateSubscriber(ctx context.Context, p db.UpdateSubscriberParams) (db.SubscriberState, error) {
+	var s db.SubscriberState
+	err := o.inTx(ctx, func(q querier) error {
+		var err error
+		s, err = scanSubscriber(q.QueryRow(ctx, updateSubscriber, p.Name, p.SerialNo, p.Position.Xact, p.Position.EventID,
+			p.ClaimedBy, optMicros(p.LeaseUntil), p.Delivered, p.Failures, p.LastError, db.Micros(p.Now)))
+		if errors.Is(err, db.ErrNotFound) {
+			if _, serr := scanSubscriber(q.QueryRow(ctx, selectSubscriber, p.Name)); serr == nil {
+				return db.ErrConflict
+			}
+			return db.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		for _, d := range p.DeadLetters {
+			if _, err := q.Exec(ctx, insertDeadLetter, p.Name, d.EventID, d.MessageID, d.EventType, d.Attempts, d.Error,
+				db.Micros(p.Now)); err != nil {
+				return interpretError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return db.SubscriberState{}, fmt.Errorf("postgres: update subscriber %q: %w", p.Name, err)
+	}
+	return s, nil
+}
+
+// RenewSubscriberLease implements db.SubscriberStore.
+func (o *ops) RenewSubscriberLease(ctx context.Context, name string, serialNo int64, worker string, until time.Time) error {
+	tag, err := o.q.Exec(ctx, `UPDATE subscriber SET lease_until = $4 WHERE name = $1 AND serial_no = $2 AND claimed_by = $3 AND claimed_by <> ''`,
+		name, serialNo, worker, db.Micros(until))
+	if err == nil && tag.RowsAffected() != 1 {
+		err = db.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: renew lease of subscriber %q: %w", name, interpretError(err))
+	}
+	return nil
+}
+
+// SubscriberEvents implements db.SubscriberStore.
+func (o *ops) SubscriberEvents(ctx context.Context, after db.Position, limit int) ([]db.PositionedEvent, error) {
+	rows, err := o.q.Query(ctx, `
+SELECT e.xact_id, `+eventColumns+` FROM event e
+ WHERE (e.xact_id, e.id) > ($1, $2) AND e.xact_id < `+safeXmin+`
+ ORDER BY e.xact_id, e.id LIMIT $3`, after.Xact, after.EventID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events after %v: %w", after, interpretError(err))
+	}
+	defer rows.Close()
+	var out []db.PositionedEvent
+	for rows.Next() {
+		var pe db.PositionedEvent
+		var xact int64
+		id, ev, err := scanEvent(prefixRow{rows, &xact})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: events after %v: %w", after, err)
+		}
+		pe.Position, pe.Event = db.Position{Xact: xact, EventID: id}, ev
+		out = append(out, pe)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: events after %v: %w", after, interpretError(err))
+	}
+	return out, nil
+}
+
+// prefixRow scans one extra leading column into first before the columns
+// scanEvent reads.
+type prefixRow struct {
+	row   pgx.Row
+	first *int64
+}
+
+func (r prefixRow) Scan(dest ...any) error { return r.row.Scan(append([]any{r.first}, dest...)...) }
+
+// CountEventsAfter implements db.SubscriberStore.
+func (o *ops) CountEventsAfter(ctx context.Context, after db.Position, limit int) (int64, error) {
+	var n int64
+	err := o.q.QueryRow(ctx, `
+SELECT count(*) FROM (SELECT 1 FROM event e
+ WHERE (e.xact_id, e.id) > ($1, $2) AND e.xact_id < `+safeXmin+` LIMIT $3) AS x`,
+		after.Xact, after.EventID, limit).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count events after %v: %w", after, interpretError(err))
+	}
+	return n, nil
+}
+
+// DeadLetters implements db.SubscriberStore.
+func (o *ops) DeadLetters(ctx context.Context, subscriber string, retryOnly bool, limit int) ([]db.DeadLetter, error) {
+	rows, err := o.q.Query(ctx, `
+SELECT id, subscriber, event_id, message_id, event_type, attempts, error, retry, created_at, updated_at
+  FROM subscriber_dead_letter WHERE subscriber = $1 AND (retry OR NOT $2) ORDER BY id LIMIT $3`,
+		subscriber, retryOnly, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
+	}
+	defer rows.Close()
+	var out []db.DeadLetter
+	for rows.Next() {
+		var d db.DeadLetter
+		var created, updated int64
+		if err := rows.Scan(&d.ID, &d.Subscriber, &d.EventID, &d.MessageID, &d.EventType, &d.Attempts, &d.Error,
+			&d.Retry, &created, &updated); err != nil {
+			return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
+		}
+		d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
+	}
+	return out, nil
+}
+
+// CountDeadLetters implements db.SubscriberStore.
+func (o *ops) CountDeadLetters(ctx context.Context, subscriber string) (int64, error) {
+	var n int64
+	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM subscriber_dead_letter WHERE subscriber = $1`, subscriber).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count dead letters of %q: %w", subscriber, interpretError(err))
+	}
+	return n, nil
+}
+
+// MarkDeadLetters implements db.SubscriberStore.
+func (o *ops) MarkDeadLetters(ctx context.Context, subscriber string, id int64, now time.Time) (int, error) {
+	tag, err := o.q.Exec(ctx, `UPDATE subscriber_dead_letter SET retry = true, updated_at = $3
+ WHERE subscriber = $1 AND ($2 = 0 OR id = $2)`, subscriber, id, db.Micros(now))
+	if err == nil && id != 0 && tag.RowsAffected() == 0 {
+		err = db.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: retry dead letters of %q: %w", subscriber, interpretError(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// SettleDeadLetter implements db.SubscriberStore.
+func (o *ops) SettleDeadLetter(ctx context.Context, id int64, attempts int, errMsg string, now time.Time) error {
+	var err error
+	if errMsg == "" {
+		_, err = o.q.Exec(ctx, `DELETE FROM subscriber_dead_letter WHERE id = $1`, id)
+	} else {
+		_, err = o.q.Exec(ctx, `UPDATE subscriber_dead_letter SET retry = false, attempts = attempts + $2, error = $3, updated_at = $4
+ WHERE id = $1`, id, attempts, errMsg, db.Micros(now))
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: settle dead letter %d: %w", id, interpretError(err))
+	}
+	return nil
+}
+
+var _ db.SubscriberStore = (*ops)(nil)

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS subscriber_dead_letter;
+DROP TABLE IF EXISTS subscriber;
