@@ -54,7 +54,7 @@ type SubscriberStore interface {
 	// order (the zero Position when there is none).
 	HeadPosition(ctx context.Context) (Position, error)
 	// EventPosition returns the position of event id; ErrNotFound when no
-	// such event is stored (or it is not yet safe to read).
+	// such event is stored.
 	EventPosition(ctx context.Context, id int64) (Position, error)
 	// CountEventsAfter counts the events after pos in delivery order, up
 	// to limit (the lag of a subscriber at pos).

@@ -84,7 +84,7 @@ func (o *ops) HeadPosition(ctx context.Context) (db.Position, error) {
 // EventPosition implements db.SubscriberStore.
 func (o *ops) EventPosition(ctx context.Context, id int64) (db.Position, error) {
 	p := db.Position{EventID: id}
-	err := o.q.QueryRow(ctx, `SELECT xact_id FROM event WHERE id = $1 AND xact_id < `+safeXmin, id).Scan(&p.Xact)
+	err := o.q.QueryRow(ctx, `SELECT xact_id FROM event WHERE id = $1`, id).Scan(&p.Xact)
 	if err != nil {
 		return p, fmt.Errorf("postgres: position of event %d: %w", id, interpretError(err))
 	}
