@@ -163,6 +163,11 @@ type Config struct {
 	// Jobs are scheduled jobs by name, run by every pipeline worker and
 	// each window once across all of them; see JobConfig.
 	Jobs map[string]JobConfig `yaml:"jobs"`
+	// Subscribers are event subscribers by name: each receives every
+	// stored event that passes its filter, durably and off the ingest
+	// path, from the pipeline workers (pipeline_worker and serve); see
+	// SubscriberConfig.
+	Subscribers map[string]SubscriberConfig `yaml:"subscribers"`
 	// HTTP configures the HTTP API of winchester serve: listen address,
 	// TLS, bearer tokens, limits and timeouts (httpapi.Config,
 	// docs/HTTP.md).

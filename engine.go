@@ -13,6 +13,7 @@ import (
 	"github.com/winchester-go/winchester/live"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/subscriber"
 	"github.com/winchester-go/winchester/trigger"
 	"github.com/winchester-go/winchester/trigger/timex"
 )
@@ -36,6 +37,9 @@ type Definitions struct {
 	// ones, disabled ones included (a runner skips them). The Func of a
 	// built-in job is set by Open.
 	Jobs []job.Definition
+	// Subscribers are the event subscribers of the configuration,
+	// disabled ones included (a runner deletes their state).
+	Subscribers []subscriber.Definition
 
 	builtins map[string]builtinJob
 }
@@ -169,6 +173,11 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 		errs = append(errs, err)
 	}
 	defs.Jobs, defs.builtins = jobs, reg.builtins
+	subs, err := reg.SubscriberDefinitions(cfg, selected, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	defs.Subscribers = subs
 	if len(errs) > 0 {
 		return defs, errors.Join(errs...)
 	}

@@ -283,24 +283,51 @@ func (e *Engine) NewJobRunner(name string) (*job.Runner, error) {
 
 // RunWorker runs one pipeline worker named name (its worker_id in logs
 // and claims) with the configuration's settings, and the configured
-// scheduled jobs beside it, until ctx is cancelled: it then stops
-// claiming, lets running pipelines finish within shutdown_grace, hands
-// running job windows back and returns nil. Run several, on goroutines or
-// in other processes, to share the work.
+// scheduled jobs and event subscribers beside it, until ctx is cancelled:
+// it then stops claiming, lets running pipelines finish within
+// shutdown_grace, hands running job windows and subscribers back and
+// returns nil. Run several, on goroutines or in other processes, to share
+// the work.
 func (e *Engine) RunWorker(ctx context.Context, name string) error {
 	w, err := e.NewWorker(e.WorkerConfig(name))
 	if err != nil {
 		return err
 	}
-	if len(e.Defs.Jobs) == 0 {
-		return w.Run(ctx)
-	}
-	jr, err := e.NewJobRunner(name)
-	if err != nil {
-		return err
-	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.Run(ctx) })
-	g.Go(func() error { return jr.Run(ctx) })
+	if err := e.runBeside(ctx, g, name); err != nil {
+		return err
+	}
+	return g.Wait()
+}
+
+// runBeside starts, on g, what runs beside the pipeline workers of a
+// process: the scheduled jobs and the event subscribers, when configured.
+func (e *Engine) runBeside(ctx context.Context, g *errgroup.Group, name string) error {
+	if len(e.Defs.Jobs) > 0 {
+		jr, err := e.NewJobRunner(name)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return jr.Run(ctx) })
+	}
+	if len(e.Defs.Subscribers) > 0 {
+		sr, err := e.NewSubscriberRunner(name)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return sr.Run(ctx) })
+	}
+	return nil
+}
+
+// RunBeside runs what runs beside the pipeline workers of a process (the
+// scheduled jobs and the event subscribers) until ctx is cancelled, for
+// programs that run their workers themselves (winchester serve).
+func (e *Engine) RunBeside(ctx context.Context, name string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if err := e.runBeside(ctx, g, name); err != nil {
+		return err
+	}
 	return g.Wait()
 }

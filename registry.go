@@ -19,7 +19,7 @@ import (
 // scheduled jobs (named by the handler of jobs entries). Every kind of
 // extension is registered on this one type with a RegisterX(name, …)
 // method and listed by an X() method, in the manner of database/sql's
-// Register and Drivers; event subscribers will join it the same way.
+// Register and Drivers; so are event subscribers (RegisterSubscriber).
 //
 // NewRegistry returns a registry holding the built-ins. Register before
 // calling Open; a Registry is not safe for concurrent registration, and
@@ -36,6 +36,8 @@ type Registry struct {
 	plugins  *distiller.PluginRegistry
 	jobs     map[string]job.Func
 	builtins map[string]builtinJob
+	// subscribers are the Go event subscribers, by name.
+	subscribers map[string]Subscriber
 }
 
 // NewRegistry returns a registry holding the built-in handlers (logger,

@@ -121,6 +121,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateJobs()...)
+	errs = append(errs, c.validateSubscribers()...)
 	if err := c.EventLimits.Limits().Validate(); err != nil {
 		bad("event_limits", "%v", err)
 	}

@@ -73,6 +73,13 @@ func newParams(file string, line int, pipeline, handler string, node *yaml.Node)
 	return p, nil
 }
 
+// NewParams wraps the params of a handler configured outside
+// pipelines.yaml (an event subscriber in winchester.yaml): node is the
+// params mapping (nil: none), file and line say where the entry is.
+func NewParams(file string, line int, handler string, node *yaml.Node) (Params, error) {
+	return newParams(file, line, "", handler, node)
+}
+
 // ParamsFromMap builds Params from a Go map (programmatic configuration).
 func ParamsFromMap(handler string, m map[string]any) (Params, error) {
 	p := Params{Handler: handler}

@@ -61,15 +61,16 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 			logger.Warn("close engine", "error", err)
 		}
 	}()
-	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once, "jobs", len(eng.Defs.Jobs))
+	logger.Info("store open", "database", winchester.MaskURL(cfg.DatabaseURL), "once", opts.Once, "jobs", len(eng.Defs.Jobs),
+		"subscribers", len(eng.Defs.Subscribers))
 	if err := eng.StartDefinitions(ctx); err != nil {
 		return err
 	}
 	if !opts.Once {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return cli.RunDefinitions(gctx, eng, logger) })
-		// The pipelines, and the scheduled jobs beside them; both stop
-		// when ctx ends.
+		// The pipelines, and the scheduled jobs and event subscribers
+		// beside them; all stop when ctx ends.
 		g.Go(func() error { return eng.RunWorker(gctx, opts.Name) })
 		return g.Wait()
 	}

@@ -240,6 +240,18 @@ func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(st
 		}
 		r.add("built-in jobs", "%s", strings.Join(builtins, ", "))
 	}
+	if subs, err := registry.SubscriberDefinitions(cfg, handlers, nil); err != nil {
+		r.fail(err)
+	} else if len(subs) > 0 {
+		names := make([]string, len(subs))
+		for i, d := range subs {
+			names[i] = d.Name
+			if d.Disabled {
+				names[i] += " (disabled)"
+			}
+		}
+		r.add("subscribers", "%s%s", count(len(subs), "subscriber"), nameList(names))
+	}
 	return r.print(w)
 }
 

@@ -117,6 +117,26 @@ func TestCheck(t *testing.T) {
 			want: []string{"jobs ", "2 jobs (cleanup, old (disabled))", "ok"},
 		},
 		{
+			name: "subscribers",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nsubscribers:\n  hook:\n    handler: webhook\n    params: {url: 'https://example.com/in'}\n" +
+					"  audit:\n    handler: audit\n  old:\n    handler: gone\n    enabled: false\n  bad:\n    handler: webhook\n    filter: {event_type: x, number: 2}\n",
+				"pipelines.yaml": goodPipelines,
+			},
+			want: []string{"2 problems:", "winchester.yaml:13: subscribers.bad.filter.number: only event_type, timestamp and traits test an event here",
+				`winchester.yaml:7: subscribers.audit.handler: "audit" is neither a Go subscriber`},
+			wantFail: true,
+		},
+		{
+			name: "subscribers listed",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nsubscribers:\n  hook:\n    handler: webhook\n    params: {url: 'https://example.com/in'}\n" +
+					"  old:\n    handler: gone\n    enabled: false\n",
+				"pipelines.yaml": goodPipelines,
+			},
+			want: []string{"subscribers ", "2 subscribers (hook, old (disabled))", "ok"},
+		},
+		{
 			name: "trigger naming a missing pipeline",
 			files: map[string]string{
 				"winchester.yaml": "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n",

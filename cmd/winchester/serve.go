@@ -167,15 +167,17 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	}
 	if cfg.Serve.Workers > 0 {
 		parts = append(parts, fmt.Sprintf("workers=%d", cfg.Serve.Workers))
+		// The scheduled jobs and the event subscribers run beside the
+		// workers, as in pipeline_worker; each job window runs once, and
+		// each subscriber is delivered by one process at a time.
+		if len(eng.Defs.Jobs) > 0 || len(eng.Defs.Subscribers) > 0 {
+			g.Go(func() error { return eng.RunBeside(gctx, o.name) })
+		}
 		if len(eng.Defs.Jobs) > 0 {
-			// The scheduled jobs run beside the workers, as in
-			// pipeline_worker; each window runs once across all processes.
-			jr, err := eng.NewJobRunner(o.name)
-			if err != nil {
-				return err
-			}
-			g.Go(func() error { return jr.Run(gctx) })
 			parts = append(parts, fmt.Sprintf("jobs=%d", len(eng.Defs.Jobs)))
+		}
+		if len(eng.Defs.Subscribers) > 0 {
+			parts = append(parts, fmt.Sprintf("subscribers=%d", len(eng.Defs.Subscribers)))
 		}
 	}
 	if runConsumers {
