@@ -60,6 +60,9 @@ type Options struct {
 	// GET /v1/triggers reports its version (nil: the endpoints answer
 	// 404).
 	Definitions *live.Keeper
+	// Subscribers are the names of the configured event subscribers,
+	// listed by GET /v1/subscribers even before they have a stored state.
+	Subscribers []string
 }
 
 // DefaultShutdownGrace is the default of Options.ShutdownGrace.
@@ -79,6 +82,8 @@ type Server struct {
 	defs      *live.Keeper
 	draining  atomic.Bool
 	handler   http.Handler
+	// subscriberNames are Options.Subscribers.
+	subscriberNames []string
 }
 
 type hashedToken struct {
@@ -94,7 +99,8 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 		return nil, err
 	}
 	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace,
-		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions}
+		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions,
+		subscriberNames: opts.Subscribers}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -145,6 +151,10 @@ func (s *Server) routes() http.Handler {
 		route("POST /v1/definitions", ScopeAdmin, s.applyDefinitions)
 		route("POST /v1/definitions/rollback", ScopeAdmin, s.rollbackDefinitions)
 	}
+	route("GET /v1/subscribers", ScopeRead, s.getSubscribers)
+	route("GET /v1/subscribers/{name}", ScopeRead, s.getSubscriber)
+	route("POST /v1/subscribers/{name}/retry", ScopeAdmin, s.retrySubscriber)
+	route("POST /v1/subscribers/{name}/skip", ScopeAdmin, s.skipSubscriber)
 	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout.Std(), `{"error":"request timed out"}`)
 }
 

@@ -90,7 +90,7 @@ func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 		t.Fatal(err)
 	}
 	met := metrics.New(metrics.Config{Version: "test"})
-	met.Registry().MustRegister(metrics.NewManagerCollector(mgr), metrics.NewStoreCollector(store, nil))
+	met.Registry().MustRegister(metrics.NewManagerCollector(mgr), metrics.NewStoreCollector(store, nil), metrics.NewSubscriberCollector(store))
 	in := ingest.New(mgr, ingest.Config{Metrics: met, Logger: dbtest.Logger(t)})
 	opts.Metrics = met
 	opts.Logger = dbtest.Logger(t)

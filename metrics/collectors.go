@@ -11,6 +11,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/pipeline"
 	"github.com/winchester-go/winchester/stream"
+	"github.com/winchester-go/winchester/subscriber"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -179,4 +180,60 @@ func NewDefinitionsCollector(version func() int64) prometheus.Collector {
 		Name: "winchester_definitions_version",
 		Help: "Version of the trigger and pipeline definitions this process runs (0: none yet).",
 	}, func() float64 { return float64(version()) })
+}
+
+// subscriberCollector reports the event subscribers' progress from the
+// database at scrape time.
+type subscriberCollector struct {
+	store     subscriber.Store
+	lag       *prometheus.Desc
+	delivered *prometheus.Desc
+	failures  *prometheus.Desc
+	dead      *prometheus.Desc
+	up        *prometheus.Desc
+}
+
+// NewSubscriberCollector returns a collector that reads, at every scrape,
+// each event subscriber's delivery lag (winchester_subscriber_lag_events:
+// events stored after its position, capped at subscriber.LagCap), its
+// deliveries and failed attempts (winchester_subscriber_delivered_total,
+// winchester_subscriber_failures_total: kept in the database, so they
+// count the work of every process) and its dead letters
+// (winchester_subscriber_dead_letters).
+func NewSubscriberCollector(store subscriber.Store) prometheus.Collector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(namespace+"_"+name, help, []string{"subscriber"}, nil)
+	}
+	return &subscriberCollector{
+		store:     store,
+		lag:       desc("subscriber_lag_events", "Events stored after the subscriber's position, by subscriber (whether or not they pass its filter)."),
+		delivered: desc("subscriber_delivered_total", "Events delivered to the subscriber, by subscriber, by every process."),
+		failures:  desc("subscriber_failures_total", "Failed delivery attempts, by subscriber, by every process."),
+		dead:      desc("subscriber_dead_letters", "Events the subscriber gave up on after its attempts and that wait for an operator, by subscriber."),
+		up: prometheus.NewDesc(namespace+"_subscriber_metrics_up",
+			"1 when the database answered the last scrape's subscriber queries, 0 otherwise.", nil, nil),
+	}
+}
+
+func (c *subscriberCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lag, c.delivered, c.failures, c.dead, c.up} {
+		ch <- d
+	}
+}
+
+func (c *subscriberCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	statuses, err := subscriber.ReadStatuses(ctx, c.store)
+	up := 1.0
+	if err != nil {
+		up = 0
+	}
+	for _, s := range statuses {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(s.Lag), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.State.Delivered), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.State.Failures), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(s.DeadLetters), s.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }

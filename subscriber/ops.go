@@ -130,3 +130,70 @@ func Retry(ctx context.Context, s Store, name string, id int64, now time.Time) (
 	}
 	return n, err
 }
+
+// Report is a Status as the command line (-o json) and the HTTP API show
+// it.
+type Report struct {
+	Name string `json:"name"`
+	// State: "delivering" (a worker holds it), "idle" (no worker holds
+	// it now) or "none" (no stored state: disabled, or not run yet).
+	State string `json:"state"`
+	// Position is the id of the last event dealt with (0: before every
+	// event); PositionXact its transaction on PostgreSQL.
+	Position     int64      `json:"position"`
+	PositionXact int64      `json:"position_xact,omitempty"`
+	Lag          int64      `json:"lag"`
+	Delivered    int64      `json:"delivered"`
+	Failures     int64      `json:"failures"`
+	DeadLetters  int64      `json:"dead_letters"`
+	ClaimedBy    string     `json:"claimed_by,omitempty"`
+	LeaseUntil   *time.Time `json:"lease_until,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
+	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
+}
+
+// Report returns the status as shown to operators at now.
+func (s Status) Report(now time.Time) Report {
+	r := Report{Name: s.Name, State: "none"}
+	if !s.HasState {
+		return r
+	}
+	st := s.State
+	r.State = "idle"
+	if st.ClaimedBy != "" && now.Before(st.LeaseUntil) {
+		r.State = "delivering"
+		r.ClaimedBy, r.LeaseUntil = st.ClaimedBy, &st.LeaseUntil
+	}
+	r.Position, r.PositionXact = st.Position.EventID, st.Position.Xact
+	r.Lag, r.Delivered, r.Failures, r.DeadLetters = s.Lag, st.Delivered, st.Failures, s.DeadLetters
+	r.LastError, r.UpdatedAt = st.LastError, &st.UpdatedAt
+	return r
+}
+
+// DeadLetterReport is a dead letter as operators see it.
+type DeadLetterReport struct {
+	ID        int64     `json:"id"`
+	EventID   int64     `json:"event_id"`
+	MessageID string    `json:"message_id"`
+	EventType string    `json:"event_type"`
+	Attempts  int       `json:"attempts"`
+	Error     string    `json:"error"`
+	Retry     bool      `json:"retry"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ReportDeadLetters returns up to limit dead letters of name, oldest
+// first, as operators see them.
+func ReportDeadLetters(ctx context.Context, s Store, name string, limit int) ([]DeadLetterReport, error) {
+	dls, err := s.DeadLetters(ctx, name, false, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetterReport, len(dls))
+	for i, d := range dls {
+		out[i] = DeadLetterReport{ID: d.ID, EventID: d.EventID, MessageID: d.MessageID, EventType: d.EventType,
+			Attempts: d.Attempts, Error: d.Error, Retry: d.Retry, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+	}
+	return out, nil
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ import (
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
+	"github.com/winchester-go/winchester/subscriber"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -133,6 +136,11 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	if err := met.Registry().Register(metrics.NewStoreCollector(eng.Store, eng.Clock)); err != nil {
 		return fmt.Errorf("register store metrics: %w", err)
 	}
+	if ss, ok := eng.Store.(subscriber.Store); ok {
+		if err := met.Registry().Register(metrics.NewSubscriberCollector(ss)); err != nil {
+			return fmt.Errorf("register subscriber metrics: %w", err)
+		}
+	}
 	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
 	grace := cfg.ShutdownGrace.Std()
 
@@ -143,6 +151,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, httpapi.Options{
 			Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
 			Definitions: eng.Live,
+			Subscribers: slices.Sorted(maps.Keys(cfg.Subscribers)),
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.File, err)
