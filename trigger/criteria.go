@@ -107,7 +107,7 @@ func (c *Criteria) MatchType(eventType string) bool {
 // the wrong type are mismatches, never errors. Explain and WhyNot give the
 // reason of a mismatch from the same check.
 func (c *Criteria) Match(ev stream.Event) bool {
-	return c.check(ev).fail == failNone
+	return c.check(&ev).fail == failNone
 }
 
 // failure is the first condition of an entry an event does not meet.
@@ -128,66 +128,65 @@ const (
 )
 
 // checked is the result of one check: the failure, and for a failed
-// trait criterion its index in Traits and the event's value (zero when
-// the trait is absent), or the evaluation error of a time expression.
+// trait criterion its index in Traits (-1 otherwise). It is two words, so
+// the hot path (Match) pays nothing for the reasons; mismatch reads the
+// event's value and any evaluation error again when they are wanted.
 type checked struct {
 	fail  failure
 	trait int
-	value stream.Value
-	err   error
 }
 
 // check is the one matcher of a criteria entry: Match, Explain and WhyNot
 // all read its verdict.
-func (c *Criteria) check(ev stream.Event) checked {
+func (c *Criteria) check(ev *stream.Event) checked {
 	if !c.MatchType(ev.Type) {
-		return checked{fail: failType, trait: -1}
+		return checked{failType, -1}
 	}
 	var vars map[string]time.Time // built once, only when needed
 	if c.Timestamp != nil {
 		vars = ev.Datetimes()
 		r, err := c.Timestamp.Eval(ev.Timestamp, vars)
 		if err != nil {
-			return checked{fail: failTimestampEval, trait: -1, err: err}
+			return checked{failTimestampEval, -1}
 		}
 		if !r.Contains(ev.Timestamp) {
-			return checked{fail: failTimestampOutside, trait: -1}
+			return checked{failTimestampOutside, -1}
 		}
 	}
 	for i := range c.Traits {
 		tc := &c.Traits[i]
 		v, ok := ev.Lookup(tc.Trait)
 		if !ok {
-			return checked{fail: failTraitMissing, trait: i}
+			return checked{failTraitMissing, i}
 		}
 		switch tc.Kind {
 		case KindEquals:
 			if !equalValues(v, tc.Value) {
-				return checked{fail: failEquals, trait: i, value: v}
+				return checked{failEquals, i}
 			}
 		case KindInt, KindFloat:
 			if !compareTyped(v, tc.Op, tc.Value) {
-				return checked{fail: failCompare, trait: i, value: v}
+				return checked{failCompare, i}
 			}
 		case KindDatetime:
 			if v.Kind() != stream.KindDatetime {
-				return checked{fail: failNotDatetime, trait: i, value: v}
+				return checked{failNotDatetime, i}
 			}
 			if vars == nil {
 				vars = ev.Datetimes()
 			}
 			r, err := tc.Expr.Eval(ev.Timestamp, vars)
 			if err != nil {
-				return checked{fail: failDatetimeEval, trait: i, value: v, err: err}
+				return checked{failDatetimeEval, i}
 			}
 			if !r.Contains(v.Time()) {
-				return checked{fail: failDatetimeOutside, trait: i, value: v}
+				return checked{failDatetimeOutside, i}
 			}
 		default:
-			return checked{fail: failKind, trait: i, value: v}
+			return checked{failKind, i}
 		}
 	}
-	return checked{fail: failNone, trait: -1}
+	return checked{failNone, -1}
 }
 
 // equalValues is the equality of criteria: typed, except that int and

@@ -71,7 +71,7 @@ type Distinguisher struct {
 // trait, read through that entry's map_distinguished_by: a missing
 // (or null, which is the same) distinguishing trait is no match.
 func (d *Definition) Match(ev stream.Event) (criteriaIndex int, ok bool) {
-	i, ok := d.match(ev, nil)
+	i, ok := d.match(&ev, nil)
 	if !ok {
 		return 0, false
 	}

@@ -83,19 +83,19 @@ func (w WhyNot) First() (m Mismatch, ok bool) {
 // than Match: call it when the reasons are wanted.
 func (d *Definition) WhyNot(ev stream.Event) WhyNot {
 	var w WhyNot
-	w.CriteriaIndex, w.Matched = d.match(ev, &w.Mismatches)
+	w.CriteriaIndex, w.Matched = d.match(&ev, &w.Mismatches)
 	return w
 }
 
 // match is Match, recording why entries fail in why when it is not nil.
 // It returns the index of the entry whose criteria the event satisfied
 // (-1 none) even when a distinguishing trait is missing (ok false).
-func (d *Definition) match(ev stream.Event, why *[]Mismatch) (criteriaIndex int, ok bool) {
+func (d *Definition) match(ev *stream.Event, why *[]Mismatch) (criteriaIndex int, ok bool) {
 	for i, c := range d.MatchCriteria {
 		r := c.check(ev)
 		if r.fail != failNone {
 			if why != nil {
-				*why = append(*why, c.mismatch(i, ev, r))
+				*why = append(*why, c.mismatch(i, *ev, r))
 			}
 			continue
 		}
@@ -150,7 +150,7 @@ func (d *Definition) ExplainFire(counts []int) string {
 // "== failed", "> failed", "< failed", or for a datetime criterion
 // "Time: not '<trait>'", ReasonNoReferencedTrait or ReasonNotInTimerange.
 func (c *Criteria) Explain(ev stream.Event) string {
-	r := c.check(ev)
+	r := c.check(&ev)
 	if r.fail == failNone {
 		return ""
 	}
@@ -188,7 +188,7 @@ func (c *Criteria) reason(r checked) string {
 // WhyNot returns why the event does not satisfy the entry (index entry
 // of its list), or ok false when it does.
 func (c *Criteria) WhyNot(entry int, ev stream.Event) (m Mismatch, ok bool) {
-	r := c.check(ev)
+	r := c.check(&ev)
 	if r.fail == failNone {
 		return Mismatch{}, false
 	}
@@ -197,7 +197,7 @@ func (c *Criteria) WhyNot(entry int, ev stream.Event) (m Mismatch, ok bool) {
 
 // mismatch describes a failed check of entry i.
 func (c *Criteria) mismatch(i int, ev stream.Event, r checked) Mismatch {
-	m := Mismatch{Entry: i, Line: c.Line, Reason: c.reason(r), Criterion: r.trait, Value: r.value}
+	m := Mismatch{Entry: i, Line: c.Line, Reason: c.reason(r), Criterion: r.trait}
 	prefix := fmt.Sprintf("criteria %d: ", i)
 	switch r.fail {
 	case failType:
@@ -205,7 +205,8 @@ func (c *Criteria) mismatch(i int, ev stream.Event, r checked) Mismatch {
 		m.Detail = fmt.Sprintf("%swrong event type: %q is not %s", prefix, ev.Type, c.TypeText())
 		return m
 	case failTimestampEval:
-		m.Detail = fmt.Sprintf("%stimestamp %s: %v", prefix, c.Timestamp, r.err)
+		_, err := c.Timestamp.Eval(ev.Timestamp, ev.Datetimes())
+		m.Detail = fmt.Sprintf("%stimestamp %s: %v", prefix, c.Timestamp, err)
 		return m
 	case failTimestampOutside:
 		m.Detail = fmt.Sprintf("%stimestamp %s is not in %s", prefix, stream.FormatTime(ev.Timestamp), c.Timestamp)
@@ -213,16 +214,18 @@ func (c *Criteria) mismatch(i int, ev stream.Event, r checked) Mismatch {
 	}
 	tc := &c.Traits[r.trait]
 	m.Trait = tc.Trait
+	m.Value, _ = ev.Lookup(tc.Trait)
 	crit := tc.String()
 	switch r.fail {
 	case failTraitMissing:
 		m.Detail = fmt.Sprintf("%smissing trait %q (trait criterion %s)", prefix, tc.Trait, crit)
 	case failNotDatetime:
-		m.Detail = fmt.Sprintf("%strait criterion %s failed: the event has the %s %s, not a datetime", prefix, crit, r.value.Kind(), valueText(r.value))
+		m.Detail = fmt.Sprintf("%strait criterion %s failed: the event has the %s %s, not a datetime", prefix, crit, m.Value.Kind(), valueText(m.Value))
 	case failDatetimeEval:
-		m.Detail = fmt.Sprintf("%strait criterion %s failed: %v", prefix, crit, r.err)
+		_, err := tc.Expr.Eval(ev.Timestamp, ev.Datetimes())
+		m.Detail = fmt.Sprintf("%strait criterion %s failed: %v", prefix, crit, err)
 	default:
-		m.Detail = fmt.Sprintf("%strait criterion %s failed: the event has %s", prefix, crit, valueText(r.value))
+		m.Detail = fmt.Sprintf("%strait criterion %s failed: the event has %s", prefix, crit, valueText(m.Value))
 	}
 	return m
 }
