@@ -91,7 +91,7 @@ func (x *Explainer) Event(ctx context.Context, messageID string) (Event, error) 
 	if err != nil {
 		return Event{}, fmt.Errorf("event %q: %w", messageID, err)
 	}
-	return x.explainEvent(ctx, se.Event, true)
+	return x.explainEvent(ctx, se.Event, &se.Event)
 }
 
 // GivenEvent explains an event that need not be stored: whether each
@@ -99,12 +99,12 @@ func (x *Explainer) Event(ctx context.Context, messageID string) (Event, error) 
 // message id is stored, the answer says so (the given event would be a
 // duplicate, ignored) and names the streams the stored one went to.
 func (x *Explainer) GivenEvent(ctx context.Context, ev stream.Event) (Event, error) {
-	_, err := x.store.EventByMessageID(ctx, ev.MessageID)
+	se, err := x.store.EventByMessageID(ctx, ev.MessageID)
 	switch {
 	case err == nil:
-		return x.explainEvent(ctx, ev, true)
+		return x.explainEvent(ctx, ev, &se.Event)
 	case errors.Is(err, db.ErrNotFound):
-		return x.explainEvent(ctx, ev, false)
+		return x.explainEvent(ctx, ev, nil)
 	default:
 		return Event{}, fmt.Errorf("look up event %q: %w", ev.MessageID, err)
 	}
@@ -128,9 +128,10 @@ func (x *Explainer) Notification(ctx context.Context, body []byte) (Event, error
 }
 
 // explainEvent matches ev against every trigger and finds its streams;
-// stored says the event (by message id) is in the database.
-func (x *Explainer) explainEvent(ctx context.Context, ev stream.Event, stored bool) (Event, error) {
-	out := Event{Event: ev, Stored: stored, Triggers: []TriggerMatch{}}
+// stored is the event of the same message id in the database (nil: none),
+// whose streams are the ones named.
+func (x *Explainer) explainEvent(ctx context.Context, ev stream.Event, stored *stream.Event) (Event, error) {
+	out := Event{Event: ev, Stored: stored != nil, Triggers: []TriggerMatch{}}
 	for _, d := range x.triggers.Definitions() {
 		tm := MatchOf(d, ev)
 		if tm.Matched {
@@ -210,11 +211,12 @@ func mismatchOf(m trigger.Mismatch) Mismatch {
 // maxCandidates bounds the streams looked at to find an event's stream.
 const maxCandidates = 20
 
-// findStream finds the stream a matched event went to (stored) or would
-// go to.
-func (x *Explainer) findStream(ctx context.Context, d *trigger.Definition, ev stream.Event, tm TriggerMatch, stored bool) (*StreamRef, error) {
+// findStream finds the stream the stored event went to, or (stored nil)
+// the one ev would go to.
+func (x *Explainer) findStream(ctx context.Context, d *trigger.Definition, ev stream.Event, tm TriggerMatch, stored *stream.Event) (*StreamRef, error) {
 	p := db.FindStreamsParams{Name: d.Name, DistinguishedBy: tm.DistinguishedBy, Limit: maxCandidates}
-	if stored {
+	if stored != nil {
+		ev = *stored
 		// The event's stream spans its timestamp.
 		p.OlderThan = ev.Timestamp.Add(time.Microsecond)    // first_event <= timestamp
 		p.YoungerThan = ev.Timestamp.Add(-time.Microsecond) // last_event >= timestamp

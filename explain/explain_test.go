@@ -365,6 +365,8 @@ func TestGivenEvent(t *testing.T) {
 			ref: &explain.StreamRef{New: true, Text: "would start a new stream: the open stream 1 expired at 2014-08-01T11:00:00 and takes no more events"}},
 		{name: "duplicate of a stored event", ev: event("m1", "compute.instance.exists", t0, map[string]any{"instance_id": "i-1"}), now: t0, stored: true,
 			ref: &explain.StreamRef{ID: id, State: "active", In: true, Text: "went into stream 1 (active)"}},
+		{name: "duplicate with another timestamp names the stored one's stream", ev: event("m1", "compute.instance.exists", t0.Add(30*time.Minute), map[string]any{"instance_id": "i-1"}), now: t0, stored: true,
+			ref: &explain.StreamRef{ID: id, State: "active", In: true, Text: "went into stream 1 (active)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
