@@ -19,12 +19,7 @@ func (s *Server) getStreamExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x, err := s.explainer.Stream(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no stream %d (completed streams are purged unless purge_completed_streams is false)", id)
-		return
-	}
-	if err != nil {
-		s.queryFailed(w, r, err)
+	if s.streamLookupFailed(w, r, id, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, x)

@@ -212,6 +212,20 @@ func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (int64, bool) 
 	return id, true
 }
 
+// streamLookupFailed answers the request when looking up stream id
+// failed with err (404 for a missing stream) and reports whether it did.
+func (s *Server) streamLookupFailed(w http.ResponseWriter, r *http.Request, id int64, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, db.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no stream %d (completed streams are purged unless purge_completed_streams is false)", id)
+	default:
+		s.queryFailed(w, r, err)
+	}
+	return true
+}
+
 func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 	p := readParams(w, r, "events")
 	if p == nil {
@@ -226,12 +240,7 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.store.StreamByID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no stream %d (completed streams are purged unless purge_completed_streams is false)", id)
-		return
-	}
-	if err != nil {
-		s.queryFailed(w, r, err)
+	if s.streamLookupFailed(w, r, id, err) {
 		return
 	}
 	var events []stream.Event
@@ -254,12 +263,7 @@ func (s *Server) resetStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before, err := s.store.StreamByID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no stream %d", id)
-		return
-	}
-	if err != nil {
-		s.queryFailed(w, r, err)
+	if s.streamLookupFailed(w, r, id, err) {
 		return
 	}
 	if before.State != stream.StateError && before.State != stream.StateExpireError {
