@@ -122,7 +122,7 @@ func (w *Worker) batchEvents(ctx context.Context, claimed []stream.Stream) (map[
 	for _, s := range claimed {
 		fire, expire, ok := w.lookup(s.Name)
 		name := fire
-		if s.State == stream.StateExpiring {
+		if action, _ := s.State.ClaimedFor(); action == stream.Expire {
 			name = expire
 		}
 		if _, defined := w.pipelines.Pipeline(name); ok && defined {

@@ -131,9 +131,18 @@ type WorkerConfig struct {
 	StepFunc func(Step)
 }
 
-// Store is the part of db.Store a worker uses.
+// Store is the part of db.Store a worker uses (every db.Store has it):
+// claiming, lease renewal and the state compare-and-set, the claimed
+// streams' events, the stale-claim and trim queries, and a transaction for
+// completing streams, whose Ops the FeedFunc receives.
 type Store interface {
-	db.Ops
+	ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Stream, error)
+	RenewLeases(ctx context.Context, claims []db.StreamSerial, leaseUntil time.Time) (renewed map[int64]int64, err error)
+	SetStreamState(ctx context.Context, p db.SetStateParams) (stream.Stream, error)
+	StreamEvents(ctx context.Context, streamID int64) ([]stream.Event, error)
+	StreamsEvents(ctx context.Context, streamIDs []int64) (map[int64][]stream.Event, error)
+	StaleClaims(ctx context.Context, now time.Time, limit int) ([]stream.Stream, error)
+	TrimEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops) error) error
 }
 
@@ -606,10 +615,8 @@ func (w *Worker) complete(ctx context.Context, claimed stream.Stream, newEvents 
 // a run whose claim was lost errLeaseLost.
 func (w *Worker) run(ctx context.Context, p *Pipeline, claimed stream.Stream, events []stream.Event, log *slog.Logger) (*Result, stream.Stream, error) {
 	env := NewEnv(claimed.ID, claimed.Name, log)
-	env.Action = "fire"
-	if claimed.State == stream.StateExpiring {
-		env.Action = "expire"
-	}
+	action, _ := claimed.State.ClaimedFor()
+	env.Action = action.String()
 	env.Pipeline = p.Name
 	env.DistinguishedBy = claimed.DistinguishedBy
 	env.StepFunc = w.cfg.StepFunc
@@ -687,15 +694,10 @@ func (w *Worker) recordFailure(ctx context.Context, action db.Action, s stream.S
 	}
 	if retry && attempts <= w.cfg.MaxRetries {
 		at := now.Add(w.backoff(attempts))
-		if action == db.Fire {
-			p.State, p.FireTimestamp = stream.StateRetryFire, &at
-		} else {
-			p.State, p.ExpireTimestamp = stream.StateRetryExpire, &at
-		}
-	} else if action == db.Fire {
-		p.State = stream.StateError
+		p.State = action.RetryState()
+		retryAt(&p, action, at)
 	} else {
-		p.State = stream.StateExpireError
+		p.State = action.ErrorState()
 	}
 	_, err := w.store.SetStreamState(ctx, p)
 	if errors.Is(err, db.ErrConflict) || errors.Is(err, db.ErrNotFound) {
@@ -705,6 +707,16 @@ func (w *Worker) recordFailure(ctx context.Context, action db.Action, s stream.S
 		return false, fmt.Errorf("record failure of stream %d: %w", s.ID, err)
 	}
 	return true, nil
+}
+
+// retryAt sets the deadline a stream in the action's retry state waits
+// for: its fire time (fire) or its expiry time (expire).
+func retryAt(p *db.SetStateParams, action db.Action, at time.Time) {
+	if action == db.Expire {
+		p.ExpireTimestamp = &at
+		return
+	}
+	p.FireTimestamp = &at
 }
 
 // release gives a claimed stream back, ready at once, without counting an
@@ -717,11 +729,8 @@ func (w *Worker) release(ctx context.Context, action db.Action, s stream.Stream,
 		empty := ""
 		var zero time.Time
 		p := db.SetStateParams{ID: s.ID, SerialNo: s.SerialNo, ClaimedBy: &empty, LeaseUntil: &zero}
-		if action == db.Fire {
-			p.State, p.FireTimestamp = stream.StateRetryFire, &now
-		} else {
-			p.State, p.ExpireTimestamp = stream.StateRetryExpire, &now
-		}
+		p.State = action.RetryState()
+		retryAt(&p, action, now)
 		_, err := w.store.SetStreamState(ctx, p)
 		if err != nil && !errors.Is(err, db.ErrConflict) && !errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("release stream %d: %w", s.ID, err)
@@ -752,10 +761,7 @@ func (w *Worker) Rescue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("find stale claims: %w", err)
 	}
 	for _, s := range stale {
-		action := db.Fire
-		if s.State == stream.StateExpiring {
-			action = db.Expire
-		}
+		action, _ := s.State.ClaimedFor()
 		cause := fmt.Errorf("claim by %q expired at %s", s.ClaimedBy, stream.FormatTime(s.LeaseUntil))
 		// A dead claim counts as an attempt, so a stream that kills its
 		// worker every time ends in its error state.

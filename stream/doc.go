@@ -31,7 +31,7 @@
 //	      or automatic retry                    or automatic retry
 //
 // Stream.ReadyTo is the one definition of when a stream is ready for each
-// action (storage drivers write it once in SQL for their ready query and
+// action (its SQL form, db.ReadySQL, serves every driver's ready query and
 // the claim's re-check), and State.CanBecome lists the transitions of the
 // diagram. A stream whose fire criteria are met is fired, never expired,
 // however late the workers are: once it has a fire time it waits for it

@@ -35,6 +35,36 @@ func (a Action) ClaimState() State {
 	return StateFiring
 }
 
+// RetryState is the state a stream waits in after a failed attempt at the
+// action, until its retry time: retry_fire or retry_expire.
+func (a Action) RetryState() State {
+	if a == Expire {
+		return StateRetryExpire
+	}
+	return StateRetryFire
+}
+
+// ErrorState is the state of a stream whose action failed for good (its
+// retries are used up): error or expire_error.
+func (a Action) ErrorState() State {
+	if a == Expire {
+		return StateExpireError
+	}
+	return StateError
+}
+
+// ClaimedFor returns the action a worker runs on a stream in claim state
+// s (firing: Fire, expiring: Expire); ok is false for any other state.
+func (s State) ClaimedFor() (a Action, ok bool) {
+	switch s {
+	case StateFiring:
+		return Fire, true
+	case StateExpiring:
+		return Expire, true
+	}
+	return 0, false
+}
+
 // ReadyStates are the states from which a stream can be ready for the
 // action: active, and the action's retry state.
 func (a Action) ReadyStates() []State {
@@ -45,9 +75,9 @@ func (a Action) ReadyStates() []State {
 }
 
 // ReadyTo reports whether s is ready for action a at now. It is the one
-// definition of readiness; each storage driver writes it once, in SQL, for
-// both its ready query and the re-check of a claim, and the storage suite
-// compares the two with this function.
+// definition of readiness; its SQL form is written once (db.ReadySQL), for
+// the drivers' ready queries and the re-check of a claim, and the storage
+// suite compares both with this function.
 //
 //   - Fire: state active or retry_fire, and fire_timestamp < now.
 //   - Expire: state retry_expire and expire_timestamp < now; or state

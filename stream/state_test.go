@@ -78,3 +78,47 @@ func TestActionClaimState(t *testing.T) {
 		t.Errorf("String: %q %q", Fire, Expire)
 	}
 }
+
+// TestActionStates checks each action's states against the transitions:
+// a ready stream can be claimed, a claimed one can fail into the retry or
+// error state, a retry can be claimed again and an error reset to the
+// retry state; ClaimedFor inverts ClaimState.
+func TestActionStates(t *testing.T) {
+	tests := []struct {
+		action                   Action
+		claim, retry, errorState State
+	}{
+		{action: Fire, claim: StateFiring, retry: StateRetryFire, errorState: StateError},
+		{action: Expire, claim: StateExpiring, retry: StateRetryExpire, errorState: StateExpireError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.action.String(), func(t *testing.T) {
+			a := tc.action
+			if a.ClaimState() != tc.claim || a.RetryState() != tc.retry || a.ErrorState() != tc.errorState {
+				t.Errorf("ClaimState, RetryState, ErrorState = %s, %s, %s; want %s, %s, %s",
+					a.ClaimState(), a.RetryState(), a.ErrorState(), tc.claim, tc.retry, tc.errorState)
+			}
+			for _, ready := range a.ReadyStates() {
+				if !ready.CanBecome(a.ClaimState()) {
+					t.Errorf("ready state %s cannot become the claim state %s", ready, a.ClaimState())
+				}
+			}
+			for _, next := range []State{a.RetryState(), a.ErrorState(), StateCompleted} {
+				if !a.ClaimState().CanBecome(next) {
+					t.Errorf("claim state %s cannot become %s", a.ClaimState(), next)
+				}
+			}
+			if !a.ErrorState().CanBecome(a.RetryState()) {
+				t.Errorf("error state %s cannot be reset to %s", a.ErrorState(), a.RetryState())
+			}
+			if got, ok := a.ClaimState().ClaimedFor(); !ok || got != a {
+				t.Errorf("%s.ClaimedFor() = %s, %v; want %s, true", a.ClaimState(), got, ok, a)
+			}
+		})
+	}
+	for _, s := range States() {
+		if _, ok := s.ClaimedFor(); ok != (s == StateFiring || s == StateExpiring) {
+			t.Errorf("%s.ClaimedFor() ok = %v", s, ok)
+		}
+	}
+}
