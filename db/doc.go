@@ -12,9 +12,10 @@
 //     compare-and-set is ErrConflict, a transaction the database aborted
 //     because of concurrent work (deadlock, serialisation failure, busy
 //     timeout) ErrAborted.
-//  2. Write each action's ready condition (stream.Stream.ReadyTo) once,
-//     for ReadyStreams, ClaimStreams and the ReadyFor re-check of
-//     SetStreamState, and name states through the stream constants, never by number.
+//  2. Select ready streams (ReadyStreams, ClaimStreams) and re-check a
+//     claim (the ReadyFor of SetStreamState) with ReadySQL, the SQL form
+//     of stream.Stream.ReadyTo, and name states in SQL through StateSQL,
+//     never by number.
 //  3. End the implementation files with compile-time guards
 //     (var _ db.Store = (*Store)(nil)).
 //  4. Register the driver from init: db.Register("scheme", Driver{}).

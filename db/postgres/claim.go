@@ -24,7 +24,7 @@ func claimSQL(a stream.Action) string {
 	return `
 WITH c AS (
   SELECT id FROM stream
-   WHERE ` + readyCond(a, "$1") + `
+   WHERE ` + db.ReadySQL(a, "$1") + `
    ORDER BY ` + order + `, id
    LIMIT $2
    FOR UPDATE SKIP LOCKED

@@ -252,10 +252,10 @@ SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM stream WHERE id = $1)`,
 
 var (
 	selectReadyFire = `SELECT ` + streamColumns + ` FROM stream s
- WHERE ` + readyCond(stream.Fire, "$1") + `
+ WHERE ` + db.ReadySQL(stream.Fire, "$1") + `
  ORDER BY s.fire_timestamp, s.id LIMIT $2`
 	selectReadyExpire = `SELECT ` + streamColumns + ` FROM stream s
- WHERE ` + readyCond(stream.Expire, "$1") + `
+ WHERE ` + db.ReadySQL(stream.Expire, "$1") + `
  ORDER BY s.expire_timestamp, s.id LIMIT $2`
 )
 
@@ -306,8 +306,8 @@ UPDATE stream SET state = $3, state_serial_no = state_serial_no + 1,
        expire_timestamp = CASE WHEN $14 THEN $15 ELSE expire_timestamp END
  WHERE id = $1 AND state_serial_no = $2
    AND ($16 = 0
-        OR ($16 = ` + strconv.Itoa(int(stream.Fire)) + ` AND ` + readyCond(stream.Fire, "$17") + `)
-        OR ($16 = ` + strconv.Itoa(int(stream.Expire)) + ` AND ` + readyCond(stream.Expire, "$17") + `))
+        OR ($16 = ` + strconv.Itoa(int(stream.Fire)) + ` AND ` + db.ReadySQL(stream.Fire, "$17") + `)
+        OR ($16 = ` + strconv.Itoa(int(stream.Expire)) + ` AND ` + db.ReadySQL(stream.Expire, "$17") + `))
 RETURNING ` + streamReturning
 
 // SetStreamState applies p if the stream's state_serial_no is p.SerialNo

@@ -23,7 +23,7 @@ func claimSQL(a stream.Action) string {
 	return `UPDATE stream SET state = ?, state_serial_no = state_serial_no + 1, open = 0,
        claimed_by = ?, lease_until = ?
  WHERE id IN (SELECT s.id FROM stream s INDEXED BY ` + index + `
-               WHERE ` + readyCond(a, "?") + `
+               WHERE ` + db.ReadySQL(a, "?") + `
                ORDER BY s.` + order + `, s.id LIMIT ?)
 RETURNING ` + returningCols
 }

@@ -194,11 +194,11 @@ func (o ops) CloseStream(ctx context.Context, id int64) error {
 // The ready and stale queries name their partial indexes: without
 // statistics the planner would rather use stream_state and sort.
 var readyFireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_fire
- WHERE ` + readyCond(stream.Fire, "?") + `
+ WHERE ` + db.ReadySQL(stream.Fire, "?") + `
  ORDER BY s.fire_timestamp, s.id LIMIT ?`
 
 var readyExpireSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_ready_expire
- WHERE ` + readyCond(stream.Expire, "?") + `
+ WHERE ` + db.ReadySQL(stream.Expire, "?") + `
  ORDER BY s.expire_timestamp, s.id LIMIT ?`
 
 // ReadyStreams implements db.Ops. A limit <= 0 means no limit.
@@ -289,7 +289,7 @@ func (o ops) SetStreamState(ctx context.Context, p db.SetStateParams) (stream.St
 	where := ` WHERE id = ? AND state_serial_no = ?`
 	args = append(args, p.ID, p.SerialNo)
 	if p.ReadyFor != 0 {
-		where += ` AND ` + readyCond(p.ReadyFor, "?")
+		where += ` AND ` + db.ReadySQL(p.ReadyFor, "?")
 		args = append(args, timeArg(p.ReadyAt))
 	}
 	query := `UPDATE stream SET ` + strings.Join(set, ", ") + where + ` RETURNING ` + returningCols
