@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
@@ -171,11 +172,39 @@ func interpretMigrateError(err error) error {
 		return fmt.Errorf("%w: version %d is dirty (a migration failed half way); repair the schema, then run `winchester_db -c <config> force %d`",
 			db.ErrSchemaOutOfDate, dirty.Version, dirty.Version)
 	}
-	mapped := interpretError(err)
-	if errors.Is(mapped, db.ErrUnavailable) || errors.Is(mapped, db.ErrAborted) {
-		return mapped
+	// golang-migrate's database.Error does not unwrap to the error of
+	// the query it carries, and a failed migration is joined with the
+	// failure to unlock: interpret every query error inside.
+	for _, cause := range migrateCauses(err) {
+		mapped := interpretError(cause)
+		for _, sentinel := range []error{db.ErrUnavailable, db.ErrAborted} {
+			if errors.Is(mapped, sentinel) {
+				return fmt.Errorf("%w: %v", sentinel, err)
+			}
+		}
 	}
 	return fmt.Errorf("%v", err)
+}
+
+// migrateCauses returns err and the errors of the queries inside the
+// golang-migrate database.Errors in its tree.
+func migrateCauses(err error) []error {
+	causes := []error{err}
+	switch e := err.(type) {
+	case database.Error:
+		causes = append(causes, migrateCauses(e.OrigErr)...)
+	case *database.Error:
+		if e != nil {
+			causes = append(causes, migrateCauses(e.OrigErr)...)
+		}
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			causes = append(causes, migrateCauses(inner)...)
+		}
+	case interface{ Unwrap() error }:
+		causes = append(causes, migrateCauses(e.Unwrap())...)
+	}
+	return causes
 }
 
 func targetName(target int) string {

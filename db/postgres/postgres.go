@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -229,7 +230,8 @@ func interpretError(err error) error {
 	var netErr net.Error
 	if errors.As(err, &netErr) ||
 		errors.Is(err, puddle.ErrClosedPool) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, driver.ErrBadConn) { // database/sql, which golang-migrate uses
 		return fmt.Errorf("%w: %v", db.ErrUnavailable, err)
 	}
 	if pgconn.SafeToRetry(err) {

@@ -504,3 +504,82 @@ func TestRefusedConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateConnectionDropped kills the connection of a migration while
+// it runs (blocked on a lock the test holds, so the kill lands inside the
+// migration): golang-migrate's error means db.ErrUnavailable, and the
+// half-applied version is left dirty for winchester_db force.
+func TestMigrateConnectionDropped(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.PostgresURL(t)
+	if err := (postgres.Driver{}).Migrate(ctx, url, 1); err != nil {
+		t.Fatalf("Migrate to 1 = %v", err)
+	}
+	locker, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer locker.Close(context.WithoutCancel(ctx))
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Migration 2 alters the stream table: it waits for this lock.
+	if _, err := tx.Exec(ctx, `LOCK TABLE stream IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatalf("lock stream: %v", err)
+	}
+	var lockerPID int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&lockerPID); err != nil {
+		t.Fatalf("backend pid: %v", err)
+	}
+
+	// pg_stat_activity is read once per transaction: watch it from a
+	// connection of its own.
+	watcher, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer watcher.Close(context.WithoutCancel(ctx))
+
+	done := make(chan error, 1)
+	go func() { done <- (postgres.Driver{}).Migrate(ctx, url, db.Head) }()
+
+	// Wait until the migration's connection waits for the lock, then
+	// terminate it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		err := watcher.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE $1::int = ANY(pg_blocking_pids(pid))`, lockerPID).Scan(&n)
+		if err != nil {
+			t.Fatalf("terminate the migration's connection: %v", err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Migrate returned %v before it waited for the lock", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the migration never waited for the lock on stream")
+		}
+	}
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Migrate did not return after its connection was terminated")
+	}
+	if !errors.Is(err, db.ErrUnavailable) {
+		t.Fatalf("Migrate with its connection dropped = %v, want db.ErrUnavailable", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("release the lock: %v", err)
+	}
+	version, dirty, err := (postgres.Driver{}).SchemaVersion(ctx, url)
+	if err != nil || version != 2 || !dirty {
+		t.Errorf("SchemaVersion after the dropped migration = %d, dirty %v, %v; want 2, dirty", version, dirty, err)
+	}
+}
