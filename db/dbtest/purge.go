@@ -1,6 +1,8 @@
 package dbtest
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -50,7 +52,51 @@ func exerciseResetPurgeTrim(t *testing.T, open OpenFunc) {
 			}
 		}
 		_, err := s.ResetStream(ctx, 987654)
-		wantErr(t, "ResetStream of a missing stream", err, db.ErrNotFound)
+		wantOnly(t, "ResetStream of a missing stream", err, db.ErrNotFound)
+	})
+
+	// ResetStream's failures pass through the driver's error translation
+	// like every other method's: the caller can tell a missing stream, a
+	// cancelled call and a store that is gone apart, and a failed reset
+	// changes nothing.
+	t.Run("ResetErrors", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		id := create(t, s, streamSpec{name: "reset_errors", fire: at(time.Hour)})
+		setState(t, s, id, stream.StateFiring)
+		failed := setState(t, s, id, stream.StateError)
+
+		err := s.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			_, err := tx.ResetStream(ctx, 987654)
+			return err
+		})
+		wantOnly(t, "ResetStream of a missing stream in a transaction", err, db.ErrNotFound)
+
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err = s.ResetStream(cancelled, id)
+		wantOnly(t, "ResetStream with a cancelled context", err, context.Canceled)
+
+		errRollback := errors.New("roll back")
+		err = s.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
+			if _, err := tx.ResetStream(ctx, id); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatalf("InTx = %v, want the error of fn", err)
+		}
+		if got := streamByID(t, s, id); got.State != failed.State || got.SerialNo != failed.SerialNo {
+			t.Errorf("stream after failed resets = %s/%d, want %s/%d unchanged", got.State, got.SerialNo, failed.State, failed.SerialNo)
+		}
+
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		_, err = s.ResetStream(ctx, id)
+		wantOnly(t, "ResetStream on a closed store", err, db.ErrUnavailable)
 	})
 
 	t.Run("Purge", func(t *testing.T) {

@@ -30,7 +30,7 @@ var (
   FROM unnest($1::text[], $2::text[]) AS k(name, stream_key)
  CROSS JOIN LATERAL (SELECT * FROM stream s
                       WHERE s.name = k.name AND s.key_digest = stream_key_digest(k.stream_key)
-                        AND s.stream_key = k.stream_key AND s.open AND s.state = ` + stActive
+                        AND s.stream_key = k.stream_key AND s.open AND s.state = ` + db.StateSQL(stream.StateActive)
 	selectOpenStreamsForUpdate = selectOpenStreams + ` FOR UPDATE) s`
 	selectOpenStreamsNoLock    = selectOpenStreams + `) s`
 )
@@ -150,7 +150,7 @@ u AS (
   INSERT INTO stream (id, name, stream_key, dist_traits, state, state_serial_no, open,
                       first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at,
                       definition_version)
-  SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, ` + stActive + `, 0, NOT u.closed,
+  SELECT u.id, u.name, u.stream_key, u.dist_traits::jsonb, ` + db.StateSQL(stream.StateActive) + `, 0, NOT u.closed,
          u.first_event, u.last_event, u.expire_timestamp, u.fire_timestamp, u.fire_counts::jsonb, u.created_at,
          u.definition_version
     FROM u ORDER BY u.n
@@ -275,7 +275,7 @@ WITH u AS (
   UPDATE stream s SET first_event = u.first_event, last_event = u.last_event, expire_timestamp = u.expire_timestamp,
          fire_timestamp = COALESCE(u.fire_timestamp, s.fire_timestamp), fire_counts = u.fire_counts::jsonb
     FROM u
-   WHERE s.id = u.id AND s.open AND s.state = ` + stActive + `
+   WHERE s.id = u.id AND s.open AND s.state = ` + db.StateSQL(stream.StateActive) + `
   RETURNING s.id
 ), links AS (
   INSERT INTO stream_event (stream_id, event_id)

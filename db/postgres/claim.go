@@ -119,7 +119,7 @@ func (o *ops) RenewLeases(ctx context.Context, claims []db.StreamSerial, leaseUn
 
 var (
 	completeStreamsSQL = `
-UPDATE stream s SET state = ` + stCompleted + `, state_serial_no = s.state_serial_no + 1, open = FALSE,
+UPDATE stream s SET state = ` + db.StateSQL(stream.StateCompleted) + `, state_serial_no = s.state_serial_no + 1, open = FALSE,
        claimed_by = NULL, lease_until = NULL
   FROM unnest($1::bigint[], $2::bigint[]) AS c(id, serial)
  WHERE s.id = c.id AND s.state_serial_no = c.serial

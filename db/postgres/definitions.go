@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
 )
 
 const definitionColumns = `version, digest, triggers, trigger_file, pipelines, pipeline_file, source, created_at`
@@ -43,7 +44,7 @@ UPDATE stream SET open = FALSE,
        fire_timestamp = CASE WHEN $3 THEN $4 ELSE fire_timestamp END,
        fire_counts = CASE WHEN $3 THEN NULL ELSE fire_counts END,
        expire_timestamp = CASE WHEN $3 THEN expire_timestamp ELSE $4 END
- WHERE name = $1 AND definition_version < $2 AND state = ` + stActive + ` AND fire_timestamp IS NULL`
+ WHERE name = $1 AND definition_version < $2 AND state = ` + db.StateSQL(stream.StateActive) + ` AND fire_timestamp IS NULL`
 
 // SaveDefinitionVersion implements db.DefinitionStore.
 func (o *ops) SaveDefinitionVersion(ctx context.Context, p db.NewDefinitionVersion) (db.DefinitionVersion, bool, int64, error) {

@@ -240,7 +240,7 @@ DELETE FROM event WHERE id IN (
   SELECT e.id FROM event e
    WHERE e.timestamp < $1
      AND NOT EXISTS (SELECT 1 FROM stream_event se JOIN stream s ON s.id = se.stream_id
-                      WHERE se.event_id = e.id AND s.state <> ` + stCompleted + `)
+                      WHERE se.event_id = e.id AND s.state <> ` + db.StateSQL(stream.StateCompleted) + `)
    ORDER BY e.timestamp, e.id
    LIMIT $2)`
 

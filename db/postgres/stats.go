@@ -12,10 +12,10 @@ import (
 // selectStreamStats groups every stream by trigger and state; the ready
 // counts and oldest deadlines use the condition of ReadyStreams.
 var selectStreamStats = `SELECT name, state, count(*),
-       count(*) FILTER (WHERE ` + readyCond(stream.Fire, "$1") + `),
-       count(*) FILTER (WHERE ` + readyCond(stream.Expire, "$1") + `),
-       min(fire_timestamp) FILTER (WHERE ` + readyCond(stream.Fire, "$1") + `),
-       min(expire_timestamp) FILTER (WHERE ` + readyCond(stream.Expire, "$1") + `)
+       count(*) FILTER (WHERE ` + db.ReadySQL(stream.Fire, "$1") + `),
+       count(*) FILTER (WHERE ` + db.ReadySQL(stream.Expire, "$1") + `),
+       min(fire_timestamp) FILTER (WHERE ` + db.ReadySQL(stream.Fire, "$1") + `),
+       min(expire_timestamp) FILTER (WHERE ` + db.ReadySQL(stream.Expire, "$1") + `)
   FROM stream
  GROUP BY name, state
  ORDER BY name, state`

@@ -131,7 +131,7 @@ func traitsArg(traits map[string]stream.Value) string {
 // ---- ingest
 
 var selectOpenStream = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.name = $1 AND s.key_digest = stream_key_digest($2) AND s.stream_key = $2 AND s.open AND s.state = ` + stActive
+ WHERE s.name = $1 AND s.key_digest = stream_key_digest($2) AND s.stream_key = $2 AND s.open AND s.state = ` + db.StateSQL(stream.StateActive)
 
 // OpenStream returns the open, active stream of trigger name with
 // distinguishing key key, locking its row until the end of the
@@ -151,7 +151,7 @@ func (o *ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, 
 var insertStream = `
 INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
                     first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at, definition_version)
-VALUES ($1, $2, $3, ` + stActive + `, 0, TRUE, $4, $5, $6, $7, $8, $9, $10)
+VALUES ($1, $2, $3, ` + db.StateSQL(stream.StateActive) + `, 0, TRUE, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (name, key_digest) WHERE open DO NOTHING
 RETURNING id`
 
@@ -205,7 +205,7 @@ func (o *ops) CreateStream(ctx context.Context, p db.NewStream) (int64, bool, er
 var updateAppend = `
 UPDATE stream SET first_event = $2, last_event = $3, expire_timestamp = $4,
        fire_timestamp = COALESCE($5, fire_timestamp), fire_counts = $6
- WHERE id = $1 AND open AND state = ` + stActive
+ WHERE id = $1 AND open AND state = ` + db.StateSQL(stream.StateActive)
 
 // AppendToStream links events to an open, active stream and updates its
 // columns; db.ErrConflict when the stream is no longer open and active.
@@ -280,7 +280,7 @@ func (o *ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Stre
 }
 
 var selectStaleClaims = `SELECT ` + streamColumns + ` FROM stream s
- WHERE s.state IN (` + stFiring + `, ` + stExpiring + `) AND s.lease_until < $1
+ WHERE s.state IN (` + db.StateSQL(stream.StateFiring) + `, ` + db.StateSQL(stream.StateExpiring) + `) AND s.lease_until < $1
  ORDER BY s.lease_until, s.id LIMIT $2`
 
 // StaleClaims returns up to limit streams (all with limit <= 0) in firing
@@ -297,7 +297,7 @@ func (o *ops) StaleClaims(ctx context.Context, now time.Time, limit int) ([]stre
 // column has a flag parameter: false leaves the column as is.
 var updateState = `
 UPDATE stream SET state = $3, state_serial_no = state_serial_no + 1,
-       open = CASE WHEN $3 = ` + stActive + ` THEN open ELSE FALSE END,
+       open = CASE WHEN $3 = ` + db.StateSQL(stream.StateActive) + ` THEN open ELSE FALSE END,
        claimed_by       = CASE WHEN $4  THEN $5  ELSE claimed_by END,
        lease_until      = CASE WHEN $6  THEN $7  ELSE lease_until END,
        attempts         = CASE WHEN $8  THEN $9  ELSE attempts END,
@@ -368,9 +368,9 @@ func (o *ops) missingOrConflict(ctx context.Context, id, serialNo int64) error {
 }
 
 var updateReset = `
-UPDATE stream SET state = CASE state WHEN ` + stError + ` THEN ` + stRetryFire + ` ELSE ` + stRetryExpire + ` END,
+UPDATE stream SET state = CASE state WHEN ` + db.StateSQL(stream.StateError) + ` THEN ` + db.StateSQL(stream.StateRetryFire) + ` ELSE ` + db.StateSQL(stream.StateRetryExpire) + ` END,
        state_serial_no = state_serial_no + 1
- WHERE id = $1 AND state IN (` + stError + `, ` + stExpireError + `)
+ WHERE id = $1 AND state IN (` + db.StateSQL(stream.StateError) + `, ` + db.StateSQL(stream.StateExpireError) + `)
 RETURNING ` + streamReturning
 
 const selectStream = `SELECT ` + streamColumns + ` FROM stream s WHERE s.id = $1`

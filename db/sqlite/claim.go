@@ -101,7 +101,7 @@ func (o ops) RenewLeases(ctx context.Context, claims []db.StreamSerial, leaseUnt
 }
 
 var (
-	completeStreamSQL = `UPDATE stream SET state = ` + stCompleted + `, state_serial_no = state_serial_no + 1, open = 0,
+	completeStreamSQL = `UPDATE stream SET state = ` + db.StateSQL(stream.StateCompleted) + `, state_serial_no = state_serial_no + 1, open = 0,
        claimed_by = NULL, lease_until = NULL
  WHERE id = ? AND state_serial_no = ?`
 	purgeClaimedSQL = `DELETE FROM stream WHERE id = ? AND state_serial_no = ?`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/stream"
 )
 
 const definitionColumns = `version, digest, triggers, trigger_file, pipelines, pipeline_file, source, created_at`
@@ -36,7 +37,7 @@ UPDATE stream SET open = 0,
        fire_timestamp = CASE WHEN ?1 THEN ?2 ELSE fire_timestamp END,
        fire_counts = CASE WHEN ?1 THEN NULL ELSE fire_counts END,
        expire_timestamp = CASE WHEN ?1 THEN expire_timestamp ELSE ?2 END
- WHERE name = ?3 AND definition_version < ?4 AND state = ` + stActive + ` AND fire_timestamp IS NULL`
+ WHERE name = ?3 AND definition_version < ?4 AND state = ` + db.StateSQL(stream.StateActive) + ` AND fire_timestamp IS NULL`
 
 // SaveDefinitionVersion implements db.DefinitionStore. Write transactions
 // are serialised (BEGIN IMMEDIATE), so concurrent savers see each other's

@@ -14,10 +14,10 @@ import (
 // counts and oldest deadlines use the condition of ReadyStreams. ?1 is
 // now.
 var streamStatsSQL = `SELECT name, state, count(*),
-       count(*) FILTER (WHERE ` + readyCond(stream.Fire, "?1") + `),
-       count(*) FILTER (WHERE ` + readyCond(stream.Expire, "?1") + `),
-       min(fire_timestamp) FILTER (WHERE ` + readyCond(stream.Fire, "?1") + `),
-       min(expire_timestamp) FILTER (WHERE ` + readyCond(stream.Expire, "?1") + `)
+       count(*) FILTER (WHERE ` + db.ReadySQL(stream.Fire, "?1") + `),
+       count(*) FILTER (WHERE ` + db.ReadySQL(stream.Expire, "?1") + `),
+       min(fire_timestamp) FILTER (WHERE ` + db.ReadySQL(stream.Fire, "?1") + `),
+       min(expire_timestamp) FILTER (WHERE ` + db.ReadySQL(stream.Expire, "?1") + `)
   FROM stream
  GROUP BY name, state
  ORDER BY name, state`

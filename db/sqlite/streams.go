@@ -88,7 +88,7 @@ func textArg(s string) any {
 }
 
 var openStreamSQL = `SELECT ` + streamCols + ` FROM stream s
- WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = ` + stActive
+ WHERE s.name = ? AND s.stream_key = ? AND s.open = 1 AND s.state = ` + db.StateSQL(stream.StateActive)
 
 // OpenStream implements db.Ops.
 func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, error) {
@@ -101,7 +101,7 @@ func (o ops) OpenStream(ctx context.Context, name, key string) (stream.Stream, e
 
 var createStreamSQL = `INSERT INTO stream (name, stream_key, dist_traits, state, state_serial_no, open,
 	first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, created_at, definition_version)
-VALUES (?, ?, ?, ` + stActive + `, 0, 1, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ` + db.StateSQL(stream.StateActive) + `, 0, 1, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (name, stream_key) WHERE open = 1 DO NOTHING
 RETURNING id`
 
@@ -148,14 +148,14 @@ func (o ops) link(ctx context.Context, streamID int64, eventIDs []int64) error {
 
 var appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
 	fire_timestamp = ?, fire_counts = ?
- WHERE id = ? AND open = 1 AND state = ` + stActive
+ WHERE id = ? AND open = 1 AND state = ` + db.StateSQL(stream.StateActive)
 
 // appendKeepFireSQL leaves fire_timestamp out of the SET list: SQLite
 // rewrites the entries of every index on a column the statement sets, even
 // to the same value, and most appends do not change the fire time.
 var appendKeepFireSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
 	fire_counts = ?
- WHERE id = ? AND open = 1 AND state = ` + stActive
+ WHERE id = ? AND open = 1 AND state = ` + db.StateSQL(stream.StateActive)
 
 // AppendToStream implements db.Ops.
 func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
@@ -227,7 +227,7 @@ func (o ops) ReadyStreams(ctx context.Context, p db.ReadyParams) ([]stream.Strea
 }
 
 var staleSQL = `SELECT ` + streamCols + ` FROM stream s INDEXED BY stream_stale_claim
- WHERE s.state IN (` + stFiring + `, ` + stExpiring + `) AND s.lease_until < ?
+ WHERE s.state IN (` + db.StateSQL(stream.StateFiring) + `, ` + db.StateSQL(stream.StateExpiring) + `) AND s.lease_until < ?
  ORDER BY s.lease_until, s.id LIMIT ?`
 
 // StaleClaims implements db.Ops. A limit <= 0 means no limit.
@@ -321,28 +321,27 @@ func (o ops) casFailed(ctx context.Context, what string, id, serial int64) error
 	return fmt.Errorf("sqlite: %s %d: state_serial_no is %d, not %d: %w", what, id, cur, serial, db.ErrConflict)
 }
 
-// ResetStream implements db.Ops.
+// resetSQL moves error to retry_fire and expire_error to retry_expire.
+var resetSQL = `UPDATE stream SET state = CASE state WHEN ` + db.StateSQL(stream.StateError) + ` THEN ` + db.StateSQL(stream.StateRetryFire) + ` ELSE ` + db.StateSQL(stream.StateRetryExpire) + ` END,
+       state_serial_no = state_serial_no + 1
+ WHERE id = ? AND state IN (` + db.StateSQL(stream.StateError) + `, ` + db.StateSQL(stream.StateExpireError) + `)
+RETURNING ` + returningCols
+
+// ResetStream implements db.Ops: one compare-and-set statement, as in
+// the PostgreSQL driver; a stream in another state is read and returned
+// unchanged.
 func (o ops) ResetStream(ctx context.Context, id int64) (stream.Stream, error) {
 	var st stream.Stream
 	err := o.atomic(ctx, func(o ops) error {
 		var err error
-		if st, err = o.StreamByID(ctx, id); err != nil {
-			return err
+		st, err = scanStream(o.queryRow(ctx, resetSQL, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			st, err = scanStream(o.queryRow(ctx, streamByIDSQL, id))
 		}
-		var next stream.State
-		switch st.State {
-		case stream.StateError:
-			next = stream.StateRetryFire
-		case stream.StateExpireError:
-			next = stream.StateRetryExpire
-		default:
-			return nil
-		}
-		st, err = o.SetStreamState(ctx, db.SetStateParams{ID: id, SerialNo: st.SerialNo, State: next})
 		return err
 	})
 	if err != nil {
-		return stream.Stream{}, err
+		return stream.Stream{}, fmt.Errorf("sqlite: reset stream %d: %w", id, o.s.translate(err))
 	}
 	return st, nil
 }
