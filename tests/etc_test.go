@@ -4,10 +4,12 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,16 +25,42 @@ import (
 
 const etcDir = "../etc"
 
-// buildCommand builds ./cmd/<name> into a temporary directory and returns
-// the binary's path.
+// built holds the commands the tests of this package built: each is
+// built once, into a directory TestMain removes.
+var built struct {
+	mu    sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "winchester-tests-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	built.dir, built.paths = dir, map[string]string{}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildCommand builds ./cmd/<name> once for the test binary and returns
+// the binary's path. Tests must not change the file.
 func buildCommand(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if bin, ok := built.paths[name]; ok {
+		return bin
+	}
+	bin := filepath.Join(built.dir, name)
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
+	built.paths[name] = bin
 	return bin
 }
 

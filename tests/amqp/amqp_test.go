@@ -289,14 +289,42 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// winchester is the path of ./cmd/winchester, built once for the test
+// binary into a directory TestMain removes.
+var winchester struct {
+	mu   sync.Mutex
+	dir  string
+	path string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "winchester-amqp-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	winchester.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildWinchester returns the path of the winchester binary, building it
+// on the first call. Tests must not change the file.
 func buildWinchester(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "winchester")
+	winchester.mu.Lock()
+	defer winchester.mu.Unlock()
+	if winchester.path != "" {
+		return winchester.path
+	}
+	bin := filepath.Join(winchester.dir, "winchester")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/winchester")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/winchester: %v\n%s", err, out)
 	}
+	winchester.path = bin
 	return bin
 }
 
