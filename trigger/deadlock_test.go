@@ -120,6 +120,7 @@ func withApp(t *testing.T, rawURL, app string) string {
 // interleaving happened. With key locks, Y waits for X instead of
 // deadlocking with it. The single-stream path runs the same interleaving.
 func TestBatchesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
 	for _, single := range []bool{false, true} {
 		name := "batch"
 		if single {

@@ -153,6 +153,7 @@ func instanceEvent(id, typ, instance string, ts time.Time) stream.Event {
 // path and the single-stream path, each on its own schema, and compares
 // the results, the counters and every stream with its events.
 func TestManagerBatchMatchesSingle(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2014, 8, 1, 12, 0, 0, 0, time.UTC)
 	minute := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
 	batches := []struct {
@@ -239,6 +240,7 @@ func TestManagerBatchMatchesSingle(t *testing.T) {
 // can lose and checks that the groups concerned are redone from the
 // stores' current state, as the single-stream path does.
 func TestManagerBatchRedoesLostRaces(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2014, 8, 1, 12, 0, 0, 0, time.UTC)
 	key := func(instance string) db.StreamKey {
 		return db.StreamKey{Name: "by_last", Key: stream.Key(map[string]stream.Value{"instance_id": stream.String(instance)})}

@@ -947,6 +947,7 @@ func BenchmarkIngestBreakdown(b *testing.B) {
 // distinguishing values, times, fire counts, open flags and states) and
 // the same links.
 func TestIngestBatchMatchesSingle(t *testing.T) {
+	t.Parallel()
 	d := loadBenchDistiller(t)
 	defs := loadBenchTriggers(t)
 	batch, single := openPostgresBench(t), openPostgresBench(t)

@@ -74,6 +74,7 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // key has at most one open stream, and that no batch failed.
 // WINCHESTER_STRESS_SINGLE=1 runs it on the single-stream path.
 func TestConcurrentBatchesKeepInvariants(t *testing.T) {
+	t.Parallel()
 	pg := openPostgresStore(t)
 	var store trigger.Store = pg
 	if os.Getenv("WINCHESTER_STRESS_SINGLE") != "" {
