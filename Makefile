@@ -30,8 +30,21 @@ help: ## list the targets
 build: ## build the commands into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: ## run every test with the race detector (PostgreSQL from TEST_DATABASE_URL)
-	$(GO) test -race $(TESTFLAGS) ./...
+# make test runs every package's tests with the race detector but those
+# of E2E_PKGS, and at the same time runs these without it: they drive the
+# commands as OS processes (tests/cluster runs its worker and ingester
+# processes from the test binary), which the race detector slows down about
+# ten times, while the code those processes run is raced in its own
+# packages' tests. Their output follows the others'. make test-race runs
+# everything raced.
+E2E_PKGS := ./tests ./tests/amqp ./tests/cluster
+
+test: ## run every test: with the race detector, but the end-to-end process tests (E2E_PKGS) without it, at the same time
+	@log=$$(mktemp); \
+	$(GO) test $(TESTFLAGS) $(E2E_PKGS) >"$$log" 2>&1 & e2e=$$!; \
+	$(GO) test -race $(TESTFLAGS) $$($(GO) list ./... | grep -vxF "$$($(GO) list $(E2E_PKGS))"); unit=$$?; \
+	wait $$e2e; e2e_status=$$?; cat "$$log"; rm -f "$$log"; \
+	[ $$unit = 0 ] && [ $$e2e_status = 0 ]
 
 test-race: ## run every test with the race detector, uncached and shuffled
 	$(GO) test -race -count=1 -shuffle=on ./...
