@@ -43,18 +43,18 @@ var (
 // ClaimStreams claims up to p.Limit streams ready for p.Action in one
 // statement (see db.Ops).
 func (o *ops) ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Stream, error) {
-	query, target := claimFireSQL, stream.StateFiring
+	query := claimFireSQL
 	switch p.Action {
 	case db.Fire:
 	case db.Expire:
-		query, target = claimExpireSQL, stream.StateExpiring
+		query = claimExpireSQL
 	default:
 		return nil, fmt.Errorf("postgres: claim streams: unknown action %d", int(p.Action))
 	}
 	if p.Limit < 1 {
 		return nil, fmt.Errorf("postgres: claim streams: limit %d, want at least 1", p.Limit)
 	}
-	out, err := collectStreams(o.q.Query(ctx, query, db.Micros(p.Now), p.Limit, int(target),
+	out, err := collectStreams(o.q.Query(ctx, query, db.Micros(p.Now), p.Limit, int(p.Action.ClaimState()),
 		optString(p.Owner), optMicros(p.LeaseUntil)))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim streams ready to %s: %w", p.Action, err)

@@ -36,11 +36,11 @@ var (
 // ClaimStreams claims up to p.Limit streams ready for p.Action in one
 // statement (see db.Ops).
 func (o ops) ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Stream, error) {
-	query, target := claimFireSQL, stream.StateFiring
+	query := claimFireSQL
 	switch p.Action {
 	case db.Fire:
 	case db.Expire:
-		query, target = claimExpireSQL, stream.StateExpiring
+		query = claimExpireSQL
 	default:
 		return nil, fmt.Errorf("sqlite: claim streams: unknown action %d", int(p.Action))
 	}
@@ -50,7 +50,7 @@ func (o ops) ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Strea
 	what := "claim streams ready to " + p.Action.String()
 	var out []stream.Stream
 	err := o.atomic(ctx, func(o ops) error {
-		rows, err := o.query(ctx, query, int(target), textArg(p.Owner), timeArg(p.LeaseUntil), db.Micros(p.Now), p.Limit)
+		rows, err := o.query(ctx, query, int(p.Action.ClaimState()), textArg(p.Owner), timeArg(p.LeaseUntil), db.Micros(p.Now), p.Limit)
 		if err != nil {
 			return fmt.Errorf("sqlite: %s: %w", what, o.s.translate(err))
 		}
