@@ -127,3 +127,14 @@ type Optimizer interface {
 	// It is quick when nothing is.
 	Optimize(ctx context.Context) error
 }
+
+// StateCounter is the optional capability of a Store to count its streams
+// by state without reading every row. A console's overview asks for these
+// counts on every load, so on a large table they must not cost a scan.
+type StateCounter interface {
+	// CountStreamsByState returns the number of streams in each state
+	// (states without streams may be absent). A count of at least
+	// exactBelow may be the database's estimate rather than an exact
+	// count; estimated lists the states whose counts are estimates.
+	CountStreamsByState(ctx context.Context, exactBelow int64) (counts map[stream.State]int64, estimated []stream.State, err error)
+}

@@ -52,6 +52,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Jobs", exerciseJobs},
 		{"Definitions", exerciseDefinitions},
 		{"Subscribers", exerciseSubscribers},
+		{"StateCounts", exerciseStateCounts},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
