@@ -35,6 +35,7 @@ func (m *Metrics) ObserveAttempt(a pipeline.Attempt) {
 	if a.LostClaim {
 		return
 	}
+	m.hours.add(a.Trigger, a.Action == db.Expire, a.OK)
 	m.pipelineTime.WithLabelValues(a.Trigger, action).Observe(a.Duration.Seconds())
 	deadline := a.Stream.FireTimestamp
 	if a.Action == db.Expire {

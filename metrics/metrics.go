@@ -38,6 +38,9 @@ const (
 type Config struct {
 	// Version is the build's version (winchester_build_info).
 	Version string
+	// NowFunc is the clock of the hourly counts of ProcessedByHour (nil:
+	// time.Now).
+	NowFunc func() time.Time
 }
 
 // Metrics is the registry and the metrics recorded into it.
@@ -61,13 +64,18 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+
+	hours *hourly
 }
 
 // New returns metrics registered in a new registry, with the Go runtime
 // and process collectors and winchester_build_info.
 func New(cfg Config) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg}
+	m := &Metrics{reg: reg, hours: &hourly{now: cfg.NowFunc}}
+	if m.hours.now == nil {
+		m.hours.now = time.Now
+	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
 		reg.MustRegister(c)
