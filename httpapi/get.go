@@ -89,39 +89,9 @@ func (p *params) traits() map[string]stream.Value {
 	}
 	out := map[string]stream.Value{}
 	for _, spec := range specs {
-		key, raw, ok := strings.Cut(spec, "=")
-		if !ok || key == "" {
-			p.errs = append(p.errs, fmt.Errorf("trait %q: want NAME[:TYPE]=VALUE", spec))
-			continue
-		}
-		name, typ, _ := strings.Cut(key, ":")
-		var v stream.Value
-		switch typ {
-		case "", "string", "text":
-			v = stream.String(raw)
-		case "int":
-			i, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil {
-				p.errs = append(p.errs, fmt.Errorf("trait %q: %q is not an integer", spec, raw))
-				continue
-			}
-			v = stream.Int(i)
-		case "float":
-			f, err := strconv.ParseFloat(raw, 64)
-			if err != nil {
-				p.errs = append(p.errs, fmt.Errorf("trait %q: %q is not a number", spec, raw))
-				continue
-			}
-			v = stream.Float(f)
-		case "datetime":
-			t, err := stream.ParseTime(raw)
-			if err != nil {
-				p.errs = append(p.errs, fmt.Errorf("trait %q: %v", spec, err))
-				continue
-			}
-			v = stream.Datetime(t)
-		default:
-			p.errs = append(p.errs, fmt.Errorf("trait %q: unknown type %q (string, int, float, datetime)", spec, typ))
+		name, v, err := stream.ParseTraitFilter(spec)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("trait %q: %v", spec, err))
 			continue
 		}
 		out[name] = v
