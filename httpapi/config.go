@@ -72,7 +72,14 @@ type Config struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// UI serves the web console under /ui (default true; false, or
+	// winchester serve --no-ui, switches it off). It takes the same
+	// tokens: read scope to view, admin scope to reset streams.
+	UI *bool `yaml:"ui"`
 }
+
+// UIEnabled reports whether the web console is served (UI unset: yes).
+func (c Config) UIEnabled() bool { return c.UI == nil || *c.UI }
 
 // Duration is a time span read from a number of seconds (30, 0.5) or a
 // duration string ("30s", "2m"), like the other durations of

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/winchester-go/winchester/console"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/explain"
 	"github.com/winchester-go/winchester/ingest"
@@ -63,6 +64,10 @@ type Options struct {
 	// Subscribers are the names of the configured event subscribers,
 	// listed by GET /v1/subscribers even before they have a stored state.
 	Subscribers []string
+	// Console holds what the web console shows beyond the API (jobs,
+	// panels, a clock); its Metrics, Logger and Auth are the server's.
+	// Config.UI switches the console off.
+	Console console.Options
 }
 
 // DefaultShutdownGrace is the default of Options.ShutdownGrace.
@@ -113,7 +118,19 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 		}
 		s.tokens = append(s.tokens, hashedToken{sum: sha256.Sum256([]byte(t.Token)), scopes: t.Scopes})
 	}
-	s.handler = s.routes()
+	var ui *console.Console
+	if cfg.UIEnabled() {
+		co := opts.Console
+		co.Metrics, co.Logger = s.met, s.log.With("component", "console")
+		if len(s.tokens) > 0 {
+			co.Auth = s.consoleAccess
+		}
+		var err error
+		if ui, err = console.New(mgr, store, co); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = s.routes(ui)
 	return s, nil
 }
 
@@ -124,7 +141,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Config returns the server's settings with their defaults.
 func (s *Server) Config() Config { return s.cfg }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(ui *console.Console) http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern, scope string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(pattern, s.authorize(scope, h)))
@@ -155,6 +172,11 @@ func (s *Server) routes() http.Handler {
 	route("GET /v1/subscribers/{name}", ScopeRead, s.getSubscriber)
 	route("POST /v1/subscribers/{name}/retry", ScopeAdmin, s.retrySubscriber)
 	route("POST /v1/subscribers/{name}/skip", ScopeAdmin, s.skipSubscriber)
+	if ui != nil {
+		// The console checks tokens itself: a browser sends them in a
+		// cookie, and an unauthenticated page view goes to its login form.
+		mux.Handle(console.Prefix+"/", s.instrument(console.Prefix+"/", ui.Handler()))
+	}
 	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout.Std(), `{"error":"request timed out"}`)
 }
 
@@ -231,15 +253,7 @@ func (s *Server) authorize(scope string, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 			return
 		}
-		sum := sha256.Sum256([]byte(token))
-		var scopes []string
-		found := false
-		for _, t := range s.tokens {
-			// Every token is compared, in constant time, whatever matched.
-			if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
-				scopes, found = t.scopes, true
-			}
-		}
+		scopes, found := s.scopes(token)
 		if !found {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="winchester", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unknown bearer token")
@@ -251,6 +265,26 @@ func (s *Server) authorize(scope string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// scopes returns the scopes of token; found is false for an unknown one.
+func (s *Server) scopes(token string) (scopes []string, found bool) {
+	sum := sha256.Sum256([]byte(token))
+	for _, t := range s.tokens {
+		// Every token is compared, in constant time, whatever matched.
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			scopes, found = t.scopes, true
+		}
+	}
+	return scopes, found
+}
+
+// consoleAccess is the console's AuthFunc: the read scope views, the
+// admin scope (which allows everything) also resets.
+func (s *Server) consoleAccess(token string) (console.Access, bool) {
+	scopes, found := s.scopes(token)
+	admin := slices.Contains(scopes, ScopeAdmin)
+	return console.Access{Read: admin || slices.Contains(scopes, ScopeRead), Admin: admin}, found
 }
 
 // Run serves the API on the configured address until ctx ends, then stops

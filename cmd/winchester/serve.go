@@ -17,6 +17,7 @@ import (
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/amqpconsume"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/console"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
@@ -29,6 +30,7 @@ type serveOptions struct {
 	flags         cli.Flags
 	listen        string
 	noHTTP        bool
+	noUI          bool
 	noWorkers     bool
 	noConsumers   bool
 	keepCompleted bool
@@ -67,6 +69,7 @@ finishes in-flight requests and pipelines within shutdown_grace, and exits
 	fs := cmd.Flags()
 	fs.StringVar(&o.listen, "listen", "", "HTTP listen address, host:port (default: http.listen, else "+httpapi.DefaultListen+")")
 	fs.BoolVar(&o.noHTTP, "no-http", false, "do not run the HTTP API (serve.http: false)")
+	fs.BoolVar(&o.noUI, "no-ui", false, "do not serve the web console under /ui (http.ui: false)")
 	fs.BoolVar(&o.noWorkers, "no-workers", false, "do not run pipeline workers nor the scheduled jobs (serve.workers: 0)")
 	fs.BoolVar(&o.noConsumers, "no-consumers", false, "do not run the RabbitMQ consumers (serve.consumers: false)")
 	fs.BoolVar(&o.keepCompleted, "keep-completed", false, "keep completed streams instead of purging them (purge_completed_streams: false)")
@@ -85,6 +88,10 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	}
 	if o.noHTTP {
 		cfg.Serve.HTTP = false
+	}
+	if o.noUI {
+		off := false
+		cfg.HTTP.UI = &off
 	}
 	if o.noWorkers {
 		cfg.Serve.Workers = 0
@@ -152,12 +159,16 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
 			Definitions: eng.Live,
 			Subscribers: slices.Sorted(maps.Keys(cfg.Subscribers)),
+			Console:     console.Options{Clock: eng.Clock, Jobs: consoleJobs(cfg)},
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.File, err)
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 		parts = append(parts, "http="+srv.Config().Listen)
+		if srv.Config().UIEnabled() {
+			parts = append(parts, "ui="+console.Prefix)
+		}
 	}
 	for i := range cfg.Serve.Workers {
 		name := o.name
@@ -223,4 +234,14 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// consoleJobs lists the configured jobs for the console, by name.
+func consoleJobs(cfg *winchester.Config) []console.Job {
+	var out []console.Job
+	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
+		jc := cfg.Jobs[name]
+		out = append(out, console.Job{Name: name, Schedule: jc.Schedule, Handler: jc.Handler, Disabled: jc.Enabled != nil && !*jc.Enabled})
+	}
+	return out
 }

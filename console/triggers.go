@@ -1,0 +1,178 @@
+package console
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/trigger"
+)
+
+// mismatchPrefix starts the manager's counters of debug_level 2 reasons.
+const mismatchPrefix = "mismatch: "
+
+type counter struct {
+	Name  string
+	Count int64
+}
+
+type triggerView struct {
+	Def         *trigger.Definition
+	Distinguish []string
+	Match, Fire []string
+	Counters    []counter
+	Mismatches  []counter
+	FireDelay   string
+	Expiration  string
+}
+
+type jobView struct {
+	Job
+	State     string
+	Stored    bool
+	LastEnd   time.Time
+	Window    string
+	Attempts  int
+	ClaimedBy string
+	LastError string
+}
+
+type panelView struct {
+	Title   string
+	Header  []string
+	Rows    [][]string
+	Problem string
+}
+
+type triggersData struct {
+	Triggers []triggerView
+	Jobs     []jobView
+	JobStore bool
+	Panels   []panelView
+}
+
+func (c *Console) triggers(rq *request) {
+	_, per := c.mgr.Stats().Totals()
+	var d triggersData
+	for _, def := range c.mgr.Definitions() {
+		v := triggerView{Def: def, FireDelay: def.FireDelay.String()}
+		if def.Expiration != nil {
+			v.Expiration = def.Expiration.String()
+		}
+		for _, dist := range def.DistinguishedBy {
+			s := dist.Trait
+			if dist.Expr != nil {
+				s += " (" + dist.Expr.String() + ")"
+			}
+			v.Distinguish = append(v.Distinguish, s)
+		}
+		for _, cr := range def.MatchCriteria {
+			v.Match = append(v.Match, describe(cr, false))
+		}
+		for _, cr := range def.FireCriteria {
+			v.Fire = append(v.Fire, describe(cr, true))
+		}
+		counts := per[def.Name]
+		for _, k := range slices.Sorted(maps.Keys(counts)) {
+			if reason, ok := strings.CutPrefix(k, mismatchPrefix); ok {
+				v.Mismatches = append(v.Mismatches, counter{Name: reason, Count: counts[k]})
+				continue
+			}
+			v.Counters = append(v.Counters, counter{Name: k, Count: counts[k]})
+		}
+		slices.SortStableFunc(v.Mismatches, func(a, b counter) int { return cmp.Compare(b.Count, a.Count) })
+		d.Triggers = append(d.Triggers, v)
+	}
+	jobs, ok, err := c.jobs(rq)
+	if err != nil {
+		c.failed(rq, "read the jobs", err)
+		return
+	}
+	d.Jobs, d.JobStore = jobs, ok
+	for _, p := range c.opts.Panels {
+		pv := panelView{Title: p.Title}
+		header, rows, err := p.LoadFunc(rq.r.Context())
+		if err != nil {
+			pv.Problem = err.Error()
+		}
+		pv.Header, pv.Rows = header, rows
+		d.Panels = append(d.Panels, pv)
+	}
+	c.render(rq, 200, "triggers", "Triggers", d, "")
+}
+
+// describe writes a criteria entry on one line: event types, then the
+// timestamp condition and trait criteria; fire criteria start with the
+// number of events they need.
+func describe(cr *trigger.Criteria, fire bool) string {
+	var parts []string
+	if fire {
+		parts = append(parts, strconv.Itoa(cr.Number)+" ×")
+	}
+	types := strings.Join(cr.Include, " | ")
+	for _, x := range cr.Exclude {
+		types += " !" + x
+	}
+	parts = append(parts, types)
+	if cr.Timestamp != nil {
+		parts = append(parts, "timestamp in "+cr.Timestamp.String())
+	}
+	for _, tc := range cr.Traits {
+		switch tc.Kind {
+		case trigger.KindDatetime:
+			parts = append(parts, tc.Trait+" in "+tc.Expr.String())
+		case trigger.KindEquals:
+			parts = append(parts, tc.Trait+" == "+tc.Value.String())
+		default:
+			parts = append(parts, tc.Trait+" "+cmp.Or(tc.Op, "==")+" "+tc.Value.String()+" ("+tc.Kind.String()+")")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cr.MapDistinguishedBy)) {
+		parts = append(parts, k+" from "+cr.MapDistinguishedBy[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jobs joins the configured jobs with their stored progress; ok is false
+// when the store keeps no job state.
+func (c *Console) jobs(rq *request) ([]jobView, bool, error) {
+	byName := map[string]db.JobState{}
+	js, ok := c.store.(db.JobStore)
+	if ok {
+		states, err := js.JobStates(rq.r.Context())
+		if err != nil {
+			return nil, true, err
+		}
+		for _, st := range states {
+			byName[st.Name] = st
+		}
+	}
+	now := c.clock.Now()
+	var out []jobView
+	for _, j := range c.opts.Jobs {
+		v := jobView{Job: j, State: "new"}
+		if st, stored := byName[j.Name]; stored {
+			v.Stored, v.LastEnd, v.Attempts, v.ClaimedBy, v.LastError = true, st.LastEnd, st.Attempts, st.ClaimedBy, st.LastError
+			switch {
+			case st.ClaimedBy != "" && st.LeaseUntil.After(now):
+				v.State = "running"
+			case !st.WindowEnd.IsZero():
+				v.State = "retry"
+			default:
+				v.State = "idle"
+			}
+			if !st.WindowEnd.IsZero() {
+				v.Window = formatTime(st.WindowStart) + " – " + formatTime(st.WindowEnd)
+			}
+		}
+		if j.Disabled {
+			v.State = "disabled"
+		}
+		out = append(out, v)
+	}
+	return out, ok, nil
+}
