@@ -200,7 +200,7 @@ func (o *ops) FindEvents(ctx context.Context, p db.FindEventsParams) ([]db.Store
 	if p.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(p.Limit)
 	}
-	rows, err := o.q.Query(ctx, query, c.args...)
+	rows, err := o.q.Query(ctx, query, o.planned(c.args)...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find events: %w", interpretError(err))
 	}
@@ -226,7 +226,7 @@ func (o *ops) CountEvents(ctx context.Context, p db.FindEventsParams) (int64, er
 		return 0, err
 	}
 	var n int64
-	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM event e`+c.sql(), c.args...).Scan(&n); err != nil {
+	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM event e`+c.sql(), o.planned(c.args)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: count events: %w", interpretError(err))
 	}
 	return n, nil

@@ -59,7 +59,7 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", db.Redact(rawURL), interpretError(err))
 	}
-	s := &Store{ops: ops{q: pool, pool: pool}, pool: pool}
+	s := &Store{ops: ops{q: pool, pool: pool, mode: cfg.ConnConfig.DefaultQueryExecMode}, pool: pool}
 	if err := s.checkSchema(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -135,7 +135,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx db.Ops
 	if err != nil {
 		return fmt.Errorf("postgres: begin transaction: %w", interpretError(err))
 	}
-	if err := fn(ctx, &ops{q: tx}); err != nil {
+	if err := fn(ctx, &ops{q: tx, mode: s.mode}); err != nil {
 		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
 			err = errors.Join(err, fmt.Errorf("postgres: rollback: %w", interpretError(rbErr)))
 		}
@@ -160,6 +160,22 @@ type querier interface {
 type ops struct {
 	q    querier
 	pool *pgxpool.Pool
+	// mode is the connections' default query execution mode.
+	mode pgx.QueryExecMode
+}
+
+// planned returns the arguments of a listing or counting query (the
+// filters of FindStreams, FindEvents and their counts) so that the server
+// plans every execution with its parameter values. A statement prepared
+// once and cached (the default mode) is planned generically after five
+// executions, and with filters as varied as "the state nobody is in" and
+// "the state of two thirds of the table" a generic plan reads a million
+// rows to return none. Other modes already plan each execution.
+func (o *ops) planned(args []any) []any {
+	if o.mode == pgx.QueryExecModeCacheStatement {
+		return append([]any{pgx.QueryExecModeExec}, args...)
+	}
+	return args
 }
 
 // inTx runs fn in a transaction: a new one when o is not inside one, or

@@ -11,16 +11,20 @@ import (
 // stateEstimates reads the planner's statistics of stream.state: the
 // table's estimated row count times the frequency of each common value
 // (pg_stats, kept by ANALYZE and autovacuum). No row is read. A state
-// rare enough to be missing from the sample is missing here.
-const stateEstimates = `SELECT u.v::int, (u.f * greatest(c.reltuples, 0))::bigint
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'state'
-  CROSS JOIN LATERAL unnest(s.most_common_vals::text::int[], s.most_common_freqs) AS u(v, f)
- WHERE c.oid = to_regclass('stream')`
+// rare enough to be missing from the sample is missing here. The view
+// pg_stats is filtered by constants (schema, table, column) so that only
+// one row of pg_statistic is read.
+const stateEstimates = `WITH t AS (
+  SELECT c.reltuples, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = to_regclass('stream'))
+SELECT u.v::int, (u.f * greatest(t.reltuples, 0))::bigint
+  FROM t, pg_stats s
+ CROSS JOIN LATERAL unnest(s.most_common_vals::text::int[], s.most_common_freqs) AS u(v, f)
+ WHERE s.schemaname = (SELECT nspname FROM t) AND s.tablename = 'stream' AND s.attname = 'state'`
 
 // stateCounts counts the streams of the given states exactly, through the
-// stream_state index (an index-only scan of just those states' entries).
+// stream_state_id index (an index-only scan of just those states'
+// entries).
 const stateCounts = `SELECT state, count(*) FROM stream WHERE state = ANY($1) GROUP BY state`
 
 // CountStreamsByState counts streams by state: a state the statistics

@@ -476,7 +476,11 @@ func streamConds(p db.FindStreamsParams) (conds, string, db.Mark, error) {
 		c.add("s.name = $?", p.Name)
 	}
 	if len(p.DistinguishedBy) > 0 {
-		c.add(fmt.Sprintf(traitsMatch, "s.dist_traits"), traitsArg(p.DistinguishedBy))
+		// Containment is implied by the typed equality below and is what
+		// the GIN index stream_dist_traits answers.
+		arg := traitsArg(p.DistinguishedBy)
+		c.add("s.dist_traits @> $?::jsonb", arg)
+		c.add(fmt.Sprintf(traitsMatch, "s.dist_traits"), arg)
 	}
 	order := c.addMark(m, "s.id")
 	return c, order, m, nil
@@ -493,7 +497,7 @@ func (o *ops) FindStreams(ctx context.Context, p db.FindStreamsParams) ([]db.Fou
 	if p.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(p.Limit)
 	}
-	streams, err := collectStreams(o.q.Query(ctx, query, c.args...))
+	streams, err := collectStreams(o.q.Query(ctx, query, o.planned(c.args)...))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find streams: %w", err)
 	}
@@ -522,7 +526,7 @@ func (o *ops) CountStreams(ctx context.Context, p db.FindStreamsParams) (int64, 
 		return 0, err
 	}
 	var n int64
-	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM stream s`+c.sql(), c.args...).Scan(&n); err != nil {
+	if err := o.q.QueryRow(ctx, `SELECT count(*) FROM stream s`+c.sql(), o.planned(c.args)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: count streams: %w", interpretError(err))
 	}
 	return n, nil
