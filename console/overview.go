@@ -76,6 +76,9 @@ func (c *Console) overview(rq *request) {
 		d.Backlog = append(d.Backlog, backlog{Action: a.String(), Count: len(ready), Capped: len(ready) == BacklogCap})
 	}
 	for _, st := range []stream.State{stream.StateError, stream.StateExpireError} {
+		if counts[st] == 0 {
+			continue
+		}
 		found, err := c.store.FindStreams(ctx, db.FindStreamsParams{State: st, Limit: RecentErrors})
 		if err != nil {
 			c.failed(rq, "list streams in error", err)
