@@ -176,6 +176,13 @@ func TestBrowser(t *testing.T) {
 	if got := text(t, ctx, "#timeline"); !strings.Contains(got, "compute.instance.create.start") {
 		t.Errorf("timeline = %q", got)
 	}
+	// Its explanation names the fire criterion it still misses.
+	if got := text(t, ctx, "#left"); !strings.Contains(got, "waiting for 1 more compute.instance.exists") {
+		t.Errorf("explanation says %q, want it waiting for 1 more compute.instance.exists", got)
+	}
+	if got := text(t, ctx, "#fire-criteria tr.unmet"); !strings.Contains(got, "compute.instance.exists") || !strings.Contains(got, "missing 1") {
+		t.Errorf("unmet fire criterion row = %q, want compute.instance.exists missing 1", got)
+	}
 	screenshot(t, ctx, dir, "stream")
 
 	// The reset button moves a stream in error to retry.

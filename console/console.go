@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/explain"
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
@@ -102,13 +103,14 @@ type Options struct {
 
 // Console serves the pages. It is safe for concurrent use.
 type Console struct {
-	mgr     *trigger.Manager
-	store   Store
-	opts    Options
-	log     *slog.Logger
-	clock   stream.Clock
-	pages   map[string]*template.Template
-	handler http.Handler
+	mgr       *trigger.Manager
+	store     Store
+	explainer *explain.Explainer
+	opts      Options
+	log       *slog.Logger
+	clock     stream.Clock
+	pages     map[string]*template.Template
+	handler   http.Handler
 }
 
 //go:embed templates/*.html
@@ -127,6 +129,7 @@ func New(mgr *trigger.Manager, store Store, opts Options) (*Console, error) {
 	if c.clock == nil {
 		c.clock = stream.SystemClock{}
 	}
+	c.explainer = explain.New(store, mgr, explain.Config{Clock: c.clock})
 	c.pages = map[string]*template.Template{}
 	for _, name := range []string{"overview", "streams", "stream", "events", "event", "triggers", "login", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")

@@ -145,6 +145,8 @@ func TestPages(t *testing.T) {
 	b := setup(t, httpapi.Config{}, false)
 	b.ingestKnown(t, "")
 	failed := b.fail(t, b.streamOf(t, "per_instance", "instance_id", "i-3"), "boom")
+	waiting := b.streamOf(t, "per_instance", "instance_id", "i-2")
+	ready := b.streamOf(t, "per_instance", "instance_id", "i-1")
 	c := client(t)
 	tests := []struct {
 		name, path string
@@ -163,13 +165,16 @@ func TestPages(t *testing.T) {
 		{name: "streams bad limit", path: "/ui/streams?limit=0", code: 400, want: []string{"limit"}},
 		{name: "streams bad mark", path: "/ui/streams?mark=zz", code: 400, want: []string{"mark"}},
 		{name: "stream", path: "/ui/streams/" + itoa(failed.ID), code: 200, want: []string{"i-3", "compute.instance.create.start", "boom", `id="reset"`}},
+		{name: "stream explained", path: "/ui/streams/" + itoa(waiting.ID), code: 200, want: []string{`id="left"`, "waiting for 1 more compute.instance.exists", `<tr class="unmet"><td>compute.instance.exists</td><td>1</td><td>0</td><td>missing 1</td></tr>`, "$last &#43; 1h"}},
+		{name: "stream fired explained", path: "/ui/streams/" + itoa(ready.ID), code: 200, want: []string{`<tr class="met"><td>compute.instance.exists</td><td>1</td><td>1</td><td>met</td></tr>`, "criteria_met_at &#43; fire_delay"}},
 		{name: "stream missing", path: "/ui/streams/999", code: 404, want: []string{"No stream 999"}},
 		{name: "stream bad id", path: "/ui/streams/x", code: 404, want: []string{"not a positive integer"}},
 		{name: "events", path: "/ui/events", code: 200, want: []string{"m-1", "m-4"}},
 		{name: "events by type", path: "/ui/events?type=compute.instance.exists&count=1", code: 200, want: []string{"m-2", `id="total">1 events`}, not: []string{"m-1<"}},
 		{name: "events by trait", path: "/ui/events?trait=instance_id%3Di-2", code: 200, want: []string{"m-3"}, not: []string{"m-4<"}},
 		{name: "events bad time", path: "/ui/events?from=soon", code: 400, want: []string{"from"}},
-		{name: "event", path: "/ui/events/m-2", code: 200, want: []string{"compute.instance.exists", "tenant_id", "t-1"}},
+		{name: "event", path: "/ui/events/m-2", code: 200, want: []string{"compute.instance.exists", "tenant_id", "t-1", "2 of 3 triggers took it", "memory_mb &gt; 4096 (int) failed: the event has 2048", "#0 (line", `href="/ui/streams/` + itoa(ready.ID) + `"`}},
+		{name: "event explained", path: "/ui/events/m-1", code: 200, want: []string{"instance_id=i-1", "tenant_id=t-1"}},
 		{name: "event missing", path: "/ui/events/nope", code: 404, want: []string{"No event with message_id"}},
 		{name: "triggers", path: "/ui/triggers", code: 200, want: []string{"per_instance", "triggers.yaml", "compute.instance.exists", "1 ×", "nightly", "@daily", "Mismatch reasons are counted with debug_level: 2"}},
 		{name: "stylesheet", path: "/ui/static/console.css", code: 200, want: []string{"--accent"}},

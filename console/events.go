@@ -52,22 +52,16 @@ func (c *Console) events(rq *request) {
 	c.render(rq, http.StatusOK, "events", "Events", d, "")
 }
 
-type eventData struct {
-	Event   stream.Event
-	Explain any
-}
-
 func (c *Console) event(rq *request) {
 	id := rq.r.PathValue("message_id")
-	e, err := c.store.EventByMessageID(rq.r.Context(), id)
+	x, err := c.explainer.Event(rq.r.Context(), id)
 	if errors.Is(err, db.ErrNotFound) {
 		c.problem(rq.w, rq.r, http.StatusNotFound, "No event with message_id %q.", id)
 		return
 	}
 	if err != nil {
-		c.failed(rq, "read the event", err)
+		c.failed(rq, "explain the event", err)
 		return
 	}
-	d := eventData{Event: e.Event, Explain: c.explainEvent(rq, e.Event)}
-	c.render(rq, http.StatusOK, "event", "Event "+id, d, "")
+	c.render(rq, http.StatusOK, "event", "Event "+id, x, "")
 }

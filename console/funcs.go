@@ -23,7 +23,7 @@ var funcs = template.FuncMap{
 	"resetable":  resetable,
 	"stateclass": func(s fmt.Stringer) string { return "state-" + s.String() },
 	"hour":       func(t time.Time) string { return t.UTC().Format("15:04") },
-	"sum":        func(a, b, c int64) int64 { return a + b + c },
+	"minus":      func(a, b int) int { return a - b },
 }
 
 // formatTime writes a time in the API's form, or "—" for none.

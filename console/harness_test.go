@@ -41,6 +41,18 @@ const testTriggers = `
   - event_type: compute.instance.*
   fire_criteria:
   - event_type: compute.instance.delete.end
+- name: large_instances
+  debug_level: 2
+  distinguished_by: [instance_id]
+  expiration: "$last + 1d"
+  fire_pipeline: p
+  match_criteria:
+  - event_type: compute.instance.exists
+    traits:
+      memory_mb:
+        int: "> 4096"
+  fire_criteria:
+  - event_type: compute.instance.exists
 `
 
 const (
@@ -110,7 +122,7 @@ func (b *bundle) ingestKnown(t *testing.T, token string) {
 		{"compute.instance.create.start", "i-2"},
 		{"compute.instance.create.start", "i-3"},
 	} {
-		fmt.Fprintf(&body, `{"message_id": "m-%d", "event_type": %q, "timestamp": %q, "instance_id": %q, "tenant_id": "t-1"}`+"\n",
+		fmt.Fprintf(&body, `{"message_id": "m-%d", "event_type": %q, "timestamp": %q, "instance_id": %q, "tenant_id": "t-1", "memory_mb": 2048}`+"\n",
 			i+1, e.typ, recent, e.instance)
 	}
 	req, err := http.NewRequestWithContext(t.Context(), "POST", b.url+"/v1/events", strings.NewReader(body.String()))

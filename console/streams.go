@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/explain"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -179,7 +180,7 @@ type streamData struct {
 	Events    []timelineEvent
 	Resetable bool
 	Notice    string
-	Explain   any
+	Explain   explain.Stream
 }
 
 // timelineEvent is an event on the stream's timeline: Offset is the
@@ -233,7 +234,7 @@ func (c *Console) stream(rq *request) {
 	if rq.r.URL.Query().Get("done") == "reset" {
 		d.Notice = "The stream was reset: a worker will run its pipeline again."
 	}
-	d.Explain = c.explainStream(rq, s, events)
+	d.Explain = c.explainStream(s, events)
 	c.render(rq, http.StatusOK, "stream", fmt.Sprintf("Stream %d", id), d, "")
 }
 

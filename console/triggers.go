@@ -105,36 +105,18 @@ func (c *Console) triggers(rq *request) {
 	c.render(rq, 200, "triggers", "Triggers", d, "")
 }
 
-// describe writes a criteria entry on one line: event types, then the
-// timestamp condition and trait criteria; fire criteria start with the
-// number of events they need.
+// describe writes a criteria entry on one line (Criteria.String); fire
+// criteria start with the number of events they need, match criteria end
+// with their map_distinguished_by.
 func describe(cr *trigger.Criteria, fire bool) string {
-	var parts []string
+	text := cr.String()
 	if fire {
-		parts = append(parts, strconv.Itoa(cr.Number)+" ×")
-	}
-	types := strings.Join(cr.Include, " | ")
-	for _, x := range cr.Exclude {
-		types += " !" + x
-	}
-	parts = append(parts, types)
-	if cr.Timestamp != nil {
-		parts = append(parts, "timestamp in "+cr.Timestamp.String())
-	}
-	for _, tc := range cr.Traits {
-		switch tc.Kind {
-		case trigger.KindDatetime:
-			parts = append(parts, tc.Trait+" in "+tc.Expr.String())
-		case trigger.KindEquals:
-			parts = append(parts, tc.Trait+" == "+tc.Value.String())
-		default:
-			parts = append(parts, tc.Trait+" "+cmp.Or(tc.Op, "==")+" "+tc.Value.String()+" ("+tc.Kind.String()+")")
-		}
+		text = strconv.Itoa(cr.Number) + " × " + text
 	}
 	for _, k := range slices.Sorted(maps.Keys(cr.MapDistinguishedBy)) {
-		parts = append(parts, k+" from "+cr.MapDistinguishedBy[k])
+		text += ", " + k + " from " + cr.MapDistinguishedBy[k]
 	}
-	return strings.Join(parts, ", ")
+	return text
 }
 
 // jobs joins the configured jobs with their stored progress; ok is false
