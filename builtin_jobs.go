@@ -246,3 +246,45 @@ func ConfiguredJobs(cfg *Config) []ConfiguredJob {
 	slices.SortFunc(out, func(a, b ConfiguredJob) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// JobStatuses joins the jobs of cfg (built-in ones included) with their
+// stored states, and adds the jobs the database keeps that cfg no longer
+// names.
+func JobStatuses(cfg *Config, states []db.JobState, now time.Time) []job.Status {
+	byName := map[string]db.JobState{}
+	for _, st := range states {
+		byName[st.Name] = st
+	}
+	configured := map[string]ConfiguredJob{}
+	var names []string
+	for _, cj := range ConfiguredJobs(cfg) {
+		configured[cj.Name] = cj
+		names = append(names, cj.Name)
+	}
+	for _, st := range states {
+		if _, ok := configured[st.Name]; !ok {
+			names = append(names, st.Name)
+		}
+	}
+	out := make([]job.Status, 0, len(names))
+	for _, name := range names {
+		s := job.Status{Name: name, State: "new"}
+		cj, isConfigured := configured[name]
+		var sched job.Schedule
+		if isConfigured {
+			s.Configured, s.Schedule, s.Handler, s.Enabled, s.Builtin = true, cj.Schedule, cj.Handler, cj.Enabled, cj.Builtin
+			sched, _ = job.ParseSchedule(cj.Schedule) // Validate checked it
+		}
+		if st, ok := byName[name]; ok {
+			s.SetState(st, sched, now)
+		}
+		switch {
+		case !isConfigured:
+			s.State += " (not configured)"
+		case !s.Enabled:
+			s.State = "disabled"
+		}
+		out = append(out, s)
+	}
+	return out
+}

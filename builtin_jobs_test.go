@@ -131,7 +131,15 @@ max_retries: 3
 	})
 	t0 := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
 	clock := &settableClock{now: t0}
-	eng, err := Open(t.Context(), cfg, Options{Clock: clock})
+	var (
+		mu       sync.Mutex
+		observed []db.JobRun
+	)
+	eng, err := Open(t.Context(), cfg, Options{Clock: clock, JobRunFunc: func(r db.JobRun) {
+		mu.Lock()
+		defer mu.Unlock()
+		observed = append(observed, r)
+	}})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -206,6 +214,11 @@ max_retries: 3
 	if err != nil || n != 2 {
 		t.Errorf("%d events after the trim job (%v), want the 2 recent ones", n, err)
 	}
+	mu.Lock()
+	if len(observed) != 4 {
+		t.Errorf("JobRunFunc saw %+v, want the 4 runs", observed)
+	}
+	mu.Unlock()
 	for _, name := range BuiltinJobs() {
 		runs, err := s.(db.JobStore).JobRuns(ctx, name, 10)
 		if err != nil || len(runs) != 1 || runs[0].Status != db.JobCompleted {

@@ -73,6 +73,9 @@ type Options struct {
 	Migrate bool
 	// StatementFunc is passed to the store (db.Options.StatementFunc).
 	StatementFunc func(sql string)
+	// JobRunFunc is called with every run the engine's job runners
+	// record (job.RunnerConfig.RunFunc; metrics.Metrics.ObserveJobRun).
+	JobRunFunc func(db.JobRun)
 }
 
 // LoadDefinitions loads every file cfg points at and cross-checks them
@@ -216,6 +219,8 @@ type Engine struct {
 	// Live keeps the definitions current with the versions stored in the
 	// database; nil until StartDefinitions or AttachDefinitions.
 	Live *live.Keeper
+
+	jobRunFunc func(db.JobRun) // Options.JobRunFunc
 }
 
 // Open loads the definitions, opens the store and builds the manager.
@@ -246,7 +251,7 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 	if defs.Distiller != nil {
 		distill = defs.Distiller.Event
 	}
-	e := &Engine{Config: cfg, Defs: defs, Store: store, Clock: opts.Clock, Logger: log}
+	e := &Engine{Config: cfg, Defs: defs, Store: store, Clock: opts.Clock, Logger: log, jobRunFunc: opts.JobRunFunc}
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
 		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), DistillFunc: distill,
 		Limits: cfg.EventLimits.Limits(), VersionFunc: e.triggerSet,

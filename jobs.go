@@ -269,16 +269,81 @@ func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
 	return defs, nil
 }
 
-// NewJobRunner returns a runner of the configured jobs named name (its
-// worker_id in claims and the history), with the configuration's
-// worker_lease as the lease of its claims.
+// JobRunnerConfig returns the settings of a job runner named name (its
+// worker_id in claims and the history): the configuration's worker_lease
+// as the lease of its claims, the engine's clock and logger, and
+// Options.JobRunFunc.
+func (e *Engine) JobRunnerConfig(name string) job.RunnerConfig {
+	return job.RunnerConfig{Name: name, Lease: e.Config.WorkerLease.Std(), Clock: e.Clock, Logger: e.Logger,
+		RunFunc: e.jobRunFunc}
+}
+
+// NewJobRunner returns a runner of the configured jobs, built-in ones
+// included, with JobRunnerConfig(name).
 func (e *Engine) NewJobRunner(name string) (*job.Runner, error) {
+	return e.NewJobRunnerFrom(e.JobRunnerConfig(name))
+}
+
+// NewJobRunnerFrom returns a runner of the configured jobs with cfg.
+func (e *Engine) NewJobRunnerFrom(cfg job.RunnerConfig) (*job.Runner, error) {
 	js, ok := e.Store.(db.JobStore)
 	if !ok {
 		return nil, fmt.Errorf("the %T store cannot keep scheduled jobs", e.Store)
 	}
-	return job.NewRunner(js, e.Defs.Jobs, job.RunnerConfig{Name: name, Lease: e.Config.WorkerLease.Std(),
-		Clock: e.Clock, Logger: e.Logger})
+	return job.NewRunner(js, e.Defs.Jobs, cfg)
+}
+
+// JobsAPI offers the engine's scheduled jobs to the HTTP API
+// (httpapi.Options.Jobs): their statuses and history, and runs by hand
+// on a runner.
+type JobsAPI struct {
+	e     *Engine
+	store db.JobStore
+	r     *job.Runner
+}
+
+// NewJobsAPI returns the jobs of e for the HTTP API; runs by hand go
+// through r (a runner of e's jobs).
+func (e *Engine) NewJobsAPI(r *job.Runner) (*JobsAPI, error) {
+	js, ok := e.Store.(db.JobStore)
+	if !ok {
+		return nil, fmt.Errorf("the %T store cannot keep scheduled jobs", e.Store)
+	}
+	return &JobsAPI{e: e, store: js, r: r}, nil
+}
+
+// Statuses returns every job with its progress (JobStatuses).
+func (a *JobsAPI) Statuses(ctx context.Context) ([]job.Status, error) {
+	states, err := a.store.JobStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return JobStatuses(a.e.Config, states, a.e.Clock.Now()), nil
+}
+
+// Runs returns up to limit runs of job name, newest first; db.ErrNotFound
+// when no such job is configured or stored.
+func (a *JobsAPI) Runs(ctx context.Context, name string, limit int) ([]db.JobRun, error) {
+	runs, err := a.store.JobRuns(ctx, name, limit)
+	if err != nil || len(runs) > 0 {
+		return runs, err
+	}
+	if !slices.ContainsFunc(ConfiguredJobs(a.e.Config), func(cj ConfiguredJob) bool { return cj.Name == name }) {
+		if _, err := a.store.JobState(ctx, name); errors.Is(err, db.ErrNotFound) {
+			return nil, fmt.Errorf("job %q: %w", name, db.ErrNotFound)
+		}
+	}
+	return runs, nil
+}
+
+// RunNow is job.Runner.RunNow.
+func (a *JobsAPI) RunNow(ctx context.Context, name string) (db.JobRun, error) {
+	return a.r.RunNow(ctx, name)
+}
+
+// RunWindow is job.Runner.RunWindow.
+func (a *JobsAPI) RunWindow(ctx context.Context, name string, start, end time.Time) (db.JobRun, error) {
+	return a.r.RunWindow(ctx, name, start, end)
 }
 
 // RunWorker runs one pipeline worker named name (its worker_id in logs

@@ -68,6 +68,9 @@ type Options struct {
 	// panels, a clock); its Metrics, Logger and Auth are the server's.
 	// Config.UI switches the console off.
 	Console console.Options
+	// Jobs are the scheduled jobs listed, shown and run under /v1/jobs
+	// (nil: those routes answer 404).
+	Jobs Jobs
 }
 
 // DefaultShutdownGrace is the default of Options.ShutdownGrace.
@@ -85,6 +88,7 @@ type Server struct {
 	tokens    []hashedToken
 	explainer *explain.Explainer
 	defs      *live.Keeper
+	jobs      Jobs
 	draining  atomic.Bool
 	handler   http.Handler
 	// subscriberNames are Options.Subscribers.
@@ -103,7 +107,7 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace,
+	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace, jobs: opts.Jobs,
 		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions,
 		subscriberNames: opts.Subscribers}
 	if s.log == nil {
@@ -176,6 +180,11 @@ func (s *Server) routes(ui *console.Console) http.Handler {
 		// The console checks tokens itself: a browser sends them in a
 		// cookie, and an unauthenticated page view goes to its login form.
 		mux.Handle(console.Prefix+"/", s.instrument(console.Prefix+"/", ui.Handler()))
+	}
+	if s.jobs != nil {
+		route("GET /v1/jobs", ScopeRead, s.getJobs)
+		route("GET /v1/jobs/{name}/history", ScopeRead, s.getJobHistory)
+		route("POST /v1/jobs/{name}/run", ScopeAdmin, s.runJob)
 	}
 	return http.TimeoutHandler(jsonNotFound(mux), s.cfg.RequestTimeout.Std(), `{"error":"request timed out"}`)
 }

@@ -66,6 +66,9 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 
 	hours *hourly
+
+	jobRuns     *prometheus.CounterVec
+	jobDuration *prometheus.HistogramVec
 }
 
 // New returns metrics registered in a new registry, with the Go runtime
@@ -129,6 +132,14 @@ func New(cfg Config) *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 	}, []string{"route"})
 	reg.MustRegister(m.httpDuration)
+
+	m.jobRuns = counter("job_runs_total",
+		"Recorded runs of scheduled jobs, by job and status (completed, failed: retried, gave_up, skipped).", "job", "status")
+	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "job_run_duration_seconds", Help: "Duration of scheduled job runs, by job.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
+	}, []string{"job"})
+	reg.MustRegister(m.jobDuration)
 
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info", Help: "Always 1; the labels describe the build.",

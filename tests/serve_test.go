@@ -160,7 +160,16 @@ func testServeQuickStart(t *testing.T, bin string) {
 	if !strings.Contains(metrics, handled) {
 		t.Errorf("/metrics lacks %s:\n%s", handled, metrics)
 	}
+	// The built-in jobs run beside the workers: their lag is reported and
+	// the API lists them.
+	if behind := `winchester_job_behind_seconds{job="rescue_stale_claims"}`; !strings.Contains(metrics, behind) {
+		t.Errorf("/metrics lacks %s:\n%s", behind, metrics)
+	}
 	metricstest.Check(t, metrics)
+	code, body = httpDo(t, "GET", p.url+"/v1/jobs", nil)
+	if code != 200 || !strings.Contains(body, `"name":"rescue_stale_claims"`) {
+		t.Errorf("GET /v1/jobs = %d %s, want the built-in jobs", code, body)
+	}
 	code, body = httpDo(t, "GET", p.url+"/v1/streams?state=completed&trigger=test_trigger", nil)
 	if code != 200 || !strings.Contains(body, `"state":"completed"`) {
 		t.Errorf("GET /v1/streams = %d %s, want the completed stream", code, body)

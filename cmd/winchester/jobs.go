@@ -66,33 +66,6 @@ func (f *jobsFlags) open(cmd *cobra.Command) (*winchester.Config, db.Store, db.J
 	return cfg, store, js, nil
 }
 
-// jobRow is one line of jobs list.
-type jobRow struct {
-	Name        string     `json:"name"`
-	Schedule    string     `json:"schedule,omitempty"`
-	Handler     string     `json:"handler,omitempty"`
-	Enabled     bool       `json:"enabled"`
-	Builtin     bool       `json:"builtin,omitempty"`
-	Configured  bool       `json:"configured"`
-	State       string     `json:"state"`
-	LastEnd     *time.Time `json:"last_end,omitempty"`
-	WindowStart *time.Time `json:"window_start,omitempty"`
-	WindowEnd   *time.Time `json:"window_end,omitempty"`
-	NextEnd     *time.Time `json:"next_window_end,omitempty"`
-	Attempts    int        `json:"attempts,omitempty"`
-	ClaimedBy   string     `json:"claimed_by,omitempty"`
-	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
-	RetryAt     *time.Time `json:"retry_at,omitempty"`
-	LastError   string     `json:"last_error,omitempty"`
-}
-
-func optionalTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 func newJobsListCmd() *cobra.Command {
 	var f jobsFlags
 	cmd := &cobra.Command{
@@ -113,7 +86,7 @@ ends), retry (a failed window waiting for its retry) or disabled.`,
 			if err != nil {
 				return err
 			}
-			rows := jobRows(cfg, states, time.Now().UTC())
+			rows := winchester.JobStatuses(cfg, states, time.Now().UTC())
 			return printJobRows(cmd.OutOrStdout(), f.output, rows)
 		},
 	}
@@ -121,60 +94,7 @@ ends), retry (a failed window waiting for its retry) or disabled.`,
 	return cmd
 }
 
-// jobRows joins the configured jobs, built-in ones included, with the
-// stored states.
-func jobRows(cfg *winchester.Config, states []db.JobState, now time.Time) []jobRow {
-	byName := map[string]db.JobState{}
-	for _, st := range states {
-		byName[st.Name] = st
-	}
-	configured := map[string]winchester.ConfiguredJob{}
-	var names []string
-	for _, cj := range winchester.ConfiguredJobs(cfg) {
-		configured[cj.Name] = cj
-		names = append(names, cj.Name)
-	}
-	for _, st := range states {
-		if _, ok := configured[st.Name]; !ok {
-			names = append(names, st.Name)
-		}
-	}
-	rows := make([]jobRow, 0, len(names))
-	for _, name := range names {
-		r := jobRow{Name: name, State: "new"}
-		cj, isConfigured := configured[name]
-		var sched job.Schedule
-		if isConfigured {
-			r.Configured, r.Schedule, r.Handler, r.Enabled, r.Builtin = true, cj.Schedule, cj.Handler, cj.Enabled, cj.Builtin
-			sched, _ = job.ParseSchedule(cj.Schedule) // Validate checked it
-		}
-		if st, ok := byName[name]; ok {
-			r.LastEnd, r.WindowStart, r.WindowEnd = optionalTime(st.LastEnd), optionalTime(st.WindowStart), optionalTime(st.WindowEnd)
-			r.Attempts, r.ClaimedBy, r.LeaseUntil, r.RetryAt, r.LastError = st.Attempts, st.ClaimedBy, optionalTime(st.LeaseUntil), optionalTime(st.RetryAt), st.LastError
-			switch {
-			case st.ClaimedBy != "" && st.LeaseUntil.After(now):
-				r.State = "running"
-			case !st.WindowEnd.IsZero():
-				r.State = "retry"
-			default:
-				r.State = "idle"
-				if !sched.IsZero() {
-					r.NextEnd = optionalTime(sched.Next(st.LastEnd))
-				}
-			}
-		}
-		switch {
-		case !isConfigured:
-			r.State += " (not configured)"
-		case !r.Enabled:
-			r.State = "disabled"
-		}
-		rows = append(rows, r)
-	}
-	return rows
-}
-
-func printJobRows(w io.Writer, output string, rows []jobRow) error {
+func printJobRows(w io.Writer, output string, rows []job.Status) error {
 	if output == "json" {
 		items := make([]any, len(rows))
 		for i, r := range rows {
@@ -191,7 +111,7 @@ func printJobRows(w io.Writer, output string, rows []jobRow) error {
 	return tw.Flush()
 }
 
-func nextEnd(r jobRow) string {
+func nextEnd(r job.Status) string {
 	if r.WindowEnd != nil {
 		return jobTime(r.WindowEnd) + " (" + r.State + ")"
 	}
@@ -225,19 +145,6 @@ func cutRunes(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// runRow is one line of jobs history.
-type runRow struct {
-	WindowStart time.Time  `json:"window_start"`
-	WindowEnd   time.Time  `json:"window_end"`
-	Status      string     `json:"status"`
-	Attempt     int        `json:"attempt,omitempty"`
-	Worker      string     `json:"worker,omitempty"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	FinishedAt  time.Time  `json:"finished_at"`
-	DurationMS  *int64     `json:"duration_ms,omitempty"`
-	Error       string     `json:"error,omitempty"`
 }
 
 func newJobsHistoryCmd() *cobra.Command {
@@ -274,9 +181,9 @@ long it took and its error.`,
 					}
 				}
 			}
-			rows := make([]runRow, len(runs))
+			rows := make([]job.RunView, len(runs))
 			for i, r := range runs {
-				rows[i] = newRunRow(r)
+				rows[i] = job.ViewRun(r)
 			}
 			return printRunRows(cmd.OutOrStdout(), f.output, rows)
 		},
@@ -284,16 +191,6 @@ long it took and its error.`,
 	f.addTo(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 50, "the number of runs to show")
 	return cmd
-}
-
-func newRunRow(r db.JobRun) runRow {
-	row := runRow{WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Status: r.Status.String(), Attempt: r.Attempt,
-		Worker: r.Worker, StartedAt: optionalTime(r.StartedAt), FinishedAt: r.FinishedAt, Error: r.Error}
-	if !r.StartedAt.IsZero() {
-		ms := r.FinishedAt.Sub(r.StartedAt).Milliseconds()
-		row.DurationMS = &ms
-	}
-	return row
 }
 
 func newJobsRunCmd() *cobra.Command {
@@ -368,7 +265,7 @@ whose job fails is recorded (failed, or gave_up) and run exits non-zero.`,
 			if err != nil {
 				return err
 			}
-			if err := printRunRows(cmd.OutOrStdout(), f.output, []runRow{newRunRow(run)}); err != nil {
+			if err := printRunRows(cmd.OutOrStdout(), f.output, []job.RunView{job.ViewRun(run)}); err != nil {
 				return err
 			}
 			if run.Status != db.JobCompleted {
@@ -390,7 +287,7 @@ func jobNames(cfg *winchester.Config) string {
 	return fmt.Sprint(names)
 }
 
-func printRunRows(w io.Writer, output string, rows []runRow) error {
+func printRunRows(w io.Writer, output string, rows []job.RunView) error {
 	if output == "json" {
 		items := make([]any, len(rows))
 		for i, r := range rows {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester"
+	"github.com/winchester-go/winchester/job"
 )
 
 type jobsClock struct {
@@ -101,9 +102,9 @@ jobs:
 	if err != nil {
 		t.Fatalf("jobs history: %v", err)
 	}
-	var got []runRow
+	var got []job.RunView
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var r runRow
+		var r job.RunView
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("history line %q: %v", l, err)
 		}
@@ -146,7 +147,7 @@ jobs:
 	if err != nil {
 		t.Fatalf("jobs run --window: %v", err)
 	}
-	var r runRow
+	var r job.RunView
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Status != "completed" || r.WindowEnd.Format(time.RFC3339) != "2020-01-01T01:00:00Z" ||
 		!strings.HasPrefix(r.Worker, "jobs-run@") {
 		t.Fatalf("jobs run --window printed %s (%v), want the window completed", out, err)

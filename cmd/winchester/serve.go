@@ -18,6 +18,7 @@ import (
 	"github.com/winchester-go/winchester/amqpconsume"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/console"
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
@@ -122,7 +123,7 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	}
 
 	met := metrics.New(metrics.Config{Version: versionString()})
-	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: log})
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: log, JobRunFunc: met.ObserveJobRun})
 	if err != nil {
 		return err
 	}
@@ -148,6 +149,11 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			return fmt.Errorf("register subscriber metrics: %w", err)
 		}
 	}
+	if js, ok := eng.Store.(db.JobStore); ok {
+		if err := met.Registry().Register(metrics.NewJobCollector(js, eng.Defs.Jobs, eng.Clock)); err != nil {
+			return fmt.Errorf("register job metrics: %w", err)
+		}
+	}
 	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
 	grace := cfg.ShutdownGrace.Std()
 
@@ -155,12 +161,23 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	g.Go(func() error { return cli.RunDefinitions(gctx, eng, log) })
 	var parts []string
 	if cfg.Serve.HTTP {
-		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, httpapi.Options{
-			Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
+		hopts := httpapi.Options{Metrics: met, Logger: log.With("component", "http"), ShutdownGrace: grace, Tokens: tokens,
 			Definitions: eng.Live,
 			Subscribers: slices.Sorted(maps.Keys(cfg.Subscribers)),
 			Console:     console.Options{Clock: eng.Clock, Jobs: consoleJobs(cfg)},
-		})
+		}
+		if _, ok := eng.Store.(db.JobStore); ok {
+			// Runs asked for over HTTP claim their windows like the
+			// workers' runners, under this process's name.
+			jr, err := eng.NewJobRunner(o.name + "-http")
+			if err != nil {
+				return err
+			}
+			if hopts.Jobs, err = eng.NewJobsAPI(jr); err != nil {
+				return err
+			}
+		}
+		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, hopts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.File, err)
 		}
@@ -239,9 +256,8 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 // consoleJobs lists the configured jobs for the console, by name.
 func consoleJobs(cfg *winchester.Config) []console.Job {
 	var out []console.Job
-	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
-		jc := cfg.Jobs[name]
-		out = append(out, console.Job{Name: name, Schedule: jc.Schedule, Handler: jc.Handler, Disabled: jc.Enabled != nil && !*jc.Enabled})
+	for _, cj := range winchester.ConfiguredJobs(cfg) { // the built-in jobs included
+		out = append(out, console.Job{Name: cj.Name, Schedule: cj.Schedule, Handler: cj.Handler, Disabled: !cj.Enabled})
 	}
 	return out
 }
