@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -306,12 +308,37 @@ func (r *replayer) play(ctx context.Context, ev stream.Event) error {
 	return r.passes(ctx)
 }
 
+// compareReadiness orders attempts as the store lists ready streams: fires
+// before expiries, then by the deadline that made them ready, then by id.
+func compareReadiness(a, b pipeline.Attempt) int {
+	deadline := func(x pipeline.Attempt) time.Time {
+		if x.Action == db.Fire {
+			return x.Stream.FireTimestamp
+		}
+		return x.Stream.ExpireTimestamp
+	}
+	if a.Action != b.Action {
+		if a.Action == db.Fire {
+			return -1
+		}
+		return 1
+	}
+	if c := deadline(a).Compare(deadline(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.StreamID, b.StreamID)
+}
+
 func (r *replayer) passes(ctx context.Context) error {
 	for {
 		res, err := r.worker.Pass(ctx, ctx)
 		if err != nil {
 			return err
 		}
+		// A pass runs its streams concurrently and lists them as they
+		// finish; the output is in the order they became ready instead,
+		// so that a replay prints the same lines every time.
+		slices.SortStableFunc(res.Attempts, compareReadiness)
 		for _, a := range res.Attempts {
 			if err := r.write(a); err != nil {
 				return err
