@@ -35,6 +35,9 @@ type task struct {
 // streams wait for a slot their leases are renewed together; when ctx ends
 // (shutdown), those not started are handed back.
 func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult, col *collector) (int, error) {
+	if ctx.Err() != nil {
+		return 0, nil // shutting down: claim nothing more
+	}
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	claimed, err := w.store.ClaimStreams(ctx, db.ClaimParams{
 		Action: action, Now: now, Limit: w.cfg.BatchSize, Owner: w.cfg.Name, LeaseUntil: now.Add(w.cfg.Lease),
