@@ -16,6 +16,38 @@ import (
 // maxGroup bounds the streams completed by one transaction.
 const maxGroup = 1000
 
+// claimHorizon is about how long the streams of one claim take to start:
+// a worker whose pipelines are slow claims fewer than BatchSize streams at
+// a time, so that workers sharing a database share the slow streams
+// instead of one of them holding a large batch (see claimLimit).
+const claimHorizon = 2 * time.Second
+
+// claimLimit is how many streams the next claim of Run takes: BatchSize, or
+// fewer when the recent pipeline run times say that the worker's slots
+// would take longer than claimHorizon to start them all (but at least one
+// per slot).
+func (w *Worker) claimLimit() int {
+	w.mu.Lock()
+	avg := w.avgRun
+	w.mu.Unlock()
+	if avg <= 0 {
+		return w.cfg.BatchSize
+	}
+	n := int64(w.cfg.Concurrency) * int64(claimHorizon/avg)
+	return int(min(max(n, int64(w.cfg.Concurrency)), int64(w.cfg.BatchSize)))
+}
+
+// observeRun adds a pipeline's run time to the moving average.
+func (w *Worker) observeRun(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.avgRun <= 0 {
+		w.avgRun = max(d, time.Nanosecond)
+		return
+	}
+	w.avgRun += (d - w.avgRun) / 8
+}
+
 // task is what a claimed stream's goroutine gets from its batch: the
 // stream's events when the batch loaded them, the function that frees its
 // slot, and the batch's completer.
@@ -27,20 +59,19 @@ type task struct {
 	*completer
 }
 
-// process claims up to BatchSize streams ready for action in one
-// statement, loads their events in one query and starts their pipelines,
+// process claims up to limit streams ready for action in one statement, loads their events in one query and starts their pipelines,
 // Concurrency at a time, in deadline order; finished streams are
 // completed in groups (see completer). It returns the number of streams
 // claimed once every one of them is started or handed back. While claimed
 // streams wait for a slot their leases are renewed together; when ctx ends
 // (shutdown), those not started are handed back.
-func (w *Worker) process(ctx, work context.Context, action db.Action, res *PassResult, col *collector) (int, error) {
+func (w *Worker) process(ctx, work context.Context, action db.Action, limit int, res *PassResult, col *collector) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil // shutting down: claim nothing more
 	}
 	now := stream.NormalizeTime(w.cfg.Clock.Now())
 	claimed, err := w.store.ClaimStreams(ctx, db.ClaimParams{
-		Action: action, Now: now, Limit: w.cfg.BatchSize, Owner: w.cfg.Name, LeaseUntil: now.Add(w.cfg.Lease),
+		Action: action, Now: now, Limit: limit, Owner: w.cfg.Name, LeaseUntil: now.Add(w.cfg.Lease),
 	})
 	if errors.Is(err, db.ErrAborted) {
 		// The database was busy with other work: nothing was claimed and

@@ -153,3 +153,32 @@ func TestCompleteGroupUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// Run's claims shrink with slow pipelines (as many as the slots start in
+// claimHorizon, at least one per slot) and grow back with fast ones.
+func TestClaimLimitFollowsRunTimes(t *testing.T) {
+	w, err := NewWorker(nil, &Definitions{}, nil, nil, WorkerConfig{Concurrency: 2, BatchSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		run  time.Duration // observed (repeatedly) before the check; 0: none
+		want int
+	}{
+		{name: "no run time yet", want: 1000},
+		{name: "100ms pipelines", run: 100 * time.Millisecond, want: 2 * int(claimHorizon/(100*time.Millisecond))},
+		{name: "pipelines slower than the horizon", run: 10 * claimHorizon, want: 2},
+		{name: "fast pipelines", run: time.Microsecond, want: 1000},
+	}
+	for _, st := range steps {
+		for range 200 { // the moving average converges
+			if st.run > 0 {
+				w.observeRun(st.run)
+			}
+		}
+		if got := w.claimLimit(); got != st.want {
+			t.Errorf("%s: claimLimit() = %d, want %d", st.name, got, st.want)
+		}
+	}
+}

@@ -70,7 +70,10 @@ type WorkerConfig struct {
 	Name string
 	// BatchSize is the number of ready streams claimed per statement.
 	// Claimed streams wait for a free slot (Concurrency) with their
-	// leases renewed together.
+	// leases renewed together. Run claims fewer when its pipelines are
+	// slow: about as many as its slots start in two seconds, judged by
+	// the recent run times, so that workers sharing a database share slow
+	// streams.
 	BatchSize int
 	// Delay is how long Run sleeps when a pass found nothing to do.
 	Delay time.Duration
@@ -165,6 +168,9 @@ type Worker struct {
 	mu         sync.Mutex
 	stats      WorkerStats
 	perTrigger map[string]*TriggerCounters
+	// avgRun is the moving average of pipeline run times (0: none yet),
+	// which sizes the claims (claimLimit).
+	avgRun time.Duration
 }
 
 // TriggerCounters are the per-trigger counters of a worker.
@@ -329,9 +335,15 @@ func (w *Worker) pass(ctx, work context.Context, wait bool) (PassResult, error) 
 	var res PassResult
 	col := &collector{}
 	var err error
+	// A single Pass claims up to BatchSize streams per action; Run sizes
+	// its claims to how fast its slots start streams.
+	limit := w.cfg.BatchSize
+	if !wait {
+		limit = w.claimLimit()
+	}
 	for _, action := range []db.Action{db.Fire, db.Expire} {
 		var n int
-		n, err = w.process(ctx, work, action, &res, col)
+		n, err = w.process(ctx, work, action, limit, &res, col)
 		if action == db.Fire {
 			res.LoadedFire = n
 		} else {
@@ -483,7 +495,9 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 			return failed(err, true)
 		}
 		a.Events = events
+		runStart := time.Now()
 		res, cur, err := w.run(ctx, p, claimed, events, log)
+		w.observeRun(time.Since(runStart))
 		claimed = cur
 		if res != nil {
 			a.Skipped = res.Skipped
