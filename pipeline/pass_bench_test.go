@@ -24,24 +24,35 @@ import (
 	"github.com/winchester-go/winchester/stream"
 )
 
-// BenchmarkPass measures one worker's passes over passStreams streams
-// ready to fire (three events each) with the logger pipeline, on
-// PostgreSQL with durable commits (synchronous_commit=on, whatever the
-// test URL says). The worker has the daemon's defaults (batch size 1000,
-// completed streams purged) and WINCHESTER_BENCH_CONCURRENCY slots (4 by
-// default); it runs Pass until a pass finds nothing. Creating the streams
-// is not timed.
+// BenchmarkPass measures one worker over passStreams streams ready to
+// fire (three events each) with the logger pipeline, on PostgreSQL with
+// durable commits (synchronous_commit=on, whatever the test URL says). The
+// worker has the daemon's defaults (batch size 1000, completed streams
+// purged) and WINCHESTER_BENCH_CONCURRENCY slots (4 by default). Creating
+// the streams is not timed. Two modes:
+//
+//   - mode=pass runs Pass until a pass finds nothing (each pass waits for
+//     its streams before the next one claims);
+//   - mode=run runs the worker's Run loop, as pipeline_worker does (a pass
+//     claims again once its streams have started), until every stream is
+//     fired.
 //
 // The store talks to PostgreSQL through a proxy that counts the
 // statements the client sends (Execute and simple Query messages of the
 // wire protocol, BEGIN and COMMIT included), so statements/stream counts
-// every round trip of the timed passes whatever the driver does.
+// every round trip of the timed part whatever the driver does.
 //
 // The file uses only APIs older than the batched passes, so that the same
-// benchmark runs on an older checkout (bench/passes.sh compares two).
+// benchmark runs on an older checkout (bench/river compares two).
 //
 //	go test ./pipeline -run='^$' -bench=BenchmarkPass$ -benchtime=1x
 func BenchmarkPass(b *testing.B) {
+	for _, mode := range []string{"pass", "run"} {
+		b.Run("mode="+mode, func(b *testing.B) { benchPass(b, mode == "run") })
+	}
+}
+
+func benchPass(b *testing.B, useRun bool) {
 	n := passStreams
 	if v := os.Getenv("WINCHESTER_BENCH_STREAMS"); v != "" {
 		n, _ = strconv.Atoi(v)
@@ -58,13 +69,24 @@ func BenchmarkPass(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var (
+		fired   atomic.Int64
+		allDone = make(chan struct{}, 1)
+		target  atomic.Int64
+	)
 	w, err := pipeline.NewWorker(store, defs,
 		func(string) (string, string, bool) { return benchPipeline, benchPipeline, true },
 		func(ctx context.Context, tx db.Ops, events []stream.Event) error {
 			_, err := tx.SaveEvents(ctx, events)
 			return err
 		},
-		pipeline.WorkerConfig{Name: "bench", Purge: true, Concurrency: conc, Clock: fixedClock(now), Logger: slog.New(slog.DiscardHandler)})
+		pipeline.WorkerConfig{Name: "bench", Purge: true, Concurrency: conc, Clock: fixedClock(now), Logger: slog.New(slog.DiscardHandler),
+			Delay: time.Hour, StatsPeriod: time.Hour,
+			AttemptFunc: func(a pipeline.Attempt) {
+				if a.OK && fired.Add(1) == target.Load() {
+					allDone <- struct{}{}
+				}
+			}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,32 +98,57 @@ func BenchmarkPass(b *testing.B) {
 	for op := range b.N {
 		b.StopTimer()
 		createReadyInTx(b, store, op, now.Add(-time.Hour), n)
+		fired.Store(0)
+		target.Store(int64(n))
 		before := proxy.statements.Load()
 		b.StartTimer()
 		start := time.Now()
-		fired := 0
-		for {
-			res, err := w.Pass(context.Background(), context.Background())
-			if err != nil {
-				b.Fatalf("pass: %v", err)
-			}
-			fired += res.Stats.Fired
-			if res.Stats.Errors != 0 {
-				b.Fatalf("pass: %d errors", res.Stats.Errors)
-			}
-			if res.LoadedFire+res.LoadedExpire == 0 {
-				break
-			}
+		if useRun {
+			runUntil(b, w, allDone)
+		} else {
+			passUntilEmpty(b, w)
 		}
 		elapsed += time.Since(start)
 		b.StopTimer()
 		statements += proxy.statements.Load() - before
-		if fired != n {
-			b.Fatalf("op %d: fired %d of %d streams", op, fired, n)
+		if got := fired.Load(); got != int64(n) {
+			b.Fatalf("op %d: fired %d of %d streams", op, got, n)
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/elapsed.Seconds(), "streams/s")
 	b.ReportMetric(float64(statements)/float64(b.N*n), "statements/stream")
+}
+
+// passUntilEmpty runs Pass until a pass finds nothing.
+func passUntilEmpty(b *testing.B, w *pipeline.Worker) {
+	for {
+		res, err := w.Pass(context.Background(), context.Background())
+		if err != nil {
+			b.Fatalf("pass: %v", err)
+		}
+		if res.Stats.Errors != 0 {
+			b.Fatalf("pass: %d errors", res.Stats.Errors)
+		}
+		if res.LoadedFire+res.LoadedExpire == 0 {
+			return
+		}
+	}
+}
+
+// runUntil runs the worker's Run loop until done receives.
+func runUntil(b *testing.B, w *pipeline.Worker, done <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		b.Errorf("the streams were not fired within 10 minutes")
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		b.Fatalf("run: %v", err)
+	}
 }
 
 // passStreams is the default number of ready streams of BenchmarkPass.

@@ -6,15 +6,16 @@
 // Each round runs, one after the other on the same database server:
 //
 //   - base: BenchmarkPass of pipeline/pass_bench_test.go built from an
-//     older checkout (-base; the file is copied there when missing), a
-//     pass over -n ready streams with the logger pipeline;
+//     older checkout (-base; this checkout's file is copied there): one
+//     worker over -n ready streams with the logger pipeline, by Pass
+//     (base/pass) and by its Run loop (base/run);
 //   - passes: the same benchmark built from this checkout (-tree);
 //   - river: -n jobs of a no-op worker inserted (not timed), then a River
 //     client started and timed until every job is completed.
 //
 // All run with synchronous_commit=on and count the statements their
 // clients send through a counting proxy. The program prints each run and
-// the medians, and the ratios passes/base and passes/river.
+// the medians, and the ratios to base and to river of each mode.
 //
 //	cd bench/river && go run . -base /path/to/older/checkout -rounds 3
 package main
@@ -28,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -83,9 +85,11 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 
+	// Each variant's run gives one or more named results: the pass
+	// benchmark one per mode.
 	type variant struct {
 		name string
-		run  func() (result, error)
+		run  func() (map[string]result, error)
 	}
 	var variants []variant
 	if o.base != "" {
@@ -93,35 +97,49 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		variants = append(variants, variant{"base", func() (result, error) { return runPassBench(ctx, bin, o) }})
+		variants = append(variants, variant{"base", func() (map[string]result, error) { return runPassBench(ctx, bin, o) }})
 	}
 	bin, err := buildPassBench(ctx, o.tree, o.tree, filepath.Join(tmp, "passes.test"))
 	if err != nil {
 		return err
 	}
-	variants = append(variants, variant{"passes", func() (result, error) { return runPassBench(ctx, bin, o) }})
-	variants = append(variants, variant{"river", func() (result, error) { return runRiver(ctx, o) }})
+	variants = append(variants, variant{"passes", func() (map[string]result, error) { return runPassBench(ctx, bin, o) }})
+	variants = append(variants, variant{"river", func() (map[string]result, error) {
+		r, err := runRiver(ctx, o)
+		return map[string]result{"": r}, err
+	}})
 
 	results := map[string][]result{}
+	var names []string
 	for r := range o.rounds {
 		for _, v := range variants {
 			res, err := v.run()
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, v.name, err)
 			}
-			fmt.Printf("round %d %-6s %9.0f per s %8.4f statements per item\n", r+1, v.name, res.perSecond, res.statements)
-			results[v.name] = append(results[v.name], res)
+			for _, mode := range slices.Sorted(maps.Keys(res)) {
+				name := v.name + mode
+				if r == 0 {
+					names = append(names, name)
+				}
+				fmt.Printf("round %d %-12s %9.0f per s %8.4f statements per item\n", r+1, name, res[mode].perSecond, res[mode].statements)
+				results[name] = append(results[name], res[mode])
+			}
 		}
 	}
 	med := map[string]result{}
-	for _, v := range variants {
-		med[v.name] = median(results[v.name])
-		fmt.Printf("median %-6s %9.0f per s %8.4f statements per item\n", v.name, med[v.name].perSecond, med[v.name].statements)
+	for _, name := range names {
+		med[name] = median(results[name])
+		fmt.Printf("median  %-12s %9.0f per s %8.4f statements per item\n", name, med[name].perSecond, med[name].statements)
 	}
-	if o.base != "" {
-		fmt.Printf("passes/base  %.2f (per round: %s)\n", med["passes"].perSecond/med["base"].perSecond, ratios(results["passes"], results["base"]))
+	for _, mode := range []string{"/pass", "/run"} {
+		if o.base != "" {
+			fmt.Printf("passes%s/base%s  %.2f (per round: %s)\n", mode, mode, med["passes"+mode].perSecond/med["base"+mode].perSecond,
+				ratios(results["passes"+mode], results["base"+mode]))
+		}
+		fmt.Printf("passes%s/river %.2f (per round: %s)\n", mode, med["passes"+mode].perSecond/med["river"].perSecond,
+			ratios(results["passes"+mode], results["river"]))
 	}
-	fmt.Printf("passes/river %.2f (per round: %s)\n", med["passes"].perSecond/med["river"].perSecond, ratios(results["passes"], results["river"]))
 	return nil
 }
 
@@ -154,10 +172,11 @@ func ratios(a, b []result) string {
 }
 
 // buildPassBench builds the pipeline package's test binary of tree, with
-// the pass benchmark file of from copied in when tree lacks it.
+// the pass benchmark file of from copied in (when they differ), so that
+// both run the same benchmark.
 func buildPassBench(ctx context.Context, tree, from, out string) (string, error) {
 	const file = "pipeline/pass_bench_test.go"
-	if _, err := os.Stat(filepath.Join(tree, file)); errors.Is(err, os.ErrNotExist) {
+	if tree != from {
 		b, err := os.ReadFile(filepath.Join(from, file))
 		if err != nil {
 			return "", err
@@ -175,30 +194,32 @@ func buildPassBench(ctx context.Context, tree, from, out string) (string, error)
 	return out, nil
 }
 
-var (
-	streamsPerSecond = regexp.MustCompile(`([0-9.]+) streams/s`)
-	statementsPer    = regexp.MustCompile(`([0-9.]+) statements/stream`)
-)
+// benchLine is a result line of BenchmarkPass: mode, statements per
+// stream, streams per second.
+var benchLine = regexp.MustCompile(`BenchmarkPass/mode=(\w+)\S*\s+\d+\s+\d+ ns/op\s+([0-9.]+) statements/stream\s+([0-9.]+) streams/s`)
 
-// runPassBench runs BenchmarkPass of a test binary once.
-func runPassBench(ctx context.Context, bin string, o options) (result, error) {
+// runPassBench runs BenchmarkPass of a test binary once; the results are
+// keyed "/pass" and "/run" by mode.
+func runPassBench(ctx context.Context, bin string, o options) (map[string]result, error) {
 	cmd := exec.CommandContext(ctx, bin, "-test.run=^$", "-test.bench=^BenchmarkPass$", "-test.benchtime=1x")
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = append(os.Environ(), "TEST_DATABASE_URL="+o.databaseURL,
 		"WINCHESTER_BENCH_STREAMS="+strconv.Itoa(o.n), "WINCHESTER_BENCH_CONCURRENCY="+strconv.Itoa(o.concurrency))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return result{}, fmt.Errorf("%s: %w\n%s", bin, err, out)
+		return nil, fmt.Errorf("%s: %w\n%s", bin, err, out)
 	}
-	ps := streamsPerSecond.FindSubmatch(out)
-	st := statementsPer.FindSubmatch(out)
-	if ps == nil || st == nil {
-		return result{}, fmt.Errorf("%s: no result in\n%s", bin, out)
+	res := map[string]result{}
+	for _, m := range benchLine.FindAllSubmatch(out, -1) {
+		var r result
+		r.statements, _ = strconv.ParseFloat(string(m[2]), 64)
+		r.perSecond, _ = strconv.ParseFloat(string(m[3]), 64)
+		res["/"+string(m[1])] = r
 	}
-	var r result
-	r.perSecond, _ = strconv.ParseFloat(string(ps[1]), 64)
-	r.statements, _ = strconv.ParseFloat(string(st[1]), 64)
-	return r, nil
+	if len(res) != 2 {
+		return nil, fmt.Errorf("%s: want results of modes pass and run in\n%s", bin, out)
+	}
+	return res, nil
 }
 
 // noopArgs are the arguments of the no-op job.

@@ -412,10 +412,18 @@ func (o *ops) StreamByID(ctx context.Context, id int64) (stream.Stream, error) {
 	return s, nil
 }
 
-const selectStreamEvents = `SELECT se.stream_id, ` + eventColumns + `
-  FROM stream_event se JOIN event e ON e.id = se.event_id
- WHERE se.stream_id = ANY($1::bigint[])
- ORDER BY se.stream_id, e.timestamp, e.id`
+// selectStreamEvents walks the given streams' links and events by their
+// keys, one stream at a time (LATERAL), whatever the table statistics say:
+// a hash join over the whole event table, which the planner picks for a
+// long id list on young tables, costs more the more events are stored.
+const selectStreamEvents = `SELECT sid.id, ` + eventColumns + `
+  FROM unnest($1::bigint[]) AS sid(id)
+ CROSS JOIN LATERAL (
+   SELECT e.* FROM stream_event se JOIN event e ON e.id = se.event_id
+    WHERE se.stream_id = sid.id
+   OFFSET 0 -- kept a subquery: not flattened into a join over all links
+ ) e
+ ORDER BY sid.id, e.timestamp, e.id`
 
 // streamEvents loads the events of several streams in one query.
 func (o *ops) streamEvents(ctx context.Context, ids []int64) (map[int64][]stream.Event, error) {
