@@ -52,8 +52,13 @@ func (w *Worker) observeRun(d time.Duration) {
 // stream's events when the batch loaded them, the function that frees its
 // slot, and the batch's completer.
 type task struct {
-	events []stream.Event
-	loaded bool // events were loaded with the batch
+	// The stream's resolution (what it runs), when the batch found it.
+	resolved bool
+	res      Resolution
+	resOK    bool
+	resErr   error
+	events   []stream.Event
+	loaded   bool // events were loaded with the batch
 	// finish frees the stream's slot; it may be called more than once.
 	finish func()
 	*completer
@@ -88,7 +93,8 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, limit int,
 		return 0, nil
 	}
 	w.log.Debug("claimed streams", "action", action.String(), "streams", len(claimed))
-	events, loaded := w.batchEvents(work, claimed)
+	tasks := make([]task, len(claimed))
+	events, loaded := w.batchEvents(work, claimed, tasks)
 
 	comp := &completer{w: w, reqs: make(chan *completion, len(claimed))}
 	var batch sync.WaitGroup // the dispatch below and the streams' goroutines
@@ -108,6 +114,10 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, limit int,
 	renew := time.NewTimer(w.cfg.Lease / 3)
 	defer renew.Stop()
 	queue := claimed
+	taskOf := make(map[int64]task, len(claimed))
+	for i, s := range claimed {
+		taskOf[s.ID] = tasks[i]
+	}
 	for len(queue) > 0 {
 		s := queue[0]
 		if ctx.Err() != nil {
@@ -126,8 +136,9 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, limit int,
 		}
 		queue = queue[1:]
 		var once sync.Once
-		t := task{events: events[s.ID], loaded: loaded, completer: comp,
-			finish: func() { once.Do(func() { <-w.slots }) }}
+		t := taskOf[s.ID]
+		t.events, t.loaded, t.completer = events[s.ID], loaded, comp
+		t.finish = func() { once.Do(func() { <-w.slots }) }
 		if t.loaded && t.events == nil {
 			t.events = []stream.Event{}
 		}
@@ -148,18 +159,23 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, limit int,
 	return len(claimed), nil
 }
 
-// batchEvents loads the events of the claimed streams that have a pipeline
-// to run, in one query. When that fails, loaded is false and each stream
-// reads its own (and meets the failure alone).
-func (w *Worker) batchEvents(ctx context.Context, claimed []stream.Stream) (map[int64][]stream.Event, bool) {
+// batchEvents resolves what each claimed stream runs (into tasks[i]) and
+// loads the events of those that have a pipeline to run, in one query.
+// When that fails, loaded is false and each stream reads its own (and
+// meets the failure alone).
+func (w *Worker) batchEvents(ctx context.Context, claimed []stream.Stream, tasks []task) (map[int64][]stream.Event, bool) {
 	var ids []int64
-	for _, s := range claimed {
-		fire, expire, ok := w.lookup(s.Name)
-		name := fire
-		if action, _ := s.State.ClaimedFor(); action == stream.Expire {
-			name = expire
+	for i, s := range claimed {
+		res, ok, err := w.resolve(ctx, s)
+		tasks[i].resolved, tasks[i].res, tasks[i].resOK, tasks[i].resErr = true, res, ok, err
+		if err != nil || !ok {
+			continue // the stream fails without reading its events
 		}
-		if _, defined := w.pipelines.Pipeline(name); ok && defined {
+		name := res.Fire
+		if action, _ := s.State.ClaimedFor(); action == stream.Expire {
+			name = res.Expire
+		}
+		if _, defined := res.Pipelines.Pipeline(name); defined {
 			ids = append(ids, s.ID)
 		}
 	}

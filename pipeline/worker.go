@@ -453,7 +453,10 @@ func (w *Worker) processClaimed(ctx context.Context, action db.Action, claimed s
 		return a
 	}
 
-	res, ok, err := w.resolve(ctx, s)
+	res, ok, err := t.res, t.resOK, t.resErr
+	if !t.resolved {
+		res, ok, err = w.resolve(ctx, s)
+	}
 	if err != nil {
 		err = fmt.Errorf("definitions of stream %d: %w", s.ID, err)
 		log.Warn("cannot find the stream's definitions", "error", err)
