@@ -93,6 +93,7 @@ func (w *Worker) process(ctx, work context.Context, action db.Action, limit int,
 		return 0, nil
 	}
 	w.log.Debug("claimed streams", "action", action.String(), "streams", len(claimed))
+	col.claimed(action, claimed)
 	tasks := make([]task, len(claimed))
 	events, loaded := w.batchEvents(work, claimed, tasks)
 

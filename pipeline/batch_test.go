@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -207,5 +208,33 @@ func TestWorkerCompletionLeavesOutLostClaim(t *testing.T) {
 	}
 	if _, err := b.store.EventByMessageID(ctx, fmt.Sprintf("out-%d", b.streamID)); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("new event of the taken-over stream: %v, want not stored", err)
+	}
+}
+
+// Pass returns the attempts in claim (deadline) order even when the
+// first stream finishes last.
+func TestWorkerPassAttemptsInClaimOrder(t *testing.T) {
+	b := setupWorker(t)
+	others := []int64{b.addReadyStream(t, "i-2"), b.addReadyStream(t, "i-3")}
+	h := hold{blocked: b.streamID, started: make(chan struct{}), release: make(chan struct{})}
+	w := b.holdWorker(t, h, pipeline.WorkerConfig{Concurrency: 3, Purge: false})
+	ctx := t.Context()
+	done := make(chan pipeline.PassResult, 1)
+	go func() {
+		res, _ := w.Pass(ctx, ctx)
+		done <- res
+	}()
+	<-h.started
+	for _, id := range others {
+		b.waitFor(t, id, "completion", func(s stream.Stream) bool { return s.State == stream.StateCompleted })
+	}
+	close(h.release)
+	res := <-done
+	var got []int64
+	for _, a := range res.Attempts {
+		got = append(got, a.StreamID)
+	}
+	if want := append([]int64{b.streamID}, others...); !slices.Equal(got, want) {
+		t.Errorf("attempts of streams %v, want claim order %v", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -312,7 +313,9 @@ type PassResult struct {
 	LoadedFire   int
 	LoadedExpire int
 	// Claimed is how many streams the pass claimed (and started).
-	Claimed  int
+	Claimed int
+	// Attempts are in claim order (fire, then expire, each in deadline
+	// order), whatever order the streams finished in.
 	Attempts []Attempt
 	Stats    WorkerStats
 }
@@ -364,7 +367,7 @@ func (w *Worker) pass(ctx, work context.Context, wait bool) (PassResult, error) 
 	w.mu.Unlock()
 	if wait {
 		col.wg.Wait()
-		res.Attempts = col.attempts
+		res.Attempts = col.sorted()
 		for _, a := range res.Attempts {
 			res.Stats.add(a.stats())
 		}
@@ -377,6 +380,37 @@ type collector struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	attempts []Attempt
+	// order is the claim order of the pass's streams: Pass returns their
+	// attempts in it, whatever order they finished in.
+	order map[claimKey]int
+}
+
+// claimKey names a stream claimed for an action.
+type claimKey struct {
+	action db.Action
+	id     int64
+}
+
+// claimed notes the claim order of streams.
+func (c *collector) claimed(action db.Action, streams []stream.Stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.order == nil {
+		c.order = map[claimKey]int{}
+	}
+	for _, s := range streams {
+		c.order[claimKey{action, s.ID}] = len(c.order)
+	}
+}
+
+// sorted returns the attempts in claim order.
+func (c *collector) sorted() []Attempt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	slices.SortStableFunc(c.attempts, func(x, y Attempt) int {
+		return cmp.Compare(c.order[claimKey{x.Action, x.StreamID}], c.order[claimKey{y.Action, y.StreamID}])
+	})
+	return c.attempts
 }
 
 func (c *collector) add(a Attempt) {
