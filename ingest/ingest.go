@@ -12,12 +12,19 @@
 // distilling runs on all cores while the previous group is being written.
 //
 // Submissions join the open group. One group is written at a time: the
-// first of a group's callers to get the writer (any of them may) lingers up
-// to Config.Linger for more submissions when the writer was idle, closes
-// the group and writes it with trigger.Manager.AddEvents. Submissions
-// arriving meanwhile form the next group. A group holds at most
-// Config.MaxEvents events; a larger submission is written alone, never
-// split, so one submission's events always commit together.
+// first of a group's callers to get the writer (any of them may) closes the
+// group and writes it with trigger.Manager.AddEvents. Submissions arriving
+// meanwhile form the next group. A group holds at most Config.MaxEvents
+// events; a larger submission is written alone, never split, so one
+// submission's events always commit together.
+//
+// Before writing, the writer lingers, up to Config.Linger, until the group
+// holds as many submissions as were waiting when the previous group
+// committed: the callers answered by that commit (64 HTTP clients posting
+// one notification at a time, say) are expected back, and waiting a moment
+// for them makes one transaction of what would otherwise be two half-size
+// groups alternating, each paying a commit (a WAL flush) of its own. A
+// lone sequential caller is never kept waiting.
 //
 // When a group's transaction fails, a group of several submissions is
 // written again one submission per transaction, so that a submission whose
@@ -48,10 +55,11 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultLinger: a group waits this long for more submissions when the
-	// writer was idle. Short against a commit (milliseconds), long enough
-	// for concurrent clients answered by the previous group to come back.
-	DefaultLinger = 500 * time.Microsecond
+	// DefaultLinger bounds how long a group waits for the callers answered
+	// by the previous commit to come back. Short against a durable commit
+	// (a WAL flush on a disk: milliseconds), long enough for a few dozen
+	// clients to read their answers and send again.
+	DefaultLinger = 2 * time.Millisecond
 	// DefaultMaxEvents is the most events one group holds.
 	DefaultMaxEvents = 2000
 	// DefaultCommitTimeout bounds the transaction of one group.
@@ -69,8 +77,8 @@ const (
 // Config holds the optional settings of an Ingester; zero values take the
 // defaults.
 type Config struct {
-	// Linger is how long a group waits for more submissions once the
-	// writer is free, when it did not have to wait for the writer.
+	// Linger is the longest a group waits, once the writer is free, for
+	// as many submissions as were waiting when the previous group committed.
 	// Negative: no linger.
 	Linger time.Duration
 	// MaxEvents is the most events a group holds.
@@ -95,9 +103,12 @@ type Ingester struct {
 
 	writer chan struct{} // the write token: one group is written at a time
 
-	mu     sync.Mutex
-	open   *group // the group accepting submissions, nil when none
-	onJoin func() // tests: called (under mu) when a submission joined a group
+	mu       sync.Mutex
+	open     *group // the group accepting submissions, nil when none
+	inFlight int    // submissions joined and not yet answered
+	target   int    // submissions in flight when the last group committed: what a group lingers for
+	onJoin   func() // tests: called (under mu) when a submission joined a group
+	onLinger func() // tests: called (under mu) when a writer starts to linger
 }
 
 // group is the submissions written in one transaction.
@@ -105,6 +116,7 @@ type group struct {
 	events []stream.Event
 	subs   []*submission
 	full   chan struct{} // closed when the group stops accepting because of its size
+	joined chan struct{} // a token after each submission joined: the lingering writer looks again
 	done   chan struct{} // closed once every submission has its results or error
 	taken  bool          // a caller is writing it (guarded by Ingester.mu)
 }
@@ -227,14 +239,19 @@ func (in *Ingester) submit(ctx context.Context, events []stream.Event) ([]trigge
 		g = nil
 	}
 	if g == nil {
-		g = &group{full: make(chan struct{}), done: make(chan struct{})}
+		g = &group{full: make(chan struct{}), joined: make(chan struct{}, 1), done: make(chan struct{})}
 		in.open = g
 	}
 	sub.from = len(g.events)
 	g.events = append(g.events, events...)
 	g.subs = append(g.subs, sub)
+	in.inFlight++
 	if len(g.events) >= in.cfg.MaxEvents {
 		in.closeLocked(g)
+	}
+	select {
+	case g.joined <- struct{}{}:
+	default:
 	}
 	if in.onJoin != nil {
 		in.onJoin()
@@ -245,16 +262,10 @@ func (in *Ingester) submit(ctx context.Context, events []stream.Event) ([]trigge
 	// group; the others wait for it. A caller that stops waiting leaves
 	// the writing to the others.
 	select {
-	case in.writer <- struct{}{}:
-		in.lead(ctx, g, true)
-		return sub.results, sub.err
-	default:
-	}
-	select {
 	case <-g.done:
 		return sub.results, sub.err
 	case in.writer <- struct{}{}:
-		in.lead(ctx, g, false)
+		in.lead(ctx, g)
 		return sub.results, sub.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the group commit: %w", context.Cause(ctx))
@@ -271,19 +282,11 @@ func (in *Ingester) closeLocked(g *group) {
 }
 
 // lead writes g, holding the writer token, unless another caller wrote it
-// already; then it releases the token. linger says the writer was idle:
-// wait a little for more submissions first. The write is not cancelled
-// with ctx: other callers wait for it.
-func (in *Ingester) lead(ctx context.Context, g *group, linger bool) {
+// already; then it releases the token. The write is not cancelled with
+// ctx: other callers wait for it.
+func (in *Ingester) lead(ctx context.Context, g *group) {
 	defer func() { <-in.writer }()
-	if linger && in.cfg.Linger > 0 {
-		t := time.NewTimer(in.cfg.Linger)
-		select {
-		case <-g.full:
-		case <-t.C:
-		}
-		t.Stop()
-	}
+	in.linger(g)
 	in.mu.Lock()
 	if g.taken {
 		in.mu.Unlock()
@@ -298,7 +301,44 @@ func (in *Ingester) lead(ctx context.Context, g *group, linger bool) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.CommitTimeout)
 	defer cancel()
 	in.write(wctx, g)
+	in.mu.Lock()
+	in.target = in.inFlight
+	in.inFlight -= len(g.subs)
+	in.mu.Unlock()
 	close(g.done)
+}
+
+// linger waits, up to Config.Linger, until g holds as many submissions as
+// were in flight when the previous group committed, or is full, or was
+// written by another caller.
+func (in *Ingester) linger(g *group) {
+	if in.cfg.Linger <= 0 {
+		return
+	}
+	var timeout <-chan time.Time
+	for {
+		in.mu.Lock()
+		enough := g.taken || len(g.subs) >= in.target
+		if !enough && timeout == nil && in.onLinger != nil {
+			in.onLinger()
+		}
+		in.mu.Unlock()
+		if enough {
+			return
+		}
+		if timeout == nil {
+			t := time.NewTimer(in.cfg.Linger)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-g.full:
+			return
+		case <-timeout:
+			return
+		case <-g.joined:
+		}
+	}
 }
 
 // write commits g's events and hands every submission its results or

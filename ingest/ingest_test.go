@@ -509,3 +509,88 @@ func TestCallerContextEnds(t *testing.T) {
 		t.Fatalf("AddEvents waiting past its deadline = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// The writer of a group waits (up to Linger) for as many submissions as
+// were in flight when the previous group committed: the caller answered by
+// that commit comes back and joins, and the two cohorts share one
+// transaction instead of alternating.
+func TestLingerWaitsForTheCallersOfThePreviousCommit(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) db.Store) {
+		b := setup(t, open, Config{Linger: time.Minute})
+		b.store.hold = make(chan struct{})
+		b.store.held = make(chan struct{})
+		ctx := t.Context()
+		errs := make(chan error, 5)
+		add := func(id string) {
+			go func() {
+				_, err := b.in.AddEvents(ctx, SourceHTTP, []stream.Event{event(id, "compute.instance.update", "i-"+id)})
+				errs <- err
+			}()
+		}
+		add("x")
+		<-b.store.held // x's group (nothing to wait for yet) is being written
+		joined := make(chan struct{}, 4)
+		lingering := make(chan struct{}, 1)
+		b.in.mu.Lock()
+		b.in.onJoin = func() { joined <- struct{}{} }
+		b.in.onLinger = func() { lingering <- struct{}{} }
+		b.in.mu.Unlock()
+		for _, id := range []string{"y1", "y2", "y3"} {
+			add(id)
+			<-joined
+		}
+		close(b.store.hold)
+		if err := <-errs; err != nil { // x's, answered first
+			t.Fatal(err)
+		}
+		// Four submissions were in flight at x's commit: the y group waits
+		// for a fourth, x's caller coming back.
+		select {
+		case <-lingering:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the writer of the y group did not wait for x's caller")
+		}
+		add("x2")
+		for range 4 {
+			select {
+			case err := <-errs:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the lingering group was not written when its fourth submission joined")
+			}
+		}
+		txs, sizes := b.store.transactions()
+		if txs != 2 || fmt.Sprint(sizes) != "[1 4]" {
+			t.Errorf("%d transactions of %v events, want 2 of [1 4]", txs, sizes)
+		}
+	})
+}
+
+// A caller submitting alone, one submission after the other, is never
+// kept waiting for company, however long Linger is.
+func TestLoneCallerDoesNotLinger(t *testing.T) {
+	b := setup(t, openers()[0].open, Config{Linger: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		for i := range 3 {
+			if _, err := b.in.AddEvents(t.Context(), SourceLibrary, []stream.Event{event(fmt.Sprint("m", i), "compute.instance.update", "i-1")}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sequential submissions waited for the linger")
+	}
+	if txs, _ := b.store.transactions(); txs != 3 {
+		t.Errorf("%d transactions, want 3", txs)
+	}
+}
