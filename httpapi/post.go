@@ -83,29 +83,18 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMe
 		writeError(w, http.StatusBadRequest, "empty request body: send a JSON object, a JSON array of objects, or JSON lines")
 		return nil, false
 	}
-	var items []json.RawMessage
+	var (
+		items []json.RawMessage
+		err   error
+	)
 	if body[0] == '[' {
-		if err := json.Unmarshal(body, &items); err != nil {
+		if items, err = splitArray(body, s.cfg.MaxItems); err != nil {
 			writeError(w, http.StatusBadRequest, "malformed JSON array: %v", err)
 			return nil, false
 		}
-	} else {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		for n := 1; ; n++ {
-			var raw json.RawMessage
-			err := dec.Decode(&raw)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "malformed JSON in item %d (offset %d): %v", n, dec.InputOffset(), err)
-				return nil, false
-			}
-			items = append(items, raw)
-			if len(items) > s.cfg.MaxItems {
-				break
-			}
-		}
+	} else if items, err = splitSequence(body, s.cfg.MaxItems); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON in %v", err)
+		return nil, false
 	}
 	if len(items) > s.cfg.MaxItems {
 		writeError(w, http.StatusRequestEntityTooLarge, "more than %d items in one request (http.max_items): send smaller batches", s.cfg.MaxItems)
