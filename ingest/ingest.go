@@ -18,7 +18,8 @@
 // events; a larger submission is written alone, never split, so one
 // submission's events always commit together.
 //
-// Before writing, the writer lingers, up to Config.Linger, until the group
+// Before writing, the writer lingers, up to Config.Linger or a quarter of
+// the previous commit's duration if that is longer, until the group
 // holds as many submissions as were waiting when the previous group
 // committed: the callers answered by that commit (64 HTTP clients posting
 // one notification at a time, say) are expected back, and waiting a moment
@@ -77,9 +78,10 @@ const (
 // Config holds the optional settings of an Ingester; zero values take the
 // defaults.
 type Config struct {
-	// Linger is the longest a group waits, once the writer is free, for
-	// as many submissions as were waiting when the previous group committed.
-	// Negative: no linger.
+	// Linger bounds how long a group waits, once the writer is free, for
+	// as many submissions as were waiting when the previous group committed;
+	// when commits are slow (a busy database) the bound is a quarter of the
+	// previous commit's duration instead. Negative: no linger.
 	Linger time.Duration
 	// MaxEvents is the most events a group holds.
 	MaxEvents int
@@ -104,11 +106,12 @@ type Ingester struct {
 	writer chan struct{} // the write token: one group is written at a time
 
 	mu       sync.Mutex
-	open     *group // the group accepting submissions, nil when none
-	inFlight int    // submissions joined and not yet answered
-	target   int    // submissions in flight when the last group committed: what a group lingers for
-	onJoin   func() // tests: called (under mu) when a submission joined a group
-	onLinger func() // tests: called (under mu) when a writer starts to linger
+	open     *group        // the group accepting submissions, nil when none
+	inFlight int           // submissions joined and not yet answered
+	target   int           // submissions in flight when the last group committed: what a group lingers for
+	lastTook time.Duration // how long the last group's write took
+	onJoin   func()        // tests: called (under mu) when a submission joined a group
+	onLinger func()        // tests: called (under mu) when a writer starts to linger
 }
 
 // group is the submissions written in one transaction.
@@ -300,17 +303,19 @@ func (in *Ingester) lead(ctx context.Context, g *group) {
 
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.CommitTimeout)
 	defer cancel()
+	began := time.Now()
 	in.write(wctx, g)
 	in.mu.Lock()
+	in.lastTook = time.Since(began)
 	in.target = in.inFlight
 	in.inFlight -= len(g.subs)
 	in.mu.Unlock()
 	close(g.done)
 }
 
-// linger waits, up to Config.Linger, until g holds as many submissions as
-// were in flight when the previous group committed, or is full, or was
-// written by another caller.
+// linger waits, up to Config.Linger or a quarter of the previous write
+// if longer, until g holds as many submissions as were in flight when the
+// previous group committed, or is full, or was written by another caller.
 func (in *Ingester) linger(g *group) {
 	if in.cfg.Linger <= 0 {
 		return
@@ -322,12 +327,13 @@ func (in *Ingester) linger(g *group) {
 		if !enough && timeout == nil && in.onLinger != nil {
 			in.onLinger()
 		}
+		limit := max(in.cfg.Linger, in.lastTook/4)
 		in.mu.Unlock()
 		if enough {
 			return
 		}
 		if timeout == nil {
-			t := time.NewTimer(in.cfg.Linger)
+			t := time.NewTimer(limit)
 			defer t.Stop()
 			timeout = t.C
 		}
