@@ -121,12 +121,10 @@ func exerciseReady(t *testing.T, open OpenFunc) {
 	}
 }
 
-// exerciseReadyAgreesWithStream checks ReadyStreams against the one
-// definition of readiness, stream.Stream.ReadyTo, for every action at
-// every deadline of the bundle and just after it.
-func exerciseReadyAgreesWithStream(t *testing.T, open OpenFunc) {
-	b := setupReady(t, open)
-	ctx := t.Context()
+// streamsAndDeadlines returns the bundle's streams as stored and, sorted,
+// every fire and expire time among them and the microsecond after each.
+func (b readyBundle) streamsAndDeadlines(t *testing.T) ([]stream.Stream, []time.Time) {
+	t.Helper()
 	var all []stream.Stream
 	times := map[time.Time]bool{}
 	for _, id := range b.ids {
@@ -139,7 +137,17 @@ func exerciseReadyAgreesWithStream(t *testing.T, open OpenFunc) {
 			}
 		}
 	}
-	for _, now := range slices.SortedFunc(maps.Keys(times), time.Time.Compare) {
+	return all, slices.SortedFunc(maps.Keys(times), time.Time.Compare)
+}
+
+// exerciseReadyAgreesWithStream checks ReadyStreams against the one
+// definition of readiness, stream.Stream.ReadyTo, for every action at
+// every deadline of the bundle and just after it.
+func exerciseReadyAgreesWithStream(t *testing.T, open OpenFunc) {
+	b := setupReady(t, open)
+	ctx := t.Context()
+	all, times := b.streamsAndDeadlines(t)
+	for _, now := range times {
 		for _, a := range []db.Action{db.Fire, db.Expire} {
 			got, err := b.s.ReadyStreams(ctx, db.ReadyParams{Action: a, Now: now})
 			if err != nil {

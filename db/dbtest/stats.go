@@ -3,7 +3,6 @@ package dbtest
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -30,19 +29,8 @@ func exerciseStreamStats(t *testing.T, open OpenFunc) {
 		}
 		b.ids[fmt.Sprint("shared-", i)] = id
 	}
-	var all []stream.Stream
-	times := map[time.Time]bool{h(0): true}
-	for _, id := range b.ids {
-		st := streamByID(t, b.s, id)
-		all = append(all, st)
-		for _, d := range []time.Time{st.FireTimestamp, st.ExpireTimestamp} {
-			if !d.IsZero() {
-				times[d] = true
-				times[d.Add(time.Microsecond)] = true
-			}
-		}
-	}
-	for _, now := range slices.SortedFunc(maps.Keys(times), time.Time.Compare) {
+	all, times := b.streamsAndDeadlines(t)
+	for _, now := range append([]time.Time{h(0)}, times...) {
 		type key struct {
 			name  string
 			state stream.State
