@@ -234,6 +234,114 @@ func TestReplay(t *testing.T) {
 	t.Run("usage_ids_deterministic", func(t *testing.T) { testReplayUsageIDs(t, bin) })
 	t.Run("drain_order", func(t *testing.T) { testReplayDrainOrder(t, bin) })
 	t.Run("pipeline_error", func(t *testing.T) { testReplayPipelineError(t, bin) })
+	t.Run("against", func(t *testing.T) { testReplayAgainst(t, bin) })
+}
+
+// againstEvents are instances whose streams turn out differently when
+// the sample trigger's expiration is $last + 3h instead of $last + 1h:
+// i-a's exists event comes 90 minutes after its last event (with 1h its
+// stream expires and the exists event fires a stream of its own; with 3h
+// it joins the first stream, which fires); i-b's comes after 20 minutes
+// (fired either way); i-c never sees one (expired either way).
+const againstEvents = `{"message_id":"a-1","event_type":"compute.instance.create.start","timestamp":"2014-08-03T10:00:00","instance_id":"i-a"}
+{"message_id":"b-1","event_type":"compute.instance.create.start","timestamp":"2014-08-03T10:00:00","instance_id":"i-b"}
+{"message_id":"c-1","event_type":"compute.instance.update","timestamp":"2014-08-03T10:05:00","instance_id":"i-c"}
+{"message_id":"b-2","event_type":"compute.instance.exists","timestamp":"2014-08-03T10:20:00","instance_id":"i-b","audit_period_beginning":{"$datetime":"2014-08-03T00:00:00"}}
+{"message_id":"a-2","event_type":"compute.instance.exists","timestamp":"2014-08-03T11:30:00","instance_id":"i-a","audit_period_beginning":{"$datetime":"2014-08-03T00:00:00"}}
+`
+
+// testReplayAgainst runs replay --against on the sample configuration
+// with a changed expiration and checks that it reports exactly the
+// streams whose outcome differs between two plain replays (a stream being
+// its trigger, distinguishing values and first event time).
+func testReplayAgainst(t *testing.T, bin string) {
+	t.Parallel()
+	cur := copyEtc(t)
+	next := copyEtc(t)
+	triggers := filepath.Join(filepath.Dir(next), "triggers.yaml")
+	text, err := os.ReadFile(triggers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(text), `expiration: "$last + 1h"`, `expiration: "$last + 3h"`, 1)
+	if changed == string(text) {
+		t.Fatal("the sample trigger has no expiration $last + 1h to change")
+	}
+	if err := os.WriteFile(triggers, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	input := filepath.Join(t.TempDir(), "against.jsonl")
+	if err := os.WriteFile(input, []byte(againstEvents), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inputs := []string{replayEvents, input}
+
+	type key struct{ trigger, dist, first string }
+	outcomes := func(cfg string) map[key]string {
+		out := map[key]string{}
+		res := mustRunBin(t, bin, nil, append([]string{"replay", "-c", cfg, "--log-level", "error"}, inputs...)...)
+		for i, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+			var rec struct {
+				Action          string          `json:"action"`
+				Trigger         string          `json:"trigger"`
+				Outcome         string          `json:"outcome"`
+				DistinguishedBy json.RawMessage `json:"distinguished_by"`
+				FirstEvent      string          `json:"first_event"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("replay line %d: %v", i+1, err)
+			}
+			o := map[string]string{"fire": "fired", "expire": "expired"}[rec.Action]
+			if rec.Outcome != "completed" {
+				o = "error"
+			}
+			out[key{rec.Trigger, string(rec.DistinguishedBy), rec.FirstEvent}] = o
+		}
+		return out
+	}
+	a, b := outcomes(cur), outcomes(next)
+	want := map[key][2]string{}
+	for k, o := range a {
+		if n, ok := b[k]; !ok {
+			want[k] = [2]string{o, "none"}
+		} else if n != o {
+			want[k] = [2]string{o, n}
+		}
+	}
+	for k, o := range b {
+		if _, ok := a[k]; !ok {
+			want[k] = [2]string{"none", o}
+		}
+	}
+	if len(want) < 2 {
+		t.Fatalf("the two plain replays differ in %d streams, want at least 2: the test input does not exercise the change", len(want))
+	}
+
+	res := mustRunBin(t, bin, nil, append([]string{"replay", "-c", cur, "--against", next, "--log-level", "error"}, inputs...)...)
+	got := map[key][2]string{}
+	for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+		var l struct {
+			Trigger         string          `json:"trigger"`
+			DistinguishedBy json.RawMessage `json:"distinguished_by"`
+			FirstEvent      string          `json:"first_event"`
+			Current         string          `json:"current"`
+			New             string          `json:"new"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("replay --against line %q: %v", line, err)
+		}
+		got[key{l.Trigger, string(l.DistinguishedBy), l.FirstEvent}] = [2]string{l.Current, l.New}
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(key{})); diff != "" {
+		t.Errorf("replay --against (-two plain replays +against):\n%s\nstdout:\n%s", diff, res.stdout)
+	}
+	ia := key{"test_trigger", `{"instance_id":"i-a","timestamp":{"$timerange":{"begin":"2014-08-03T00:00:00","end":"2014-08-04T00:00:00"}}}`, "2014-08-03T10:00:00"}
+	if got[ia] != [2]string{"expired", "fired"} {
+		t.Errorf("i-a's first stream: %v, want expired now and fired with the change", got[ia])
+	}
+	if !strings.Contains(res.stderr, fmt.Sprintf("; %d differ (", len(want))) {
+		t.Errorf("summary does not count %d differences:\n%s", len(want), res.stderr)
+	}
 }
 
 // testReplayPipelineError replays a stream whose fire pipeline fails (an

@@ -32,6 +32,7 @@ type replayOptions struct {
 	output        string
 	noDrain       bool
 	pacing        string
+	against       string
 }
 
 // Replay pacings: when worker passes run relative to the input records.
@@ -74,9 +75,19 @@ the replay runs on a private in-memory store (the configuration's
 database.url and WINCHESTER_DATABASE_URL are not used), so it is also the
 way to try new trigger definitions against history before deploying them.
 With --database-url it replays into that database, and every pending
-stream of that database is processed, not only the replay's.`,
+stream of that database is processed, not only the replay's.
+
+With --against NEW_CONFIG the input is replayed twice, each time on a
+private store: through the configuration's definitions and through those
+of NEW_CONFIG. Instead of the processed streams, one JSON line is printed
+per stream whose outcome differs ("fired", "expired", "error", "open" or
+"none" when the other replay has no such stream), a stream being its
+trigger, distinguishing values and first event time; a summary goes to
+standard error. Use it to judge a change of the definitions on history
+before applying it.`,
 		Example: `  winchester replay -c etc/winchester.yaml events.jsonl
-  winchester replay -c etc/winchester.yaml --notifications notifications.jsonl -o streams.jsonl`,
+  winchester replay -c etc/winchester.yaml --notifications notifications.jsonl -o streams.jsonl
+  winchester replay -c etc/winchester.yaml --against new/winchester.yaml events.jsonl`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.flags = cli.FlagsOf(cmd)
@@ -88,6 +99,7 @@ stream of that database is processed, not only the replay's.`,
 	fs.StringVarP(&o.output, "output", "o", "-", "file receiving one JSON line per processed stream (- = standard output)")
 	fs.BoolVar(&o.noDrain, "no-drain", false, "stop after the last input record instead of running the remaining deadlines")
 	fs.StringVar(&o.pacing, "pacing", pacingDeadlines, "when passes run: deadlines (before each record, at each deadline) or records (only after each record, as the original's playback)")
+	fs.StringVar(&o.against, "against", "", "replay the input through the definitions of this configuration too, and print the streams whose outcome differs (fired, expired, error, open)")
 	return cmd
 }
 
@@ -143,36 +155,9 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	if err != nil {
 		return err
 	}
-	// Only an explicit --database-url is written to; otherwise a private
-	// in-memory store.
-	private := o.flags.DatabaseURL == ""
-	dbURL := cfg.DatabaseURL
-	if private {
-		dbURL = winchester.SQLiteMemoryURL
+	if o.against != "" {
+		return runReplayAgainst(ctx, o, cfg, log, inputs, stdin, stdout, stderr, prog)
 	}
-	clock := &virtualClock{}
-	eng, err := winchester.Open(ctx, cfg, winchester.Options{
-		Clock: clock, Logger: log,
-		DatabaseURL: dbURL, Migrate: private,
-	})
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	if o.notifications && eng.Defs.Distiller == nil {
-		return errors.New("--notifications needs distiller_config in the configuration")
-	}
-	wcfg := eng.WorkerConfig("replay")
-	wcfg.Clock = clock
-	wcfg.SpreadClaims = false // one worker, strict deadline order
-	wcfg.Concurrency = 1      // one stream at a time: a deterministic replay
-	// No job runs beside the replay's worker: it does the housekeeping.
-	wcfg.NoRescue, wcfg.Trim = false, cfg.TrimEvents
-	worker, err := eng.NewWorker(wcfg)
-	if err != nil {
-		return err
-	}
-
 	out := stdout
 	if o.output != "-" && o.output != "" {
 		f, err := os.Create(o.output)
@@ -184,18 +169,11 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	}
 	bw := bufio.NewWriter(out)
 	defer bw.Flush()
-	r := &replayer{eng: eng, worker: worker, clock: clock, out: bw, log: log, notifications: o.notifications,
-		byRecords: o.pacing == pacingRecords, prog: prog}
-
-	for _, in := range inputs {
-		if err := r.playFile(ctx, in, stdin); err != nil {
-			return err
-		}
-	}
-	if !o.noDrain {
-		if err := r.drain(ctx); err != nil {
-			return err
-		}
+	// Only an explicit --database-url is written to; otherwise a private
+	// in-memory store.
+	r, err := replayOnce(ctx, o, cfg, log, o.flags.DatabaseURL, inputs, stdin, bw, prog, nil)
+	if err != nil {
+		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("output: %w", err)
@@ -205,6 +183,59 @@ func runReplay(ctx context.Context, o *replayOptions, inputs []string, stdin io.
 	fmt.Fprintf(stderr, "replay: %d records read, %d events stored, %d duplicates, %d rejected; streams: %d fired, %d expired, %d errored\n",
 		s.read, s.stored, s.duplicates, s.rejected, s.fired, s.expired, s.errored)
 	return nil
+}
+
+// replayOnce replays inputs through cfg's definitions into the database
+// at dbURL ("": a private in-memory store), writing one line per
+// processed stream to out. When final is not nil it is called with the
+// engine before it closes (to read what is left in the store).
+func replayOnce(ctx context.Context, o *replayOptions, cfg *winchester.Config, log *slog.Logger, dbURL string,
+	inputs []string, stdin io.Reader, out *bufio.Writer, prog *cli.Progress, final func(*winchester.Engine) error,
+) (*replayer, error) {
+	private := dbURL == ""
+	if private {
+		dbURL = winchester.SQLiteMemoryURL
+	}
+	clock := &virtualClock{}
+	eng, err := winchester.Open(ctx, cfg, winchester.Options{
+		Clock: clock, Logger: log,
+		DatabaseURL: dbURL, Migrate: private,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	if o.notifications && eng.Defs.Distiller == nil {
+		return nil, errors.New("--notifications needs distiller_config in the configuration")
+	}
+	wcfg := eng.WorkerConfig("replay")
+	wcfg.Clock = clock
+	wcfg.SpreadClaims = false // one worker, strict deadline order
+	wcfg.Concurrency = 1      // one stream at a time: a deterministic replay
+	// No job runs beside the replay's worker: it does the housekeeping.
+	wcfg.NoRescue, wcfg.Trim = false, cfg.TrimEvents
+	worker, err := eng.NewWorker(wcfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &replayer{eng: eng, worker: worker, clock: clock, out: out, log: log, notifications: o.notifications,
+		byRecords: o.pacing == pacingRecords, prog: prog}
+	for _, in := range inputs {
+		if err := r.playFile(ctx, in, stdin); err != nil {
+			return nil, err
+		}
+	}
+	if !o.noDrain {
+		if err := r.drain(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if final != nil {
+		if err := final(eng); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 type replayer struct {
