@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,5 +293,65 @@ definitions: {source: database, poll_interval: 0.2}
 	_, metrics := httpDo(t, "GET", b.url+"/metrics", nil)
 	if !strings.Contains(metrics, "winchester_definitions_version 4") {
 		t.Errorf("B's /metrics lacks winchester_definitions_version 4")
+	}
+}
+
+// TestLiveDefinitionsSIGHUP: a serve whose definitions come from files
+// reads them again on SIGHUP and applies them as a new version; invalid
+// files change nothing.
+func TestLiveDefinitionsSIGHUP(t *testing.T) {
+	bin := buildCommand(t, "winchester")
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("winchester.yaml", "trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\ndefinitions: {source: files}\n")
+	write("triggers.yaml", liveTriggers)
+	write("pipelines.yaml", "fire_p: [logger]\n")
+	p := startServe(t, bin, "-c", filepath.Join(dir, "winchester.yaml"), "--no-workers")
+	triggers := func() (int64, []string) {
+		_, body := httpDo(t, "GET", p.url+"/v1/triggers", nil)
+		var out struct {
+			Version  int64 `json:"version"`
+			Triggers []struct {
+				Name string `json:"name"`
+			} `json:"triggers"`
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("GET /v1/triggers: %v: %s", err, body)
+		}
+		var names []string
+		for _, tr := range out.Triggers {
+			names = append(names, tr.Name)
+		}
+		return out.Version, names
+	}
+	if v, names := triggers(); v != 1 || fmt.Sprint(names) != "[chg]" {
+		t.Fatalf("before SIGHUP: version %d, triggers %v; want 1, [chg]", v, names)
+	}
+	write("triggers.yaml", liveTriggers+liveAdded)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "SIGHUP applies the changed files as version 2", 10*time.Second, func() bool {
+		v, names := triggers()
+		return v == 2 && fmt.Sprint(names) == "[chg added]"
+	}, p.output)
+
+	write("triggers.yaml", liveTriggers+"- name: broken\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the invalid files are refused", 10*time.Second, func() bool {
+		return strings.Contains(p.output(), "the definition files were not applied")
+	}, p.output)
+	if v, names := triggers(); v != 2 || fmt.Sprint(names) != "[chg added]" {
+		t.Errorf("after invalid files: version %d, triggers %v; want 2, [chg added]", v, names)
+	}
+	if !strings.Contains(p.output(), `triggers.yaml:11: trigger \"broken\"`) {
+		t.Errorf("the log does not name the problem with file and line:\n%s", p.output())
 	}
 }
