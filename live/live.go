@@ -395,26 +395,37 @@ func (k *Keeper) TriggerSet(ctx context.Context, tx db.Ops, n int64) (*trigger.S
 }
 
 // Resolve is the workers' ResolveFunc: a stream runs the pipelines of the
-// version it was created under (the running version for streams without
-// one, or when their version is gone from the database).
+// version it was created under. A stream older than versions (version 0)
+// was created under the files that became version 1: it runs version 1's,
+// or the running version's when version 1 lacks its trigger; so does a
+// stream whose version is gone from the database.
 func (k *Keeper) Resolve(ctx context.Context, s stream.Stream) (pipeline.Resolution, bool, error) {
-	v := k.Current()
-	if s.DefinitionVersion != 0 && (v == nil || s.DefinitionVersion != v.Number) {
-		old, err := k.Version(ctx, nil, s.DefinitionVersion)
+	cur := k.Current()
+	if cur == nil {
+		return pipeline.Resolution{}, false, errors.New("no definitions version is running yet")
+	}
+	n := s.DefinitionVersion
+	if n == 0 {
+		n = 1
+	}
+	v := cur
+	if n != cur.Number {
+		old, err := k.Version(ctx, nil, n)
 		switch {
 		case err == nil:
 			v = old
 		case errors.Is(err, db.ErrNotFound):
 			k.log.Warn("stream's definitions version is not stored: running the current one", "stream_id", s.ID,
-				"version", s.DefinitionVersion)
+				"version", n)
 		default:
 			return pipeline.Resolution{}, false, err
 		}
 	}
-	if v == nil {
-		return pipeline.Resolution{}, false, errors.New("no definitions version is running yet")
-	}
 	d, ok := v.Triggers.Lookup(s.Name)
+	if !ok && s.DefinitionVersion == 0 {
+		v = cur
+		d, ok = v.Triggers.Lookup(s.Name)
+	}
 	if !ok {
 		return pipeline.Resolution{}, false, nil
 	}

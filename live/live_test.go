@@ -294,7 +294,7 @@ func TestResolve(t *testing.T) {
 	for _, tc := range []struct {
 		version int64
 		want    string
-	}{{1, "fire_p"}, {2, "second_p"}, {0, "second_p"}} {
+	}{{1, "fire_p"}, {2, "second_p"}, {0, "fire_p"}} {
 		res, ok, err := other.Resolve(ctx, stream.Stream{ID: 1, Name: "t", DefinitionVersion: tc.version})
 		if err != nil || !ok || res.Fire != tc.want {
 			t.Errorf("Resolve(version %d) = %q, %v, %v; want %s", tc.version, res.Fire, ok, err, tc.want)

@@ -28,6 +28,9 @@ type JSON struct {
 	LastError  string  `json:"last_error,omitempty"`
 	ClaimedBy  string  `json:"claimed_by,omitempty"`
 	LeaseUntil *string `json:"lease_until,omitempty"`
+	// DefinitionVersion is the version of the definitions the stream was
+	// created under (absent: none recorded).
+	DefinitionVersion int64 `json:"definition_version,omitempty"`
 	// Mark is the paging mark of a listed stream.
 	Mark string `json:"_mark,omitempty"`
 	// Events are the stream's events, when they were asked for.
@@ -48,7 +51,7 @@ func (s Stream) JSON(mark string, events []Event) JSON {
 		ExpireTimestamp: optTime(s.ExpireTimestamp), FireTimestamp: optTime(s.FireTimestamp),
 		Open: s.Open, Outcome: s.Outcome(), Next: next, NextAt: optTime(at),
 		Attempts: s.Attempts, LastError: s.LastError, ClaimedBy: s.ClaimedBy, LeaseUntil: optTime(s.LeaseUntil),
-		Mark: mark, Events: events,
+		DefinitionVersion: s.DefinitionVersion, Mark: mark, Events: events,
 	}
 }
 

@@ -33,6 +33,8 @@ func TestStreamJSON(t *testing.T) {
 			s.State, s.Open, s.FireTimestamp, s.ClaimedBy, s.LeaseUntil = StateFiring, false, t0, "w1", t0.Add(time.Minute)
 		}),
 			want: `{"id":3,"trigger":"usage","state":"firing","state_serial_no":1,"distinguished_by":{"instance_id":"i-1"},"first_event":"2014-08-01T10:00:00","last_event":"2014-08-01T10:01:00","expire_timestamp":"2014-08-01T11:00:00","fire_timestamp":"2014-08-01T10:00:00","open":false,"next":"lease_end","next_at":"2014-08-01T10:01:00","attempts":0,"claimed_by":"w1","lease_until":"2014-08-01T10:01:00"}`},
+		{name: "with a definitions version", s: with(func(s *Stream) { s.DefinitionVersion = 4 }),
+			want: `{"id":3,"trigger":"usage","state":"active","state_serial_no":1,"distinguished_by":{"instance_id":"i-1"},"first_event":"2014-08-01T10:00:00","last_event":"2014-08-01T10:01:00","expire_timestamp":"2014-08-01T11:00:00","fire_timestamp":null,"open":true,"next":"expire","next_at":"2014-08-01T11:00:00","attempts":0,"definition_version":4}`},
 		{name: "error", s: with(func(s *Stream) { s.State, s.Open, s.Attempts, s.LastError = StateError, false, 2, "boom" }),
 			want: `{"id":3,"trigger":"usage","state":"error","state_serial_no":1,"distinguished_by":{"instance_id":"i-1"},"first_event":"2014-08-01T10:00:00","last_event":"2014-08-01T10:01:00","expire_timestamp":"2014-08-01T11:00:00","fire_timestamp":null,"open":false,"attempts":2,"last_error":"boom"}`},
 		{name: "completed, expired, with events", s: with(func(s *Stream) { s.State, s.Open, s.DistinguishedBy = StateCompleted, false, nil }),

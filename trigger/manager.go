@@ -670,17 +670,21 @@ func (m *Manager) applyGroup(ctx context.Context, tx db.Ops, g *group, events []
 var errRace = errors.New("stream changed concurrently")
 
 // streamDefinition returns the definition a stored open stream of the
-// group takes events under (nil when there is none): its own version's,
-// or the group's when the stream has the group's version, no version, or
-// a version without its trigger. The fire counts are then recounted if
-// their number differs, or if the stream has another version: counts
-// built under other criteria are never reused, even when there are as
-// many.
+// group takes events under (nil when there is none): its own version's
+// (version 1's for a stream older than versions, when the manager has
+// one), or the group's when the stream has the group's version, or its
+// version lacks its trigger. The fire counts are then recounted if their
+// number differs, or if the stream has another version: counts built
+// under other criteria are never reused, even when there are as many.
 func (m *Manager) streamDefinition(ctx context.Context, tx db.Ops, g *group, s *stream.Stream) (*Definition, error) {
 	if s == nil {
 		return nil, nil
 	}
-	if v := s.DefinitionVersion; v != 0 && v != g.version && m.versionFunc != nil {
+	v := s.DefinitionVersion
+	if v == 0 && g.version != 0 {
+		v = 1 // created before versions: under the files that became version 1
+	}
+	if v != g.version && m.versionFunc != nil {
 		set, err := m.versionFunc(ctx, tx, v)
 		if err != nil {
 			return nil, fmt.Errorf("definitions of version %d of stream %d: %w", v, s.ID, err)
@@ -689,7 +693,7 @@ func (m *Manager) streamDefinition(ctx context.Context, tx db.Ops, g *group, s *
 			return d, nil
 		}
 	}
-	if err := m.checkCounts(ctx, tx, g.def, s, s.DefinitionVersion != g.version); err != nil {
+	if err := m.checkCounts(ctx, tx, g.def, s, s.DefinitionVersion != 0 && s.DefinitionVersion != g.version); err != nil {
 		return nil, err
 	}
 	return g.def, nil

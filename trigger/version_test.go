@@ -261,3 +261,45 @@ func TestOnChange(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerVersionsLegacyStream: a stream created before versions
+// (version 0) goes on under version 1's definition, the files it was
+// created under, once the manager runs a later version.
+func TestManagerVersionsLegacyStream(t *testing.T) {
+	v1 := parseDefs(t, versionTriggers("a"))
+	v1set, err := trigger.NewSet(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, store := newManager(t)
+	if err := m.SetDefinitions(0, v1); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	k := map[string]stream.Value{"k": stream.String("x")}
+	if _, err := m.AddEvents(ctx, []stream.Event{ev("1", "a", k)}); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := trigger.NewManager(store, parseDefs(t, versionTriggers("b")), trigger.ManagerConfig{
+		Clock: fixedClock{now}, Version: 2,
+		VersionFunc: func(_ context.Context, _ db.Ops, v int64) (*trigger.Set, error) {
+			if v != 1 {
+				return nil, fmt.Errorf("asked for version %d, want 1", v)
+			}
+			return v1set, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.AddEvents(ctx, []stream.Event{ev("2", "a", k)}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.OpenStream(ctx, "t", stream.Key(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.DefinitionVersion != 0 || s.FireTimestamp.IsZero() {
+		t.Errorf("legacy stream after a second a: version %d, fire %v; want version 0, ready under version 1's criteria", s.DefinitionVersion, s.FireTimestamp)
+	}
+}
