@@ -98,16 +98,23 @@ type invalidBody struct {
 	Problems []string `json:"problems"`
 }
 
-func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) {
+// readDryRun reads the dry_run parameter and the body of a POST; ok is
+// false when it answered the request itself.
+func (s *Server) readDryRun(w http.ResponseWriter, r *http.Request) (dryRun bool, body []byte, ok bool) {
 	p := readParams(w, r, "dry_run")
 	if p == nil {
-		return
+		return false, nil, false
 	}
-	dryRun := p.bool("dry_run")
+	dryRun = p.bool("dry_run")
 	if p.failed(w) {
-		return
+		return false, nil, false
 	}
-	raw, ok := s.readBody(w, r, "")
+	body, ok = s.readBody(w, r, "")
+	return dryRun, body, ok
+}
+
+func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) {
+	dryRun, raw, ok := s.readDryRun(w, r)
 	if !ok {
 		return
 	}
@@ -144,20 +151,12 @@ func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rollbackDefinitions(w http.ResponseWriter, r *http.Request) {
-	p := readParams(w, r, "dry_run")
-	if p == nil {
-		return
-	}
-	dryRun := p.bool("dry_run")
-	if p.failed(w) {
+	dryRun, raw, ok := s.readDryRun(w, r)
+	if !ok {
 		return
 	}
 	var body struct {
 		Version int64 `json:"version"`
-	}
-	raw, ok := s.readBody(w, r, "")
-	if !ok {
-		return
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

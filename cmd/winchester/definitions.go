@@ -77,6 +77,16 @@ func (f *definitionsFlags) open(cmd *cobra.Command, files bool) (*winchester.Eng
 	return eng, nil
 }
 
+// run opens the engine (see open), runs fn with it and closes it.
+func (f *definitionsFlags) run(cmd *cobra.Command, files bool, fn func(eng *winchester.Engine) error) error {
+	eng, err := f.open(cmd, files)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	return fn(eng)
+}
+
 func newDefinitionsApplyCmd() *cobra.Command {
 	var f definitionsFlags
 	cmd := &cobra.Command{
@@ -93,16 +103,13 @@ with their problems (file:line) and change nothing (exit 1). With
   winchester definitions apply -c etc/winchester.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := f.open(cmd, true)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			res, err := eng.Live.Apply(cmd.Context(), eng.Defs.Texts, live.SourceCLI, f.dryRun)
-			if err != nil {
-				return err
-			}
-			return printApply(cmd.OutOrStdout(), f.output, res)
+			return f.run(cmd, true, func(eng *winchester.Engine) error {
+				res, err := eng.Live.Apply(cmd.Context(), eng.Defs.Texts, live.SourceCLI, f.dryRun)
+				if err != nil {
+					return err
+				}
+				return printApply(cmd.OutOrStdout(), f.output, res)
+			})
 		},
 	}
 	f.addOutput(cmd)
@@ -127,16 +134,13 @@ says on_change: expire or fire.`,
 			if err != nil {
 				return err
 			}
-			eng, err := f.open(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			res, err := eng.Live.Rollback(cmd.Context(), n, f.dryRun)
-			if err != nil {
-				return err
-			}
-			return printApply(cmd.OutOrStdout(), f.output, res)
+			return f.run(cmd, false, func(eng *winchester.Engine) error {
+				res, err := eng.Live.Rollback(cmd.Context(), n, f.dryRun)
+				if err != nil {
+					return err
+				}
+				return printApply(cmd.OutOrStdout(), f.output, res)
+			})
 		},
 	}
 	f.addOutput(cmd)
@@ -186,41 +190,38 @@ func newDefinitionsListCmd() *cobra.Command {
 		Short: "List the stored versions, newest (running) first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := f.open(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			list, err := eng.Live.Versions(cmd.Context(), limit)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if f.output == "json" {
-				type row struct {
-					Version      int64     `json:"version"`
-					Digest       string    `json:"digest"`
-					Source       string    `json:"source"`
-					CreatedAt    time.Time `json:"created_at"`
-					TriggerFile  string    `json:"trigger_file"`
-					PipelineFile string    `json:"pipeline_file"`
+			return f.run(cmd, false, func(eng *winchester.Engine) error {
+				list, err := eng.Live.Versions(cmd.Context(), limit)
+				if err != nil {
+					return err
 				}
-				rows := []row{}
+				w := cmd.OutOrStdout()
+				if f.output == "json" {
+					type row struct {
+						Version      int64     `json:"version"`
+						Digest       string    `json:"digest"`
+						Source       string    `json:"source"`
+						CreatedAt    time.Time `json:"created_at"`
+						TriggerFile  string    `json:"trigger_file"`
+						PipelineFile string    `json:"pipeline_file"`
+					}
+					rows := []row{}
+					for _, v := range list {
+						rows = append(rows, row{v.Version, v.Digest, v.Source, v.CreatedAt, v.TriggerFile, v.PipelineFile})
+					}
+					return json.NewEncoder(w).Encode(rows)
+				}
+				if len(list) == 0 {
+					fmt.Fprintln(w, "no stored definitions")
+					return nil
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "VERSION\tCREATED\tSOURCE\tDIGEST\tTRIGGER FILE")
 				for _, v := range list {
-					rows = append(rows, row{v.Version, v.Digest, v.Source, v.CreatedAt, v.TriggerFile, v.PipelineFile})
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest, v.TriggerFile)
 				}
-				return json.NewEncoder(w).Encode(rows)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(w, "no stored definitions")
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tCREATED\tSOURCE\tDIGEST\tTRIGGER FILE")
-			for _, v := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest, v.TriggerFile)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	f.addOutput(cmd)
@@ -243,31 +244,28 @@ func newDefinitionsShowCmd() *cobra.Command {
 				}
 				n = v
 			}
-			eng, err := f.open(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			v, err := eng.Live.Show(cmd.Context(), n)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if f.output == "json" {
-				return json.NewEncoder(w).Encode(struct {
-					Version   int64      `json:"version"`
-					Digest    string     `json:"digest"`
-					Source    string     `json:"source"`
-					CreatedAt time.Time  `json:"created_at"`
-					Texts     live.Texts `json:"texts"`
-				}{v.Version, v.Digest, v.Source, v.CreatedAt, live.Texts{
-					TriggerFile: v.TriggerFile, Triggers: v.Triggers, PipelineFile: v.PipelineFile, Pipelines: v.Pipelines,
-				}})
-			}
-			fmt.Fprintf(w, "# version %d, %s, source %s, digest %s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest)
-			fmt.Fprintf(w, "# ---- triggers (%s)\n%s", v.TriggerFile, withNewline(v.Triggers))
-			fmt.Fprintf(w, "# ---- pipelines (%s)\n%s", v.PipelineFile, withNewline(v.Pipelines))
-			return nil
+			return f.run(cmd, false, func(eng *winchester.Engine) error {
+				v, err := eng.Live.Show(cmd.Context(), n)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				if f.output == "json" {
+					return json.NewEncoder(w).Encode(struct {
+						Version   int64      `json:"version"`
+						Digest    string     `json:"digest"`
+						Source    string     `json:"source"`
+						CreatedAt time.Time  `json:"created_at"`
+						Texts     live.Texts `json:"texts"`
+					}{v.Version, v.Digest, v.Source, v.CreatedAt, live.Texts{
+						TriggerFile: v.TriggerFile, Triggers: v.Triggers, PipelineFile: v.PipelineFile, Pipelines: v.Pipelines,
+					}})
+				}
+				fmt.Fprintf(w, "# version %d, %s, source %s, digest %s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest)
+				fmt.Fprintf(w, "# ---- triggers (%s)\n%s", v.TriggerFile, withNewline(v.Triggers))
+				fmt.Fprintf(w, "# ---- pipelines (%s)\n%s", v.PipelineFile, withNewline(v.Pipelines))
+				return nil
+			})
 		},
 	}
 	f.addOutput(cmd)
