@@ -60,6 +60,8 @@ type bundle struct {
 	store db.Store
 	srv   *httpapi.Server
 	met   *metrics.Metrics
+	mgr   *trigger.Manager
+	in    *ingest.Ingester
 }
 
 const (
@@ -100,7 +102,7 @@ func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &bundle{url: ts.URL, store: store, srv: srv, met: met}
+	return &bundle{url: ts.URL, store: store, srv: srv, met: met, mgr: mgr, in: in}
 }
 
 type answer struct {
