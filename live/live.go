@@ -244,6 +244,11 @@ func (k *Keeper) Start(ctx context.Context, files Texts) error {
 	case err != nil:
 		return fmt.Errorf("definitions: %w", err)
 	case k.cfg.Start == StartFromFiles:
+		// The newest version first: the files are compared with it, and
+		// its changed triggers' on_change policies apply.
+		if _, err := k.Refresh(ctx); err != nil {
+			return err
+		}
 		res, err := k.Apply(ctx, files, SourceFiles, false)
 		if err != nil {
 			return err

@@ -308,3 +308,30 @@ func TestResolve(t *testing.T) {
 		t.Errorf("Resolve(unknown trigger) = %v, %v; want not found", ok, err)
 	}
 }
+
+// TestStartFromChangedFiles: a process starting with changed files
+// compares them with the newest version: its diff, and the on_change
+// policies of the changed triggers, apply.
+func TestStartFromChangedFiles(t *testing.T) {
+	b := setup(t)
+	ctx := t.Context()
+	k, mgr := b.process(t, live.StartFromFiles)
+	if err := k.Start(ctx, texts(triggersText("t", "a", "keep"), pipes)); err != nil {
+		t.Fatal(err)
+	}
+	k1 := map[string]stream.Value{"k": stream.String("1")}
+	if _, err := mgr.AddEvents(ctx, []stream.Event{{MessageID: "m1", Type: "a", Timestamp: now.Add(-time.Minute), Traits: k1}}); err != nil {
+		t.Fatal(err)
+	}
+	restarted, _ := b.process(t, live.StartFromFiles)
+	if err := restarted.Start(ctx, texts(triggersText("t", "b", "fire"), pipes)); err != nil {
+		t.Fatal(err)
+	}
+	found, err := b.store.FindStreams(ctx, db.FindStreamsParams{Name: "t"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("FindStreams = %d, %v", len(found), err)
+	}
+	if s := found[0].Stream; s.Open || !s.FireTimestamp.Equal(now) {
+		t.Errorf("stream of version 1 after a start with on_change: fire: open %v, fire %v; want closed, ready at %v", s.Open, s.FireTimestamp, now)
+	}
+}
