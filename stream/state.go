@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -63,6 +64,22 @@ func (s State) ClaimedFor() (a Action, ok bool) {
 		return Expire, true
 	}
 	return 0, false
+}
+
+// Deadline is the time a stream waits for before it is ready for the
+// action: its fire_timestamp (Fire) or its expire_timestamp (Expire).
+func (a Action) Deadline(s Stream) time.Time {
+	if a == Expire {
+		return s.ExpireTimestamp
+	}
+	return s.FireTimestamp
+}
+
+// ReadyOrder compares two streams ready for the action in the order the
+// workers take them: by deadline, then by id (for slices.SortFunc; the
+// drivers' ready queries order their rows the same way).
+func (a Action) ReadyOrder(x, y Stream) int {
+	return cmp.Or(a.Deadline(x).Compare(a.Deadline(y)), cmp.Compare(x.ID, y.ID))
 }
 
 // ReadyStates are the states from which a stream can be ready for the

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -119,6 +120,36 @@ func TestActionStates(t *testing.T) {
 	for _, s := range States() {
 		if _, ok := s.ClaimedFor(); ok != (s == StateFiring || s == StateExpiring) {
 			t.Errorf("%s.ClaimedFor() ok = %v", s, ok)
+		}
+	}
+}
+
+func TestActionReadyOrder(t *testing.T) {
+	t0 := time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
+	streams := []Stream{
+		{ID: 3, FireTimestamp: t0.Add(time.Minute), ExpireTimestamp: t0},
+		{ID: 1, FireTimestamp: t0.Add(2 * time.Minute), ExpireTimestamp: t0.Add(time.Hour)},
+		{ID: 2, FireTimestamp: t0.Add(time.Minute), ExpireTimestamp: t0.Add(time.Hour)},
+	}
+	tests := []struct {
+		action Action
+		want   []int64
+	}{
+		{action: Fire, want: []int64{2, 3, 1}},   // fire times, then ids
+		{action: Expire, want: []int64{3, 1, 2}}, // expiry times, then ids
+	}
+	for _, tc := range tests {
+		ss := slices.Clone(streams)
+		slices.SortFunc(ss, tc.action.ReadyOrder)
+		var got []int64
+		for _, s := range ss {
+			got = append(got, s.ID)
+			if d := tc.action.Deadline(s); (tc.action == Fire && !d.Equal(s.FireTimestamp)) || (tc.action == Expire && !d.Equal(s.ExpireTimestamp)) {
+				t.Errorf("%s.Deadline(stream %d) = %v", tc.action, s.ID, d)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: streams sorted by ReadyOrder = %v, want %v", tc.action, got, tc.want)
 		}
 	}
 }

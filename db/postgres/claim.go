@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -59,20 +58,8 @@ func (o *ops) ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Stre
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim streams ready to %s: %w", p.Action, err)
 	}
-	sortByDeadline(out, p.Action)
+	slices.SortFunc(out, p.Action.ReadyOrder) // RETURNING has no order
 	return out, nil
-}
-
-// sortByDeadline orders claimed streams as the ready queries do
-// (RETURNING has no order).
-func sortByDeadline(ss []stream.Stream, a stream.Action) {
-	slices.SortFunc(ss, func(x, y stream.Stream) int {
-		dx, dy := x.FireTimestamp, y.FireTimestamp
-		if a == stream.Expire {
-			dx, dy = x.ExpireTimestamp, y.ExpireTimestamp
-		}
-		return cmp.Or(dx.Compare(dy), cmp.Compare(x.ID, y.ID))
-	})
 }
 
 // serialArrays splits claims into the id and serial arrays of an unnest.

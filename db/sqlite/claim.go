@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,13 +59,7 @@ func (o ops) ClaimStreams(ctx context.Context, p db.ClaimParams) ([]stream.Strea
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(x, y stream.Stream) int {
-		dx, dy := x.FireTimestamp, y.FireTimestamp
-		if p.Action == db.Expire {
-			dx, dy = x.ExpireTimestamp, y.ExpireTimestamp
-		}
-		return cmp.Or(dx.Compare(dy), cmp.Compare(x.ID, y.ID))
-	})
+	slices.SortFunc(out, p.Action.ReadyOrder) // RETURNING has no order
 	return out, nil
 }
 
