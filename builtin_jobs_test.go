@@ -299,21 +299,8 @@ jobs:
 `})
 	reg := NewRegistry()
 	reg.RegisterJob("broken", func(context.Context, time.Time, time.Time) error { return errors.New("broken") })
-	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	clock := &settableClock{now: t0}
-	eng, err := Open(t.Context(), cfg, Options{Registry: reg, Clock: clock})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer eng.Close()
-	jr, err := eng.NewJobRunner("w1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jr.Pass(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	clock.set(t0.Add(time.Hour))
+	eng, clock, jr := openJobRunner(t, cfg, reg)
+	clock.set(clock.Now().Add(time.Hour))
 	if _, err := jr.Pass(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -209,20 +209,8 @@ jobs:
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	clock := &settableClock{now: t0}
-	eng, err := Open(t.Context(), cfg, Options{Clock: clock})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer eng.Close()
-	jr, err := eng.NewJobRunner("w1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jr.Pass(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	eng, clock, jr := openJobRunner(t, cfg, nil)
+	t0 := clock.Now()
 	clock.set(t0.Add(time.Hour))
 	start := time.Now()
 	res, err := jr.Pass(t.Context())
@@ -272,4 +260,26 @@ func TestExecJobConfigErrors(t *testing.T) {
 		}
 	}()
 	NewRegistry().RegisterJob(ExecJob, func(context.Context, time.Time, time.Time) error { return nil })
+}
+
+// openJobRunner opens cfg's engine (closed at cleanup) on a settable clock
+// at 2026-12-01 00:00 UTC with reg (nil: the built-ins), and returns it
+// with a runner "w1" of its jobs that made its first pass, in which it
+// saw the jobs.
+func openJobRunner(t *testing.T, cfg *Config, reg *Registry) (*Engine, *settableClock, *job.Runner) {
+	t.Helper()
+	clock := &settableClock{now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	eng, err := Open(t.Context(), cfg, Options{Registry: reg, Clock: clock})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	jr, err := eng.NewJobRunner("w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jr.Pass(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return eng, clock, jr
 }
