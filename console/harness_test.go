@@ -87,7 +87,7 @@ func setup(t *testing.T, cfg httpapi.Config, tokens bool) *bundle {
 	}
 	met := metrics.New(metrics.Config{Version: "test"})
 	in := ingest.New(mgr, ingest.Config{Metrics: met, Logger: dbtest.Logger(t)})
-	opts := httpapi.Options{Metrics: met, Logger: dbtest.Logger(t), Console: console.Options{
+	opts := httpapi.Options{Metrics: met, Logger: dbtest.Logger(t), Subscribers: []string{"audit"}, Console: console.Options{
 		Jobs: []console.Job{{Name: "nightly", Schedule: "@daily", Handler: "exec"}},
 	}}
 	if tokens {

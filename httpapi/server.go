@@ -35,6 +35,7 @@ import (
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/live"
 	"github.com/winchester-go/winchester/metrics"
+	"github.com/winchester-go/winchester/subscriber"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -128,6 +129,9 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 		co.Metrics, co.Logger = s.met, s.log.With("component", "console")
 		if len(s.tokens) > 0 {
 			co.Auth = s.consoleAccess
+		}
+		if ss, ok := store.(subscriber.Store); ok && len(s.subscriberNames) > 0 {
+			co.Panels = append(co.Panels, s.subscriberPanel(ss))
 		}
 		var err error
 		if ui, err = console.New(mgr, store, co); err != nil {

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/winchester-go/winchester/console"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/subscriber"
 )
@@ -45,33 +48,54 @@ func (s *Server) getSubscribers(w http.ResponseWriter, r *http.Request) {
 	if ss == nil {
 		return
 	}
-	statuses, err := subscriber.ReadStatuses(r.Context(), ss)
+	reports, err := s.subscriberReports(r.Context(), ss)
 	if err != nil {
 		s.queryFailed(w, r, err)
 		return
 	}
+	out := subscriberList{Subscribers: reports}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// subscriberReports returns the report of every subscriber, stored or
+// configured, by name.
+func (s *Server) subscriberReports(ctx context.Context, ss subscriber.Store) ([]subscriber.Report, error) {
+	statuses, err := subscriber.ReadStatuses(ctx, ss)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC()
-	out := subscriberList{Subscribers: []subscriber.Report{}}
+	out := []subscriber.Report{}
 	seen := map[string]bool{}
 	for _, st := range statuses {
-		out.Subscribers = append(out.Subscribers, st.Report(now))
+		out = append(out, st.Report(now))
 		seen[st.Name] = true
 	}
 	for _, name := range s.subscriberNames {
 		if !seen[name] {
-			out.Subscribers = append(out.Subscribers, subscriber.Status{Name: name}.Report(now))
+			out = append(out, subscriber.Status{Name: name}.Report(now))
 		}
 	}
-	slices.SortFunc(out.Subscribers, func(a, b subscriber.Report) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
+	slices.SortFunc(out, func(a, b subscriber.Report) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// subscriberPanel is the console's table of event subscribers.
+func (s *Server) subscriberPanel(ss subscriber.Store) console.Panel {
+	return console.Panel{Title: "Event subscribers", LoadFunc: func(ctx context.Context) ([]string, [][]string, error) {
+		header := []string{"subscriber", "state", "position", "lag", "delivered", "failures", "dead letters", "claimed by", "last error"}
+		reports, err := s.subscriberReports(ctx, ss)
+		if err != nil {
+			return header, nil, err
 		}
-		return 0
-	})
-	writeJSON(w, http.StatusOK, out)
+		rows := make([][]string, 0, len(reports))
+		for _, r := range reports {
+			rows = append(rows, []string{r.Name, r.State, strconv.FormatInt(r.Position, 10), strconv.FormatInt(r.Lag, 10),
+				strconv.FormatInt(r.Delivered, 10), strconv.FormatInt(r.Failures, 10), strconv.FormatInt(r.DeadLetters, 10),
+				r.ClaimedBy, r.LastError})
+		}
+		return header, rows, nil
+	}}
 }
 
 // subscriberDetail is the answer of GET /v1/subscribers/{name}.
