@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/winchester-go/winchester/console"
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/stream"
 )
@@ -147,6 +149,10 @@ func TestPages(t *testing.T) {
 	failed := b.fail(t, b.streamOf(t, "per_instance", "instance_id", "i-3"), "boom")
 	waiting := b.streamOf(t, "per_instance", "instance_id", "i-2")
 	ready := b.streamOf(t, "per_instance", "instance_id", "i-1")
+	jobStart := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := b.store.(db.JobStore).CreateJob(t.Context(), "nightly", jobStart, jobStart); err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
 	c := client(t)
 	tests := []struct {
 		name, path string
@@ -176,7 +182,7 @@ func TestPages(t *testing.T) {
 		{name: "event", path: "/ui/events/m-2", code: 200, want: []string{"compute.instance.exists", "tenant_id", "t-1", "2 of 3 triggers took it", "memory_mb &gt; 4096 (int) failed: the event has 2048", "#0 (line", `href="/ui/streams/` + itoa(ready.ID) + `"`}},
 		{name: "event explained", path: "/ui/events/m-1", code: 200, want: []string{"instance_id=i-1", "tenant_id=t-1"}},
 		{name: "event missing", path: "/ui/events/nope", code: 404, want: []string{"No event with message_id"}},
-		{name: "triggers", path: "/ui/triggers", code: 200, want: []string{"per_instance", "triggers.yaml", "compute.instance.exists", "1 ×", "nightly", "@daily", "Mismatch reasons are counted with debug_level: 2",
+		{name: "triggers", path: "/ui/triggers", code: 200, want: []string{"per_instance", "triggers.yaml", "compute.instance.exists", "1 ×", "nightly", "@daily", "<td>idle</td><td>2026-01-02T00:00:00</td>", "Mismatch reasons are counted with debug_level: 2",
 			"Event subscribers", "<td>audit</td><td>none</td>"}},
 		{name: "stylesheet", path: "/ui/static/console.css", code: 200, want: []string{"--accent"}},
 		{name: "unknown page", path: "/ui/nothing", code: 404, want: []string{"No such page"}},

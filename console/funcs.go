@@ -13,7 +13,7 @@ import (
 
 // funcs are the template functions.
 var funcs = template.FuncMap{
-	"time":       formatTime,
+	"time":       formatAnyTime,
 	"since":      since,
 	"duration":   formatDuration,
 	"seconds":    seconds,
@@ -24,6 +24,19 @@ var funcs = template.FuncMap{
 	"stateclass": func(s fmt.Stringer) string { return "state-" + s.String() },
 	"hour":       func(t time.Time) string { return t.UTC().Format("15:04") },
 	"minus":      func(a, b int) int { return a - b },
+}
+
+// formatAnyTime is formatTime for a time.Time or a *time.Time (nil: none).
+func formatAnyTime(v any) string {
+	switch t := v.(type) {
+	case time.Time:
+		return formatTime(t)
+	case *time.Time:
+		if t != nil {
+			return formatTime(*t)
+		}
+	}
+	return "—"
 }
 
 // formatTime writes a time in the API's form, or "—" for none.

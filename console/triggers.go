@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/job"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -30,17 +30,6 @@ type triggerView struct {
 	Expiration  string
 }
 
-type jobView struct {
-	Job
-	State     string
-	Stored    bool
-	LastEnd   time.Time
-	Window    string
-	Attempts  int
-	ClaimedBy string
-	LastError string
-}
-
 type panelView struct {
 	Title   string
 	Header  []string
@@ -50,7 +39,7 @@ type panelView struct {
 
 type triggersData struct {
 	Triggers []triggerView
-	Jobs     []jobView
+	Jobs     []job.Status
 	JobStore bool
 	Panels   []panelView
 }
@@ -119,9 +108,10 @@ func describe(cr *trigger.Criteria, fire bool) string {
 	return text
 }
 
-// jobs joins the configured jobs with their stored progress; ok is false
-// when the store keeps no job state.
-func (c *Console) jobs(rq *request) ([]jobView, bool, error) {
+// jobs joins the configured jobs with their stored progress, as
+// winchester jobs list does; ok is false when the store keeps no job
+// state.
+func (c *Console) jobs(rq *request) ([]job.Status, bool, error) {
 	byName := map[string]db.JobState{}
 	js, ok := c.store.(db.JobStore)
 	if ok {
@@ -134,22 +124,12 @@ func (c *Console) jobs(rq *request) ([]jobView, bool, error) {
 		}
 	}
 	now := c.clock.Now()
-	var out []jobView
+	var out []job.Status
 	for _, j := range c.opts.Jobs {
-		v := jobView{Job: j, State: "new"}
+		v := job.Status{Name: j.Name, Schedule: j.Schedule, Handler: j.Handler, Enabled: !j.Disabled, Configured: true, State: "new"}
 		if st, stored := byName[j.Name]; stored {
-			v.Stored, v.LastEnd, v.Attempts, v.ClaimedBy, v.LastError = true, st.LastEnd, st.Attempts, st.ClaimedBy, st.LastError
-			switch {
-			case st.ClaimedBy != "" && st.LeaseUntil.After(now):
-				v.State = "running"
-			case !st.WindowEnd.IsZero():
-				v.State = "retry"
-			default:
-				v.State = "idle"
-			}
-			if !st.WindowEnd.IsZero() {
-				v.Window = formatTime(st.WindowStart) + " – " + formatTime(st.WindowEnd)
-			}
+			sched, _ := job.ParseSchedule(j.Schedule) // zero when unknown: no next window
+			v.SetState(st, sched, now)
 		}
 		if j.Disabled {
 			v.State = "disabled"
