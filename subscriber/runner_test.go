@@ -194,18 +194,31 @@ func run(t *testing.T, s subscriber.Store, name string, defs ...subscriber.Defin
 
 // created waits until subscriber name has a state (a runner created it at
 // the head of the log), so that the events stored next are delivered.
-func created(t *testing.T, s db.SubscriberStore, name string) {
+// eventually polls check until it reports done, failing the test with
+// its last description after a minute.
+func eventually(t *testing.T, check func() (done bool, state string)) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := s.SubscriberState(t.Context(), name); err == nil {
+		done, state := check()
+		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("subscriber %s has no state after a minute", name)
+			t.Fatalf("after a minute: %s", state)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// created waits until subscriber name has a state (a runner created it at
+// the head of the log), so that the events stored next are delivered.
+func created(t *testing.T, s db.SubscriberStore, name string) {
+	t.Helper()
+	eventually(t, func() (bool, string) {
+		_, err := s.SubscriberState(t.Context(), name)
+		return err == nil, fmt.Sprintf("subscriber %s has no state: %v", name, err)
+	})
 }
 
 func TestOrderedDeliveryExactlyOnceWithFilter(t *testing.T) {
@@ -238,24 +251,19 @@ func TestOrderedDeliveryExactlyOnceWithFilter(t *testing.T) {
 // log (everything dealt with and stored) and returns its state.
 func waitPosition(t *testing.T, s store, name string) db.SubscriberState {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		st, err := s.SubscriberState(t.Context(), name)
-		if err != nil {
+	var st db.SubscriberState
+	eventually(t, func() (bool, string) {
+		var err error
+		if st, err = s.SubscriberState(t.Context(), name); err != nil {
 			t.Fatalf("SubscriberState: %v", err)
 		}
 		h, err := s.HeadPosition(t.Context())
 		if err != nil {
 			t.Fatalf("HeadPosition: %v", err)
 		}
-		if st.Position == h {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("subscriber %s at %v, head %v after a minute", name, st.Position, h)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return st.Position == h, fmt.Sprintf("subscriber %s at %v, head %v", name, st.Position, h)
+	})
+	return st
 }
 
 func TestFailingSubscriberDeadLettersWhileOthersAndIngestGoOn(t *testing.T) {
@@ -334,20 +342,13 @@ func TestFailingSubscriberDeadLettersWhileOthersAndIngestGoOn(t *testing.T) {
 
 func waitDeadLetters(t *testing.T, s store, name string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	eventually(t, func() (bool, string) {
 		n, err := s.CountDeadLetters(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d dead letters after a minute, want %d", name, n, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n == want, fmt.Sprintf("%s has %d dead letters, want %d", name, n, want)
+	})
 }
 
 func TestDisabledSubscriberReceivesNothingAndKeepsNoBacklog(t *testing.T) {

@@ -69,6 +69,14 @@ func (f *subscribersFlags) open(cmd *cobra.Command) (*winchester.Config, subscri
 	return cfg, ss, func() { store.Close() }, nil
 }
 
+// openSubscriberStore opens the store of the configuration, for the
+// commands that change it.
+func openSubscriberStore(cmd *cobra.Command) (subscriber.Store, func(), error) {
+	f := subscribersFlags{output: "text"}
+	_, store, closeStore, err := f.open(cmd)
+	return store, closeStore, err
+}
+
 // subscriberRow is one subscriber as list and show print it.
 type subscriberRow struct {
 	subscriber.Report
@@ -272,9 +280,7 @@ that fails again stays, with its new error, unmarked.`,
 			case !all:
 				return errors.New("give a dead letter id (see subscribers show) or --all")
 			}
-			var f subscribersFlags
-			f.output = "text"
-			_, store, closeStore, err := f.open(cmd)
+			store, closeStore, err := openSubscriberStore(cmd)
 			if err != nil {
 				return err
 			}
@@ -322,9 +328,7 @@ the new position; a delivery in flight may still complete.`,
 			if cmd.Flags().Changed("to") && to <= 0 {
 				return fmt.Errorf("--to %d: want an event id", to)
 			}
-			var f subscribersFlags
-			f.output = "text"
-			_, store, closeStore, err := f.open(cmd)
+			store, closeStore, err := openSubscriberStore(cmd)
 			if err != nil {
 				return err
 			}
