@@ -151,7 +151,7 @@ func (r *recorder) received() []string {
 // waitFor waits until the recorder has received n deliveries.
 func (r *recorder) waitFor(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.After(time.Minute)
+	deadline := time.After(waitLimit)
 	for {
 		if got := r.received(); len(got) >= n {
 			return got
@@ -160,7 +160,7 @@ func (r *recorder) waitFor(t *testing.T, n int) []string {
 		case <-r.changed:
 		case <-time.After(50 * time.Millisecond): // the recorder's signal may be taken by an earlier wait
 		case <-deadline:
-			t.Fatalf("received %d deliveries in a minute, want %d", len(r.received()), n)
+			t.Fatalf("received %d deliveries in %s, want %d", len(r.received()), waitLimit, n)
 		}
 	}
 }
@@ -194,18 +194,24 @@ func run(t *testing.T, s subscriber.Store, name string, defs ...subscriber.Defin
 
 // created waits until subscriber name has a state (a runner created it at
 // the head of the log), so that the events stored next are delivered.
+// waitLimit bounds the tests' waits. On PostgreSQL an event reaches
+// subscribers once every transaction older than it ended on the whole
+// server, so a transaction another test holds open holds the delivery:
+// the limit is generous.
+const waitLimit = 3 * time.Minute
+
 // eventually polls check until it reports done, failing the test with
-// its last description after a minute.
+// its last description after waitLimit.
 func eventually(t *testing.T, check func() (done bool, state string)) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		done, state := check()
 		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after a minute: %s", state)
+			t.Fatalf("after %s: %s", waitLimit, state)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -35,10 +35,11 @@ func saveN(t *testing.T, s db.Ops, prefix string, n int) []int64 {
 // settled waits until the event with id last is the head of the log in
 // delivery order. On PostgreSQL an event is readable by subscribers only
 // once every transaction that began before it committed has ended, on the
-// whole server (other tests' included).
+// whole server (other tests' included): a test elsewhere that holds a
+// transaction open holds this wait, hence the generous settleWait.
 func settled(t *testing.T, ss db.SubscriberStore, last int64) db.Position {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(settleWait)
 	for {
 		h, err := ss.HeadPosition(t.Context())
 		if err != nil {
@@ -48,11 +49,14 @@ func settled(t *testing.T, ss db.SubscriberStore, last int64) db.Position {
 			return h
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("event %d did not become the head of the log in a minute (head %v)", last, h)
+			t.Fatalf("event %d did not become the head of the log in %s (head %v)", last, settleWait, h)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// settleWait bounds the waits for PostgreSQL's transaction horizon.
+const settleWait = 3 * time.Minute
 
 // positionIDs returns the event ids of read events, in order.
 func positionIDs(evs []db.PositionedEvent) []int64 {
