@@ -51,6 +51,9 @@ type JobConfig struct {
 	// all (run them one by one), latest (default: one window covering the
 	// gap) or skip (record them as skipped, run only the most recent).
 	CatchUp string `yaml:"catch_up"`
+	// KeepHistory is how many of the job's newest runs the job_run table
+	// keeps; recording a run deletes the older ones. Default 1000.
+	KeepHistory int `yaml:"keep_history"`
 }
 
 // enabled reports whether the job is switched on.
@@ -107,6 +110,9 @@ func (c *Config) validateJobs() []error {
 			if _, err := job.ParseCatchUp(j.CatchUp); err != nil {
 				bad("catch_up", "%v", err)
 			}
+		}
+		if j.KeepHistory < 0 {
+			bad("keep_history", "must not be negative")
 		}
 	}
 	return errs
@@ -233,7 +239,7 @@ func (r *Registry) JobDefinitions(cfg *Config) ([]job.Definition, error) {
 			continue
 		}
 		d := job.Definition{Name: name, Schedule: sched, Disabled: !jc.enabled(),
-			Timeout: jc.Timeout.Std(), RetryBackoff: jc.RetryBackoff.Std()}
+			Timeout: jc.Timeout.Std(), RetryBackoff: jc.RetryBackoff.Std(), KeepHistory: jc.KeepHistory}
 		if jc.MaxRetries != nil {
 			d.MaxRetries = *jc.MaxRetries
 			if d.MaxRetries == 0 {

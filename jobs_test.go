@@ -43,6 +43,7 @@ jobs:
     catch_up: all
     max_retries: 0
     timeout: 1m
+    keep_history: 50
   nightly:
     schedule: "0 3 ? * *"
     handler: not_in_this_program
@@ -92,8 +93,8 @@ jobs:
 			t.Errorf("built-in job %s = %+v, want schedule %s, on %v, no retries", name, d, want.schedule, want.on)
 		}
 	}
-	if r := byName["report"]; r.CatchUp != job.CatchUpAll || r.MaxRetries != -1 || r.Timeout != time.Minute || r.Disabled {
-		t.Errorf("report = %+v, want catch-up all, no retries, 1m", r)
+	if r := byName["report"]; r.CatchUp != job.CatchUpAll || r.MaxRetries != -1 || r.Timeout != time.Minute || r.KeepHistory != 50 || r.Disabled {
+		t.Errorf("report = %+v, want catch-up all, no retries, 1m, 50 runs kept", r)
 	}
 	if !byName["nightly"].Disabled {
 		t.Errorf("nightly = %+v, want disabled", byName["nightly"])
@@ -151,6 +152,7 @@ func TestJobsConfigErrors(t *testing.T) {
     timeout: -1s
     max_retries: -1
     catch_up: some
+    keep_history: -1
   c:
     schedule: "@hourly"
 `)
@@ -161,7 +163,8 @@ func TestJobsConfigErrors(t *testing.T) {
 		`winchester.yaml:7: jobs.b.timeout: must not be negative`,
 		`winchester.yaml:8: jobs.b.max_retries: must not be negative`,
 		`winchester.yaml:9: jobs.b.catch_up: unknown catch_up "some" (want all, latest or skip)`,
-		`winchester.yaml:10: jobs.c.handler: required`,
+		`winchester.yaml:10: jobs.b.keep_history: must not be negative`,
+		`winchester.yaml:11: jobs.c.handler: required`,
 	})
 }
 

@@ -30,7 +30,8 @@ type JobStore interface {
 	// process changed the job), ErrNotFound when the job has no state. A
 	// second completed run of the same window is refused with ErrDuplicate
 	// (and nothing is written): the history itself keeps a window from
-	// completing twice.
+	// completing twice. With p.KeepRuns set, runs beyond the job's newest
+	// p.KeepRuns are deleted in the same transaction.
 	UpdateJob(ctx context.Context, p UpdateJobParams) (JobState, error)
 	// RenewJobLease moves the lease of the job's current claim to until,
 	// only if the job's serial is serialNo and worker holds the claim; the
@@ -80,6 +81,10 @@ type UpdateJobParams struct {
 	LastError              string
 	Now                    time.Time
 	Runs                   []JobRun
+	// KeepRuns, when positive, bounds the job's history: once Runs are
+	// inserted, the job's runs beyond the newest KeepRuns are deleted in
+	// the same transaction. 0 keeps every run.
+	KeepRuns int
 }
 
 // JobRun is one recorded run (or skip) of a job's window.

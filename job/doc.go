@@ -54,6 +54,10 @@
 //     effects should be idempotent for its window.
 //   - At shutdown a running window is cancelled and handed back at once,
 //     without counting the attempt.
+//   - The history is bounded: the transaction that records a run deletes
+//     the job's runs beyond its newest KeepHistory. The refusal of a
+//     second completion needs only the newest windows' rows: the row
+//     never moves back to a window older than those.
 //
 // Time comes from the runner's Clock, so tests run a day of windows on a
 // virtual clock.

@@ -61,6 +61,8 @@ const (
 	DefaultRetryBackoff = 30 * time.Second
 	// DefaultCatchUp is the catch-up policy.
 	DefaultCatchUp = CatchUpLatest
+	// DefaultKeepHistory is how many runs of a job the history keeps.
+	DefaultKeepHistory = 1000
 )
 
 // Definition is a configured job.
@@ -81,6 +83,10 @@ type Definition struct {
 	RetryBackoff time.Duration
 	// CatchUp is the policy for missed windows (0: DefaultCatchUp).
 	CatchUp CatchUp
+	// KeepHistory is how many of the job's newest runs the history keeps
+	// (0: DefaultKeepHistory): recording a run deletes the older ones in
+	// the same transaction.
+	KeepHistory int
 }
 
 func (d Definition) withDefaults() Definition {
@@ -98,6 +104,9 @@ func (d Definition) withDefaults() Definition {
 	}
 	if d.CatchUp == 0 {
 		d.CatchUp = DefaultCatchUp
+	}
+	if d.KeepHistory <= 0 {
+		d.KeepHistory = DefaultKeepHistory
 	}
 	return d
 }

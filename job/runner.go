@@ -238,7 +238,7 @@ func (r *Runner) runOne(ctx context.Context, d Definition, m *manual) (PassResul
 	if runErr != nil && ctx.Err() != nil {
 		// Shutdown: hand the window back at once rather than wait for the
 		// lease, without counting the attempt.
-		_, err := r.store.UpdateJob(context.WithoutCancel(ctx), r.update(c.state, func(p *db.UpdateJobParams) {
+		_, err := r.store.UpdateJob(context.WithoutCancel(ctx), r.update(d, c.state, func(p *db.UpdateJobParams) {
 			p.Attempts = c.attempt - 1
 		}))
 		if err != nil && !errors.Is(err, db.ErrConflict) {
@@ -282,7 +282,7 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult, m *ma
 		return nil, false, fmt.Errorf("%w: window %s is not done yet (attempt %d failed); run the job without a window to retry it",
 			ErrWindow, windowText(st.WindowStart, st.WindowEnd), st.Attempts)
 	}
-	p := r.update(st, nil)
+	p := r.update(d, st, nil)
 	p.Now = now
 	attempt := 1
 	switch {
@@ -393,12 +393,14 @@ func nextWindow(d Definition, lastEnd, now time.Time) (start, end, skipTo time.T
 	return prev, latest, prev, true // CatchUpSkip
 }
 
-// update returns the parameters that store st unchanged, then applies
+// update returns the parameters that store st of job d unchanged (runs
+// recorded with them bound its history to d.KeepHistory), then applies
 // change.
-func (r *Runner) update(st db.JobState, change func(p *db.UpdateJobParams)) db.UpdateJobParams {
+func (r *Runner) update(d Definition, st db.JobState, change func(p *db.UpdateJobParams)) db.UpdateJobParams {
 	p := db.UpdateJobParams{Name: st.Name, SerialNo: st.SerialNo, LastEnd: st.LastEnd,
 		WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Attempts: st.Attempts, ClaimedBy: st.ClaimedBy,
-		LeaseUntil: st.LeaseUntil, RetryAt: st.RetryAt, LastError: st.LastError, Now: r.cfg.Clock.Now()}
+		LeaseUntil: st.LeaseUntil, RetryAt: st.RetryAt, LastError: st.LastError, Now: r.cfg.Clock.Now(),
+		KeepRuns: d.KeepHistory}
 	p.ClaimedBy, p.LeaseUntil = "", time.Time{} // by default a change releases the claim
 	if change != nil {
 		change(&p)
@@ -470,7 +472,7 @@ func (r *Runner) record(ctx context.Context, d Definition, c *claim, started tim
 	st := c.state
 	run := db.JobRun{Job: d.Name, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Attempt: c.attempt,
 		Worker: r.cfg.Name, StartedAt: started, FinishedAt: now}
-	p := r.update(st, nil)
+	p := r.update(d, st, nil)
 	p.Now = now
 	switch {
 	case runErr == nil:

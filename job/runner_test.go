@@ -673,3 +673,28 @@ func TestIdlePassesReadNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepHistory: recording runs keeps the job's newest KeepHistory runs
+// and deletes the older ones.
+func TestKeepHistory(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s jobStore) {
+		c := &clock{now: t0}
+		var rec recorder
+		r := newRunner(t, s, "w1", c, job.Definition{Name: "five", Schedule: job.MustParseSchedule("*/5 * * * *"),
+			Func: rec.run, CatchUp: job.CatchUpAll, KeepHistory: 3})
+		pass(t, r)
+		c.set(t0.Add(time.Hour))
+		if res := pass(t, r); res != (job.PassResult{Completed: 12}) {
+			t.Fatalf("pass = %+v, want 12 windows completed", res)
+		}
+		var got []string
+		for _, r := range runs(t, s, "five") {
+			got = append(got, fmt.Sprintf("%s %v", r.Status, window{r.WindowStart, r.WindowEnd}))
+		}
+		want := []string{"completed 00:45–00:50", "completed 00:50–00:55", "completed 00:55–01:00"}
+		if !slices.Equal(got, want) {
+			t.Errorf("history = %q, want the newest 3 runs %q", got, want)
+		}
+	})
+}

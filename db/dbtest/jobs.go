@@ -162,6 +162,62 @@ func exerciseJobs(t *testing.T, open OpenFunc) {
 		}
 	})
 
+	t.Run("HistoryIsBoundedByKeepRuns", func(t *testing.T) {
+		t.Parallel()
+		js := jobStore(t, open(t))
+		ctx := t.Context()
+		window := func(name string, i int) db.JobRun {
+			return db.JobRun{Job: name, WindowStart: at(time.Duration(i) * time.Minute), WindowEnd: at(time.Duration(i+1) * time.Minute),
+				Status: db.JobCompleted, Attempt: 1, Worker: "w1", FinishedAt: at(time.Duration(i+1) * time.Minute)}
+		}
+		states := map[string]db.JobState{"nightly": newJob(t, js, "nightly"), "other": newJob(t, js, "other")}
+		record := func(name string, keep int, runs ...db.JobRun) {
+			t.Helper()
+			j, err := js.UpdateJob(ctx, db.UpdateJobParams{Name: name, SerialNo: states[name].SerialNo, LastEnd: base,
+				Now: base, Runs: runs, KeepRuns: keep})
+			if err != nil {
+				t.Fatalf("UpdateJob(%s, keep %d, %d runs): %v", name, keep, len(runs), err)
+			}
+			states[name] = j
+		}
+		runs := func(name string) []db.JobRun {
+			t.Helper()
+			got, err := js.JobRuns(ctx, name, 100)
+			if err != nil {
+				t.Fatalf("JobRuns(%s): %v", name, err)
+			}
+			return got
+		}
+		record("other", 0, window("other", 0))
+		record("other", 0, window("other", 1))
+		for i := range 7 {
+			record("nightly", 3, window("nightly", i))
+		}
+		want := []db.JobRun{window("nightly", 6), window("nightly", 5), window("nightly", 4)}
+		if diff := cmp.Diff(want, runs("nightly")); diff != "" {
+			t.Errorf("runs kept with KeepRuns 3, newest first (-want +got):\n%s", diff)
+		}
+		if got := runs("other"); len(got) != 2 {
+			t.Errorf("another job's runs = %d, want its 2 (pruning is per job)", len(got))
+		}
+
+		// An update that records no run leaves the history alone.
+		record("nightly", 1)
+		if got := runs("nightly"); len(got) != 3 {
+			t.Errorf("runs after an update without runs = %d, want 3", len(got))
+		}
+		// KeepRuns 0 keeps every run.
+		record("nightly", 0, window("nightly", 7))
+		if got := runs("nightly"); len(got) != 4 {
+			t.Errorf("runs with KeepRuns 0 = %d, want 4", len(got))
+		}
+		// Several runs recorded at once count, the newest (the last) kept.
+		record("nightly", 1, window("nightly", 8), window("nightly", 9))
+		if diff := cmp.Diff([]db.JobRun{window("nightly", 9)}, runs("nightly")); diff != "" {
+			t.Errorf("runs kept with KeepRuns 1 (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("RenewLease", func(t *testing.T) {
 		t.Parallel()
 		js := jobStore(t, open(t))

@@ -85,6 +85,13 @@ const insertJobRun = `
 INSERT INTO job_run (job, window_start, window_end, status, attempt, worker, started_at, finished_at, error)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
+// pruneJobRuns deletes the runs of job $1 beyond its newest $2 (the id of
+// the first run to go is the one at offset $2, newest first; none: NULL,
+// and nothing is deleted). The index job_run_job serves both.
+const pruneJobRuns = `
+DELETE FROM job_run WHERE job = $1
+   AND id <= (SELECT id FROM job_run WHERE job = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`
+
 // UpdateJob implements db.JobStore.
 func (o *ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, error) {
 	var j db.JobState
@@ -106,6 +113,11 @@ func (o *ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState,
 			if _, err := q.Exec(ctx, insertJobRun, r.Job, db.Micros(r.WindowStart), db.Micros(r.WindowEnd),
 				r.Status.String(), r.Attempt, r.Worker, optMicros(r.StartedAt), db.Micros(r.FinishedAt), r.Error); err != nil {
 				return interpretError(err)
+			}
+		}
+		if len(p.Runs) > 0 && p.KeepRuns > 0 {
+			if _, err := q.Exec(ctx, pruneJobRuns, p.Name, p.KeepRuns); err != nil {
+				return fmt.Errorf("prune history: %w", interpretError(err))
 			}
 		}
 		return nil

@@ -86,6 +86,13 @@ const insertJobRunSQL = `
 INSERT INTO job_run (job, window_start, window_end, status, attempt, worker, started_at, finished_at, error)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// pruneJobRunsSQL deletes the runs of job ?1 beyond its newest ?2 (the id
+// of the first run to go is the one at offset ?2, newest first; none:
+// NULL, and nothing is deleted). The index job_run_job serves both.
+const pruneJobRunsSQL = `
+DELETE FROM job_run WHERE job = ?1
+   AND id <= (SELECT id FROM job_run WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`
+
 // UpdateJob implements db.JobStore.
 func (o ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, error) {
 	var j db.JobState
@@ -107,6 +114,11 @@ func (o ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, 
 			if _, err := o.exec(ctx, insertJobRunSQL, r.Job, db.Micros(r.WindowStart), db.Micros(r.WindowEnd),
 				r.Status.String(), r.Attempt, r.Worker, timeArg(r.StartedAt), db.Micros(r.FinishedAt), r.Error); err != nil {
 				return o.s.translate(err)
+			}
+		}
+		if len(p.Runs) > 0 && p.KeepRuns > 0 {
+			if _, err := o.exec(ctx, pruneJobRunsSQL, p.Name, p.KeepRuns); err != nil {
+				return fmt.Errorf("prune history: %w", o.s.translate(err))
 			}
 		}
 		return nil
