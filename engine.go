@@ -399,7 +399,6 @@ func (e *Engine) WorkerConfig(name string) pipeline.WorkerConfig {
 		ShutdownGrace: c.ShutdownGrace.Std(),
 		Clock:         e.Clock,
 		Logger:        e.Logger,
-		SpreadClaims:  true,
 		DebugLevelFunc: func(trigger string) int {
 			if d, ok := e.Manager.Definition(trigger); ok {
 				return d.DebugLevel

@@ -77,7 +77,7 @@ func TestWorkersFireBacklogNeverExpireIt(t *testing.T) {
 			errs := make(chan error, 4)
 			for i := range 4 {
 				w, err := pipeline.NewWorker(s, defs, lookup, feed, pipeline.WorkerConfig{
-					Name: fmt.Sprintf("worker-%d", i), BatchSize: 4, Clock: clock, SpreadClaims: true})
+					Name: fmt.Sprintf("worker-%d", i), BatchSize: 4, Clock: clock})
 				if err != nil {
 					t.Fatalf("NewWorker: %v", err)
 				}

@@ -109,12 +109,6 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration
 	Clock         stream.Clock
 	Logger        *slog.Logger
-	// SpreadClaims has no effect any more: a pass claims its streams in
-	// one statement that skips those other workers hold, so workers
-	// sharing a database never race for the same streams.
-	//
-	// Deprecated: claims no longer need spreading.
-	SpreadClaims bool
 	// DebugLevelFunc returns a trigger's debug_level; per-trigger counters
 	// (fired, expired, errors, lost_claims) are logged with the statistics for
 	// triggers whose level is 1 or more. Nil: none are.

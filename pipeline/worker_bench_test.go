@@ -109,11 +109,10 @@ func benchWorkers(b *testing.B, store db.Store, workers int) {
 	ws := make([]*pipeline.Worker, workers)
 	for i := range ws {
 		ws[i], err = pipeline.NewWorker(store, defs, lookup, feed, pipeline.WorkerConfig{
-			Name:         fmt.Sprintf("bench-%d", i),
-			Purge:        true, // purge_completed_streams defaults to true
-			SpreadClaims: true, // as pipeline_worker runs them
-			Clock:        fixedClock(now),
-			Logger:       log,
+			Name:   fmt.Sprintf("bench-%d", i),
+			Purge:  true, // purge_completed_streams defaults to true
+			Clock:  fixedClock(now),
+			Logger: log,
 		})
 		if err != nil {
 			b.Fatalf("NewWorker: %v", err)

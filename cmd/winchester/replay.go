@@ -210,8 +210,7 @@ func replayOnce(ctx context.Context, o *replayOptions, cfg *winchester.Config, l
 	}
 	wcfg := eng.WorkerConfig("replay")
 	wcfg.Clock = clock
-	wcfg.SpreadClaims = false // one worker, strict deadline order
-	wcfg.Concurrency = 1      // one stream at a time: a deterministic replay
+	wcfg.Concurrency = 1 // one stream at a time: a deterministic replay
 	// No job runs beside the replay's worker: it does the housekeeping.
 	wcfg.NoRescue, wcfg.Trim = false, cfg.TrimEvents
 	worker, err := eng.NewWorker(wcfg)
