@@ -88,6 +88,10 @@ type Config struct {
 	CatchAllNotifications bool `yaml:"catch_all_notifications"`
 	// TriggerDefinitions names the triggers file. Optional.
 	TriggerDefinitions string `yaml:"trigger_definitions"`
+	// EventSchema names the declared-events file (docs/SCHEMA.md):
+	// events that do not match their declaration are rejected at ingest.
+	// Optional.
+	EventSchema string `yaml:"event_schema"`
 	// TimeSyncEndpoint is the base URL of a time-sync service used when
 	// replaying old notifications; empty means the wall clock.
 	TimeSyncEndpoint string `yaml:"time_sync_endpoint"`

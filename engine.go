@@ -32,7 +32,11 @@ type Definitions struct {
 	Distiller   *distiller.Distiller
 	EventDefs   []*distiller.Definition
 	DistillFile string
-	TrimAge     *timex.Expr
+	// Schema declares events (nil without event_schema); the manager's
+	// limits apply it to every event.
+	Schema     *stream.Schema
+	SchemaFile string
+	TrimAge    *timex.Expr
 	// Jobs are the scheduled jobs of the configuration and the built-in
 	// ones, disabled ones included (a runner skips them). The Func of a
 	// built-in job is set by Open.
@@ -164,6 +168,19 @@ func LoadDefinitions(cfg *Config, opts Options) (*Definitions, error) {
 		}
 	}
 
+	if cfg.EventSchema != "" {
+		path, err := cfg.ResolvePath(cfg.EventSchema)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("event_schema: %w", err))
+		} else {
+			defs.SchemaFile = path
+			defs.Schema, err = stream.LoadSchema(path)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+
 	if cfg.TrimEvents {
 		e, err := timex.Parse(cfg.TrimEventsAge)
 		if err != nil {
@@ -252,9 +269,11 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Engine, error) {
 		distill = defs.Distiller.Event
 	}
 	e := &Engine{Config: cfg, Defs: defs, Store: store, Clock: opts.Clock, Logger: log, jobRunFunc: opts.JobRunFunc}
+	limits := cfg.EventLimits.Limits()
+	limits.Schema = defs.Schema
 	mgr, err := trigger.NewManager(store, defs.Triggers, trigger.ManagerConfig{
 		Clock: opts.Clock, Logger: log.With("component", "trigger_manager"), DistillFunc: distill,
-		Limits: cfg.EventLimits.Limits(), VersionFunc: e.triggerSet,
+		Limits: limits, VersionFunc: e.triggerSet,
 	})
 	if err != nil {
 		_ = store.Close()

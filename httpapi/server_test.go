@@ -72,6 +72,12 @@ const (
 
 func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 	t.Helper()
+	return setupLimits(t, cfg, opts, stream.Limits{})
+}
+
+// setupLimits is setup with the manager's event limits (and schema).
+func setupLimits(t *testing.T, cfg httpapi.Config, opts httpapi.Options, limits stream.Limits) *bundle {
+	t.Helper()
 	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +92,7 @@ func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 		t.Fatal(err)
 	}
 	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
+		Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event, Limits: limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -328,6 +334,48 @@ func TestBatchWithBadItems(t *testing.T) {
 	tr := trig.body["triggers"].([]any)[0].(map[string]any)
 	if trig.code != 200 || tr["name"] != "per_instance" || tr["counters"].(map[string]any)["ready_to_fire"] != 1.0 {
 		t.Errorf("GET /v1/triggers = %d %s", trig.code, trig.raw)
+	}
+}
+
+// TestBatchAgainstSchema: items that do not match the event schema are
+// rejected with a reason naming the trait, counted under reason
+// "schema", and the rest of the batch is stored.
+func TestBatchAgainstSchema(t *testing.T) {
+	schema, err := stream.ParseSchema("schema.yaml", []byte("strict: true\nevents:\n  compute.instance.*:\n    traits:\n      instance_id: {type: string, values: [i-1]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setupLimits(t, httpapi.Config{}, httpapi.Options{}, stream.Limits{Schema: schema})
+	body := "[" + strings.Join([]string{
+		event("e1", "compute.instance.update"),
+		strings.Replace(event("bad-value", "compute.instance.update"), `"i-1"`, `"i-2"`, 1),
+		event("undeclared", "volume.create"),
+		event("e2", "compute.instance.exists"),
+	}, ",") + "]"
+	a := do(t, "POST", b.url+"/v1/events", "", body)
+	if a.code != 200 {
+		t.Fatalf("POST /v1/events = %d %s", a.code, a.raw)
+	}
+	var got []string
+	for _, r := range a.body["results"].([]any) {
+		m := r.(map[string]any)
+		got = append(got, fmt.Sprint(m["message_id"], ":", m["outcome"], ":", m["reason"]))
+	}
+	want := []string{
+		"e1:stored:<nil>",
+		`bad-value:rejected:invalid event: event does not match its declaration: event field "instance_id": value i-2 is not one of the allowed values (i-1)`,
+		`undeclared:rejected:invalid event: event does not match its declaration: event field "event_type": There is no event named volume.create`,
+		"e2:stored:<nil>",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if n := b.events(t); n != 2 {
+		t.Errorf("%d events stored, want 2", n)
+	}
+	m := do(t, "GET", b.url+"/metrics", "", "")
+	if w := `winchester_events_rejected_total{reason="schema",source="http"} 2`; !strings.Contains(m.raw, w) {
+		t.Errorf("/metrics lacks %q", w)
 	}
 }
 

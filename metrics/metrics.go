@@ -11,6 +11,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"runtime"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -32,6 +34,9 @@ const (
 	// ReasonUndistillable: the notification could not be turned into an
 	// event (no definition matched, bad JSON, missing fields).
 	ReasonUndistillable = "undistillable"
+	// ReasonSchema: the event does not match its declaration in the
+	// event schema (or its type is undeclared under strict).
+	ReasonSchema = "schema"
 )
 
 // Config holds what the metrics describe about the build.
@@ -195,22 +200,26 @@ func (m *Metrics) EventsFailed(source string, n int) {
 }
 
 // CountResults counts stored, duplicate and rejected results; rejected
-// ones count with reason.
+// ones count with reason, or with ReasonSchema when the event schema
+// refused them.
 func (m *Metrics) CountResults(source, reason string, results []trigger.Result) {
 	if m == nil {
 		return
 	}
-	var stored, dup, rej int
+	var stored, dup, rej, schema int
 	for _, r := range results {
-		switch r.Outcome {
-		case trigger.Stored:
+		switch {
+		case r.Outcome == trigger.Stored:
 			stored++
-		case trigger.Duplicate:
+		case r.Outcome == trigger.Duplicate:
 			dup++
-		case trigger.Rejected:
+		case r.Outcome == trigger.Rejected && errors.Is(r.Err, stream.ErrSchema):
+			schema++
+		case r.Outcome == trigger.Rejected:
 			rej++
 		}
 	}
+	m.EventsRejected(source, ReasonSchema, schema)
 	if stored > 0 {
 		m.stored.WithLabelValues(source).Add(float64(stored))
 	}

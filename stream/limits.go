@@ -34,6 +34,9 @@ type Limits struct {
 	// KeyBytes bounds the distinguishing key of a stream (Key of its
 	// distinguishing values) an event would go to (default DefaultKeyBytes).
 	KeyBytes int
+	// Schema declares events (nil: none). CheckEvent applies it after
+	// the limits; see Schema.Check.
+	Schema *Schema
 }
 
 // Defaults of Limits.
@@ -130,7 +133,8 @@ func (l Limits) Validate() error {
 //     a trait name or a string value (invalid UTF-8 is never replaced:
 //     that would silently change stream keys);
 //   - a zero (absent) Value, a NaN or infinite float;
-//   - text longer than its limit, and more traits than Traits.
+//   - text longer than its limit, and more traits than Traits;
+//   - an event the Schema refuses (the error wraps ErrSchema too).
 //
 // When several traits are wrong, the first by name is reported.
 func (l Limits) CheckEvent(ev Event) error {
@@ -147,7 +151,10 @@ func (l Limits) CheckEvent(ev Event) error {
 	if len(ev.Traits) > l.Traits {
 		return invalid("traits", fmt.Sprintf("%d traits, more than the limit of %d", len(ev.Traits), l.Traits))
 	}
-	return l.CheckTraits(ev.Traits)
+	if err := l.CheckTraits(ev.Traits); err != nil {
+		return err
+	}
+	return l.Schema.Check(ev)
 }
 
 // CheckTraits applies the trait rules of CheckEvent to traits (for

@@ -59,7 +59,9 @@ type Result struct {
 	// Err is the error behind a Rejected notification that did not
 	// distill: the DistillFunc's (a *distiller.DropError from
 	// distiller.Distiller.Event, whose Reason callers inspect with
-	// errors.As). Nil otherwise.
+	// errors.As), or the error of Limits.CheckEvent behind a Rejected
+	// event (wrapping stream.ErrInvalidEvent, and stream.ErrSchema when
+	// the event does not match its declaration). Nil otherwise.
 	Err error
 }
 
@@ -417,6 +419,7 @@ func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 		if err := m.limits.CheckEvent(ev); err != nil {
 			results[i].Outcome = Rejected
 			results[i].Reason = err.Error()
+			results[i].Err = err
 			m.log.Warn("rejected invalid event", "message_id", shortID(ev.MessageID), "error", err)
 			continue
 		}

@@ -38,27 +38,30 @@ const poisonTriggers = `
   - event_type: test.end
 `
 
+// testStores open each store a manager runs on: SQLite, PostgreSQL
+// through its batch path and through the single-stream path.
+var testStores = []struct {
+	name string
+	open func(t *testing.T) trigger.Store
+}{
+	{"sqlite", func(t *testing.T) trigger.Store {
+		s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
+	{"postgres", func(t *testing.T) trigger.Store { return openPostgresStore(t) }},
+	{"postgres-single", func(t *testing.T) trigger.Store { return singleStore{openPostgresStore(t)} }},
+}
+
 // TestManagerMixedBatch: a batch mixing valid events with every kind of
 // invalid one stores exactly the valid ones, in their streams, and
 // rejects each invalid one with a reason naming its field; on both
 // stores, and through the batch path and the single-stream path.
 func TestManagerMixedBatch(t *testing.T) {
-	stores := []struct {
-		name string
-		open func(t *testing.T) trigger.Store
-	}{
-		{"sqlite", func(t *testing.T) trigger.Store {
-			s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}},
-		{"postgres", func(t *testing.T) trigger.Store { return openPostgresStore(t) }},
-		{"postgres-single", func(t *testing.T) trigger.Store { return singleStore{openPostgresStore(t)} }},
-	}
-	for _, sc := range stores {
+	for _, sc := range testStores {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			store := sc.open(t)

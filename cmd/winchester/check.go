@@ -20,6 +20,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/pipeline"
+	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
 
@@ -215,6 +216,18 @@ func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(st
 		}
 	} else if cfg.DistillerConfig == "" {
 		r.add("event definitions", "none (distiller_config not set: notifications cannot be accepted)")
+	}
+	if p := resolve("event_schema", cfg.EventSchema); p != "" {
+		schema, err := stream.LoadSchema(p)
+		if err != nil {
+			r.fail(err)
+		} else {
+			strict := ""
+			if schema.Strict {
+				strict = ", strict"
+			}
+			r.add("event schema", "%s in %s%s", count(len(schema.Events), "declared event"), p, strict)
+		}
 	}
 	if jobs, err := registry.JobDefinitions(cfg); err != nil {
 		r.fail(err)

@@ -117,6 +117,49 @@ func TestCheck(t *testing.T) {
 			want: []string{"jobs ", "2 jobs (cleanup, old (disabled))", "ok"},
 		},
 		{
+			name: "event schema",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nevent_schema: schema.yaml\n",
+				"pipelines.yaml":  goodPipelines,
+				"schema.yaml":     "strict: true\nevents:\n  compute.*:\n    traits:\n      instance_id: {type: string}\n",
+			},
+			want: []string{"event schema       1 declared event in ", "schema.yaml, strict", "ok"},
+		},
+		{
+			name: "event schema problems, all at once",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nevent_schema: schema.yaml\n",
+				"pipelines.yaml":  goodPipelines,
+				"schema.yaml":     "strict: true\nevents:\n  compute.*:\n    traits:\n      a: {type: strng}\n      b: {type: int, min: 2, max: 1}\n      c: {tpye: int}\n",
+			},
+			want: []string{
+				"3 problems:",
+				`schema.yaml:5: events.compute.*.traits.a.type: unknown type "strng" (did you mean string?)`,
+				"schema.yaml:6: events.compute.*.traits.b.min: min 2 is above max 1",
+				"schema.yaml:7: events.compute.*.traits.c.tpye: unknown key (did you mean type?)",
+			},
+			wantFail: true,
+		},
+		{
+			name: "event schema that is not YAML",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nevent_schema: schema.yaml\n",
+				"pipelines.yaml":  goodPipelines,
+				"schema.yaml":     "events: [\n",
+			},
+			want:     []string{"1 problem:", "schema.yaml:1: invalid YAML"},
+			wantFail: true,
+		},
+		{
+			name: "event schema missing",
+			files: map[string]string{
+				"winchester.yaml": "pipeline_config: pipelines.yaml\nevent_schema: nosuch.yaml\n",
+				"pipelines.yaml":  goodPipelines,
+			},
+			want:     []string{"1 problem:", "winchester.yaml:2: event_schema: cannot find nosuch.yaml"},
+			wantFail: true,
+		},
+		{
 			name: "subscribers",
 			files: map[string]string{
 				"winchester.yaml": "pipeline_config: pipelines.yaml\nsubscribers:\n  hook:\n    handler: webhook\n    params: {url: 'https://example.com/in'}\n" +
