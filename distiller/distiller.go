@@ -239,7 +239,12 @@ func (d *Distiller) Event(body []byte) (stream.Event, error) {
 }
 
 // decodeObject decodes a single JSON object with json.Number numbers.
+// Text that encoding/json would silently replace (invalid UTF-8, lone
+// surrogate escapes) is an error, as it is for events.
 func decodeObject(body []byte) (map[string]any, error) {
+	if err := stream.CheckJSONText(body); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var x any

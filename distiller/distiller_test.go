@@ -116,6 +116,9 @@ func TestDistillReasons(t *testing.T) {
 		{name: "string", body: `"x"`, want: ReasonNotObject},
 		{name: "null", body: `null`, want: ReasonNotObject},
 		{name: "empty", body: ``, want: ReasonNotObject},
+		// encoding/json would turn these into U+FFFD without a word.
+		{name: "lone surrogate", body: `{"event_type": "test.x", "message_id": "m\ud800", "publisher_id": "a"}`, want: ReasonNotObject},
+		{name: "invalid UTF-8", body: "{\"event_type\": \"test.x\", \"message_id\": \"m\xff\", \"publisher_id\": \"a\"}", want: ReasonNotObject},
 		{name: "no event_type", body: `{"message_id": "m"}`, want: ReasonMissingEnvelope},
 		{name: "null event_type", body: `{"message_id": "m", "event_type": null}`, want: ReasonMissingEnvelope},
 		{name: "no message_id", body: `{"event_type": "test.x"}`, want: ReasonMissingEnvelope},

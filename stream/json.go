@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -123,12 +124,11 @@ func DecodeEvent(data []byte) (Event, []Dropped, error) {
 	return NewEvent(m)
 }
 
-// decodeJSON decodes one JSON value. Text that is not valid UTF-8 is an
-// error: encoding/json would replace it with U+FFFD without a word, and
-// the changed text could put an event into another stream.
+// decodeJSON decodes one JSON value. Text that CheckJSONText refuses is
+// an error.
 func decodeJSON(data []byte) (any, error) {
-	if !utf8.Valid(data) {
-		return nil, errors.New("not valid UTF-8")
+	if err := CheckJSONText(data); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -140,4 +140,48 @@ func decodeJSON(data []byte) (any, error) {
 		return nil, fmt.Errorf("trailing data after JSON value")
 	}
 	return x, nil
+}
+
+// CheckJSONText reports text of a JSON document that encoding/json would
+// replace with U+FFFD without a word: invalid UTF-8, and \u escapes of
+// UTF-16 surrogates that are not a pair (a high one followed by a low
+// one). The changed text could put an event into another stream, so it
+// is refused rather than replaced. Other errors are left to the decoder.
+func CheckJSONText(data []byte) error {
+	if !utf8.Valid(data) {
+		return errors.New("not valid UTF-8")
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a backslash cannot start another escape
+		r, ok := unicodeEscape(data, i-1)
+		if !ok {
+			continue
+		}
+		at := i - 1
+		i += 4 // the last hex digit
+		switch {
+		case utf16.IsSurrogate(r) && r >= 0xDC00:
+		case utf16.IsSurrogate(r):
+			if low, ok := unicodeEscape(data, i+1); ok && utf16.DecodeRune(r, low) != utf8.RuneError {
+				i += 6
+				continue
+			}
+		default:
+			continue
+		}
+		return fmt.Errorf("\\u%04x at byte %d is a lone UTF-16 surrogate, not a character", r, at)
+	}
+	return nil
+}
+
+// unicodeEscape reads the escape \uXXXX at data[i:].
+func unicodeEscape(data []byte, i int) (rune, bool) {
+	if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
+	return rune(n), err == nil
 }

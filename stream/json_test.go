@@ -128,6 +128,21 @@ func TestDecodeEventTypes(t *testing.T) {
 	}
 }
 
+// TestCheckJSONText: surrogate pairs and escaped backslashes before "u"
+// are text, not lone surrogates.
+func TestCheckJSONText(t *testing.T) {
+	for _, ok := range []string{`"\ud83d\ude00"`, `"\\ud800"`, `"\\\\ud800"`, `"\u00e9\\"`, `"\ud83d\ude00\ud83d\ude00"`} {
+		if err := CheckJSONText([]byte(ok)); err != nil {
+			t.Errorf("CheckJSONText(%s) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{`"\ud800"`, `"\\\ud800"`, `"\ude00\ud83d"`, `"\ud83d\ude00\udfff"`} {
+		if err := CheckJSONText([]byte(bad)); err == nil || !strings.Contains(err.Error(), "lone UTF-16 surrogate") {
+			t.Errorf("CheckJSONText(%s) = %v, want a lone surrogate", bad, err)
+		}
+	}
+}
+
 func TestDecodeEventErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -144,6 +159,12 @@ func TestDecodeEventErrors(t *testing.T) {
 		// encoding/json would turn these bytes into U+FFFD.
 		{"invalid UTF-8 in a trait", "{\"message_id\":\"m\",\"event_type\":\"t\",\"timestamp\":\"2014-08-01\",\"k\":\"a\xffb\"}"},
 		{"invalid UTF-8 in message_id", "{\"message_id\":\"m\xc3(\",\"event_type\":\"t\",\"timestamp\":\"2014-08-01\"}"},
+		// And these escapes, lone UTF-16 surrogates, into U+FFFD too.
+		{"lone high surrogate in a trait", `{"message_id":"m","event_type":"t","timestamp":"2014-08-01","k":"a\ud800b"}`},
+		{"lone low surrogate in message_id", `{"message_id":"m\udc00","event_type":"t","timestamp":"2014-08-01"}`},
+		{"high surrogate before a non-surrogate", `{"message_id":"m\uD800\u0041","event_type":"t","timestamp":"2014-08-01"}`},
+		{"two high surrogates", `{"message_id":"m\ud800\ud800","event_type":"t","timestamp":"2014-08-01"}`},
+		{"lone surrogate at the end", `{"message_id":"m","event_type":"t","timestamp":"2014-08-01","k":"\ud800"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
