@@ -496,7 +496,10 @@ func newStreamsResetCmd() *cobra.Command {
 retry_expire, so that the next worker pass runs their pipeline again. Give
 stream ids, or --all with filters (--trigger, --trait, ...) to reset every
 failed stream that matches (at most --limit of them, oldest first, when
---limit is given). Streams in other states are left alone.`,
+--limit is given). Streams in other states are left alone. A stream that
+cannot be reset (not found, changed concurrently, a storage error) is
+reported with its reason and the others are still reset; the command then
+exits 1.`,
 		Example: `  winchester streams reset 42 43
   winchester streams reset --all --trigger test_trigger
   winchester streams reset --all --state error --limit 10`,
@@ -566,8 +569,13 @@ failed stream that matches (at most --limit of them, oldest first, when
 				case errors.Is(err, db.ErrConflict), errors.Is(err, db.ErrAborted):
 					res["error"] = "changed concurrently; try again"
 					failed++
-				case err != nil:
+				case ctx.Err() != nil:
 					return fmt.Errorf("reset stream %d (after %d reset): %w", id, reset, err)
+				case err != nil:
+					// A storage error is this stream's: go on with the
+					// others and report every failure.
+					res["error"] = err.Error()
+					failed++
 				default:
 					res["state"] = s.State.String()
 					if s.State == stream.StateRetryFire || s.State == stream.StateRetryExpire {

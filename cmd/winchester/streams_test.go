@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,9 +238,24 @@ func TestStreamsReset(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) != "3" {
 		t.Fatalf("streams still in error after reset --limit 2: %v %q, want 3", err, out)
 	}
+	// A storage error on one stream is reported with it, and the others
+	// are still reset; the command fails.
+	raw, err := sql.Open("sqlite", filepath.Join(dir, "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(t.Context(), `CREATE TRIGGER fail_reset BEFORE UPDATE ON stream WHEN old.id = 4
+		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
 	out, _, err = runRoot(t, append([]string{"streams", "reset", "--all"}, common...)...)
-	if err != nil || strings.Count(out, "retry_fire") != 3 {
-		t.Fatalf("streams reset --all: %v\n%s", err, out)
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "1 stream(s) could not be reset") {
+		t.Errorf("streams reset --all with a failing stream: %v, want exit 1 naming one failure", err)
+	}
+	if !strings.Contains(out, "stream 3: retry_fire\nstream 4: ") || !strings.Contains(out, "disk on fire") ||
+		!strings.HasSuffix(out, "stream 5: retry_fire\n") {
+		t.Fatalf("streams reset --all with a failing stream:\n%s", out)
 	}
 }
 
