@@ -194,10 +194,9 @@ type Config struct {
 	// Warnings lists accepted but ignored settings, for the command to log.
 	Warnings []string `yaml:"-"`
 
-	lines   map[string]int    // key path ("database.url") → line in File
-	origin  map[string]string // key path → overriding source ("--log-level")
-	dbBase  string            // directory relative sqlite paths are resolved in
-	display string            // File as the user named it, for messages
+	lines  map[string]int    // key path ("database.url") → line in File
+	origin map[string]string // key path → overriding source ("--log-level")
+	dbBase string            // directory relative sqlite paths are resolved in
 }
 
 // EventLimits is the event_limits section: sizes in bytes of UTF-8 text
@@ -358,15 +357,14 @@ func Read(path string) (*Config, error) {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
 	c := &Config{
-		File:    abs,
-		Dir:     filepath.Dir(abs),
-		lines:   map[string]int{},
-		display: path,
+		File:  abs,
+		Dir:   filepath.Dir(abs),
+		lines: map[string]int{},
 	}
 	c.dbBase = c.Dir
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		if err := checkJSON(data); err != nil {
-			return nil, fmt.Errorf("%s:%w", path, err)
+			return nil, fmt.Errorf("%s:%w", abs, err)
 		}
 	}
 	root, perr := yamlfile.Parse(data)
@@ -374,7 +372,7 @@ func Read(path string) (*Config, error) {
 		return nil, c.problem(perr)
 	}
 	if root != nil && root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: the config file must be a mapping of keys to values, not %s", path, root.Line, yamlfile.Describe(root))
+		return nil, fmt.Errorf("%s:%d: the config file must be a mapping of keys to values, not %s", abs, root.Line, yamlfile.Describe(root))
 	}
 	if root != nil {
 		d := yamlfile.Decoder{Field: func(key string, k *yaml.Node) { c.lines[key] = k.Line }}
@@ -419,9 +417,9 @@ func checkJSON(data []byte) error {
 
 // problem renders a problem of the file as "file:line: key: problem".
 func (c *Config) problem(e *yamlfile.Error) error {
-	at := c.display
+	at := c.displayName()
 	if e.Line > 0 {
-		at = fmt.Sprintf("%s:%d", c.display, e.Line)
+		at = fmt.Sprintf("%s:%d", at, e.Line)
 	}
 	if e.Key != "" {
 		return fmt.Errorf("%s: %s: %w", at, e.Key, e.Err)
@@ -448,9 +446,6 @@ func (c *Config) pos(key string) string {
 }
 
 func (c *Config) displayName() string {
-	if c.display != "" {
-		return c.display
-	}
 	if c.File != "" {
 		return c.File
 	}

@@ -550,3 +550,41 @@ func TestEventLimits(t *testing.T) {
 		t.Errorf("Read(unknown event_limits key) = %v, want an error naming it", err)
 	}
 }
+
+// TestReadNamesTheFileAbsolutely: problems of a config file named
+// relatively carry its absolute path, as those of the files it names do
+// (their paths are resolved against its directory).
+func TestReadNamesTheFileAbsolutely(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	abs, err := filepath.Abs("winchester.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, file, text, want string }{
+		{"YAML error", "winchester.yaml", "database: [\n", abs + ":1: invalid YAML: "},
+		{"unknown key", "winchester.yaml", "databse: {}\n", abs + ":1: databse: unknown key (did you mean database?)"},
+		{"not a mapping", "winchester.yaml", "- a\n", abs + ":1: the config file must be a mapping"},
+		{"JSON error", "winchester.json", "{\"log_level\": }\n", filepath.Join(filepath.Dir(abs), "winchester.json") + ":1: invalid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(tc.file, []byte(tc.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Read(tc.file)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Read(%s) = %v, want it to start with %q", tc.file, err, tc.want)
+			}
+		})
+	}
+	if err := os.WriteFile("winchester.yaml", []byte("pipeline_worker_batch_size: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Read("winchester.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), abs+":1: pipeline_worker_batch_size") {
+		t.Errorf("Validate = %v, want it to start with %s:1", err, abs)
+	}
+}
