@@ -228,6 +228,26 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 
 // A batch's bad items are rejected one by one and the good ones stored;
 // the answer gives a result per item in order.
+// postEvents posts body to /v1/events, expects 200 and returns the answer
+// and each result's fields joined with ":".
+func postEvents(t *testing.T, b *bundle, body string, fields ...string) (answer, []string) {
+	t.Helper()
+	a := do(t, "POST", b.url+"/v1/events", "", body)
+	if a.code != 200 {
+		t.Fatalf("POST /v1/events = %d %s", a.code, a.raw)
+	}
+	var got []string
+	for _, r := range a.body["results"].([]any) {
+		m := r.(map[string]any)
+		parts := make([]string, len(fields))
+		for i, f := range fields {
+			parts[i] = fmt.Sprint(m[f])
+		}
+		got = append(got, strings.Join(parts, ":"))
+	}
+	return a, got
+}
+
 func TestBatchWithBadItems(t *testing.T) {
 	b := setup(t, httpapi.Config{}, httpapi.Options{})
 	body := "[" + strings.Join([]string{
@@ -237,15 +257,7 @@ func TestBatchWithBadItems(t *testing.T) {
 		`[1, 2]`,
 		event("e2", "compute.instance.exists"),
 	}, ",") + "]"
-	a := do(t, "POST", b.url+"/v1/events", "", body)
-	if a.code != 200 {
-		t.Fatalf("POST /v1/events = %d %s", a.code, a.raw)
-	}
-	var got []string
-	for _, r := range a.body["results"].([]any) {
-		m := r.(map[string]any)
-		got = append(got, fmt.Sprint(m["message_id"], ":", m["outcome"]))
-	}
+	a, got := postEvents(t, b, body, "message_id", "outcome")
 	want := "[e1:stored <nil>:rejected e1:duplicate <nil>:rejected e2:stored]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("results %v, want %s", got, want)
@@ -352,15 +364,7 @@ func TestBatchAgainstSchema(t *testing.T) {
 		event("undeclared", "volume.create"),
 		event("e2", "compute.instance.exists"),
 	}, ",") + "]"
-	a := do(t, "POST", b.url+"/v1/events", "", body)
-	if a.code != 200 {
-		t.Fatalf("POST /v1/events = %d %s", a.code, a.raw)
-	}
-	var got []string
-	for _, r := range a.body["results"].([]any) {
-		m := r.(map[string]any)
-		got = append(got, fmt.Sprint(m["message_id"], ":", m["outcome"], ":", m["reason"]))
-	}
+	_, got := postEvents(t, b, body, "message_id", "outcome", "reason")
 	want := []string{
 		"e1:stored:<nil>",
 		`bad-value:rejected:invalid event: event does not match its declaration: event field "instance_id": value i-2 is not one of the allowed values (i-1)`,

@@ -156,21 +156,11 @@ type SchemaError struct {
 
 // Error returns "file:line: field: problem", leaving out what is unknown.
 func (e *SchemaError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
+	msg := yamlfile.Where(e.File, e.Line)
 	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
+		msg += e.Field + ": "
 	}
-	b.WriteString(e.Err.Error())
-	return b.String()
+	return msg + e.Err.Error()
 }
 
 // Unwrap returns the problem.

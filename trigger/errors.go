@@ -2,8 +2,9 @@ package trigger
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/winchester-go/winchester/internal/yamlfile"
 )
 
 // DefinitionError is a problem in a trigger definition found at load time.
@@ -24,15 +25,7 @@ type DefinitionError struct {
 // parts that are not known.
 func (e *DefinitionError) Error() string {
 	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
+	b.WriteString(yamlfile.Where(e.File, e.Line))
 	if e.Trigger != "" {
 		fmt.Fprintf(&b, "trigger %q: ", e.Trigger)
 	}

@@ -65,17 +65,7 @@ func TestManagerMixedBatch(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			store := sc.open(t)
-			defs, _, err := trigger.Parse("triggers.yaml", []byte(poisonTriggers))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-				Clock:  fixedClock{now},
-				Limits: stream.Limits{KeyBytes: 50_000},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := poisonManager(t, store, stream.Limits{KeyBytes: 50_000})
 			longKey := randomText("long", 20_000) // longer than a btree entry, within the key limit
 			valid := func(id, key string) stream.Event {
 				return stream.Event{MessageID: id, Type: "test.thing", Timestamp: now.Add(-time.Minute),
@@ -122,6 +112,20 @@ func TestManagerMixedBatch(t *testing.T) {
 			checkStored(t, store, validIDs, longKey)
 		})
 	}
+}
+
+// poisonManager returns a manager of poisonTriggers over store.
+func poisonManager(t *testing.T, store trigger.Store, limits stream.Limits) *trigger.Manager {
+	t.Helper()
+	defs, _, err := trigger.Parse("triggers.yaml", []byte(poisonTriggers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{now}, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // quote is s as stream.FieldError shows a field.

@@ -32,16 +32,7 @@ func TestManagerSchema(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			store := sc.open(t)
-			defs, _, err := trigger.Parse("triggers.yaml", []byte(poisonTriggers))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-				Clock: fixedClock{now}, Limits: stream.Limits{Schema: schema},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := poisonManager(t, store, stream.Limits{Schema: schema})
 			ev := func(id, typ string, traits map[string]stream.Value) stream.Event {
 				return stream.Event{MessageID: id, Type: typ, Timestamp: now.Add(-time.Minute), Traits: traits}
 			}

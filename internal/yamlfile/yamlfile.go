@@ -94,6 +94,21 @@ func split(err error) []*Error {
 // Unwrap returns the problem.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Where is the start of a loader's message about line of file:
+// "file:line: ", "file: " when the line is unknown (0), "line N: " when
+// the file is, or "".
+func Where(file string, line int) string {
+	switch {
+	case file != "" && line > 0:
+		return file + ":" + strconv.Itoa(line) + ": "
+	case file != "":
+		return file + ": "
+	case line > 0:
+		return "line " + strconv.Itoa(line) + ": "
+	}
+	return ""
+}
+
 // SyntaxError is a document that the YAML parser rejects.
 type SyntaxError struct {
 	Msg string // the parser's message, without position

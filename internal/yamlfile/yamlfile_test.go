@@ -513,3 +513,20 @@ func TestErrorMessage(t *testing.T) {
 		t.Error("Join(nil) is not nil")
 	}
 }
+
+func TestWhere(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		line int
+		want string
+	}{
+		{"f.yaml", 3, "f.yaml:3: "},
+		{"f.yaml", 0, "f.yaml: "},
+		{"", 3, "line 3: "},
+		{"", 0, ""},
+	} {
+		if got := Where(tc.file, tc.line); got != tc.want {
+			t.Errorf("Where(%q, %d) = %q, want %q", tc.file, tc.line, got, tc.want)
+		}
+	}
+}
