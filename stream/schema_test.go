@@ -113,3 +113,20 @@ func TestParseSchemaErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSampleSchema: the shipped sample is valid and accepts the sample
+// event it was written for.
+func TestSampleSchema(t *testing.T) {
+	s, err := LoadSchema("../etc/event_schema.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := declaredEvent("compute.instance.create.end", map[string]Value{"instance_id": String("i"), "tenant_id": String("t"), "state": String("active")})
+	if err := s.Check(ev); err != nil {
+		t.Errorf("sample event rejected: %v", err)
+	}
+	delete(ev.Traits, "tenant_id")
+	if err := s.Check(ev); err == nil {
+		t.Error("event without tenant_id accepted")
+	}
+}
