@@ -99,6 +99,41 @@ func TestEtcSamples(t *testing.T) {
 		},
 		"notifications.json": checkSampleNotifications,
 		"winchester.service": checkSystemdUnit,
+		"event_schema.yaml": func(t *testing.T, path string) {
+			schema, err := stream.LoadSchema(path)
+			if err != nil {
+				t.Fatalf("stream.LoadSchema(%s): %v", path, err)
+			}
+			// The sample notifications, distilled by the sample event
+			// definitions, match the sample schema.
+			data, err := os.ReadFile(filepath.Join(etcDir, "notifications.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bodies []json.RawMessage
+			if err := json.Unmarshal(data, &bodies); err != nil {
+				t.Fatal(err)
+			}
+			edefs, err := distiller.LoadDefinitions(filepath.Join(etcDir, "event_definitions.yaml"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := distiller.New(edefs, distiller.Config{})
+			checked := 0
+			for i, b := range bodies {
+				ev, _, err := d.Distill(b)
+				if err != nil {
+					continue // checkSampleNotifications covers these
+				}
+				checked++
+				if err := schema.Check(ev); err != nil {
+					t.Errorf("sample notification %d (%s): %v", i, ev.Type, err)
+				}
+			}
+			if checked == 0 {
+				t.Error("no sample notification was checked against the schema")
+			}
+		},
 		"event_definitions.yaml": func(t *testing.T, path string) {
 			defs, err := distiller.LoadDefinitions(path, nil)
 			if err != nil {
