@@ -347,7 +347,9 @@ func (a *AtomPub) publish(ctx context.Context, e stream.Event) error {
 			err = fmt.Errorf("status %d", status)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("attempt %d: %w", attempt, err)
+			// Cancelled while the attempt ran: the answer may still have
+			// arrived (a 500), so say both what failed and why it stops.
+			return fmt.Errorf("attempt %d: %w (then %w)", attempt, err, context.Cause(ctx))
 		}
 		if attempt >= a.cfg.maxAttempts {
 			return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
