@@ -199,6 +199,7 @@ func runWorkerProcess() error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, signalsHandled)
 	return w.Run(ctx)
 }
 
@@ -445,9 +446,19 @@ func (h *helper) wait(t *testing.T, timeout time.Duration) {
 	}
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// signalsHandled is the line a worker helper prints once it has started
+// and SIGTERM stops it cleanly; before that, SIGTERM kills the process or
+// cancels its start.
+const signalsHandled = "helper: running, SIGTERM stops it"
+
+// stop sends SIGTERM, once the helper handles it, and waits for a clean
+// exit. A helper started just before the test stops it may not handle
+// the signal yet.
 func (h *helper) stop(t *testing.T) {
 	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(h.out.String(), signalsHandled) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	_ = h.cmd.Process.Signal(syscall.SIGTERM)
 	h.wait(t, 30*time.Second)
 }
