@@ -110,22 +110,10 @@ func (o ops) DefinitionVersions(ctx context.Context, limit int) ([]db.Definition
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := o.query(ctx, `
+	out, err := collect(scanDefinitionVersion)(o.query(ctx, `
 SELECT version, digest, '', trigger_file, '', pipeline_file, source, created_at
-  FROM definition_version ORDER BY version DESC LIMIT ?`, limit)
+  FROM definition_version ORDER BY version DESC LIMIT ?`, limit))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: definition versions: %w", o.s.translate(err))
-	}
-	defer rows.Close()
-	var out []db.DefinitionVersion
-	for rows.Next() {
-		v, err := scanDefinitionVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: definition versions: %w", o.s.translate(err))
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: definition versions: %w", o.s.translate(err))
 	}
 	return out, nil

@@ -19,6 +19,27 @@ const eventCols = "e.id, e.message_id, e.event_type, e.timestamp, e.traits"
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// collect returns a function that scans every row of a query with scan
+// and closes the rows; it takes the query's results as they are, so a call
+// reads collect(scanJob)(o.query(...)).
+func collect[T any](scan func(scanner) (T, error)) func(*sql.Rows, error) ([]T, error) {
+	return func(rows *sql.Rows, err error) ([]T, error) {
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []T
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, rows.Err()
+	}
+}
+
 func scanEvent(sc scanner) (db.StoredEvent, error) {
 	var (
 		se     db.StoredEvent

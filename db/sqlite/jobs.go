@@ -43,20 +43,8 @@ func (o ops) JobState(ctx context.Context, name string) (db.JobState, error) {
 
 // JobStates implements db.JobStore.
 func (o ops) JobStates(ctx context.Context) ([]db.JobState, error) {
-	rows, err := o.query(ctx, `SELECT `+jobColumns+` FROM job ORDER BY name`)
+	out, err := collect(scanJob)(o.query(ctx, `SELECT `+jobColumns+` FROM job ORDER BY name`))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: jobs: %w", o.s.translate(err))
-	}
-	defer rows.Close()
-	var out []db.JobState
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: jobs: %w", o.s.translate(err))
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: jobs: %w", o.s.translate(err))
 	}
 	return out, nil

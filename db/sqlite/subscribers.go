@@ -44,20 +44,8 @@ func (o ops) SubscriberState(ctx context.Context, name string) (db.SubscriberSta
 
 // SubscriberStates implements db.SubscriberStore.
 func (o ops) SubscriberStates(ctx context.Context) ([]db.SubscriberState, error) {
-	rows, err := o.query(ctx, `SELECT `+subscriberColumns+` FROM subscriber ORDER BY name`)
+	out, err := collect(scanSubscriber)(o.query(ctx, `SELECT `+subscriberColumns+` FROM subscriber ORDER BY name`))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: subscribers: %w", o.s.translate(err))
-	}
-	defer rows.Close()
-	var out []db.SubscriberState
-	for rows.Next() {
-		s, err := scanSubscriber(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: subscribers: %w", o.s.translate(err))
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: subscribers: %w", o.s.translate(err))
 	}
 	return out, nil
