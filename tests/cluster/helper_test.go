@@ -1,12 +1,15 @@
 // Package cluster holds the tests that prove the engine's guarantees with
-// several OS processes on one PostgreSQL database: concurrent ingesters and
-// workers, a worker killed in the middle of a pipeline, and a database
-// restart under running workers.
+// several OS processes on one database: concurrent ingesters and workers,
+// a worker killed in the middle of a pipeline, a database restart under
+// running workers (PostgreSQL), and scheduled jobs run by worker processes
+// killed with SIGKILL over a simulated day on a shared virtual clock
+// (SQLite and PostgreSQL).
 //
 // The test binary doubles as the ingester and worker processes: started
 // with WINCHESTER_TEST_ROLE set, TestMain runs that role instead of the
 // tests (the os/exec helper-process pattern), so the processes run the
-// real trigger.Manager and pipeline.Worker with the test's handlers.
+// real trigger.Manager, pipeline.Worker and job.Runner with the test's
+// handlers and jobs.
 package cluster
 
 import (
@@ -41,7 +44,7 @@ import (
 
 // Environment of a helper process.
 const (
-	envRole      = "WINCHESTER_TEST_ROLE"      // ingest | work
+	envRole      = "WINCHESTER_TEST_ROLE"      // ingest | work | poison | jobs
 	envDB        = "WINCHESTER_TEST_DB"        // database URL
 	envInput     = "WINCHESTER_TEST_INPUT"     // ingest: events file (JSON lines)
 	envRecord    = "WINCHESTER_TEST_RECORD"    // work: file the record handler appends to
@@ -78,6 +81,8 @@ func TestMain(m *testing.M) {
 		os.Exit(exitCode(runWorkerProcess()))
 	case "poison":
 		os.Exit(exitCode(runPoisonIngester()))
+	case "jobs":
+		os.Exit(exitCode(runJobWorker()))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown role", os.Getenv(envRole))
 		os.Exit(2)
