@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/metrics"
 )
 
 // DefaultName is the worker's name without -n.
@@ -33,7 +35,14 @@ type options struct {
 	Name   string
 	Daemon string
 	Once   bool
+	// MetricsListen is the address of /metrics, /livez and /readyz
+	// (empty: none).
+	MetricsListen string
 }
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module build information.
+var version = ""
 
 // runFunc runs the worker until ctx is cancelled (or one pass with
 // opts.Once) and returns nil on a clean shutdown. Tests replace it.
@@ -52,7 +61,13 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 		stop() // restore the default: a second signal terminates
 	}()
 
-	eng, err := winchester.Open(ctx, cfg, winchester.Options{Logger: logger})
+	var met *metrics.Metrics
+	eopts := winchester.Options{Logger: logger}
+	if opts.MetricsListen != "" {
+		met = metrics.New(metrics.Config{Version: cli.VersionString(version)})
+		eopts.JobRunFunc = met.ObserveJobRun
+	}
+	eng, err := winchester.Open(ctx, cfg, eopts)
 	if err != nil {
 		return err
 	}
@@ -67,12 +82,7 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 		return err
 	}
 	if !opts.Once {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return cli.RunDefinitions(gctx, eng, logger) })
-		// The pipelines, and the scheduled jobs and event subscribers
-		// beside them; all stop when ctx ends.
-		g.Go(func() error { return eng.RunWorker(gctx, opts.Name) })
-		return g.Wait()
+		return runDaemon(ctx, eng, opts, met, logger)
 	}
 	wcfg := eng.WorkerConfig(opts.Name)
 	// One pass, alone: it does the housekeeping itself, as the job runner
@@ -105,6 +115,46 @@ func run(ctx context.Context, cfg *winchester.Config, opts options, logger *slog
 	return nil
 }
 
+// runDaemon runs the worker, and beside it the scheduled jobs, the event
+// subscribers and, with met, the metrics server, until ctx is cancelled.
+// The metrics server answers until the worker has stopped; /readyz fails
+// from the moment ctx ends.
+func runDaemon(ctx context.Context, eng *winchester.Engine, opts options, met *metrics.Metrics, logger *slog.Logger) error {
+	wcfg := eng.WorkerConfig(opts.Name)
+	var ms *cli.MetricsServer
+	if met != nil {
+		if err := cli.RegisterEngineCollectors(met, eng); err != nil {
+			return err
+		}
+		var err error
+		if ms, err = cli.ListenMetrics(opts.MetricsListen, met, cli.PingStore(eng), logger); err != nil {
+			return err
+		}
+		wcfg.AttemptFunc, wcfg.StepFunc = met.ObserveAttempt, met.ObserveStep
+	}
+	w, err := eng.NewWorker(wcfg)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return cli.RunDefinitions(gctx, eng, logger) })
+	// The pipelines, and the scheduled jobs and event subscribers beside
+	// them, as Engine.RunWorker runs them; all stop when ctx ends.
+	g.Go(func() error { return w.Run(gctx) })
+	g.Go(func() error { return eng.RunBeside(gctx, opts.Name) })
+	if ms == nil {
+		return g.Wait()
+	}
+	defer context.AfterFunc(ctx, ms.Drain)()
+	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	merr := make(chan error, 1)
+	go func() { merr <- ms.Run(mctx) }()
+	err = g.Wait()
+	stopMetrics()
+	return errors.Join(err, <-merr)
+}
+
 func newRootCmd(getenv func(string) string, stderr io.Writer, runWorker runFunc) *cobra.Command {
 	var opts options
 	cmd := &cobra.Command{
@@ -129,6 +179,9 @@ the background.`,
 			if err := cfg.ValidateWorker(); err != nil {
 				return err
 			}
+			if opts.Once && opts.MetricsListen != "" {
+				return errors.New("--metrics-listen serves a running worker: it has nothing to serve with --once")
+			}
 			logger = logger.With("worker", opts.Name)
 			if opts.Daemon != "" {
 				logger.Debug("--daemon ignored: running in the foreground")
@@ -141,6 +194,7 @@ the background.`,
 	fs.StringVarP(&opts.Name, "name", "n", DefaultName, "worker name, shown in logs")
 	fs.StringVarP(&opts.Daemon, "daemon", "d", "", "accepted for compatibility; the worker always runs in the foreground")
 	fs.Lookup("daemon").NoOptDefVal = "true"
+	fs.StringVar(&opts.MetricsListen, cli.FlagMetricsListen, "", "serve Prometheus metrics on /metrics, and /livez and /readyz, at this address (e.g. :9103); default: none")
 	fs.BoolVar(&opts.Once, "once", false, "run one fire and expire pass, then exit (status 1 when a stream's pipeline failed)")
 	return cmd
 }

@@ -34,6 +34,7 @@ func TestCommandLine(t *testing.T) {
 	type got struct {
 		Name, Daemon, LogLevel, DatabaseURL string
 		Once                                bool
+		MetricsListen                       string
 	}
 	tests := []struct {
 		name    string
@@ -67,12 +68,19 @@ func TestCommandLine(t *testing.T) {
 		{name: "bad level", args: []string{"-c", cfgPath, "--log-level", "loud"}, wantErr: "flag --log-level: log_level: unknown log level"},
 		{name: "missing config", args: []string{"-c", filepath.Join(dir, "none.yaml")}, wantErr: "none.yaml: no such file"},
 		{name: "no pipeline_config", args: []string{"-c", noPipelines}, wantErr: "pipeline_config: required by the pipeline worker"},
+		{
+			name: "metrics address",
+			args: []string{"-c", cfgPath, "--metrics-listen", ":9103"},
+			want: got{Name: "pipeline_worker", LogLevel: "info", DatabaseURL: "sqlite://" + filepath.Join(dir, "winchester.db"), MetricsListen: ":9103"},
+		},
+		{name: "metrics with --once", args: []string{"-c", cfgPath, "--once", "--metrics-listen", ":9103"}, wantErr: "--metrics-listen serves a running worker"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var seen *got
 			fake := func(ctx context.Context, cfg *winchester.Config, opts options, logger *slog.Logger) error {
-				seen = &got{Name: opts.Name, Daemon: opts.Daemon, Once: opts.Once, LogLevel: cfg.LogLevel, DatabaseURL: cfg.DatabaseURL}
+				seen = &got{Name: opts.Name, Daemon: opts.Daemon, Once: opts.Once, LogLevel: cfg.LogLevel, DatabaseURL: cfg.DatabaseURL,
+					MetricsListen: opts.MetricsListen}
 				return nil
 			}
 			getenv := func(k string) string { return tc.env[k] }

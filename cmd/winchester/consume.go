@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -61,7 +59,7 @@ See docs/AMQP.md for the configuration keys and the guarantees.`,
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.consumers, "consumer", nil, "run only the consumers of these names (repeat or separate with commas; default: all)")
-	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics on /metrics at this address (e.g. :9102); default: none")
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus metrics on /metrics, and /livez and /readyz, at this address (e.g. :9102); default: none")
 	return cmd
 }
 
@@ -74,7 +72,7 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	met := metrics.New(metrics.Config{Version: version})
+	met := metrics.New(metrics.Config{Version: versionString()})
 	amqpMetrics, err := amqpconsume.NewMetrics(met.Registry())
 	if err != nil {
 		return err
@@ -97,26 +95,11 @@ func runConsume(ctx context.Context, o *consumeOptions, getenv func(string) stri
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return cli.RunDefinitions(gctx, eng, log) })
 	if o.metrics != "" {
-		ln, err := net.Listen("tcp", o.metrics)
+		ms, err := cli.ListenMetrics(o.metrics, met, cli.PingStore(eng), log)
 		if err != nil {
-			return fmt.Errorf("--metrics-listen: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", met.Handler())
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("serving metrics", "address", ln.Addr().String(), "path", "/metrics")
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics server: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
+		g.Go(func() error { return ms.Run(gctx) })
 	}
 	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
 	opts := consumerOptions(eng, in, amqpMetrics, log, cfg.ShutdownGrace.Std())

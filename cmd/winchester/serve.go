@@ -22,7 +22,6 @@ import (
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
 	"github.com/winchester-go/winchester/metrics"
-	"github.com/winchester-go/winchester/subscriber"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -135,24 +134,8 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	if err := eng.StartDefinitions(ctx); err != nil {
 		return err
 	}
-	if err := met.Registry().Register(metrics.NewDefinitionsCollector(eng.Live.Number)); err != nil {
-		return fmt.Errorf("register definitions metrics: %w", err)
-	}
-	if err := met.Registry().Register(metrics.NewManagerCollector(eng.Manager)); err != nil {
-		return fmt.Errorf("register manager metrics: %w", err)
-	}
-	if err := met.Registry().Register(metrics.NewStoreCollector(eng.Store, eng.Clock)); err != nil {
-		return fmt.Errorf("register store metrics: %w", err)
-	}
-	if ss, ok := eng.Store.(subscriber.Store); ok {
-		if err := met.Registry().Register(metrics.NewSubscriberCollector(ss)); err != nil {
-			return fmt.Errorf("register subscriber metrics: %w", err)
-		}
-	}
-	if js, ok := eng.Store.(db.JobStore); ok {
-		if err := met.Registry().Register(metrics.NewJobCollector(js, eng.Defs.Jobs, eng.Clock)); err != nil {
-			return fmt.Errorf("register job metrics: %w", err)
-		}
+	if err := cli.RegisterEngineCollectors(met, eng); err != nil {
+		return err
 	}
 	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
 	grace := cfg.ShutdownGrace.Std()

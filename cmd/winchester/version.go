@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/winchester-go/winchester/cmd/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -27,33 +27,4 @@ func newVersionCmd() *cobra.Command {
 }
 
 // versionString returns "winchester <version> (<revision>[, modified]) <go version>".
-func versionString() string {
-	v, rev, modified := version, "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if v == "" {
-		v = "devel"
-	}
-	out := "winchester " + v
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		if modified {
-			rev += ", modified"
-		}
-		out += " (" + rev + ")"
-	}
-	return out + " " + runtime.Version()
-}
+func versionString() string { return cli.VersionString(version) }
