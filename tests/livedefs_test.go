@@ -3,6 +3,8 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
@@ -353,5 +357,291 @@ func TestLiveDefinitionsSIGHUP(t *testing.T) {
 	}
 	if !strings.Contains(p.output(), `triggers.yaml:11: trigger \"broken\"`) {
 		t.Errorf("the log does not name the problem with file and line:\n%s", p.output())
+	}
+}
+
+// onChangeV1 are version 1 of TestLiveDefinitionsOnChangeConsume: two
+// triggers whose streams take two .a events to fire.
+const onChangeV1 = `
+- name: fx
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_v1
+  expire_pipeline: expire_v1
+  match_criteria:
+  - event_type: fx.*
+  fire_criteria:
+  - event_type: fx.a
+    number: 2
+- name: ex
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_v1
+  expire_pipeline: expire_v1
+  match_criteria:
+  - event_type: ex.*
+  fire_criteria:
+  - event_type: ex.a
+    number: 2
+`
+
+// onChangeV2 changes both triggers (fire criterion, pipelines), fx with
+// on_change: fire and ex with on_change: expire, and adds a trigger.
+const onChangeV2 = `
+- name: fx
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_v2
+  expire_pipeline: expire_v2
+  on_change: fire
+  match_criteria:
+  - event_type: fx.*
+  fire_criteria:
+  - event_type: fx.b
+    number: 2
+- name: ex
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_v2
+  expire_pipeline: expire_v2
+  on_change: expire
+  match_criteria:
+  - event_type: ex.*
+  fire_criteria:
+  - event_type: ex.b
+    number: 2
+- name: added
+  distinguished_by: [k]
+  expiration: "$last + 1h"
+  fire_pipeline: fire_v2
+  match_criteria:
+  - event_type: added.*
+  fire_criteria:
+  - event_type: added.x
+`
+
+// completedPipeline returns the pipeline a worker's debug log says it ran
+// for stream id ("" when it has not completed the stream).
+func completedPipeline(log string, id int64) string {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			StreamID int64  `json:"stream_id"`
+			Pipeline string `json:"pipeline"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "stream completed" && rec.StreamID == id {
+			return rec.Pipeline
+		}
+	}
+	return ""
+}
+
+// TestLiveDefinitionsOnChangeConsume runs winchester consume (events from
+// RabbitMQ) and a pipeline_worker on one PostgreSQL database and changes
+// the definitions with winchester definitions apply while they run: the
+// open streams of the trigger with on_change: fire fire at once, those of
+// the trigger with on_change: expire expire, each through the pipeline of
+// its own version, and a trigger the change adds matches the events the
+// running consume process takes from the queue afterwards, without a
+// restart.
+func TestLiveDefinitionsOnChangeConsume(t *testing.T) {
+	brokerURL := os.Getenv("TEST_AMQP_URL")
+	if brokerURL == "" {
+		brokerURL = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	conn, err := amqp.Dial(brokerURL)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("RabbitMQ: %v", err)
+		}
+		t.Skipf("RabbitMQ not reachable: %v", err)
+	}
+	defer conn.Close()
+	url := dbtest.PostgresURL(t)
+	store, err := postgres.Open(t.Context(), url, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open PostgreSQL store: %v", err)
+	}
+	defer store.Close()
+	bin := buildCommand(t, "winchester")
+	workerBin := buildCommand(t, "pipeline_worker")
+
+	// The consumer's topology, declared first so that nothing published
+	// before the consumer binds is lost.
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatal(err)
+	}
+	exchange := "test.livedefs." + hex.EncodeToString(rnd[:])
+	queue := exchange + ".winchester"
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = ch.QueueDelete(queue, false, false, false)
+		_ = ch.ExchangeDelete(exchange, false, false)
+	})
+	if err := ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(queue, "notifications.info", exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("winchester.yaml", fmt.Sprintf(`database: {url: %q}
+trigger_definitions: triggers.yaml
+pipeline_config: pipelines.yaml
+pipeline_worker_delay: 0.1
+purge_completed_streams: false
+definitions: {source: database, poll_interval: 0.2}
+consumers:
+  - name: live
+    url: %q
+    exchange: %s
+    queue: %s
+    format: events
+    batch_linger: 10ms
+`, url, brokerURL, exchange, queue))
+	write("triggers.yaml", onChangeV1)
+	write("pipelines.yaml", "fire_v1: [logger]\nexpire_v1: [logger]\nfire_v2: [logger]\nexpire_v2: [logger]\n")
+	cfg := filepath.Join(dir, "winchester.yaml")
+
+	apply := func(want ...string) {
+		t.Helper()
+		res := mustRunBin(t, bin, nil, "definitions", "apply", "-c", cfg)
+		for _, w := range want {
+			if !strings.Contains(res.stdout, w) {
+				t.Fatalf("definitions apply printed:\n%s%s\nwant %q", res.stdout, res.stderr, w)
+			}
+		}
+	}
+	apply("version 1")
+	consume := startLogProcess(t, bin, "consume", "-c", cfg, "--log-format", "json")
+	worker := startLogProcess(t, workerBin, "-c", cfg, "-n", "w", "--log-format", "json", "--log-level", "debug")
+	logs := []func() string{consume.output, worker.output}
+	waitFor(t, "consume and the worker run version 1", 30*time.Second, func() bool {
+		return consume.runsVersion(1) && worker.runsVersion(1)
+	}, logs...)
+
+	n := 0
+	publish := func(typ, k string) {
+		t.Helper()
+		n++
+		ev := fmt.Sprintf(`{"message_id":"q%d","event_type":%q,"timestamp":%q,"k":%q}`, n, typ,
+			time.Now().UTC().Format("2006-01-02T15:04:05.000000"), k)
+		dc, err := ch.PublishWithDeferredConfirmWithContext(t.Context(), exchange, "notifications.info", true, false,
+			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(ev)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(t.Context()); err != nil || !ok {
+			t.Fatalf("publish %s not confirmed: %v", ev, err)
+		}
+	}
+	streamOf := func(trigger, k string) (stream.Stream, bool) {
+		t.Helper()
+		found, err := store.FindStreams(t.Context(), db.FindStreamsParams{Name: trigger,
+			DistinguishedBy: map[string]stream.Value{"k": stream.String(k)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) > 1 {
+			t.Fatalf("%d streams of %s k=%s, want at most 1", len(found), trigger, k)
+		}
+		if len(found) == 0 {
+			return stream.Stream{}, false
+		}
+		return found[0].Stream, true
+	}
+	completed := func(trigger, k string) func() bool {
+		return func() bool {
+			s, ok := streamOf(trigger, k)
+			return ok && s.State == stream.StateCompleted
+		}
+	}
+
+	// One .a event of two: open streams of version 1, not ready.
+	publish("fx.a", "old")
+	publish("ex.a", "old")
+	var fx, ex stream.Stream
+	waitFor(t, "consume stores the open streams of version 1", 30*time.Second, func() bool {
+		var ok1, ok2 bool
+		fx, ok1 = streamOf("fx", "old")
+		ex, ok2 = streamOf("ex", "old")
+		return ok1 && ok2
+	}, logs...)
+	for _, s := range []stream.Stream{fx, ex} {
+		if !s.Open || s.DefinitionVersion != 1 || !s.FireTimestamp.IsZero() {
+			t.Fatalf("stream %s before the change = %+v, want open, version 1, not ready", s.Name, s)
+		}
+	}
+
+	// The change: fx's open stream fires now and ex's expires now, each
+	// through its version-1 pipeline, in the worker that runs already.
+	write("triggers.yaml", onChangeV2)
+	apply("stored definitions version 2 (was 1)", "trigger fx: changed (", "; on_change: fire)",
+		"trigger ex: changed (", "; on_change: expire)", "trigger added: added")
+	waitFor(t, "fx's open stream fires (on_change: fire)", 30*time.Second, completed("fx", "old"), logs...)
+	waitFor(t, "ex's open stream expires (on_change: expire)", 30*time.Second, completed("ex", "old"), logs...)
+	if s, _ := streamOf("fx", "old"); s.FireTimestamp.IsZero() || s.DefinitionVersion != 1 {
+		t.Errorf("fx's stream after on_change: fire = %+v, want fired, version 1", s)
+	}
+	if s, _ := streamOf("ex", "old"); !s.FireTimestamp.IsZero() || s.DefinitionVersion != 1 {
+		t.Errorf("ex's stream after on_change: expire = %+v, want expired (no fire time), version 1", s)
+	}
+	waitFor(t, "the worker logs the pipelines it ran", 10*time.Second, func() bool {
+		return completedPipeline(worker.output(), fx.ID) != "" && completedPipeline(worker.output(), ex.ID) != ""
+	}, logs...)
+	if got := completedPipeline(worker.output(), fx.ID); got != "fire_v1" {
+		t.Errorf("fx's old stream ran %q, want fire_v1 (its version's fire pipeline)", got)
+	}
+	if got := completedPipeline(worker.output(), ex.ID); got != "expire_v1" {
+		t.Errorf("ex's old stream ran %q, want expire_v1 (its version's expire pipeline)", got)
+	}
+
+	// The running consume process picks version 2 up and matches the
+	// added trigger on the events it takes from the queue from then on.
+	waitFor(t, "consume runs version 2 without a restart", 30*time.Second, func() bool { return consume.runsVersion(2) }, logs...)
+	publish("added.x", "new")
+	publish("fx.a", "new")
+	waitFor(t, "the added trigger's stream fires", 30*time.Second, completed("added", "new"), logs...)
+	added, _ := streamOf("added", "new")
+	if added.DefinitionVersion != 2 {
+		t.Errorf("stream of the added trigger has version %d, want 2", added.DefinitionVersion)
+	}
+	waitFor(t, "the worker logs the added trigger's pipeline", 10*time.Second, func() bool {
+		return completedPipeline(worker.output(), added.ID) == "fire_v2"
+	}, logs...)
+	// fx.a no longer counts towards fx's fire criterion under version 2.
+	if s, ok := streamOf("fx", "new"); !ok || !s.Open || s.DefinitionVersion != 2 || fmt.Sprint(s.FireCounts) != "[0]" {
+		t.Errorf("fx's new stream = %+v (found %v), want open, version 2, counts [0]", s, ok)
+	}
+
+	for _, p := range []*logProcess{consume, worker} {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM, want 0:\n%s", p.cmd.Path, err, p.output())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not stop after SIGTERM:\n%s", p.cmd.Path, p.output())
+		}
 	}
 }
