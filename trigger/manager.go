@@ -290,6 +290,12 @@ func (m *Manager) logDropped(messageID string, dropped []stream.Dropped) {
 // other ingesters for too long (db.ErrConflict) is run again whole; other
 // errors are returned at once.
 func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Result, error) {
+	return m.addChecked(ctx, m.check(events))
+}
+
+// addChecked writes a checked batch in one transaction, running it again
+// as AddEvents says, and counts its outcomes once it committed.
+func (m *Manager) addChecked(ctx context.Context, c *checkedBatch) ([]Result, error) {
 	var results []Result
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -298,7 +304,7 @@ func (m *Manager) AddEvents(ctx context.Context, events []stream.Event) ([]Resul
 		st := newStats()
 		err = m.store.InTx(ctx, func(ctx context.Context, tx db.Ops) error {
 			var err error
-			results, err = m.addEventsTx(ctx, tx, events, st)
+			results, err = m.writeChecked(ctx, tx, c, st)
 			return err
 		})
 		if err == nil {
@@ -410,40 +416,73 @@ func (m *Manager) AddEventsTx(ctx context.Context, tx db.Ops, events []stream.Ev
 
 // addEventsTx is AddEventsTx counting into st.
 func (m *Manager) addEventsTx(ctx context.Context, tx db.Ops, events []stream.Event, st *Stats) ([]Result, error) {
-	now := stream.NormalizeTime(m.clock.Now())
-	results := make([]Result, len(events))
-	var valid []stream.Event
-	var validIdx []int
+	return m.writeChecked(ctx, tx, m.check(events), st)
+}
+
+// checkedBatch is a batch of events as the manager writes it: every event
+// checked against the limits, the valid ones with their timestamps
+// normalised, and the definitions to match them against. A checked batch
+// is only read once built, so a retried transaction writes it again.
+type checkedBatch struct {
+	results  []Result       // one per event: its MessageID and, when rejected, why
+	valid    []stream.Event // the events within the limits
+	validIdx []int          // the index of each valid event in results
+	set      *Set
+	version  int64
+	// matches are those of valid when matched before the transaction
+	// (matchAll); nil: matched while the events are saved.
+	matches []eventMatch
+}
+
+// check checks events against the limits (logging those rejected) and
+// takes the current definitions. It does no I/O.
+func (m *Manager) check(events []stream.Event) *checkedBatch {
+	c := &checkedBatch{results: make([]Result, len(events))}
 	for i, ev := range events {
-		results[i].MessageID = ev.MessageID
+		c.results[i].MessageID = ev.MessageID
 		if err := m.limits.CheckEvent(ev); err != nil {
-			results[i].Outcome = Rejected
-			results[i].Reason = err.Error()
-			results[i].Err = err
+			c.results[i].Outcome = Rejected
+			c.results[i].Reason = err.Error()
+			c.results[i].Err = err
 			m.log.Warn("rejected invalid event", "message_id", shortID(ev.MessageID), "error", err)
 			continue
 		}
 		ev.Timestamp = stream.NormalizeTime(ev.Timestamp)
-		valid = append(valid, ev)
-		validIdx = append(validIdx, i)
+		c.valid = append(c.valid, ev)
+		c.validIdx = append(c.validIdx, i)
 	}
+	m.mu.RLock()
+	c.set, c.version = m.set, m.version
+	m.mu.RUnlock()
+	return c
+}
+
+// writeChecked stores a checked batch and puts its events into streams
+// within tx, counting into st. It reads the clock once.
+func (m *Manager) writeChecked(ctx context.Context, tx db.Ops, c *checkedBatch, st *Stats) ([]Result, error) {
+	now := stream.NormalizeTime(m.clock.Now())
+	results := slices.Clone(c.results)
+	valid, validIdx, set, version := c.valid, c.validIdx, c.set, c.version
 	if len(valid) == 0 {
 		return results, nil
 	}
-	m.mu.RLock()
-	set, version := m.set, m.version
-	m.mu.RUnlock()
-
-	// Matching needs no database: it runs while the events are stored,
-	// and only the stored (not duplicate) events' matches are used.
-	var matches []eventMatch
-	matched := make(chan struct{})
-	go func() {
-		defer close(matched)
-		matches = matchEvents(set, valid)
-	}()
-	ids, err := tx.SaveEvents(ctx, valid)
-	<-matched
+	// Matching needs no database: unless done before, it runs while the
+	// events are stored, and only the stored (not duplicate) events'
+	// matches are used.
+	matches := c.matches
+	var ids []int64
+	var err error
+	if matches != nil {
+		ids, err = tx.SaveEvents(ctx, valid)
+	} else {
+		matched := make(chan struct{})
+		go func() {
+			defer close(matched)
+			matches = matchEvents(set, valid)
+		}()
+		ids, err = tx.SaveEvents(ctx, valid)
+		<-matched
+	}
 	if err != nil {
 		return nil, fmt.Errorf("save events: %w", err)
 	}

@@ -990,3 +990,124 @@ SELECT (SELECT count(*) FROM stream), (SELECT count(*) FROM stream WHERE open),
 		t.Errorf("the batch path differs from the single-stream path (-single +batch):\n%s", diff)
 	}
 }
+
+// ingestChunk is the number of notifications per iteration of
+// BenchmarkIngestNotifications: several batches, so that a pipelined
+// ingest has batches to overlap.
+const ingestChunk = 8 * ingestBatch
+
+// BenchmarkIngestNotifications ingests the workload's raw notifications
+// (distilled by the manager with the sample definitions; sample
+// triggers) in chunks of 4,000, each in batches of 500 notifications, one
+// transaction per batch, and compares on PostgreSQL with COPYing the rows
+// the ingest writes (as BenchmarkIngestBatch does), one transaction per
+// batch too. The sides, alternated iteration by iteration:
+//
+//   - serial: Manager.AddNotifications called once per batch, which
+//     distils the batch and then writes it;
+//   - pipelined: Manager.IngestNotifications over the chunk, which
+//     distils, checks and matches the next batch on all cores while one is
+//     written (a manager of its own over the same store, so that each side
+//     writes the same streams);
+//   - copy: the COPY baseline (PostgreSQL only).
+//
+// ratio_serial = serial rate / COPY rate, ratio_pipelined = pipelined
+// rate / COPY rate (rates of the median call).
+func BenchmarkIngestNotifications(b *testing.B) {
+	d := loadBenchDistiller(b)
+	defs := loadBenchTriggers(b)
+	for _, drv := range benchDrivers() {
+		b.Run("driver="+drv.name, func(b *testing.B) {
+			bd := drv.open(b)
+			clock := &benchClock{}
+			serial := newBenchManager(b, bd, defs, clock, d)
+			piped := newBenchManager(b, drv.open(b), defs, clock, d)
+			src := newWorkloadSource(b, d, 2000, 2)
+			var cp *copier
+			if bd.pool != nil {
+				set, err := trigger.NewSet(defs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cp = &copier{pool: bd.pool, set: set, nextEvent: 1 << 40, nextStream: 1 << 40}
+			}
+			ctx := context.Background()
+			var rates [3]rate // serial, copy, pipelined
+			n := 0
+			for b.Loop() {
+				n++
+				var batches [][]stream.Event
+				var bodies [][][]byte
+				count := 0
+				for count < ingestChunk {
+					evs, bs := src.next(min(ingestBatch, ingestChunk-count))
+					// Copies: the next round reuses the source's arrays.
+					batches, bodies = append(batches, slices.Clone(evs)), append(bodies, slices.Clone(bs))
+					count += len(evs)
+				}
+				// One clock for the chunk: every side writes the same
+				// streams whatever its batches.
+				clock.now = batches[0][0].Timestamp
+				var rows []copyRows
+				if cp != nil {
+					for _, evs := range batches {
+						rows = append(rows, cp.rows(evs))
+					}
+				}
+				for _, side := range sides(n, len(rates)) {
+					t0 := time.Now()
+					switch {
+					case side == 0:
+						for i, bs := range bodies {
+							res, err := serial.AddNotifications(ctx, bs)
+							if err != nil {
+								b.Fatalf("AddNotifications(%d notifications): %v", len(bs), err)
+							}
+							checkAllStored(b, res, batches[i])
+						}
+					case side == 1 && cp != nil:
+						for _, r := range rows {
+							cp.copy(b, r)
+						}
+					case side == 2:
+						all := slices.Concat(bodies...)
+						res, err := piped.IngestNotifications(ctx, all, trigger.IngestOptions{BatchSize: ingestBatch})
+						if err != nil {
+							b.Fatalf("IngestNotifications(%d notifications): %v", len(all), err)
+						}
+						checkAllStored(b, res, slices.Concat(batches...))
+					default:
+						continue
+					}
+					rates[side].add(count, time.Since(t0))
+				}
+			}
+			b.ReportMetric(rates[0].perSecond(), "serial_notifications/s")
+			b.ReportMetric(rates[2].perSecond(), "pipelined_notifications/s")
+			b.ReportMetric(rates[2].perSecond()/rates[0].perSecond(), "pipelined_vs_serial")
+			if cp != nil {
+				b.ReportMetric(rates[1].perSecond(), "copy_events/s")
+				b.ReportMetric(rates[0].perSecond()/rates[1].perSecond(), "ratio_serial")
+				b.ReportMetric(rates[0].meanPerSecond()/rates[1].meanPerSecond(), "mean_ratio_serial")
+				b.ReportMetric(rates[2].perSecond()/rates[1].perSecond(), "ratio_pipelined")
+				b.ReportMetric(rates[2].meanPerSecond()/rates[1].meanPerSecond(), "mean_ratio_pipelined")
+				b.Logf("notification ingest vs COPY (%d iterations, median): serial %.2f, pipelined %.2f", n,
+					rates[0].perSecond()/rates[1].perSecond(), rates[2].perSecond()/rates[1].perSecond())
+			}
+		})
+	}
+}
+
+// checkAllStored fails the benchmark unless every result says its event was
+// stored.
+func checkAllStored(b testing.TB, res []trigger.Result, events []stream.Event) {
+	b.Helper()
+	if len(res) != len(events) {
+		b.Fatalf("%d results for %d events", len(res), len(events))
+	}
+	for i, r := range res {
+		if r.Outcome != trigger.Stored || r.MessageID != events[i].MessageID {
+			b.Fatalf("event %d (%s): %+v", i, events[i].MessageID, r)
+		}
+	}
+}
