@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 
 	"github.com/winchester-go/winchester/stream"
@@ -137,4 +138,47 @@ type StateCounter interface {
 	// exactBelow may be the database's estimate rather than an exact
 	// count; estimated lists the states whose counts are estimates.
 	CountStreamsByState(ctx context.Context, exactBelow int64) (counts map[stream.State]int64, estimated []stream.State, err error)
+}
+
+// EncodedEvents are events made ready to store ahead of a transaction by
+// EncodeEvents: checked against the storage limits and their traits
+// encoded. A caller that stores many batches prepares the next batch's
+// events while a transaction writes the current one. The zero value holds
+// no events.
+type EncodedEvents struct {
+	events []stream.Event
+	traits []string
+}
+
+// EncodeEvents checks events against stream.StorageLimits (the error
+// names the first event beyond them, by index, wrapping
+// stream.ErrInvalidEvent) and encodes their traits (EncodeTraits). It does
+// no I/O; the events are not copied and must not be changed afterwards.
+func EncodeEvents(events []stream.Event) (EncodedEvents, error) {
+	limits := stream.StorageLimits()
+	e := EncodedEvents{events: events, traits: make([]string, len(events))}
+	for i, ev := range events {
+		if err := limits.CheckEvent(ev); err != nil {
+			return EncodedEvents{}, fmt.Errorf("event %d: %w", i, err)
+		}
+		e.traits[i] = string(EncodeTraits(ev.Traits))
+	}
+	return e, nil
+}
+
+// Len returns the number of events.
+func (e EncodedEvents) Len() int { return len(e.events) }
+
+// Event returns the i-th event and its encoded traits.
+func (e EncodedEvents) Event(i int) (ev stream.Event, traits string) {
+	return e.events[i], e.traits[i]
+}
+
+// EncodedEventSaver is the optional capability of the Ops of a store (or
+// of one of its transactions) to store events encoded beforehand:
+// SaveEncodedEvents is SaveEvents of the events of e, without checking and
+// encoding them again. The trigger manager uses it when it prepares
+// batches ahead of their transactions (PostgreSQL implements it).
+type EncodedEventSaver interface {
+	SaveEncodedEvents(ctx context.Context, e EncodedEvents) (ids []int64, err error)
 }

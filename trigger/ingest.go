@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -65,7 +66,7 @@ func (m *Manager) IngestNotifications(ctx context.Context, bodies [][]byte, opts
 func (m *Manager) IngestEvents(ctx context.Context, events []stream.Event, opts IngestOptions) ([]Result, error) {
 	return m.ingest(ctx, len(events), opts, "events", func(lo, hi, workers int) *ingestBatch {
 		c := m.check(events[lo:hi])
-		c.matchAll(workers)
+		c.prepareAhead(workers)
 		return &ingestBatch{results: make([]Result, hi-lo), events: c, index: identity(hi - lo)}
 	})
 }
@@ -156,18 +157,29 @@ func (m *Manager) prepareNotifications(bodies [][]byte, workers int) *ingestBatc
 		}
 	}
 	c := m.check(kept)
-	c.matchAll(workers)
+	c.prepareAhead(workers)
 	return &ingestBatch{results: results, events: c, index: index}
 }
 
-// matchAll matches the valid events against the triggers on up to
-// workers goroutines, before the transaction.
-func (c *checkedBatch) matchAll(workers int) {
+// prepareAhead does before the transaction what writeChecked would do in
+// it without a database: it matches the valid events against the
+// triggers on up to workers goroutines and, meanwhile, encodes them for
+// the store (db.EncodeEvents). An event the store would refuse is left to
+// SaveEvents, which fails the batch with the same error.
+func (c *checkedBatch) prepareAhead(workers int) {
+	encoded := make(chan struct{})
+	go func() {
+		defer close(encoded)
+		if e, err := db.EncodeEvents(c.valid); err == nil {
+			c.encoded = &e
+		}
+	}()
 	matches := make([]eventMatch, len(c.valid))
 	parallel(len(c.valid), workers, func(lo, hi int) {
 		copy(matches[lo:hi], matchEvents(c.set, c.valid[lo:hi]))
 	})
 	c.matches = matches
+	<-encoded
 }
 
 // minParallel is the fewest items per goroutine worth starting one for.

@@ -430,8 +430,12 @@ type checkedBatch struct {
 	set      *Set
 	version  int64
 	// matches are those of valid when matched before the transaction
-	// (matchAll); nil: matched while the events are saved.
+	// (prepareAhead); nil: matched while the events are saved.
 	matches []eventMatch
+	// encoded are the valid events encoded before the transaction
+	// (prepareAhead), for a store that takes them (db.EncodedEventSaver);
+	// nil: SaveEvents encodes them.
+	encoded *db.EncodedEvents
 }
 
 // check checks events against the limits (logging those rejected) and
@@ -469,18 +473,24 @@ func (m *Manager) writeChecked(ctx context.Context, tx db.Ops, c *checkedBatch, 
 	// Matching needs no database: unless done before, it runs while the
 	// events are stored, and only the stored (not duplicate) events'
 	// matches are used.
+	save := func() ([]int64, error) {
+		if es, ok := tx.(db.EncodedEventSaver); ok && c.encoded != nil {
+			return es.SaveEncodedEvents(ctx, *c.encoded)
+		}
+		return tx.SaveEvents(ctx, valid)
+	}
 	matches := c.matches
 	var ids []int64
 	var err error
 	if matches != nil {
-		ids, err = tx.SaveEvents(ctx, valid)
+		ids, err = save()
 	} else {
 		matched := make(chan struct{})
 		go func() {
 			defer close(matched)
 			matches = matchEvents(set, valid)
 		}()
-		ids, err = tx.SaveEvents(ctx, valid)
+		ids, err = save()
 		<-matched
 	}
 	if err != nil {

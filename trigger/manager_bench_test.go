@@ -991,37 +991,46 @@ SELECT (SELECT count(*) FROM stream), (SELECT count(*) FROM stream WHERE open),
 	}
 }
 
-// ingestChunk is the number of notifications per iteration of
-// BenchmarkIngestNotifications: several batches, so that a pipelined
-// ingest has batches to overlap.
+// ingestChunk is the number of items per iteration of
+// BenchmarkIngestVsCopy: several batches, so that a pipelined ingest has
+// batches to overlap.
 const ingestChunk = 8 * ingestBatch
 
-// BenchmarkIngestNotifications ingests the workload's raw notifications
-// (distilled by the manager with the sample definitions; sample
-// triggers) in chunks of 4,000, each in batches of 500 notifications, one
-// transaction per batch, and compares on PostgreSQL with COPYing the rows
-// the ingest writes (as BenchmarkIngestBatch does), one transaction per
-// batch too. The sides, alternated iteration by iteration:
+// BenchmarkIngestVsCopy ingests the workload (sample definitions and
+// triggers) in chunks of 4,000 notifications or their events, in batches
+// of 500, one transaction per batch, and compares on PostgreSQL with
+// COPYing the rows the ingest writes (as BenchmarkIngestBatch does), one
+// transaction per batch too. The sides, alternated iteration by
+// iteration, each ingesting into a store of its own:
 //
-//   - serial: Manager.AddNotifications called once per batch, which
-//     distils the batch and then writes it;
-//   - pipelined: Manager.IngestNotifications over the chunk, which
-//     distils, checks and matches the next batch on all cores while one is
-//     written (a manager of its own over the same store, so that each side
-//     writes the same streams);
-//   - copy: the COPY baseline (PostgreSQL only).
+//   - copy: the COPY baseline (PostgreSQL only);
+//   - notifications_serial: Manager.AddNotifications called once per
+//     batch, which distils the batch and then writes it;
+//   - notifications_pipelined: Manager.IngestNotifications over the
+//     chunk, which distils, checks, matches and encodes the next batch on
+//     all cores while one is written;
+//   - events_serial: Manager.AddEvents called once per batch of distilled
+//     events (the path of BenchmarkIngestBatch);
+//   - events_pipelined: Manager.IngestEvents over the chunk.
 //
-// ratio_serial = serial rate / COPY rate, ratio_pipelined = pipelined
-// rate / COPY rate (rates of the median call).
-func BenchmarkIngestNotifications(b *testing.B) {
+// ratio_X = rate of side X / rate of COPY, both the rates of the median
+// call; mean_ratio_X the same with the totals.
+func BenchmarkIngestVsCopy(b *testing.B) {
 	d := loadBenchDistiller(b)
 	defs := loadBenchTriggers(b)
+	names := []string{"copy", "notifications_serial", "notifications_pipelined", "events_serial", "events_pipelined"}
 	for _, drv := range benchDrivers() {
 		b.Run("driver="+drv.name, func(b *testing.B) {
-			bd := drv.open(b)
 			clock := &benchClock{}
-			serial := newBenchManager(b, bd, defs, clock, d)
-			piped := newBenchManager(b, drv.open(b), defs, clock, d)
+			bd := drv.open(b)
+			mgrs := make([]*trigger.Manager, len(names))
+			for i := 1; i < len(names); i++ {
+				side := bd
+				if i > 1 {
+					side = drv.open(b)
+				}
+				mgrs[i] = newBenchManager(b, side, defs, clock, d)
+			}
 			src := newWorkloadSource(b, d, 2000, 2)
 			var cp *copier
 			if bd.pool != nil {
@@ -1032,7 +1041,8 @@ func BenchmarkIngestNotifications(b *testing.B) {
 				cp = &copier{pool: bd.pool, set: set, nextEvent: 1 << 40, nextStream: 1 << 40}
 			}
 			ctx := context.Background()
-			var rates [3]rate // serial, copy, pipelined
+			opts := trigger.IngestOptions{BatchSize: ingestBatch}
+			rates := make([]rate, len(names))
 			n := 0
 			for b.Loop() {
 				n++
@@ -1045,6 +1055,7 @@ func BenchmarkIngestNotifications(b *testing.B) {
 					batches, bodies = append(batches, slices.Clone(evs)), append(bodies, slices.Clone(bs))
 					count += len(evs)
 				}
+				allEvents, allBodies := slices.Concat(batches...), slices.Concat(bodies...)
 				// One clock for the chunk: every side writes the same
 				// streams whatever its batches.
 				clock.now = batches[0][0].Timestamp
@@ -1054,46 +1065,64 @@ func BenchmarkIngestNotifications(b *testing.B) {
 						rows = append(rows, cp.rows(evs))
 					}
 				}
-				for _, side := range sides(n, len(rates)) {
+				for _, side := range sides(n, len(names)) {
+					if side == 0 && cp == nil {
+						continue
+					}
+					m := mgrs[side]
 					t0 := time.Now()
-					switch {
-					case side == 0:
+					switch names[side] {
+					case "copy":
+						for _, r := range rows {
+							cp.copy(b, r)
+						}
+					case "notifications_serial":
 						for i, bs := range bodies {
-							res, err := serial.AddNotifications(ctx, bs)
+							res, err := m.AddNotifications(ctx, bs)
 							if err != nil {
 								b.Fatalf("AddNotifications(%d notifications): %v", len(bs), err)
 							}
 							checkAllStored(b, res, batches[i])
 						}
-					case side == 1 && cp != nil:
-						for _, r := range rows {
-							cp.copy(b, r)
-						}
-					case side == 2:
-						all := slices.Concat(bodies...)
-						res, err := piped.IngestNotifications(ctx, all, trigger.IngestOptions{BatchSize: ingestBatch})
+					case "notifications_pipelined":
+						res, err := m.IngestNotifications(ctx, allBodies, opts)
 						if err != nil {
-							b.Fatalf("IngestNotifications(%d notifications): %v", len(all), err)
+							b.Fatalf("IngestNotifications(%d notifications): %v", len(allBodies), err)
 						}
-						checkAllStored(b, res, slices.Concat(batches...))
-					default:
-						continue
+						checkAllStored(b, res, allEvents)
+					case "events_serial":
+						for _, evs := range batches {
+							res, err := m.AddEvents(ctx, evs)
+							if err != nil {
+								b.Fatalf("AddEvents(%d events): %v", len(evs), err)
+							}
+							checkAllStored(b, res, evs)
+						}
+					case "events_pipelined":
+						res, err := m.IngestEvents(ctx, allEvents, opts)
+						if err != nil {
+							b.Fatalf("IngestEvents(%d events): %v", len(allEvents), err)
+						}
+						checkAllStored(b, res, allEvents)
 					}
 					rates[side].add(count, time.Since(t0))
 				}
 			}
-			b.ReportMetric(rates[0].perSecond(), "serial_notifications/s")
-			b.ReportMetric(rates[2].perSecond(), "pipelined_notifications/s")
-			b.ReportMetric(rates[2].perSecond()/rates[0].perSecond(), "pipelined_vs_serial")
-			if cp != nil {
-				b.ReportMetric(rates[1].perSecond(), "copy_events/s")
-				b.ReportMetric(rates[0].perSecond()/rates[1].perSecond(), "ratio_serial")
-				b.ReportMetric(rates[0].meanPerSecond()/rates[1].meanPerSecond(), "mean_ratio_serial")
-				b.ReportMetric(rates[2].perSecond()/rates[1].perSecond(), "ratio_pipelined")
-				b.ReportMetric(rates[2].meanPerSecond()/rates[1].meanPerSecond(), "mean_ratio_pipelined")
-				b.Logf("notification ingest vs COPY (%d iterations, median): serial %.2f, pipelined %.2f", n,
-					rates[0].perSecond()/rates[1].perSecond(), rates[2].perSecond()/rates[1].perSecond())
+			for i := 1; i < len(names); i++ {
+				b.ReportMetric(rates[i].perSecond(), names[i]+"/s")
 			}
+			if cp == nil {
+				return
+			}
+			b.ReportMetric(rates[0].perSecond(), "copy_events/s")
+			summary := fmt.Sprintf("ingest vs COPY, %d iterations of %d items (ratio of the medians, of the totals):", n, ingestChunk)
+			for i := 1; i < len(names); i++ {
+				r, mr := rates[i].perSecond()/rates[0].perSecond(), rates[i].meanPerSecond()/rates[0].meanPerSecond()
+				b.ReportMetric(r, "ratio_"+names[i])
+				b.ReportMetric(mr, "mean_ratio_"+names[i])
+				summary += fmt.Sprintf("\n  %-24s %.2f  %.2f", names[i], r, mr)
+			}
+			b.Log(summary)
 		})
 	}
 }

@@ -1,6 +1,9 @@
 package dbtest
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +71,52 @@ func exerciseIngest(t *testing.T, open OpenFunc) {
 		// Ordered by timestamp, then id (c-2b was stored before c-2a).
 		if diff := cmp.Diff([]string{"c-1", "c-2b", "c-2a", "c-3"}, messageIDs(evs)); diff != "" {
 			t.Errorf("StreamEvents order (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("SaveEncodedEvents", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// db.EncodeEvents refuses what SaveEvents refuses.
+		long := newEvent(strings.Repeat("x", stream.StorageLimits().MessageIDBytes+1), "test.enc", at(0), nil)
+		if _, err := db.EncodeEvents([]stream.Event{newEvent("enc-ok", "test.enc", at(0), nil), long}); !errors.Is(err, stream.ErrInvalidEvent) {
+			t.Errorf("EncodeEvents(an event beyond the storage limits) = %v, want stream.ErrInvalidEvent", err)
+		}
+		err := s.InTx(t.Context(), func(ctx context.Context, tx db.Ops) error {
+			es, ok := tx.(db.EncodedEventSaver)
+			if !ok {
+				t.Skipf("the Ops of a transaction (%T) do not implement db.EncodedEventSaver", tx)
+			}
+			save(t, tx, newEvent("enc-0", "test.enc", at(0), nil))
+			dist := dist42()
+			events := []stream.Event{
+				newEvent("enc-1", "test.enc", at(time.Hour), dist),
+				newEvent("enc-0", "test.enc", at(0), nil),
+				newEvent("enc-2", "test.enc", at(2*time.Hour), nil),
+				newEvent("enc-1", "test.enc", at(time.Hour), dist),
+			}
+			e, err := db.EncodeEvents(events)
+			if err != nil {
+				t.Fatalf("EncodeEvents: %v", err)
+			}
+			ids, err := es.SaveEncodedEvents(ctx, e)
+			if err != nil {
+				t.Fatalf("SaveEncodedEvents: %v", err)
+			}
+			if len(ids) != 4 || ids[0] == 0 || ids[1] != 0 || ids[2] == 0 || ids[3] != 0 || ids[2] <= ids[0] {
+				t.Fatalf("SaveEncodedEvents(new, stored before, new, repeated) = %v; want increasing ids for the new ones, 0 for the others", ids)
+			}
+			got, err := tx.EventByMessageID(ctx, "enc-1")
+			if err != nil {
+				t.Fatalf("EventByMessageID: %v", err)
+			}
+			if diff := cmp.Diff(events[0], got.Event, cmpOpts); diff != "" || got.ID != ids[0] {
+				t.Errorf("EventByMessageID(enc-1) = id %d (want %d), diff (-want +got):\n%s", got.ID, ids[0], diff)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -32,30 +32,39 @@ RETURNING id, message_id`
 // transaction. ids[i] is 0 for a message_id stored before or earlier in
 // events.
 func (o *ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, error) {
-	for i, ev := range events {
-		if err := checkEvent(i, ev); err != nil {
-			return nil, fmt.Errorf("postgres: save events: %w", err)
-		}
+	e, err := db.EncodeEvents(events)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: save events: %w", err)
 	}
-	ids := make([]int64, len(events))
-	if len(events) == 0 {
+	return o.SaveEncodedEvents(ctx, e)
+}
+
+// SaveEncodedEvents is SaveEvents of events checked and encoded
+// beforehand (db.EncodedEventSaver).
+func (o *ops) SaveEncodedEvents(ctx context.Context, e db.EncodedEvents) ([]int64, error) {
+	n := e.Len()
+	ids := make([]int64, n)
+	if n == 0 {
 		return ids, nil
 	}
 	err := o.inTx(ctx, func(q querier) error {
-		first := make(map[string]int, len(events)) // message_id → index of its first occurrence
-		for start := 0; start < len(events); start += saveEventsBatch {
-			batch := events[start:min(start+saveEventsBatch, len(events))]
-			var mids, types, traits []string
-			var ts []int64
-			for i, ev := range batch {
+		first := make(map[string]int, n) // message_id → index of its first occurrence
+		for start := 0; start < n; start += saveEventsBatch {
+			end := min(start+saveEventsBatch, n)
+			mids := make([]string, 0, end-start)
+			types := make([]string, 0, end-start)
+			traits := make([]string, 0, end-start)
+			ts := make([]int64, 0, end-start)
+			for i := start; i < end; i++ {
+				ev, tr := e.Event(i)
 				if _, dup := first[ev.MessageID]; dup {
 					continue
 				}
-				first[ev.MessageID] = start + i
+				first[ev.MessageID] = i
 				mids = append(mids, ev.MessageID)
 				types = append(types, ev.Type)
 				ts = append(ts, db.Micros(ev.Timestamp))
-				traits = append(traits, traitsArg(ev.Traits))
+				traits = append(traits, tr)
 			}
 			if len(mids) == 0 {
 				continue
@@ -77,7 +86,7 @@ func (o *ops) SaveEvents(ctx context.Context, events []stream.Event) ([]int64, e
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: save %d events: %w", len(events), err)
+		return nil, fmt.Errorf("postgres: save %d events: %w", n, err)
 	}
 	return ids, nil
 }
@@ -293,3 +302,5 @@ func (o *ops) EventTypes(ctx context.Context) ([]string, error) {
 	}
 	return types, nil
 }
+
+var _ db.EncodedEventSaver = (*ops)(nil)
