@@ -64,7 +64,8 @@ func TestJobs(t *testing.T) {
 		t.Fatalf("POST run = %d %s, want the window completed", a.code, a.raw)
 	}
 	// The same window again would run it twice.
-	if a := do(t, "POST", b.url+run, adminToken, ""); a.code != 409 || !strings.Contains(a.raw, "must start where the last window done ended") {
+	if a := do(t, "POST", b.url+run, adminToken, ""); a.code != 409 || !strings.Contains(a.raw, "must start where the last window done ended") ||
+		!strings.Contains(a.raw, "it is done already, and a window done is never run again") {
 		t.Errorf("POST run of a done window = %d %s, want 409", a.code, a.raw)
 	}
 	a = do(t, "GET", b.url+"/v1/jobs/tick/history?limit=5", readToken, "")

@@ -318,11 +318,10 @@ func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult, m *ma
 		attempt = st.Attempts + 1
 	case m != nil && m.window:
 		switch {
-		case !m.start.Equal(st.LastEnd):
-			return nil, false, fmt.Errorf("%w: %s must start where the last window done ended, %s (earlier windows are done, later ones would leave a gap)",
-				ErrWindow, windowText(m.start, m.end), st.LastEnd.Format(time.RFC3339Nano))
 		case !m.end.After(m.start):
 			return nil, false, fmt.Errorf("%w: %s ends before it starts", ErrWindow, windowText(m.start, m.end))
+		case !m.start.Equal(st.LastEnd):
+			return nil, false, windowRefused(m, st.LastEnd)
 		case m.end.After(now):
 			return nil, false, fmt.Errorf("%w: %s has not ended yet (now is %s)", ErrWindow, windowText(m.start, m.end), now.Format(time.RFC3339))
 		}
@@ -554,11 +553,16 @@ func (r *Runner) RunNow(ctx context.Context, name string) (db.JobRun, error) {
 }
 
 // RunWindow runs job name for the window (start, end] at once, claimed
-// like a scheduled window. The window must start where the job's last
-// window done ended (when the job has no state yet, it starts there) and
-// have ended; the job's next window then starts at end, so windows stay
-// contiguous. Otherwise, or when a failed window waits for its retry, it
-// returns ErrWindow.
+// like a scheduled window and recorded as the job's progress: it is the
+// job's next window, with an end chosen by the caller (end need not be a
+// scheduled time; the schedule goes on from it). The window must start
+// where the job's last window done ended (when the job has no state yet,
+// it starts there) and have ended; the job's next window then starts at
+// end, so windows stay contiguous and each runs once. Any other window is
+// refused with ErrWindow, whose message says why: a window done already
+// (RunWindow never runs a window again), one overlapping windows done, or
+// one leaving a gap; so is any window while a failed one waits for its
+// retry.
 func (r *Runner) RunWindow(ctx context.Context, name string, start, end time.Time) (db.JobRun, error) {
 	return r.runManual(ctx, name, &manual{window: true, start: start.UTC().Truncate(time.Microsecond),
 		end: end.UTC().Truncate(time.Microsecond)})
@@ -589,6 +593,22 @@ func (r *Runner) runManual(ctx context.Context, name string, m *manual) (db.JobR
 		}
 		return c.run, nil
 	}
+}
+
+// windowRefused explains why the window of m, which does not start at
+// lastEnd (where the job's last window done ended), is not run.
+func windowRefused(m *manual, lastEnd time.Time) error {
+	var why string
+	switch last := lastEnd.Format(time.RFC3339Nano); {
+	case !m.end.After(lastEnd):
+		why = "it is done already, and a window done is never run again"
+	case m.start.Before(lastEnd):
+		why = "it overlaps the windows done up to " + last
+	default:
+		why = "it would leave " + windowText(lastEnd, m.start) + " unrun"
+	}
+	return fmt.Errorf("%w: %s must start where the last window done ended, %s: %s",
+		ErrWindow, windowText(m.start, m.end), lastEnd.Format(time.RFC3339Nano), why)
 }
 
 // windowText formats a window for errors.

@@ -572,18 +572,29 @@ func TestRunWindow(t *testing.T) {
 		if err != nil || run.Status != db.JobCompleted || run.Attempt != 2 {
 			t.Fatalf("RunNow of the retry = %+v, %v; want attempt 2 completed", run, err)
 		}
+		// Only the job's next window runs: a window done is not run again,
+		// and no window may overlap one done or leave a gap.
 		for _, tc := range []struct {
 			name       string
 			start, end time.Time
+			want       string // in the error
 		}{
-			{"done already", t0, t0.Add(12 * time.Minute)},
-			{"gap", t0.Add(15 * time.Minute), t0.Add(20 * time.Minute)},
-			{"empty", t0.Add(12 * time.Minute), t0.Add(12 * time.Minute)},
-			{"not ended", t0.Add(12 * time.Minute), t0.Add(2 * time.Hour)},
+			{"done already", t0, t0.Add(12 * time.Minute), "it is done already, and a window done is never run again"},
+			{"part of one done", t0.Add(5 * time.Minute), t0.Add(10 * time.Minute), "it is done already"},
+			{"overlap", t0.Add(5 * time.Minute), t0.Add(20 * time.Minute), "it overlaps the windows done up to 2026-12-01T00:12:00Z"},
+			{"gap", t0.Add(15 * time.Minute), t0.Add(20 * time.Minute),
+				"it would leave (2026-12-01T00:12:00Z, 2026-12-01T00:15:00Z] unrun"},
+			{"empty", t0.Add(12 * time.Minute), t0.Add(12 * time.Minute), "ends before it starts"},
+			{"backwards", t0.Add(10 * time.Minute), t0.Add(5 * time.Minute), "ends before it starts"},
+			{"not ended", t0.Add(12 * time.Minute), t0.Add(2 * time.Hour), "has not ended yet"},
 		} {
-			if _, err := r.RunWindow(t.Context(), "five", tc.start, tc.end); !errors.Is(err, job.ErrWindow) {
-				t.Errorf("RunWindow(%s) = %v, want ErrWindow", tc.name, err)
+			_, err := r.RunWindow(t.Context(), "five", tc.start, tc.end)
+			if !errors.Is(err, job.ErrWindow) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("RunWindow(%s) = %v, want ErrWindow saying %q", tc.name, err, tc.want)
 			}
+		}
+		if ws := rec.windows(); len(ws) != 1 {
+			t.Errorf("ran %v, want only the window 00:00–00:12", ws)
 		}
 		// The schedule goes on from the end of the window run by hand.
 		res := pass(t, r)

@@ -200,13 +200,23 @@ func newJobsRunCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME [--window START END]",
-		Short: "Run a job's next due window now, or the window given",
+		Short: "Run a job's next due window now, or its next window up to an end you choose",
 		Long: `run runs one window of a job at once and prints the run as recorded in
 the history: the job's next due window (a failed window waiting for its
 retry is retried without waiting), or, with --window START END (RFC 3339
-times), the window (START, END], which must start where the job's last
-window done ended and must have ended; the job's next window then starts
-at END.
+times), the window (START, END].
+
+--window runs the job's next window, with an end of your choice, as the
+job's progress: START must be where the job's last window done ended
+(jobs list shows it as LAST WINDOW END; a job no worker has seen yet
+starts at START), END must have passed and need not be a scheduled time:
+the job's next window then starts at END. Windows stay contiguous and
+each runs once, so any other window is refused, saying why: a window
+done already is never run again (completed, given up or skipped), and
+a window overlapping windows done, or leaving a gap after them, is not
+run either. To redo the work of a window done, run the job's work
+yourself (for an exec job, its command with WINCHESTER_WINDOW_START and
+WINCHESTER_WINDOW_END set).
 
 The window is claimed with the same compare-and-set and lease as the
 workers' job runners use, so a window another process runs is never run
@@ -275,7 +285,7 @@ whose job fails is recorded (failed, or gave_up) and run exits non-zero.`,
 		},
 	}
 	f.addTo(cmd)
-	cmd.Flags().StringVar(&window, "window", "", "run the window (START, END] instead of the next due one: --window START END")
+	cmd.Flags().StringVar(&window, "window", "", "run the job's next window up to END, (START, END] with START where its last window done ended: --window START END")
 	return cmd
 }
 

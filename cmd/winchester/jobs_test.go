@@ -152,11 +152,17 @@ jobs:
 		!strings.HasPrefix(r.Worker, "jobs-run@") {
 		t.Fatalf("jobs run --window printed %s (%v), want the window completed", out, err)
 	}
-	// The same window again would run it twice; a later one leaves a gap.
-	for _, w := range [][2]string{{"2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z"}, {"2020-01-01T02:00:00Z", "2020-01-01T03:00:00Z"}} {
-		if _, _, err := runRoot(t, "jobs", "run", "tick", "--window", w[0], w[1], "-c", cfgPath); err == nil ||
-			!strings.Contains(err.Error(), "must start where the last window done ended, 2020-01-01T01:00:00Z") {
-			t.Errorf("jobs run --window %v: %v, want refused", w, err)
+	// Only the job's next window runs: the same window again would run it
+	// twice, one overlapping it would run part of it twice, a later one
+	// leaves a gap.
+	for _, tc := range []struct{ start, end, why string }{
+		{"2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z", "it is done already, and a window done is never run again"},
+		{"2020-01-01T00:30:00Z", "2020-01-01T02:00:00Z", "it overlaps the windows done up to 2020-01-01T01:00:00Z"},
+		{"2020-01-01T02:00:00Z", "2020-01-01T03:00:00Z", "it would leave (2020-01-01T01:00:00Z, 2020-01-01T02:00:00Z] unrun"},
+	} {
+		if _, _, err := runRoot(t, "jobs", "run", "tick", "--window", tc.start, tc.end, "-c", cfgPath); err == nil ||
+			!strings.Contains(err.Error(), "must start where the last window done ended, 2020-01-01T01:00:00Z: "+tc.why) {
+			t.Errorf("jobs run --window %s %s: %v, want refused: %s", tc.start, tc.end, err, tc.why)
 		}
 	}
 	// The next due window: from 01:00 to the last hour (catch-up latest).
