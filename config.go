@@ -191,6 +191,9 @@ type Config struct {
 	// "sqlite://" followed by an absolute file path, "sqlite://:memory:",
 	// or a "postgres://" URL.
 	DatabaseURL string `yaml:"-"`
+	// ReadURL is the normalised database.read_url (set by Validate), a
+	// "postgres://" URL, or empty when reads go to the primary.
+	ReadURL string `yaml:"-"`
 	// Warnings lists accepted but ignored settings, for the command to log.
 	Warnings []string `yaml:"-"`
 
@@ -241,6 +244,14 @@ type Database struct {
 	URL string `yaml:"url"`
 	// EchoSQL logs every SQL statement at debug level.
 	EchoSQL bool `yaml:"echo_sql"`
+	// ReadURL is the URL of a read replica of the PostgreSQL database
+	// (same forms as URL): the HTTP API's queries, the console and the
+	// winchester streams, events and explain commands read from it, so
+	// that looking at a busy system does not load the primary. Writes
+	// never go there: its sessions are read-only. Empty (the default):
+	// everything reads the primary. Not allowed with SQLite; see
+	// docs/REPLICAS.md.
+	ReadURL string `yaml:"read_url"`
 }
 
 // Serve selects the parts of winchester serve. Its flags --no-http,
@@ -465,8 +476,8 @@ func (c *Config) Line(key string) int { return c.lines[key] }
 // count. Optional files are loaded only when their key is set.
 func (c *Config) Has(key string) bool { return c.has(key) }
 
-// Override sets key (a dotted path: "database.url", "log_level" or
-// "log_format") to value on behalf of source (a flag or environment
+// Override sets key (a dotted path: "database.url", "database.read_url",
+// "log_level" or "log_format") to value on behalf of source (a flag or environment
 // variable such as "flag --log-level"), which messages about the value
 // then name instead of the file. A relative SQLite path in an overriding
 // database URL is resolved in the current directory, not the config
@@ -480,12 +491,15 @@ func (c *Config) Override(key, value, source string) error {
 		}
 		c.Database.URL = value
 		c.dbBase = cwd
+	case "database.read_url":
+		// Empty: reads go to the primary, whatever the file says.
+		c.Database.ReadURL = value
 	case "log_level":
 		c.LogLevel = value
 	case "log_format":
 		c.LogFormat = value
 	default:
-		return fmt.Errorf("%s: cannot override %q (only database.url, log_level and log_format)", source, key)
+		return fmt.Errorf("%s: cannot override %q (only database.url, database.read_url, log_level and log_format)", source, key)
 	}
 	if c.origin == nil {
 		c.origin = map[string]string{}

@@ -46,6 +46,21 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.ReadURL = ""
+	if c.Database.ReadURL != "" {
+		u, err := NormalizeDatabaseURL(c.Database.ReadURL, c.Dir)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: database.read_url: %w", c.pos("database.read_url"), err))
+		case IsSQLite(u):
+			bad("database.read_url", "%s: a read replica must be a PostgreSQL database (SQLite has no replicas)", MaskURL(c.Database.ReadURL))
+		case c.DatabaseURL != "" && IsSQLite(c.DatabaseURL):
+			bad("database.read_url", "read replicas need a PostgreSQL database.url, and the database is SQLite (%s); remove read_url, or override it with --read-url ''", MaskURL(c.DatabaseURL))
+		default:
+			c.ReadURL = u
+		}
+	}
+
 	for _, d := range c.ConfigPath {
 		if d == "" {
 			bad("config_path", "empty directory name")

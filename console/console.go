@@ -99,12 +99,19 @@ type Options struct {
 	Jobs []Job
 	// Panels are shown at the end of the triggers page.
 	Panels []Panel
+	// Reads is the store of a read replica (database.read_url): every
+	// page reads from it; the reset button, and the stream page shown
+	// right after a reset, use the store given to New, so that the
+	// operator sees the reset (a replica may not have replayed it yet).
+	// Nil: everything uses the store.
+	Reads Store
 }
 
 // Console serves the pages. It is safe for concurrent use.
 type Console struct {
 	mgr       *trigger.Manager
 	store     Store
+	reads     Store // opts.Reads, or store
 	explainer *explain.Explainer
 	opts      Options
 	log       *slog.Logger
@@ -122,14 +129,17 @@ var staticFS embed.FS
 // New returns the console over the engine's manager (trigger definitions
 // and counters) and store.
 func New(mgr *trigger.Manager, store Store, opts Options) (*Console, error) {
-	c := &Console{mgr: mgr, store: store, opts: opts, log: opts.Logger, clock: opts.Clock}
+	c := &Console{mgr: mgr, store: store, reads: opts.Reads, opts: opts, log: opts.Logger, clock: opts.Clock}
+	if c.reads == nil {
+		c.reads = store
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.clock == nil {
 		c.clock = stream.SystemClock{}
 	}
-	c.explainer = explain.New(store, mgr, explain.Config{Clock: c.clock})
+	c.explainer = explain.New(c.reads, mgr, explain.Config{Clock: c.clock})
 	c.pages = map[string]*template.Template{}
 	for _, name := range []string{"overview", "streams", "stream", "events", "event", "triggers", "login", "problem"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")

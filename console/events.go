@@ -29,7 +29,7 @@ func (c *Console) events(rq *request) {
 		return
 	}
 	ctx := rq.r.Context()
-	found, err := c.store.FindEvents(ctx, p)
+	found, err := c.reads.FindEvents(ctx, p)
 	if err != nil {
 		c.failed(rq, "list events", err)
 		return
@@ -42,7 +42,7 @@ func (c *Console) events(rq *request) {
 	}
 	if f.str("count") != "" {
 		p.Mark, p.Limit = "", 0
-		n, err := c.store.CountEvents(ctx, p)
+		n, err := c.reads.CountEvents(ctx, p)
 		if err != nil {
 			c.failed(rq, "count events", err)
 			return

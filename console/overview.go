@@ -68,7 +68,7 @@ func (c *Console) overview(rq *request) {
 	}
 	now := stream.NormalizeTime(c.clock.Now())
 	for _, a := range []db.Action{db.Fire, db.Expire} {
-		ready, err := c.store.ReadyStreams(ctx, db.ReadyParams{Action: a, Now: now, Limit: BacklogCap})
+		ready, err := c.reads.ReadyStreams(ctx, db.ReadyParams{Action: a, Now: now, Limit: BacklogCap})
 		if err != nil {
 			c.failed(rq, "read the ready backlog", err)
 			return
@@ -79,7 +79,7 @@ func (c *Console) overview(rq *request) {
 		if counts[st] == 0 {
 			continue
 		}
-		found, err := c.store.FindStreams(ctx, db.FindStreamsParams{State: st, Limit: RecentErrors})
+		found, err := c.reads.FindStreams(ctx, db.FindStreamsParams{State: st, Limit: RecentErrors})
 		if err != nil {
 			c.failed(rq, "list streams in error", err)
 			return
@@ -101,12 +101,12 @@ func (c *Console) overview(rq *request) {
 
 // stateCounts counts streams by state, cheaply when the store can.
 func (c *Console) stateCounts(rq *request) (map[stream.State]int64, []stream.State, error) {
-	if sc, ok := c.store.(db.StateCounter); ok {
+	if sc, ok := c.reads.(db.StateCounter); ok {
 		return sc.CountStreamsByState(rq.r.Context(), ExactCountBelow)
 	}
 	counts := map[stream.State]int64{}
 	for _, st := range stream.States() {
-		n, err := c.store.CountStreams(rq.r.Context(), db.FindStreamsParams{State: st})
+		n, err := c.reads.CountStreams(rq.r.Context(), db.FindStreamsParams{State: st})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -152,7 +152,7 @@ func (c *Console) streams(rq *request) {
 		return
 	}
 	ctx := rq.r.Context()
-	found, err := c.store.FindStreams(ctx, p)
+	found, err := c.reads.FindStreams(ctx, p)
 	if err != nil {
 		c.failed(rq, "list streams", err)
 		return
@@ -165,7 +165,7 @@ func (c *Console) streams(rq *request) {
 	}
 	if f.str("count") != "" {
 		p.Mark, p.Limit = "", 0
-		n, err := c.store.CountStreams(ctx, p)
+		n, err := c.reads.CountStreams(ctx, p)
 		if err != nil {
 			c.failed(rq, "count streams", err)
 			return
@@ -216,7 +216,13 @@ func (c *Console) stream(rq *request) {
 		return
 	}
 	ctx := rq.r.Context()
-	s, err := c.store.StreamByID(ctx, id)
+	// Right after a reset the replica may not show it yet: read the
+	// primary then (read-your-writes for the operator who pressed reset).
+	reads := c.reads
+	if rq.r.URL.Query().Get("done") == "reset" {
+		reads = c.store
+	}
+	s, err := reads.StreamByID(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
 		c.problem(rq.w, rq.r, http.StatusNotFound, "No stream %d (completed streams are purged unless purge_completed_streams is false).", id)
 		return
@@ -225,7 +231,7 @@ func (c *Console) stream(rq *request) {
 		c.failed(rq, "read the stream", err)
 		return
 	}
-	events, err := c.store.StreamEvents(ctx, id)
+	events, err := reads.StreamEvents(ctx, id)
 	if err != nil {
 		c.failed(rq, "read the stream's events", err)
 		return

@@ -113,7 +113,7 @@ func describe(cr *trigger.Criteria, fire bool) string {
 // state.
 func (c *Console) jobs(rq *request) ([]job.Status, bool, error) {
 	byName := map[string]db.JobState{}
-	js, ok := c.store.(db.JobStore)
+	js, ok := c.reads.(db.JobStore)
 	if ok {
 		states, err := js.JobStates(rq.r.Context())
 		if err != nil {

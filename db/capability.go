@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/winchester-go/winchester/stream"
 )
@@ -181,4 +182,26 @@ func (e EncodedEvents) Event(i int) (ev stream.Event, traits string) {
 // batches ahead of their transactions (PostgreSQL implements it).
 type EncodedEventSaver interface {
 	SaveEncodedEvents(ctx context.Context, e EncodedEvents) (ids []int64, err error)
+}
+
+// ReplicaReporter is the optional capability of a Store to tell whether
+// its database is a replica and how far behind its primary it is (the
+// read store of database.read_url reports it on /readyz and in metrics).
+type ReplicaReporter interface {
+	// ReplicaStatus asks the server; an unreachable one is an error
+	// (ErrUnavailable).
+	ReplicaStatus(ctx context.Context) (ReplicaStatus, error)
+}
+
+// ReplicaStatus is a database's replication state as ReplicaStatus found
+// it.
+type ReplicaStatus struct {
+	// InRecovery: the server is a standby replaying its primary's WAL
+	// (PostgreSQL's pg_is_in_recovery()); false for a primary.
+	InRecovery bool
+	// Lag is how long ago the newest replayed transaction committed on
+	// the primary, or 0 when the replica has replayed all the WAL it
+	// received (an idle primary does not make a caught-up replica look
+	// late). Always 0 when not in recovery.
+	Lag time.Duration
 }

@@ -27,6 +27,12 @@ type Options struct {
 	// statements of a path; diagnostics). It may be called from several
 	// goroutines at once and must be quick.
 	StatementFunc func(sql string)
+	// ReadOnly opens a store that only reads (a read replica's,
+	// database.read_url): every session runs with
+	// default_transaction_read_only on, so the server refuses a write
+	// through it even if a caller attempts one. It excludes Migrate.
+	// Only PostgreSQL supports it.
+	ReadOnly bool
 }
 
 var (

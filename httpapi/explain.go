@@ -19,7 +19,7 @@ func (s *Server) getStreamExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x, err := s.explainer.Stream(r.Context(), id)
-	if s.streamLookupFailed(w, r, id, err) {
+	if s.streamLookupFailed(w, r, id, err, s.readFailed) {
 		return
 	}
 	writeJSON(w, http.StatusOK, x)
@@ -43,7 +43,7 @@ func (s *Server) postExplain(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, db.ErrNotFound):
 		writeError(w, http.StatusNotFound, "%v", err)
 	case err != nil:
-		s.queryFailed(w, r, err)
+		s.readFailed(w, r, err)
 	default:
 		writeJSON(w, http.StatusOK, x)
 	}

@@ -118,6 +118,19 @@ func (p *params) failed(w http.ResponseWriter) bool {
 	return true
 }
 
+// readFailed answers a failed query of the read store: as queryFailed,
+// but a replica that does not answer is named, since the primary may be
+// fine (reads do not fall back to it).
+func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if s.replica && errors.Is(err, db.ErrUnavailable) {
+		s.log.Warn("http: read replica unavailable", "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "read replica unavailable (database.read_url; reads do not fall back to the primary): %v", err)
+		return
+	}
+	s.queryFailed(w, r, err)
+}
+
 func (s *Server) queryFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Warn("http: query failed", "path", r.URL.Path, "error", err)
 	if errors.Is(err, db.ErrUnavailable) {
@@ -149,9 +162,9 @@ func (s *Server) getStreams(w http.ResponseWriter, r *http.Request) {
 	if p.failed(w) {
 		return
 	}
-	found, err := s.store.FindStreams(r.Context(), fp)
+	found, err := s.reads.FindStreams(r.Context(), fp)
 	if err != nil {
-		s.queryFailed(w, r, err)
+		s.readFailed(w, r, err)
 		return
 	}
 	a := listAnswer[stream.JSON]{Items: make([]stream.JSON, 0, len(found))}
@@ -163,9 +176,9 @@ func (s *Server) getStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	if count {
 		fp.Mark, fp.Limit = "", 0
-		n, err := s.store.CountStreams(r.Context(), fp)
+		n, err := s.reads.CountStreams(r.Context(), fp)
 		if err != nil {
-			s.queryFailed(w, r, err)
+			s.readFailed(w, r, err)
 			return
 		}
 		a.Count = &n
@@ -184,14 +197,16 @@ func (s *Server) streamID(w http.ResponseWriter, r *http.Request) (int64, bool) 
 
 // streamLookupFailed answers the request when looking up stream id
 // failed with err (404 for a missing stream) and reports whether it did.
-func (s *Server) streamLookupFailed(w http.ResponseWriter, r *http.Request, id int64, err error) bool {
+// Other failures are answered by fail (queryFailed, readFailed).
+func (s *Server) streamLookupFailed(w http.ResponseWriter, r *http.Request, id int64, err error,
+	fail func(http.ResponseWriter, *http.Request, error)) bool {
 	switch {
 	case err == nil:
 		return false
 	case errors.Is(err, db.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no stream %d (completed streams are purged unless purge_completed_streams is false)", id)
 	default:
-		s.queryFailed(w, r, err)
+		fail(w, r, err)
 	}
 	return true
 }
@@ -209,15 +224,15 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := s.store.StreamByID(r.Context(), id)
-	if s.streamLookupFailed(w, r, id, err) {
+	st, err := s.reads.StreamByID(r.Context(), id)
+	if s.streamLookupFailed(w, r, id, err, s.readFailed) {
 		return
 	}
 	var events []stream.Event
 	if withEvents {
-		events, err = s.store.StreamEvents(r.Context(), id)
+		events, err = s.reads.StreamEvents(r.Context(), id)
 		if err != nil {
-			s.queryFailed(w, r, err)
+			s.readFailed(w, r, err)
 			return
 		}
 	}
@@ -233,7 +248,7 @@ func (s *Server) resetStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before, err := s.store.StreamByID(r.Context(), id)
-	if s.streamLookupFailed(w, r, id, err) {
+	if s.streamLookupFailed(w, r, id, err, s.queryFailed) {
 		return
 	}
 	if before.State != stream.StateError && before.State != stream.StateExpireError {
@@ -266,9 +281,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	if p.failed(w) {
 		return
 	}
-	found, err := s.store.FindEvents(r.Context(), fp)
+	found, err := s.reads.FindEvents(r.Context(), fp)
 	if err != nil {
-		s.queryFailed(w, r, err)
+		s.readFailed(w, r, err)
 		return
 	}
 	a := listAnswer[eventJSON]{Items: make([]eventJSON, 0, len(found))}
@@ -280,9 +295,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if count {
 		fp.Mark, fp.Limit = "", 0
-		n, err := s.store.CountEvents(r.Context(), fp)
+		n, err := s.reads.CountEvents(r.Context(), fp)
 		if err != nil {
-			s.queryFailed(w, r, err)
+			s.readFailed(w, r, err)
 			return
 		}
 		a.Count = &n
@@ -295,13 +310,13 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("message_id")
-	e, err := s.store.EventByMessageID(r.Context(), id)
+	e, err := s.reads.EventByMessageID(r.Context(), id)
 	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no event with message_id %q", id)
 		return
 	}
 	if err != nil {
-		s.queryFailed(w, r, err)
+		s.readFailed(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, e.Event)

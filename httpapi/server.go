@@ -72,6 +72,13 @@ type Options struct {
 	// Jobs are the scheduled jobs listed, shown and run under /v1/jobs
 	// (nil: those routes answer 404).
 	Jobs Jobs
+	// Reads is the store of a read replica (database.read_url,
+	// winchester.OpenReadStore): the queries of GET /v1/streams,
+	// /v1/streams/{id}, /v1/events, /v1/events/{message_id}, the explain
+	// endpoints and the console's pages go to it, and /readyz reports its
+	// state. Nil: they read the store. A query the replica cannot answer
+	// fails with 503; it is not retried on the primary (docs/REPLICAS.md).
+	Reads Store
 }
 
 // DefaultShutdownGrace is the default of Options.ShutdownGrace.
@@ -79,9 +86,12 @@ const DefaultShutdownGrace = 30 * time.Second
 
 // Server is the HTTP API over one engine. It is safe for concurrent use.
 type Server struct {
-	cfg       Config
-	mgr       *trigger.Manager
-	store     Store
+	cfg   Config
+	mgr   *trigger.Manager
+	store Store
+	// reads is Options.Reads, or store without a replica.
+	reads     Store
+	replica   bool
 	in        *ingest.Ingester
 	met       *metrics.Metrics
 	log       *slog.Logger
@@ -108,8 +118,13 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, mgr: mgr, store: store, in: in, met: opts.Metrics, log: opts.Logger, grace: opts.ShutdownGrace, jobs: opts.Jobs,
-		explainer: explain.New(store, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions,
+	reads := opts.Reads
+	if reads == nil {
+		reads = store
+	}
+	s := &Server{cfg: cfg, mgr: mgr, store: store, reads: reads, replica: opts.Reads != nil, in: in, met: opts.Metrics, log: opts.Logger,
+		grace: opts.ShutdownGrace, jobs: opts.Jobs,
+		explainer: explain.New(reads, mgr, explain.Config{DistillFunc: mgr.Distill}), defs: opts.Definitions,
 		subscriberNames: opts.Subscribers}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -132,6 +147,9 @@ func New(mgr *trigger.Manager, store Store, in *ingest.Ingester, cfg Config, opt
 		}
 		if ss, ok := store.(subscriber.Store); ok && len(s.subscriberNames) > 0 {
 			co.Panels = append(co.Panels, s.subscriberPanel(ss))
+		}
+		if opts.Reads != nil {
+			co.Reads = opts.Reads
 		}
 		var err error
 		if ui, err = console.New(mgr, store, co); err != nil {
@@ -369,7 +387,9 @@ func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz is not ready while draining or while the database does not
-// answer.
+// answer. With a read replica it tells the replica's state in
+// read_replica, without failing when the replica does not answer: ingest
+// and the workers need only the primary.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
@@ -381,7 +401,43 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "database unreachable: %v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if !s.replica {
+		writeJSON(w, http.StatusOK, readyJSON{Status: "ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, readyJSON{Status: "ready", ReadReplica: s.replicaState(ctx)})
+}
+
+// readyJSON is the answer of /readyz.
+type readyJSON struct {
+	Status      string       `json:"status"`
+	ReadReplica *replicaJSON `json:"read_replica,omitempty"`
+}
+
+// replicaJSON is the state of the read replica in /readyz: status "ok"
+// (with in_recovery and lag_seconds when the store reports them) or
+// "unavailable" with the error.
+type replicaJSON struct {
+	Status     string   `json:"status"`
+	InRecovery *bool    `json:"in_recovery,omitempty"`
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
+	Error      string   `json:"error,omitempty"`
+}
+
+func (s *Server) replicaState(ctx context.Context) *replicaJSON {
+	rr, ok := s.reads.(db.ReplicaReporter)
+	if !ok {
+		if _, err := s.reads.StreamByID(ctx, 0); err != nil && !errors.Is(err, db.ErrNotFound) {
+			return &replicaJSON{Status: "unavailable", Error: err.Error()}
+		}
+		return &replicaJSON{Status: "ok"}
+	}
+	st, err := rr.ReplicaStatus(ctx)
+	if err != nil {
+		return &replicaJSON{Status: "unavailable", Error: err.Error()}
+	}
+	lag := st.Lag.Seconds()
+	return &replicaJSON{Status: "ok", InRecovery: &st.InRecovery, LagSeconds: &lag}
 }
 
 // errorBody is the JSON of every error answer.

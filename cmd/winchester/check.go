@@ -65,6 +65,7 @@ file does not exist yet). Without --connect the database is not touched.
 	}
 	cmd.Flags().BoolVar(&o.connect, "connect", false, "also connect to the database and check its schema version")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cli.AddReadURLTo(cmd)
 	return cmd
 }
 
@@ -137,6 +138,12 @@ func runCheck(ctx context.Context, w io.Writer, flags *cli.Flags, getenv func(st
 		r.add("database", "%s", winchester.MaskURL(cfg.DatabaseURL))
 		if o.connect && valid {
 			r.connect(ctx, cfg.DatabaseURL)
+		}
+	}
+	if cfg.ReadURL != "" {
+		r.add("read replica", "%s", winchester.MaskURL(cfg.ReadURL))
+		if o.connect && valid {
+			r.connectReplica(ctx, cfg.ReadURL)
 		}
 	}
 
@@ -329,6 +336,35 @@ func (r *checkReport) connect(ctx context.Context, url string) {
 	default:
 		_ = s.Close()
 		r.add("connection", "ok, schema up to date")
+	}
+}
+
+// connectReplica opens the read replica at url read-only, as serve does,
+// and reports whether it is a standby and how far behind, on a "replica
+// connection" line, or a problem.
+func (r *checkReport) connectReplica(ctx context.Context, url string) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	s, err := db.Open(ctx, url, db.Options{ReadOnly: true})
+	if err != nil {
+		r.fail(fmt.Errorf("database.read_url: %w", err))
+		return
+	}
+	defer s.Close()
+	rr, ok := s.(db.ReplicaReporter)
+	if !ok {
+		r.add("replica connection", "ok, schema up to date")
+		return
+	}
+	st, err := rr.ReplicaStatus(ctx)
+	switch {
+	case err != nil:
+		r.fail(fmt.Errorf("database.read_url: %w", err))
+	case st.InRecovery:
+		r.add("replica connection", "ok, schema up to date, in recovery, lag %s", st.Lag.Round(time.Millisecond))
+	default:
+		r.add("replica connection", "ok, schema up to date")
+		r.warnings = append(r.warnings, "database.read_url: the server is not a replica in recovery (pg_is_in_recovery() is false): reads go to another primary, read-only")
 	}
 }
 

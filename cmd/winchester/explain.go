@@ -59,8 +59,19 @@ func (f *storeFlags) openExplainer(cmd *cobra.Command) (*explain.Explainer, func
 	if err != nil {
 		return nil, nil, err
 	}
-	x := explain.New(eng.Store, eng.Manager, explain.Config{Clock: eng.Clock, DistillFunc: eng.Manager.Distill})
-	return x, func() { _ = eng.Close() }, nil
+	reads, err := winchester.OpenReadStore(cmd.Context(), cfg, log)
+	if err != nil {
+		_ = eng.Close()
+		return nil, nil, err
+	}
+	if reads == nil {
+		x := explain.New(eng.Store, eng.Manager, explain.Config{Clock: eng.Clock, DistillFunc: eng.Manager.Distill})
+		return x, func() { _ = eng.Close() }, nil
+	}
+	// The queries go to the read replica; the engine gives the
+	// definitions.
+	x := explain.New(reads, eng.Manager, explain.Config{Clock: eng.Clock, DistillFunc: eng.Manager.Distill})
+	return x, func() { _ = reads.Close(); _ = eng.Close() }, nil
 }
 
 // textWriter is an explanation that renders itself for people.
@@ -103,6 +114,7 @@ func newExplainStreamCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	return cmd
 }
 
@@ -148,5 +160,6 @@ func newExplainEventCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	return cmd
 }

@@ -75,6 +75,7 @@ finishes in-flight requests and pipelines within shutdown_grace, and exits
 	fs.BoolVar(&o.keepCompleted, "keep-completed", false, "keep completed streams instead of purging them (purge_completed_streams: false)")
 	host, _ := os.Hostname()
 	fs.StringVarP(&o.name, "name", "n", "serve-"+host, "worker name prefix, shown in logs and claims")
+	cli.AddReadURLTo(cmd)
 	return cmd
 }
 
@@ -137,6 +138,20 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 	if err := cli.RegisterEngineCollectors(met, eng); err != nil {
 		return err
 	}
+	var reads db.Store // the read replica's, when the HTTP API runs and database.read_url names one
+	if cfg.Serve.HTTP {
+		if reads, err = winchester.OpenReadStore(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	if reads != nil {
+		defer reads.Close()
+		if rr, ok := reads.(db.ReplicaReporter); ok {
+			if err := met.Registry().Register(metrics.NewReplicaCollector(rr)); err != nil {
+				return fmt.Errorf("register replica metrics: %w", err)
+			}
+		}
+	}
 	in := ingest.New(eng.Manager, ingest.Config{Logger: log.With("component", "ingest"), Metrics: met})
 	grace := cfg.ShutdownGrace.Std()
 
@@ -159,6 +174,9 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			if hopts.Jobs, err = eng.NewJobsAPI(jr); err != nil {
 				return err
 			}
+		}
+		if reads != nil {
+			hopts.Reads = reads
 		}
 		srv, err := httpapi.New(eng.Manager, eng.Store, in, cfg.HTTP, hopts)
 		if err != nil {
@@ -221,6 +239,9 @@ func runServe(ctx context.Context, o *serveOptions, getenv func(string) string, 
 			g.Go(func() error { return c.Run(gctx) })
 		}
 		parts = append(parts, fmt.Sprintf("consumers=%d", len(cfg.Consumers)))
+	}
+	if reads != nil {
+		parts = append(parts, "reads=replica")
 	}
 	log.Info("serving", "database", winchester.MaskURL(cfg.DatabaseURL), "parts", strings.Join(parts, " "),
 		"purge_completed_streams", cfg.PurgeCompletedStreams, "definitions_version", eng.Live.Number())

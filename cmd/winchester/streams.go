@@ -41,15 +41,26 @@ func (f *storeFlags) addWideTo(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.wide, "wide", false, "do not cut long cells of the text table (-o json prints values whole)")
 }
 
-func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) {
+// open opens the database, for the commands that write (streams reset).
+func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) { return f.openStore(cmd, false) }
+
+// openReads opens the store the read-only commands query: the read
+// replica of database.read_url (or --read-url) when there is one, without
+// connecting to the primary; the database otherwise.
+func (f *storeFlags) openReads(cmd *cobra.Command) (db.Store, error) { return f.openStore(cmd, true) }
+
+func (f *storeFlags) openStore(cmd *cobra.Command, reads bool) (db.Store, error) {
 	ctx, stderr := cmd.Context(), cmd.ErrOrStderr()
 	f.flags = cli.FlagsOf(cmd)
 	if f.output != "text" && f.output != "json" {
 		return nil, fmt.Errorf("--output %q: want text or json", f.output)
 	}
-	cfg, _, err := f.flags.Setup(os.Getenv, stderr)
+	cfg, log, err := f.flags.Setup(os.Getenv, stderr)
 	if err != nil {
 		return nil, err
+	}
+	if reads && cfg.ReadURL != "" {
+		return winchester.OpenReadStore(ctx, cfg, log)
 	}
 	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
 	if err != nil {
@@ -349,7 +360,7 @@ func newStreamsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := sf.open(cmd)
+			store, err := sf.openReads(cmd)
 			if err != nil {
 				return err
 			}
@@ -396,6 +407,7 @@ func newStreamsListCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	sf.addWideTo(cmd)
 	f.addTo(cmd)
 	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching streams")
@@ -432,7 +444,7 @@ func newStreamsShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := sf.open(cmd)
+			store, err := sf.openReads(cmd)
 			if err != nil {
 				return err
 			}
@@ -475,6 +487,7 @@ func newStreamsShowCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	return cmd
 }
 
@@ -658,7 +671,7 @@ func newEventsListCmd() *cobra.Command {
 			if p.To, err = parseTimeFlag("to", to); err != nil {
 				return err
 			}
-			store, err := sf.open(cmd)
+			store, err := sf.openReads(cmd)
 			if err != nil {
 				return err
 			}
@@ -703,6 +716,7 @@ func newEventsListCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	sf.addWideTo(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&typ, "type", "", "only events of this exact type")
@@ -722,7 +736,7 @@ func newEventsShowCmd() *cobra.Command {
 		Short: "Print stored events in the event JSON encoding",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := sf.open(cmd)
+			store, err := sf.openReads(cmd)
 			if err != nil {
 				return err
 			}
@@ -742,5 +756,6 @@ func newEventsShowCmd() *cobra.Command {
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	return cmd
 }

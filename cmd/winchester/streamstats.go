@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/stream"
 )
@@ -149,7 +150,7 @@ It reads every stream row: on a very large database it takes a while.`,
   winchester streams stats --trigger test_trigger -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := sf.open(cmd)
+			store, err := sf.openReads(cmd)
 			if err != nil {
 				return err
 			}
@@ -180,6 +181,7 @@ It reads every stream row: on a very large database it takes a while.`,
 		},
 	}
 	sf.addTo(cmd)
+	cli.AddReadURLTo(cmd)
 	cmd.Flags().StringVar(&trig, "trigger", "", "only the streams of this trigger")
 	return cmd
 }

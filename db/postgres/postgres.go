@@ -32,6 +32,11 @@ func (Driver) Open(ctx context.Context, rawURL string, opts db.Options) (db.Stor
 	return Open(ctx, rawURL, opts)
 }
 
+// ReadApplicationName is the application_name of the sessions of a
+// read-only store (db.Options.ReadOnly) whose URL sets none: it tells
+// them apart in pg_stat_activity.
+const ReadApplicationName = "winchester-read"
+
 // Store is a PostgreSQL store. It is safe for concurrent use.
 type Store struct {
 	ops
@@ -46,6 +51,18 @@ func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
 	cfg, err := parseConfig(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReadOnly {
+		if opts.Migrate {
+			return nil, errors.New("postgres: a read-only store cannot migrate the schema")
+		}
+		// The server refuses every write in these sessions, whatever
+		// the code above does (SET default_transaction_read_only = off
+		// aside, which nothing here sends).
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+		if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+			cfg.ConnConfig.RuntimeParams["application_name"] = ReadApplicationName
+		}
 	}
 	if opts.Migrate {
 		if err := (Driver{}).Migrate(ctx, rawURL, db.Head); err != nil {
@@ -291,5 +308,6 @@ var (
 	_ db.MigrationDriver = Driver{}
 	_ db.Store           = (*Store)(nil)
 	_ db.FixtureLoader   = (*Store)(nil)
+	_ db.ReplicaReporter = (*Store)(nil)
 	_ db.Ops             = (*ops)(nil)
 )

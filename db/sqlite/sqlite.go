@@ -128,6 +128,9 @@ var preparedSQL = []string{
 // opts.Migrate is set, the schema must be at this binary's version:
 // otherwise Open fails with db.ErrSchemaOutOfDate.
 func Open(ctx context.Context, rawURL string, opts db.Options) (*Store, error) {
+	if opts.ReadOnly {
+		return nil, errors.New("sqlite: a SQLite database has no read replicas: read-only stores (database.read_url) need PostgreSQL")
+	}
 	loc, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err

@@ -18,12 +18,21 @@ import (
 // database.url.
 const EnvDatabaseURL = "WINCHESTER_DATABASE_URL"
 
+// EnvReadURL names the environment variable that overrides
+// database.read_url (the read replica).
+const EnvReadURL = "WINCHESTER_READ_URL"
+
 // Flags are the flags every command that reads winchester.yaml shares.
 type Flags struct {
 	ConfigFile  string // -c/--config
 	DatabaseURL string // --database-url
 	LogLevel    string // --log-level
 	LogFormat   string // --log-format
+	// ReadURL is --read-url, on the commands that read from a replica
+	// (AddReadURLTo); ReadURLSet tells that it was given, an empty value
+	// included (reads go to the primary).
+	ReadURL    string
+	ReadURLSet bool
 }
 
 // Names of the shared flags. --database is the old spelling of
@@ -34,7 +43,15 @@ const (
 	FlagDatabase    = "database"
 	FlagLogLevel    = "log-level"
 	FlagLogFormat   = "log-format"
+	FlagReadURL     = "read-url"
 )
+
+// AddReadURLTo registers --read-url on cmd, a command that reads from the
+// read replica when database.read_url (or --read-url) names one.
+func AddReadURLTo(cmd *cobra.Command) {
+	cmd.Flags().String(FlagReadURL, "", "URL of a read replica of the PostgreSQL database to read from; overrides "+EnvReadURL+
+		" and database.read_url (--read-url '' reads from the primary)")
+}
 
 // AddTo registers the flags on cmd alone.
 func (f *Flags) AddTo(cmd *cobra.Command) { f.addTo(cmd.Flags()) }
@@ -70,6 +87,9 @@ func FlagsOf(cmd *cobra.Command) Flags {
 	get(FlagDatabaseURL, &f.DatabaseURL)
 	get(FlagLogLevel, &f.LogLevel)
 	get(FlagLogFormat, &f.LogFormat)
+	if fl := fs.Lookup(FlagReadURL); fl != nil && fl.Changed {
+		f.ReadURL, f.ReadURLSet = fl.Value.String(), true
+	}
 	return f
 }
 
@@ -101,6 +121,18 @@ func (f *Flags) Read(getenv func(string) string) (*winchester.Config, error) {
 			if err := c.Override("database.url", v, "environment variable "+EnvDatabaseURL); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if getenv != nil {
+		if v := getenv(EnvReadURL); v != "" {
+			if err := c.Override("database.read_url", v, "environment variable "+EnvReadURL); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.ReadURLSet {
+		if err := c.Override("database.read_url", f.ReadURL, "flag --"+FlagReadURL); err != nil {
+			return nil, err
 		}
 	}
 	overrides := []struct{ key, value, flag string }{
