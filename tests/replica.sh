@@ -79,7 +79,7 @@ running() {
 # caught_up SECONDS: the replica is in recovery, replaying, and has replayed
 # the WAL the primary had written when called, within SECONDS.
 caught_up() {
-	lsn=$(primary 'SELECT pg_current_wal_lsn()') || die "cannot reach the primary at $phost:$pport"
+	lsn=$(primary 'SELECT pg_current_wal_insert_lsn()') || die "cannot reach the primary at $phost:$pport"
 	i=0
 	while [ "$i" -lt "$1" ]; do
 		# A test that paused replay and died leaves it paused.

@@ -307,3 +307,17 @@ func TestStoreInsideItsOwnTx(t *testing.T) {
 		t.Errorf("Store with the function's context after the transaction: %v", err)
 	}
 }
+
+// SQLite has no replicas: a read-only store (database.read_url) is
+// refused, and nothing is created.
+func TestOpenReadOnlyRefused(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "w.db")
+	_, err := Open(t.Context(), "sqlite://"+path, db.Options{ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "need PostgreSQL") {
+		t.Errorf("Open with ReadOnly: %v, want a refusal naming PostgreSQL", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused open created %s (%v)", path, err)
+	}
+}
