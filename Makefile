@@ -22,7 +22,7 @@ TESTFLAGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-race pg-up pg-down test-pg bench fuzz lint lint-full fmt tidy verify-migrations ci
+.PHONY: help build test test-race pg-up pg-down replica-up replica-down test-pg bench fuzz lint lint-full fmt tidy verify-migrations ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,12 @@ pg-up: ## start a throw-away PostgreSQL (tests/pg.sh) and print its TEST_DATABAS
 
 pg-down: ## stop the throw-away PostgreSQL
 	tests/pg.sh stop
+
+replica-up: ## start a streaming replica of the test PostgreSQL on port 5433 (tests/replica.sh) and print its TEST_REPLICA_URL
+	@tests/replica.sh start
+
+replica-down: ## stop the test replica and delete it
+	tests/replica.sh stop
 
 test-pg: ## run every test against the throw-away PostgreSQL of pg-up
 	TEST_DATABASE_URL="$$(tests/pg.sh url)" CI=true $(GO) test -race -count=1 ./...
