@@ -20,6 +20,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
 	"github.com/winchester-go/winchester/db/postgres"
+	"github.com/winchester-go/winchester/metrics/metricstest"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -217,6 +218,8 @@ func testReplicaReads(t *testing.T, bin string) {
 	if up, ok := gauge(t, p.url, "winchester_replica_up"); !ok || up != 1 {
 		t.Errorf("winchester_replica_up = %v (present %v), want 1", up, ok)
 	}
+	_, metrics := httpDo(t, "GET", p.url+"/metrics", nil)
+	metricstest.Check(t, metrics)
 	// The API's read sessions are on the replica.
 	sessions := queryInt(t, replica, `SELECT count(*) FROM pg_stat_activity WHERE application_name = '`+postgres.ReadApplicationName+`'`)
 	if sessions == 0 {
