@@ -252,7 +252,7 @@ func TestLoadErrors(t *testing.T) {
 			name: "unknown keys, all reported with lines",
 			file: "w.yaml",
 			text: "log_level: info\nfoo: 1\ndatabase:\n  url: sqlite://\n  pool: 3\nbar: 2\n",
-			want: []string{`w.yaml:2: foo: unknown key (known keys: config_path, database,`, `w.yaml:5: database.pool: unknown key (known keys: url, echo_sql)`, `w.yaml:6: bar: unknown key`},
+			want: []string{`w.yaml:2: foo: unknown key (known keys: config_path, database,`, `w.yaml:5: database.pool: unknown key (known keys: url, echo_sql, read_url)`, `w.yaml:6: bar: unknown key`},
 		},
 		{
 			name: "wrong types",
