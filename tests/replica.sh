@@ -21,11 +21,16 @@
 #   REPLICA_PRIMARY_PORT  port of the primary (default 5432)
 #   REPLICA_PORT          TCP port of the replica on 127.0.0.1 (default 5433)
 #   REPLICA_DIR           directory of its data, log and socket
-#                         (default: ${TMPDIR:-/tmp}/winchester-replica-$REPLICA_PORT)
+#                         (default: /tmp/winchester-replica-$REPLICA_PORT, which the
+#                         user postgres can reach whatever TMPDIR is)
 #
-# No replication slot is used, so a stopped replica never makes the primary
-# keep WAL. A replica that fell too far behind to catch up is made again
-# (a base backup of the small test cluster takes seconds). The copy runs
+# The replica streams through a physical replication slot made with the
+# base backup (winchester_test_replica_$REPLICA_PORT), so that it can
+# catch up however busy the primary is. So that a replica that is gone
+# (killed, never stopped) cannot make the primary keep WAL without end,
+# start sets the primary's max_slot_wal_keep_size to 4GB when it is
+# unlimited (ALTER SYSTEM): past that the slot is given up, and the next
+# start makes the replica again. stop drops the slot. The copy runs
 # without durability (fsync=off): tests only.
 #
 # PostgreSQL refuses to run as root: as root, the replica runs as the
@@ -35,8 +40,9 @@ set -eu
 phost=${REPLICA_PRIMARY_HOST:-127.0.0.1}
 pport=${REPLICA_PRIMARY_PORT:-5432}
 port=${REPLICA_PORT:-5433}
-dir=${REPLICA_DIR:-${TMPDIR:-/tmp}/winchester-replica-$port}
+dir=${REPLICA_DIR:-/tmp/winchester-replica-$port}
 data=$dir/data
+slot=winchester_test_replica_$port
 
 die() { echo "replica.sh: $*" >&2; exit 1; }
 note() { echo "replica.sh: $*" >&2; }
@@ -105,8 +111,31 @@ halt() {
 	fi
 }
 
+# drop_slot drops the replica's slot on the primary, if any (waiting for
+# the walsender of a replica just stopped to let go of it).
+drop_slot() {
+	i=0
+	while [ "$(primary "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" != 0 ]; do
+		primary "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot' AND NOT active" >/dev/null 2>&1 || true
+		i=$((i + 1))
+		[ "$i" -lt 30 ] || die "cannot drop the replication slot $slot on the primary: is another replica using it?"
+		sleep 1
+	done
+}
+
+# slot_ok: the replica's slot exists and still holds the WAL it needs.
+slot_ok() {
+	[ "$(primary "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND wal_status IS DISTINCT FROM 'lost'")" = 1 ]
+}
+
 # create makes the data directory from a base backup of the primary.
 create() {
+	drop_slot
+	if [ "$(primary 'SHOW max_slot_wal_keep_size')" = -1 ]; then
+		note "bounding the WAL a replication slot keeps on the primary: max_slot_wal_keep_size = 4GB"
+		primary "ALTER SYSTEM SET max_slot_wal_keep_size = '4GB'" >/dev/null || die "cannot set max_slot_wal_keep_size on the primary"
+		primary 'SELECT pg_reload_conf()' >/dev/null
+	fi
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	chmod 700 "$dir"
@@ -114,7 +143,7 @@ create() {
 		chown postgres "$dir"
 	fi
 	note "base backup of $phost:$pport into $data"
-	as_owner "$(find_bin pg_basebackup)" -h "$phost" -p "$pport" -U postgres -D "$data" -R -X stream \
+	as_owner "$(find_bin pg_basebackup)" -h "$phost" -p "$pport" -U postgres -D "$data" -R -X stream -C -S "$slot" \
 		-c fast --no-sync >"$dir/basebackup.log" 2>&1 ||
 		die "pg_basebackup failed, see $dir/basebackup.log (does pg_hba.conf allow \"host replication all 127.0.0.1/32 trust\"?)"
 	# A hot standby needs these at least as high as on the primary.
@@ -141,27 +170,27 @@ EOF
 }
 
 start() {
-	if running && caught_up 30; then
+	if running && slot_ok && caught_up 30; then
 		url | sed "s/.*/export TEST_REPLICA_URL='&'/"
 		return
 	fi
 	if [ -f "$data/standby.signal" ]; then
-		running || launch
-		if caught_up 30; then
+		if slot_ok && (running || launch) && caught_up 60; then
 			url | sed "s/.*/export TEST_REPLICA_URL='&'/"
 			return
 		fi
-		note "the replica in $data does not catch up with the primary: making it again"
+		note "the replica in $data does not start or catch up with the primary: making it again"
 		halt
 	fi
 	create
 	launch
-	caught_up 120 || die "the new replica did not catch up within 120s, see $dir/server.log"
+	caught_up 300 || die "the new replica did not catch up within 300s, see $dir/server.log"
 	url | sed "s/.*/export TEST_REPLICA_URL='&'/"
 }
 
 stop() {
 	halt
+	drop_slot
 	rm -rf "$dir"
 }
 
