@@ -477,6 +477,10 @@ func testReplicaCommands(t *testing.T, bin string) {
 	if res.code == 0 {
 		t.Errorf("events show --read-url REPLICA after (not replayed yet): exit 0, want not found:\n%s", res.stdout)
 	}
+	if res := runBin(t, bin, nil, "explain", "event", "-c", cfg, "--database-url", primary, "--read-url", replica, "after"); res.code == 0 {
+		t.Errorf("explain event --read-url REPLICA after (not replayed yet): exit 0, want not found:\n%s", res.stdout)
+	}
+	mustRunBin(t, bin, nil, "explain", "event", "-c", cfg, "--database-url", primary, "--read-url", "", "after")
 	// database.read_url in the file does the same as the flag.
 	withKey := copyEtc(t, "#database:", "database:\n    read_url: "+replica+"\n#database:")
 	mustRunBin(t, bin, nil, "streams", "list", "-c", withKey, "--database-url", primary)
