@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 )
 
-const jobColumns = `name, serial_no, last_end, window_start, window_end, attempts,
-  claimed_by, lease_until, retry_at, last_error, updated_at`
-
+// scanJob reads a row of db.JobTable (its Columns).
 func scanJob(row pgx.Row) (db.JobState, error) {
 	var (
 		j                          db.JobState
@@ -32,36 +29,14 @@ func scanJob(row pgx.Row) (db.JobState, error) {
 	return j, nil
 }
 
-const selectJob = `SELECT ` + jobColumns + ` FROM job WHERE name = $1`
-
 // JobState implements db.JobStore.
 func (o *ops) JobState(ctx context.Context, name string) (db.JobState, error) {
-	j, err := scanJob(o.q.QueryRow(ctx, selectJob, name))
-	if err != nil {
-		return j, fmt.Errorf("postgres: job %q: %w", name, err)
-	}
-	return j, nil
+	return readLeased(ctx, o, jobRows, scanJob, name)
 }
 
 // JobStates implements db.JobStore.
 func (o *ops) JobStates(ctx context.Context) ([]db.JobState, error) {
-	rows, err := o.q.Query(ctx, `SELECT `+jobColumns+` FROM job ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: jobs: %w", interpretError(err))
-	}
-	defer rows.Close()
-	var out []db.JobState
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: jobs: %w", interpretError(err))
-	}
-	return out, nil
+	return listLeased(ctx, o, jobRows, scanJob)
 }
 
 const insertJob = `INSERT INTO job (name, last_end, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
@@ -74,12 +49,6 @@ func (o *ops) CreateJob(ctx context.Context, name string, start, now time.Time) 
 	}
 	return tag.RowsAffected() == 1, nil
 }
-
-const updateJob = `
-UPDATE job SET serial_no = serial_no + 1, last_end = $3, window_start = $4, window_end = $5,
-  attempts = $6, claimed_by = $7, lease_until = $8, retry_at = $9, last_error = $10, updated_at = $11
- WHERE name = $1 AND serial_no = $2
-RETURNING ` + jobColumns
 
 const insertJobRun = `
 INSERT INTO job_run (job, window_start, window_end, status, attempt, worker, started_at, finished_at, error)
@@ -94,21 +63,9 @@ DELETE FROM job_run WHERE job = $1
 
 // UpdateJob implements db.JobStore.
 func (o *ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, error) {
-	var j db.JobState
-	err := o.inTx(ctx, func(q querier) error {
-		var err error
-		j, err = scanJob(q.QueryRow(ctx, updateJob, p.Name, p.SerialNo, db.Micros(p.LastEnd),
-			optMicros(p.WindowStart), optMicros(p.WindowEnd), p.Attempts, p.ClaimedBy,
-			optMicros(p.LeaseUntil), optMicros(p.RetryAt), p.LastError, db.Micros(p.Now)))
-		if errors.Is(err, db.ErrNotFound) {
-			if _, serr := scanJob(q.QueryRow(ctx, selectJob, p.Name)); serr == nil {
-				return db.ErrConflict
-			}
-			return db.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
+	set := []any{db.Micros(p.LastEnd), optMicros(p.WindowStart), optMicros(p.WindowEnd), p.Attempts, p.ClaimedBy,
+		optMicros(p.LeaseUntil), optMicros(p.RetryAt), p.LastError, db.Micros(p.Now)}
+	return updateLeased(ctx, o, jobRows, scanJob, p.Name, p.SerialNo, set, func(q querier) error {
 		for _, r := range p.Runs {
 			if _, err := q.Exec(ctx, insertJobRun, r.Job, db.Micros(r.WindowStart), db.Micros(r.WindowEnd),
 				r.Status.String(), r.Attempt, r.Worker, optMicros(r.StartedAt), db.Micros(r.FinishedAt), r.Error); err != nil {
@@ -122,23 +79,11 @@ func (o *ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState,
 		}
 		return nil
 	})
-	if err != nil {
-		return db.JobState{}, fmt.Errorf("postgres: update job %q: %w", p.Name, err)
-	}
-	return j, nil
 }
 
 // RenewJobLease implements db.JobStore.
 func (o *ops) RenewJobLease(ctx context.Context, name string, serialNo int64, worker string, until time.Time) error {
-	tag, err := o.q.Exec(ctx, `UPDATE job SET lease_until = $4 WHERE name = $1 AND serial_no = $2 AND claimed_by = $3 AND claimed_by <> ''`,
-		name, serialNo, worker, db.Micros(until))
-	if err == nil && tag.RowsAffected() != 1 {
-		err = db.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: renew lease of job %q: %w", name, interpretError(err))
-	}
-	return nil
+	return o.renewLease(ctx, jobRows, name, serialNo, worker, until)
 }
 
 // JobRuns implements db.JobStore.

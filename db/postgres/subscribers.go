@@ -11,9 +11,7 @@ import (
 	"github.com/winchester-go/winchester/db"
 )
 
-const subscriberColumns = `s.name, s.serial_no, s.position_xact, s.position_id, s.claimed_by, s.lease_until,
-  s.delivered, s.failures, s.last_error, s.updated_at`
-
+// scanSubscriber reads a row of db.SubscriberTable (its Columns).
 func scanSubscriber(row pgx.Row) (db.SubscriberState, error) {
 	var (
 		s       db.SubscriberState
@@ -29,36 +27,14 @@ func scanSubscriber(row pgx.Row) (db.SubscriberState, error) {
 	return s, nil
 }
 
-const selectSubscriber = `SELECT ` + subscriberColumns + ` FROM subscriber s WHERE s.name = $1`
-
 // SubscriberState implements db.SubscriberStore.
 func (o *ops) SubscriberState(ctx context.Context, name string) (db.SubscriberState, error) {
-	s, err := scanSubscriber(o.q.QueryRow(ctx, selectSubscriber, name))
-	if err != nil {
-		return s, fmt.Errorf("postgres: subscriber %q: %w", name, err)
-	}
-	return s, nil
+	return readLeased(ctx, o, subscriberRows, scanSubscriber, name)
 }
 
 // SubscriberStates implements db.SubscriberStore.
 func (o *ops) SubscriberStates(ctx context.Context) ([]db.SubscriberState, error) {
-	rows, err := o.q.Query(ctx, `SELECT `+subscriberColumns+` FROM subscriber s ORDER BY s.name`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: subscribers: %w", interpretError(err))
-	}
-	defer rows.Close()
-	var out []db.SubscriberState
-	for rows.Next() {
-		s, err := scanSubscriber(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: subscribers: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: subscribers: %w", interpretError(err))
-	}
-	return out, nil
+	return listLeased(ctx, o, subscriberRows, scanSubscriber)
 }
 
 // safeXmin is the oldest transaction still running when the statement's
@@ -119,32 +95,15 @@ func (o *ops) DeleteSubscriber(ctx context.Context, name string) error {
 	return nil
 }
 
-const updateSubscriber = `
-UPDATE subscriber s SET serial_no = serial_no + 1, position_xact = $3, position_id = $4, claimed_by = $5,
-  lease_until = $6, delivered = $7, failures = $8, last_error = $9, updated_at = $10
- WHERE s.name = $1 AND s.serial_no = $2
-RETURNING ` + subscriberColumns
-
 const insertDeadLetter = `
 INSERT INTO subscriber_dead_letter (subscriber, event_id, message_id, event_type, attempts, error, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
 
 // UpdateSubscriber implements db.SubscriberStore.
 func (o *ops) UpdateSubscriber(ctx context.Context, p db.UpdateSubscriberParams) (db.SubscriberState, error) {
-	var s db.SubscriberState
-	err := o.inTx(ctx, func(q querier) error {
-		var err error
-		s, err = scanSubscriber(q.QueryRow(ctx, updateSubscriber, p.Name, p.SerialNo, p.Position.Xact, p.Position.EventID,
-			p.ClaimedBy, optMicros(p.LeaseUntil), p.Delivered, p.Failures, p.LastError, db.Micros(p.Now)))
-		if errors.Is(err, db.ErrNotFound) {
-			if _, serr := scanSubscriber(q.QueryRow(ctx, selectSubscriber, p.Name)); serr == nil {
-				return db.ErrConflict
-			}
-			return db.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
+	set := []any{p.Position.Xact, p.Position.EventID, p.ClaimedBy, optMicros(p.LeaseUntil), p.Delivered, p.Failures,
+		p.LastError, db.Micros(p.Now)}
+	return updateLeased(ctx, o, subscriberRows, scanSubscriber, p.Name, p.SerialNo, set, func(q querier) error {
 		for _, d := range p.DeadLetters {
 			if _, err := q.Exec(ctx, insertDeadLetter, p.Name, d.EventID, d.MessageID, d.EventType, d.Attempts, d.Error,
 				db.Micros(p.Now)); err != nil {
@@ -153,23 +112,11 @@ func (o *ops) UpdateSubscriber(ctx context.Context, p db.UpdateSubscriberParams)
 		}
 		return nil
 	})
-	if err != nil {
-		return db.SubscriberState{}, fmt.Errorf("postgres: update subscriber %q: %w", p.Name, err)
-	}
-	return s, nil
 }
 
 // RenewSubscriberLease implements db.SubscriberStore.
 func (o *ops) RenewSubscriberLease(ctx context.Context, name string, serialNo int64, worker string, until time.Time) error {
-	tag, err := o.q.Exec(ctx, `UPDATE subscriber SET lease_until = $4 WHERE name = $1 AND serial_no = $2 AND claimed_by = $3 AND claimed_by <> ''`,
-		name, serialNo, worker, db.Micros(until))
-	if err == nil && tag.RowsAffected() != 1 {
-		err = db.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: renew lease of subscriber %q: %w", name, interpretError(err))
-	}
-	return nil
+	return o.renewLease(ctx, subscriberRows, name, serialNo, worker, until)
 }
 
 // SubscriberEvents implements db.SubscriberStore.

@@ -3,16 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/winchester-go/winchester/db"
 )
 
-const jobColumns = `name, serial_no, last_end, window_start, window_end, attempts,
-  claimed_by, lease_until, retry_at, last_error, updated_at`
-
+// scanJob reads a row of db.JobTable (its Columns).
 func scanJob(sc scanner) (db.JobState, error) {
 	var (
 		j                          db.JobState
@@ -30,24 +27,14 @@ func scanJob(sc scanner) (db.JobState, error) {
 	return j, nil
 }
 
-const selectJobSQL = `SELECT ` + jobColumns + ` FROM job WHERE name = ?`
-
 // JobState implements db.JobStore.
 func (o ops) JobState(ctx context.Context, name string) (db.JobState, error) {
-	j, err := scanJob(o.queryRow(ctx, selectJobSQL, name))
-	if err != nil {
-		return j, fmt.Errorf("sqlite: job %q: %w", name, o.s.translate(err))
-	}
-	return j, nil
+	return readLeased(ctx, o, jobRows, scanJob, name)
 }
 
 // JobStates implements db.JobStore.
 func (o ops) JobStates(ctx context.Context) ([]db.JobState, error) {
-	out, err := collect(scanJob)(o.query(ctx, `SELECT `+jobColumns+` FROM job ORDER BY name`))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: jobs: %w", o.s.translate(err))
-	}
-	return out, nil
+	return listLeased(ctx, o, jobRows, scanJob)
 }
 
 // CreateJob implements db.JobStore.
@@ -64,12 +51,6 @@ func (o ops) CreateJob(ctx context.Context, name string, start, now time.Time) (
 	return n == 1, nil
 }
 
-const updateJobSQL = `
-UPDATE job SET serial_no = serial_no + 1, last_end = ?, window_start = ?, window_end = ?,
-  attempts = ?, claimed_by = ?, lease_until = ?, retry_at = ?, last_error = ?, updated_at = ?
- WHERE name = ? AND serial_no = ?
-RETURNING ` + jobColumns
-
 const insertJobRunSQL = `
 INSERT INTO job_run (job, window_start, window_end, status, attempt, worker, started_at, finished_at, error)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -83,21 +64,9 @@ DELETE FROM job_run WHERE job = ?1
 
 // UpdateJob implements db.JobStore.
 func (o ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, error) {
-	var j db.JobState
-	err := o.atomic(ctx, func(o ops) error {
-		var err error
-		j, err = scanJob(o.queryRow(ctx, updateJobSQL, db.Micros(p.LastEnd), timeArg(p.WindowStart), timeArg(p.WindowEnd),
-			p.Attempts, p.ClaimedBy, timeArg(p.LeaseUntil), timeArg(p.RetryAt), p.LastError, db.Micros(p.Now),
-			p.Name, p.SerialNo))
-		if errors.Is(err, sql.ErrNoRows) {
-			if _, serr := scanJob(o.queryRow(ctx, selectJobSQL, p.Name)); serr == nil {
-				return db.ErrConflict
-			}
-			return db.ErrNotFound
-		}
-		if err != nil {
-			return o.s.translate(err)
-		}
+	set := []any{db.Micros(p.LastEnd), timeArg(p.WindowStart), timeArg(p.WindowEnd), p.Attempts, p.ClaimedBy,
+		timeArg(p.LeaseUntil), timeArg(p.RetryAt), p.LastError, db.Micros(p.Now)}
+	return updateLeased(ctx, o, jobRows, scanJob, p.Name, p.SerialNo, set, func(o ops) error {
 		for _, r := range p.Runs {
 			if _, err := o.exec(ctx, insertJobRunSQL, r.Job, db.Micros(r.WindowStart), db.Micros(r.WindowEnd),
 				r.Status.String(), r.Attempt, r.Worker, timeArg(r.StartedAt), db.Micros(r.FinishedAt), r.Error); err != nil {
@@ -111,27 +80,11 @@ func (o ops) UpdateJob(ctx context.Context, p db.UpdateJobParams) (db.JobState, 
 		}
 		return nil
 	})
-	if err != nil {
-		return db.JobState{}, fmt.Errorf("sqlite: update job %q: %w", p.Name, err)
-	}
-	return j, nil
 }
 
 // RenewJobLease implements db.JobStore.
 func (o ops) RenewJobLease(ctx context.Context, name string, serialNo int64, worker string, until time.Time) error {
-	res, err := o.exec(ctx, `UPDATE job SET lease_until = ? WHERE name = ? AND serial_no = ? AND claimed_by = ? AND claimed_by <> ''`,
-		db.Micros(until), name, serialNo, worker)
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
-	if err == nil && n != 1 {
-		err = db.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: renew lease of job %q: %w", name, o.s.translate(err))
-	}
-	return nil
+	return o.renewLease(ctx, jobRows, name, serialNo, worker, until)
 }
 
 // JobRuns implements db.JobStore.

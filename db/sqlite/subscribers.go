@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,9 +13,7 @@ import (
 // (AUTOINCREMENT), so id order is commit order: a position is an event id
 // and its Xact is always 0.
 
-const subscriberColumns = `name, serial_no, position_xact, position_id, claimed_by, lease_until,
-  delivered, failures, last_error, updated_at`
-
+// scanSubscriber reads a row of db.SubscriberTable (its Columns).
 func scanSubscriber(sc scanner) (db.SubscriberState, error) {
 	var (
 		s       db.SubscriberState
@@ -31,24 +28,14 @@ func scanSubscriber(sc scanner) (db.SubscriberState, error) {
 	return s, nil
 }
 
-const selectSubscriberSQL = `SELECT ` + subscriberColumns + ` FROM subscriber WHERE name = ?`
-
 // SubscriberState implements db.SubscriberStore.
 func (o ops) SubscriberState(ctx context.Context, name string) (db.SubscriberState, error) {
-	s, err := scanSubscriber(o.queryRow(ctx, selectSubscriberSQL, name))
-	if err != nil {
-		return s, fmt.Errorf("sqlite: subscriber %q: %w", name, o.s.translate(err))
-	}
-	return s, nil
+	return readLeased(ctx, o, subscriberRows, scanSubscriber, name)
 }
 
 // SubscriberStates implements db.SubscriberStore.
 func (o ops) SubscriberStates(ctx context.Context) ([]db.SubscriberState, error) {
-	out, err := collect(scanSubscriber)(o.query(ctx, `SELECT `+subscriberColumns+` FROM subscriber ORDER BY name`))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: subscribers: %w", o.s.translate(err))
-	}
-	return out, nil
+	return listLeased(ctx, o, subscriberRows, scanSubscriber)
 }
 
 // HeadPosition implements db.SubscriberStore.
@@ -98,32 +85,15 @@ func (o ops) DeleteSubscriber(ctx context.Context, name string) error {
 	return nil
 }
 
-const updateSubscriberSQL = `
-UPDATE subscriber SET serial_no = serial_no + 1, position_xact = ?, position_id = ?, claimed_by = ?,
-  lease_until = ?, delivered = ?, failures = ?, last_error = ?, updated_at = ?
- WHERE name = ? AND serial_no = ?
-RETURNING ` + subscriberColumns
-
 const insertDeadLetterSQL = `
 INSERT INTO subscriber_dead_letter (subscriber, event_id, message_id, event_type, attempts, error, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // UpdateSubscriber implements db.SubscriberStore.
 func (o ops) UpdateSubscriber(ctx context.Context, p db.UpdateSubscriberParams) (db.SubscriberState, error) {
-	var s db.SubscriberState
-	err := o.atomic(ctx, func(o ops) error {
-		var err error
-		s, err = scanSubscriber(o.queryRow(ctx, updateSubscriberSQL, p.Position.Xact, p.Position.EventID, p.ClaimedBy,
-			timeArg(p.LeaseUntil), p.Delivered, p.Failures, p.LastError, db.Micros(p.Now), p.Name, p.SerialNo))
-		if errors.Is(err, sql.ErrNoRows) {
-			if _, serr := scanSubscriber(o.queryRow(ctx, selectSubscriberSQL, p.Name)); serr == nil {
-				return db.ErrConflict
-			}
-			return db.ErrNotFound
-		}
-		if err != nil {
-			return o.s.translate(err)
-		}
+	set := []any{p.Position.Xact, p.Position.EventID, p.ClaimedBy, timeArg(p.LeaseUntil), p.Delivered, p.Failures,
+		p.LastError, db.Micros(p.Now)}
+	return updateLeased(ctx, o, subscriberRows, scanSubscriber, p.Name, p.SerialNo, set, func(o ops) error {
 		for _, d := range p.DeadLetters {
 			if _, err := o.exec(ctx, insertDeadLetterSQL, p.Name, d.EventID, d.MessageID, d.EventType, d.Attempts, d.Error,
 				db.Micros(p.Now), db.Micros(p.Now)); err != nil {
@@ -132,27 +102,11 @@ func (o ops) UpdateSubscriber(ctx context.Context, p db.UpdateSubscriberParams) 
 		}
 		return nil
 	})
-	if err != nil {
-		return db.SubscriberState{}, fmt.Errorf("sqlite: update subscriber %q: %w", p.Name, err)
-	}
-	return s, nil
 }
 
 // RenewSubscriberLease implements db.SubscriberStore.
 func (o ops) RenewSubscriberLease(ctx context.Context, name string, serialNo int64, worker string, until time.Time) error {
-	res, err := o.exec(ctx, `UPDATE subscriber SET lease_until = ? WHERE name = ? AND serial_no = ? AND claimed_by = ? AND claimed_by <> ''`,
-		db.Micros(until), name, serialNo, worker)
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
-	if err == nil && n != 1 {
-		err = db.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: renew lease of subscriber %q: %w", name, o.s.translate(err))
-	}
-	return nil
+	return o.renewLease(ctx, subscriberRows, name, serialNo, worker, until)
 }
 
 // SubscriberEvents implements db.SubscriberStore.
