@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/internal/lease"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -163,25 +164,18 @@ func (r *Runner) Pass(ctx context.Context) (PassResult, error) {
 // Run makes passes every PollInterval until ctx is cancelled; it returns
 // nil then. A running window is cancelled with ctx.
 func (r *Runner) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.PollInterval)
-	defer t.Stop()
-	for {
+	lease.Poll(ctx, r.cfg.PollInterval, func(ctx context.Context) {
 		res, err := r.Pass(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return nil
 		case err != nil:
 			r.log.Warn("job pass failed; retrying", "error", err)
 		case !res.IsZero():
 			r.log.Debug("job pass", "completed", res.Completed, "failed", res.Failed, "gave_up", res.GaveUp,
 				"skipped", res.Skipped, "lost", res.Lost)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
 
 // waitUntil returns the time before which job name has nothing due.
@@ -238,10 +232,13 @@ func (r *Runner) runOne(ctx context.Context, d Definition, m *manual) (PassResul
 	if runErr != nil && ctx.Err() != nil {
 		// Shutdown: hand the window back at once rather than wait for the
 		// lease, without counting the attempt.
-		_, err := r.store.UpdateJob(context.WithoutCancel(ctx), r.update(d, c.state, func(p *db.UpdateJobParams) {
-			p.Attempts = c.attempt - 1
-		}))
-		if err != nil && !errors.Is(err, db.ErrConflict) {
+		err := lease.HandBack(ctx, func(ctx context.Context) error {
+			_, err := r.store.UpdateJob(ctx, r.update(d, c.state, func(p *db.UpdateJobParams) {
+				p.Attempts = c.attempt - 1
+			}))
+			return err
+		})
+		if err != nil {
 			return res, c, true, fmt.Errorf("hand back window: %w", err)
 		}
 		return res, c, false, nil
@@ -254,19 +251,18 @@ func (r *Runner) runOne(ctx context.Context, d Definition, m *manual) (PassResul
 // did something else (gave a window up) and the caller should look again.
 func (r *Runner) claim(ctx context.Context, d Definition, res *PassResult, m *manual) (c *claim, more bool, err error) {
 	now := r.cfg.Clock.Now()
-	st, err := r.store.JobState(ctx, d.Name)
-	if errors.Is(err, db.ErrNotFound) {
+	st, err := lease.Load(ctx, func(ctx context.Context) (db.JobState, error) {
+		return r.store.JobState(ctx, d.Name)
+	}, func(ctx context.Context) error {
 		// The first window starts when the job is first seen (or where
 		// the window an operator runs starts).
 		first := now
 		if m != nil && m.window {
 			first = m.start
 		}
-		if _, err := r.store.CreateJob(ctx, d.Name, first, now); err != nil {
-			return nil, false, err
-		}
-		st, err = r.store.JobState(ctx, d.Name)
-	}
+		_, err := r.store.CreateJob(ctx, d.Name, first, now)
+		return err
+	})
 	if err != nil {
 		return nil, false, err
 	}
@@ -407,62 +403,39 @@ func (r *Runner) update(d Definition, st db.JobState, change func(p *db.UpdateJo
 	return p
 }
 
-// errLeaseLost is the cancellation cause of a run whose claim was taken.
+// errLeaseLost is the outcome of a run whose claim was taken.
 var errLeaseLost = errors.New("job: claim lost")
 
 // execute runs the window's function under the time limit, renewing the
 // claim's lease until it returns.
-func (r *Runner) execute(ctx context.Context, d Definition, c *claim) (err error) {
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	runCtx, cancelTimeout := context.WithTimeout(runCtx, d.Timeout)
-	defer cancelTimeout()
-
-	done := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				until := r.cfg.Clock.Now().Add(r.cfg.Lease)
-				if err := r.store.RenewJobLease(ctx, d.Name, c.state.SerialNo, r.cfg.Name, until); err != nil {
-					if errors.Is(err, db.ErrConflict) {
-						cancel(errLeaseLost)
-						return
-					}
-					r.log.Warn("renew job lease", "job", d.Name, "error", err)
-				}
-			}
+func (r *Runner) execute(ctx context.Context, d Definition, c *claim) error {
+	var err error
+	renew := func(ctx context.Context) error {
+		return r.store.RenewJobLease(ctx, d.Name, c.state.SerialNo, r.cfg.Name, r.cfg.Clock.Now().Add(r.cfg.Lease))
+	}
+	warn := func(err error) { r.log.Warn("renew job lease", "job", d.Name, "error", err) }
+	lost := lease.Hold(ctx, r.cfg.Lease/3, renew, warn, func(hctx context.Context) {
+		runCtx, cancel := context.WithTimeout(hctx, d.Timeout)
+		defer cancel()
+		err = call(runCtx, d, c)
+		if err != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded) && hctx.Err() == nil {
+			err = fmt.Errorf("time limit %s exceeded: %w", d.Timeout, err)
 		}
-	}()
-	defer func() {
-		close(done)
-		<-renewed
-	}()
+	})
+	if lost {
+		return errLeaseLost
+	}
+	return err
+}
 
+// call runs the window's function; a panic is its error.
+func call(ctx context.Context, d Definition, c *claim) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("job panicked: %v", p)
 		}
 	}()
-	err = d.Func(runCtx, c.state.WindowStart, c.state.WindowEnd)
-	if err == nil && runCtx.Err() != nil && context.Cause(runCtx) == errLeaseLost {
-		return errLeaseLost
-	}
-	if err != nil {
-		if cause := context.Cause(runCtx); errors.Is(cause, errLeaseLost) {
-			return errLeaseLost
-		}
-		if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return fmt.Errorf("time limit %s exceeded: %w", d.Timeout, err)
-		}
-	}
-	return err
+	return d.Func(ctx, c.state.WindowStart, c.state.WindowEnd)
 }
 
 // record stores the outcome of a run.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/internal/lease"
 	"github.com/winchester-go/winchester/stream"
 )
 
@@ -119,11 +120,10 @@ func (r *Runner) Run(ctx context.Context) error {
 // holds, until ctx is cancelled.
 func (r *Runner) runSubscriber(ctx context.Context, d Definition) {
 	log := r.log.With("subscriber", d.Name)
-	for {
+	lease.Poll(ctx, r.cfg.PollInterval, func(ctx context.Context) {
 		st, ok, err := r.claim(ctx, d.Name)
 		switch {
 		case ctx.Err() != nil:
-			return
 		case err != nil:
 			log.Warn("cannot claim subscriber; retrying", "error", err)
 		case ok:
@@ -137,22 +137,18 @@ func (r *Runner) runSubscriber(ctx context.Context, d Definition) {
 				log.Warn("stopped delivering", "error", err)
 			}
 		}
-		if !sleep(ctx, r.cfg.PollInterval) {
-			return
-		}
-	}
+	})
 }
 
 // claim takes subscriber name for this runner if nobody else holds a live
 // claim on it, creating its state when it has none.
 func (r *Runner) claim(ctx context.Context, name string) (db.SubscriberState, bool, error) {
-	st, err := r.store.SubscriberState(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
-		if _, err := r.store.CreateSubscriber(ctx, name, r.now()); err != nil {
-			return st, false, err
-		}
-		st, err = r.store.SubscriberState(ctx, name)
-	}
+	st, err := lease.Load(ctx, func(ctx context.Context) (db.SubscriberState, error) {
+		return r.store.SubscriberState(ctx, name)
+	}, func(ctx context.Context) error {
+		_, err := r.store.CreateSubscriber(ctx, name, r.now())
+		return err
+	})
 	if err != nil {
 		return st, false, err
 	}
@@ -224,8 +220,7 @@ func (r *Runner) deliverWhileHeld(ctx context.Context, d Definition, st db.Subsc
 			continue
 		}
 		var out batchResult
-		var lost bool
-		r.heartbeat(ctx, d.Name, st.SerialNo, &lost, func(hctx context.Context) {
+		lost := r.hold(ctx, d.Name, st.SerialNo, func(hctx context.Context) {
 			if len(retries) > 0 {
 				out = r.redeliver(hctx, d, retries)
 			} else {
@@ -272,50 +267,27 @@ func (r *Runner) deliverWhileHeld(ctx context.Context, d Definition, st db.Subsc
 // release stores nothing new but hands the claim back at shutdown, so
 // another runner takes over at once rather than after the lease.
 func (r *Runner) release(ctx context.Context, st db.SubscriberState) error {
-	_, err := r.store.UpdateSubscriber(context.WithoutCancel(ctx), r.update(st, r.now(), func(p *db.UpdateSubscriberParams) {
-		p.ClaimedBy, p.LeaseUntil = "", time.Time{}
-	}))
-	if err != nil && !errors.Is(err, db.ErrConflict) {
+	err := lease.HandBack(ctx, func(ctx context.Context) error {
+		_, err := r.store.UpdateSubscriber(ctx, r.update(st, r.now(), func(p *db.UpdateSubscriberParams) {
+			p.ClaimedBy, p.LeaseUntil = "", time.Time{}
+		}))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("hand back the claim: %w", err)
 	}
 	return nil
 }
 
-// heartbeat runs fn with a context that is cancelled when the claim is
-// lost (lost is then set), renewing the lease every third of it while fn
+// hold runs fn with a context that is cancelled when the claim is lost
+// (hold then reports it), renewing the lease every third of it while fn
 // runs.
-func (r *Runner) heartbeat(ctx context.Context, name string, serial int64, lost *bool, fn func(ctx context.Context)) {
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(r.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-hctx.Done():
-				return
-			case <-t.C:
-			}
-			err := r.store.RenewSubscriberLease(hctx, name, serial, r.id, r.now().Add(r.cfg.Lease))
-			if errors.Is(err, db.ErrConflict) {
-				*lost = true
-				cancel()
-				return
-			}
-			if err != nil && hctx.Err() == nil {
-				r.log.Warn("cannot renew the claim; retrying", "subscriber", name, "error", err)
-			}
-		}
-	}()
-	fn(hctx)
-	close(stop)
-	wg.Wait()
+func (r *Runner) hold(ctx context.Context, name string, serial int64, fn func(ctx context.Context)) (lost bool) {
+	renew := func(ctx context.Context) error {
+		return r.store.RenewSubscriberLease(ctx, name, serial, r.id, r.now().Add(r.cfg.Lease))
+	}
+	warn := func(err error) { r.log.Warn("cannot renew the claim; retrying", "subscriber", name, "error", err) }
+	return lease.Hold(ctx, r.cfg.Lease/3, renew, warn, fn)
 }
 
 // batchResult is what delivering a batch did.
