@@ -95,3 +95,15 @@ func CompareAndSetMissed(exists bool) error {
 	}
 	return ErrNotFound
 }
+
+// LeasedStatements are the statements of a LeasedTable in one driver's
+// form, built once by the driver.
+type LeasedStatements struct {
+	Table                       string // the table; also the word errors name a row by
+	Select, List, Update, Renew string // SelectSQL, ListSQL, UpdateSQL, RenewSQL
+}
+
+// Statements returns t's statements with the parameters of p.
+func (t LeasedTable) Statements(p Param) LeasedStatements {
+	return LeasedStatements{Table: t.Table, Select: t.SelectSQL(p), List: t.ListSQL(), Update: t.UpdateSQL(p), Renew: t.RenewSQL(p)}
+}

@@ -11,39 +11,27 @@ import (
 	"github.com/winchester-go/winchester/db"
 )
 
-// leased is the SQL of a table of leased rows (db.LeasedTable: jobs,
-// subscribers) in PostgreSQL's form, with the word its errors name a row
-// by.
-type leased struct {
-	kind                     string
-	sel, list, update, renew string
-}
-
-func leasedSQL(kind string, t db.LeasedTable) leased {
-	return leased{kind: kind, sel: t.SelectSQL(db.DollarParam), list: t.ListSQL(),
-		update: t.UpdateSQL(db.DollarParam), renew: t.RenewSQL(db.DollarParam)}
-}
-
+// The statements of jobs' and subscribers' rows.
 var (
-	jobRows        = leasedSQL("job", db.JobTable())
-	subscriberRows = leasedSQL("subscriber", db.SubscriberTable())
+	jobRows        = db.JobTable().Statements(db.DollarParam)
+	subscriberRows = db.SubscriberTable().Statements(db.DollarParam)
 )
 
 // readLeased reads the row name of l with scan (which interprets its
 // errors).
-func readLeased[T any](ctx context.Context, o *ops, l leased, scan func(pgx.Row) (T, error), name string) (T, error) {
-	v, err := scan(o.q.QueryRow(ctx, l.sel, name))
+func readLeased[T any](ctx context.Context, o *ops, l db.LeasedStatements, scan func(pgx.Row) (T, error), name string) (T, error) {
+	v, err := scan(o.q.QueryRow(ctx, l.Select, name))
 	if err != nil {
-		return v, fmt.Errorf("postgres: %s %q: %w", l.kind, name, err)
+		return v, fmt.Errorf("postgres: %s %q: %w", l.Table, name, err)
 	}
 	return v, nil
 }
 
 // listLeased reads every row of l, by name.
-func listLeased[T any](ctx context.Context, o *ops, l leased, scan func(pgx.Row) (T, error)) ([]T, error) {
-	out, err := collect(scan)(o.q.Query(ctx, l.list))
+func listLeased[T any](ctx context.Context, o *ops, l db.LeasedStatements, scan func(pgx.Row) (T, error)) ([]T, error) {
+	out, err := collect(scan)(o.q.Query(ctx, l.List))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %ss: %w", l.kind, err)
+		return nil, fmt.Errorf("postgres: %ss: %w", l.Table, err)
 	}
 	return out, nil
 }
@@ -75,14 +63,14 @@ func collect[T any](scan func(pgx.Row) (T, error)) func(pgx.Rows, error) ([]T, e
 // go with the change; nil: none). It returns the row as stored;
 // db.ErrConflict when the serial differs, db.ErrNotFound when there is no
 // such row.
-func updateLeased[T any](ctx context.Context, o *ops, l leased, scan func(pgx.Row) (T, error),
+func updateLeased[T any](ctx context.Context, o *ops, l db.LeasedStatements, scan func(pgx.Row) (T, error),
 	name string, serial int64, set []any, history func(q querier) error) (T, error) {
 	var v T
 	err := o.inTx(ctx, func(q querier) error {
 		var err error
-		v, err = scan(q.QueryRow(ctx, l.update, append([]any{name, serial}, set...)...))
+		v, err = scan(q.QueryRow(ctx, l.Update, append([]any{name, serial}, set...)...))
 		if errors.Is(err, db.ErrNotFound) {
-			_, serr := scan(q.QueryRow(ctx, l.sel, name))
+			_, serr := scan(q.QueryRow(ctx, l.Select, name))
 			return db.CompareAndSetMissed(serr == nil)
 		}
 		if err != nil {
@@ -95,20 +83,20 @@ func updateLeased[T any](ctx context.Context, o *ops, l leased, scan func(pgx.Ro
 	})
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("postgres: update %s %q: %w", l.kind, name, err)
+		return zero, fmt.Errorf("postgres: update %s %q: %w", l.Table, name, err)
 	}
 	return v, nil
 }
 
 // renewLease moves the lease of row name of l to until, if its serial is
 // serial and worker holds it; db.ErrConflict otherwise.
-func (o *ops) renewLease(ctx context.Context, l leased, name string, serial int64, worker string, until time.Time) error {
-	tag, err := o.q.Exec(ctx, l.renew, name, serial, worker, db.Micros(until))
+func (o *ops) renewLease(ctx context.Context, l db.LeasedStatements, name string, serial int64, worker string, until time.Time) error {
+	tag, err := o.q.Exec(ctx, l.Renew, name, serial, worker, db.Micros(until))
 	if err == nil && tag.RowsAffected() != 1 {
 		err = db.ErrConflict
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: renew lease of %s %q: %w", l.kind, name, interpretError(err))
+		return fmt.Errorf("postgres: renew lease of %s %q: %w", l.Table, name, interpretError(err))
 	}
 	return nil
 }

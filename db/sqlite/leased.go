@@ -10,37 +10,26 @@ import (
 	"github.com/winchester-go/winchester/db"
 )
 
-// leased is the SQL of a table of leased rows (db.LeasedTable: jobs,
-// subscribers) in SQLite's form, with the word its errors name a row by.
-type leased struct {
-	kind                     string
-	sel, list, update, renew string
-}
-
-func leasedSQL(kind string, t db.LeasedTable) leased {
-	return leased{kind: kind, sel: t.SelectSQL(db.QuestionParam), list: t.ListSQL(),
-		update: t.UpdateSQL(db.QuestionParam), renew: t.RenewSQL(db.QuestionParam)}
-}
-
+// The statements of jobs' and subscribers' rows.
 var (
-	jobRows        = leasedSQL("job", db.JobTable())
-	subscriberRows = leasedSQL("subscriber", db.SubscriberTable())
+	jobRows        = db.JobTable().Statements(db.QuestionParam)
+	subscriberRows = db.SubscriberTable().Statements(db.QuestionParam)
 )
 
 // readLeased reads the row name of l with scan.
-func readLeased[T any](ctx context.Context, o ops, l leased, scan func(scanner) (T, error), name string) (T, error) {
-	v, err := scan(o.queryRow(ctx, l.sel, name))
+func readLeased[T any](ctx context.Context, o ops, l db.LeasedStatements, scan func(scanner) (T, error), name string) (T, error) {
+	v, err := scan(o.queryRow(ctx, l.Select, name))
 	if err != nil {
-		return v, fmt.Errorf("sqlite: %s %q: %w", l.kind, name, o.s.translate(err))
+		return v, fmt.Errorf("sqlite: %s %q: %w", l.Table, name, o.s.translate(err))
 	}
 	return v, nil
 }
 
 // listLeased reads every row of l, by name.
-func listLeased[T any](ctx context.Context, o ops, l leased, scan func(scanner) (T, error)) ([]T, error) {
-	out, err := collect(scan)(o.query(ctx, l.list))
+func listLeased[T any](ctx context.Context, o ops, l db.LeasedStatements, scan func(scanner) (T, error)) ([]T, error) {
+	out, err := collect(scan)(o.query(ctx, l.List))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %ss: %w", l.kind, o.s.translate(err))
+		return nil, fmt.Errorf("sqlite: %ss: %w", l.Table, o.s.translate(err))
 	}
 	return out, nil
 }
@@ -51,14 +40,14 @@ func listLeased[T any](ctx context.Context, o ops, l leased, scan func(scanner) 
 // go with the change; nil: none). It returns the row as stored;
 // db.ErrConflict when the serial differs, db.ErrNotFound when there is no
 // such row.
-func updateLeased[T any](ctx context.Context, o ops, l leased, scan func(scanner) (T, error),
+func updateLeased[T any](ctx context.Context, o ops, l db.LeasedStatements, scan func(scanner) (T, error),
 	name string, serial int64, set []any, history func(o ops) error) (T, error) {
 	var v T
 	err := o.atomic(ctx, func(o ops) error {
 		var err error
-		v, err = scan(o.queryRow(ctx, l.update, append([]any{name, serial}, set...)...))
+		v, err = scan(o.queryRow(ctx, l.Update, append([]any{name, serial}, set...)...))
 		if errors.Is(err, sql.ErrNoRows) {
-			_, serr := scan(o.queryRow(ctx, l.sel, name))
+			_, serr := scan(o.queryRow(ctx, l.Select, name))
 			return db.CompareAndSetMissed(serr == nil)
 		}
 		if err != nil {
@@ -71,15 +60,15 @@ func updateLeased[T any](ctx context.Context, o ops, l leased, scan func(scanner
 	})
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("sqlite: update %s %q: %w", l.kind, name, err)
+		return zero, fmt.Errorf("sqlite: update %s %q: %w", l.Table, name, err)
 	}
 	return v, nil
 }
 
 // renewLease moves the lease of row name of l to until, if its serial is
 // serial and worker holds it; db.ErrConflict otherwise.
-func (o ops) renewLease(ctx context.Context, l leased, name string, serial int64, worker string, until time.Time) error {
-	res, err := o.exec(ctx, l.renew, name, serial, worker, db.Micros(until))
+func (o ops) renewLease(ctx context.Context, l db.LeasedStatements, name string, serial int64, worker string, until time.Time) error {
+	res, err := o.exec(ctx, l.Renew, name, serial, worker, db.Micros(until))
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()
@@ -88,7 +77,7 @@ func (o ops) renewLease(ctx context.Context, l leased, name string, serial int64
 		err = db.ErrConflict
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: renew lease of %s %q: %w", l.kind, name, o.s.translate(err))
+		return fmt.Errorf("sqlite: renew lease of %s %q: %w", l.Table, name, o.s.translate(err))
 	}
 	return nil
 }
