@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
-	"github.com/winchester-go/winchester/cmd/internal/cli"
+	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/live"
 )
 
@@ -37,12 +35,8 @@ or fire. See docs/DEFINITIONS.md.`,
 
 // definitionsFlags are the flags of the definitions sub-commands.
 type definitionsFlags struct {
-	output string
+	outputFlag
 	dryRun bool
-}
-
-func (f *definitionsFlags) addOutput(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 }
 
 func (f *definitionsFlags) addDryRun(cmd *cobra.Command) {
@@ -55,11 +49,7 @@ func (f *definitionsFlags) addDryRun(cmd *cobra.Command) {
 // does; without, they are not read (list, show and rollback work whatever
 // the files hold).
 func (f *definitionsFlags) open(cmd *cobra.Command, files bool) (*winchester.Engine, error) {
-	if f.output != "text" && f.output != "json" {
-		return nil, fmt.Errorf("--output %q: want text or json", f.output)
-	}
-	flags := cli.FlagsOf(cmd)
-	cfg, log, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
+	cfg, log, err := f.setup(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +102,7 @@ with their problems (file:line) and change nothing (exit 1). With
 			})
 		},
 	}
-	f.addOutput(cmd)
+	f.addTo(cmd)
 	f.addDryRun(cmd)
 	return cmd
 }
@@ -143,7 +133,7 @@ says on_change: expire or fire.`,
 			})
 		},
 	}
-	f.addOutput(cmd)
+	f.addTo(cmd)
 	f.addDryRun(cmd)
 	return cmd
 }
@@ -215,16 +205,13 @@ func newDefinitionsListCmd() *cobra.Command {
 					fmt.Fprintln(w, "no stored definitions")
 					return nil
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "VERSION\tCREATED\tSOURCE\tDIGEST\tTRIGGER FILE")
-				for _, v := range list {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest, v.TriggerFile)
-				}
-				return tw.Flush()
+				return printRows(w, "text", list, "VERSION\tCREATED\tSOURCE\tDIGEST\tTRIGGER FILE", func(w io.Writer, v db.DefinitionVersion) {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%.12s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.Source, v.Digest, v.TriggerFile)
+				})
 			})
 		},
 	}
-	f.addOutput(cmd)
+	f.addTo(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many versions (0: all)")
 	return cmd
 }
@@ -268,7 +255,7 @@ func newDefinitionsShowCmd() *cobra.Command {
 			})
 		},
 	}
-	f.addOutput(cmd)
+	f.addTo(cmd)
 	return cmd
 }
 

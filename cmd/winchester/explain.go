@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -47,19 +46,11 @@ found or the input cannot be read.`,
 // openExplainer opens the engine of the configuration (definitions and
 // store) and returns an explainer over it and the function that closes it.
 func (f *storeFlags) openExplainer(cmd *cobra.Command) (*explain.Explainer, func(), error) {
-	if f.output != "text" && f.output != "json" {
-		return nil, nil, fmt.Errorf("--output %q: want text or json", f.output)
-	}
-	f.flags = cli.FlagsOf(cmd)
-	cfg, log, err := f.flags.Setup(os.Getenv, cmd.ErrOrStderr())
+	eng, err := f.openEngine(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := winchester.Open(cmd.Context(), cfg, winchester.Options{Logger: log})
-	if err != nil {
-		return nil, nil, err
-	}
-	reads, err := winchester.OpenReadStore(cmd.Context(), cfg, log)
+	reads, err := winchester.OpenReadStore(cmd.Context(), eng.Config, eng.Logger)
 	if err != nil {
 		_ = eng.Close()
 		return nil, nil, err

@@ -6,13 +6,11 @@ import (
 	"io"
 	"os"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
-	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/job"
 )
@@ -35,39 +33,22 @@ a job's window now.`,
 	return cmd
 }
 
-// jobsFlags are the flags of the jobs sub-commands.
-type jobsFlags struct {
-	output string
-}
-
-func (f *jobsFlags) addTo(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-}
-
-// open loads the configuration and opens its store, which must keep jobs.
-func (f *jobsFlags) open(cmd *cobra.Command) (*winchester.Config, db.Store, db.JobStore, error) {
-	if f.output != "text" && f.output != "json" {
-		return nil, nil, nil, fmt.Errorf("--output %q: want text or json", f.output)
-	}
-	flags := cli.FlagsOf(cmd)
-	cfg, _, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
+// openJobStore loads the configuration and opens its store, which must
+// keep jobs.
+func openJobStore(cmd *cobra.Command, f *outputFlag) (*winchester.Config, db.Store, db.JobStore, error) {
+	cfg, store, err := f.openStore(cmd, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, err := db.Open(cmd.Context(), cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
+	js, err := storeAs[db.JobStore](cfg, store, "jobs")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open database %s: %w", winchester.MaskURL(cfg.DatabaseURL), err)
-	}
-	js, ok := store.(db.JobStore)
-	if !ok {
-		store.Close()
-		return nil, nil, nil, fmt.Errorf("the %s store keeps no jobs", winchester.MaskURL(cfg.DatabaseURL))
+		return nil, nil, nil, err
 	}
 	return cfg, store, js, nil
 }
 
 func newJobsListCmd() *cobra.Command {
-	var f jobsFlags
+	var f outputFlag
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the jobs with their progress",
@@ -77,7 +58,7 @@ seen by a worker), idle, running (claimed by a worker until its lease
 ends), retry (a failed window waiting for its retry) or disabled.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, store, js, err := f.open(cmd)
+			cfg, store, js, err := openJobStore(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -95,20 +76,11 @@ ends), retry (a failed window waiting for its retry) or disabled.`,
 }
 
 func printJobRows(w io.Writer, output string, rows []job.Status) error {
-	if output == "json" {
-		items := make([]any, len(rows))
-		for i, r := range rows {
-			items[i] = r
-		}
-		return writeJSONLines(w, items)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSCHEDULE\tSTATE\tLAST WINDOW END\tNEXT WINDOW END\tATTEMPTS\tLAST ERROR")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(r.Schedule), r.State, jobTime(r.LastEnd),
-			nextEnd(r), orDash(attemptText(r.Attempts)), orDash(cutRunes(r.LastError, 60)))
-	}
-	return tw.Flush()
+	return printRows(w, output, rows, "NAME\tSCHEDULE\tSTATE\tLAST WINDOW END\tNEXT WINDOW END\tATTEMPTS\tLAST ERROR",
+		func(w io.Writer, r job.Status) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(r.Schedule), r.State, jobTime(r.LastEnd),
+				nextEnd(r), orDash(attemptText(r.Attempts)), orDash(cutRunes(r.LastError, 60)))
+		})
 }
 
 func nextEnd(r job.Status) string {
@@ -149,7 +121,7 @@ func cutRunes(s string, n int) string {
 
 func newJobsHistoryCmd() *cobra.Command {
 	var (
-		f     jobsFlags
+		f     outputFlag
 		limit int
 	)
 	cmd := &cobra.Command{
@@ -164,7 +136,7 @@ long it took and its error.`,
 			if limit <= 0 {
 				return fmt.Errorf("--limit %d: must be positive", limit)
 			}
-			cfg, store, js, err := f.open(cmd)
+			cfg, store, js, err := openJobStore(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -195,7 +167,7 @@ long it took and its error.`,
 
 func newJobsRunCmd() *cobra.Command {
 	var (
-		f      jobsFlags
+		f      outputFlag
 		window string
 	)
 	cmd := &cobra.Command{
@@ -244,19 +216,12 @@ whose job fails is recorded (failed, or gave_up) and run exits non-zero.`,
 					return fmt.Errorf("--window end %q: want an RFC 3339 time such as 2026-12-01T01:00:00Z", args[1])
 				}
 			}
-			if f.output != "text" && f.output != "json" {
-				return fmt.Errorf("--output %q: want text or json", f.output)
-			}
-			flags := cli.FlagsOf(cmd)
-			cfg, log, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			eng, err := winchester.Open(cmd.Context(), cfg, winchester.Options{Logger: log})
+			eng, err := f.openEngine(cmd)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
+			cfg := eng.Config
 			host, _ := os.Hostname()
 			jr, err := eng.NewJobRunner(fmt.Sprintf("jobs-run@%s-%d", host, os.Getpid()))
 			if err != nil {
@@ -298,22 +263,13 @@ func jobNames(cfg *winchester.Config) string {
 }
 
 func printRunRows(w io.Writer, output string, rows []job.RunView) error {
-	if output == "json" {
-		items := make([]any, len(rows))
-		for i, r := range rows {
-			items[i] = r
-		}
-		return writeJSONLines(w, items)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WINDOW START\tWINDOW END\tSTATUS\tATTEMPT\tWORKER\tFINISHED\tDURATION\tERROR")
-	for _, r := range rows {
-		dur := "-"
-		if r.DurationMS != nil {
-			dur = (time.Duration(*r.DurationMS) * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", jobTime(&r.WindowStart), jobTime(&r.WindowEnd), r.Status,
-			orDash(attemptText(r.Attempt)), orDash(r.Worker), jobTime(&r.FinishedAt), dur, orDash(cutRunes(r.Error, 60)))
-	}
-	return tw.Flush()
+	return printRows(w, output, rows, "WINDOW START\tWINDOW END\tSTATUS\tATTEMPT\tWORKER\tFINISHED\tDURATION\tERROR",
+		func(w io.Writer, r job.RunView) {
+			dur := "-"
+			if r.DurationMS != nil {
+				dur = (time.Duration(*r.DurationMS) * time.Millisecond).String()
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", jobTime(&r.WindowStart), jobTime(&r.WindowEnd), r.Status,
+				orDash(attemptText(r.Attempt)), orDash(r.Worker), jobTime(&r.FinishedAt), dur, orDash(cutRunes(r.Error, 60)))
+		})
 }

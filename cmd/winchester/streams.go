@@ -1,22 +1,19 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
-	"github.com/winchester-go/winchester"
 	"github.com/winchester-go/winchester/cmd/internal/cli"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/stream"
@@ -28,13 +25,8 @@ func init() {
 
 // storeFlags are the flags of the commands that only open the store.
 type storeFlags struct {
-	flags  cli.Flags
-	output string
-	wide   bool // listings: do not cut long cells
-}
-
-func (f *storeFlags) addTo(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	outputFlag
+	wide bool // listings: do not cut long cells
 }
 
 func (f *storeFlags) addWideTo(cmd *cobra.Command) {
@@ -42,31 +34,17 @@ func (f *storeFlags) addWideTo(cmd *cobra.Command) {
 }
 
 // open opens the database, for the commands that write (streams reset).
-func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) { return f.openStore(cmd, false) }
+func (f *storeFlags) open(cmd *cobra.Command) (db.Store, error) {
+	_, store, err := f.openStore(cmd, false)
+	return store, err
+}
 
 // openReads opens the store the read-only commands query: the read
 // replica of database.read_url (or --read-url) when there is one, without
 // connecting to the primary; the database otherwise.
-func (f *storeFlags) openReads(cmd *cobra.Command) (db.Store, error) { return f.openStore(cmd, true) }
-
-func (f *storeFlags) openStore(cmd *cobra.Command, reads bool) (db.Store, error) {
-	ctx, stderr := cmd.Context(), cmd.ErrOrStderr()
-	f.flags = cli.FlagsOf(cmd)
-	if f.output != "text" && f.output != "json" {
-		return nil, fmt.Errorf("--output %q: want text or json", f.output)
-	}
-	cfg, log, err := f.flags.Setup(os.Getenv, stderr)
-	if err != nil {
-		return nil, err
-	}
-	if reads && cfg.ReadURL != "" {
-		return winchester.OpenReadStore(ctx, cfg, log)
-	}
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", winchester.MaskURL(cfg.DatabaseURL), err)
-	}
-	return store, nil
+func (f *storeFlags) openReads(cmd *cobra.Command) (db.Store, error) {
+	_, store, err := f.openStore(cmd, true)
+	return store, err
 }
 
 // printCount prints the result of a --count query.
@@ -79,6 +57,56 @@ func (f *storeFlags) printCount(out io.Writer, n int64, err error) error {
 	}
 	_, err = fmt.Fprintln(out, n)
 	return err
+}
+
+// listing is what printListing needs of a paged listing (streams,
+// events).
+type listing[T any] struct {
+	count func(ctx context.Context) (int64, error) // the number of matches (--count)
+	find  func(ctx context.Context) ([]T, error)   // the page of matches
+	mark  func(r T) string                         // the paging mark of a row
+	json  func(r T) any                            // a row as -o json prints it
+	// header and line are the text table: line writes a row, cutting its
+	// cells at narrow and wide runes (0: whole, with --wide).
+	header string
+	line   func(w io.Writer, r T, narrow, wide int)
+}
+
+// printListing prints the page of matches of l (or only their number with
+// count), tells on stderr when nothing matched (and how the --trait values
+// were read) and how to page on when the page was cut at limit.
+func printListing[T any](cmd *cobra.Command, f *storeFlags, count bool, inferred []string, limit int, l listing[T]) error {
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if count {
+		n, err := l.count(cmd.Context())
+		if err == nil {
+			explainNoMatch(stderr, int(n), inferred)
+		}
+		return f.printCount(out, n, err)
+	}
+	found, err := l.find(cmd.Context())
+	if err != nil {
+		return err
+	}
+	explainNoMatch(stderr, len(found), inferred)
+	if f.output == "json" {
+		items := make([]any, len(found))
+		for i, r := range found {
+			items[i] = l.json(r)
+		}
+		return writeJSONLines(out, items)
+	}
+	narrow, wide := cellNarrow, cellWide
+	if f.wide {
+		narrow, wide = 0, 0
+	}
+	if err := printRows(out, "text", found, l.header, func(w io.Writer, r T) { l.line(w, r, narrow, wide) }); err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		moreMayFollow(stderr, len(found), limit, l.mark(found[len(found)-1]))
+	}
+	return nil
 }
 
 // moreMayFollow tells on stderr how to page on when a listing was cut at
@@ -258,16 +286,6 @@ func distText(d map[string]stream.Value) string {
 	return strings.Join(parts, " ")
 }
 
-func writeJSONLines(w io.Writer, items []any) error {
-	enc := json.NewEncoder(w)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 type streamFilter struct {
 	trigger, state, from, to, older, younger, mark string
 	traits                                         []string
@@ -365,45 +383,19 @@ func newStreamsListCmd() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			out := cmd.OutOrStdout()
-			if count {
-				n, err := store.CountStreams(cmd.Context(), p)
-				if err == nil {
-					explainNoMatch(cmd.ErrOrStderr(), int(n), f.inferred)
-				}
-				return sf.printCount(out, n, err)
-			}
-			found, err := store.FindStreams(cmd.Context(), p)
-			if err != nil {
-				return err
-			}
-			explainNoMatch(cmd.ErrOrStderr(), len(found), f.inferred)
-			if sf.output == "json" {
-				items := make([]any, len(found))
-				for i, fs := range found {
-					items[i] = fs.Stream.JSON(fs.Mark, nil)
-				}
-				return writeJSONLines(out, items)
-			}
-			narrow, wide := cellNarrow, cellWide
-			if sf.wide {
-				narrow, wide = 0, 0
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTRIGGER\tSTATE\tNEXT\tFIRST EVENT\tLAST EVENT\tDISTINGUISHED BY\tERROR")
-			for _, fs := range found {
-				s := fs.Stream
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, cell(s.Name, narrow), stateText(s), nextText(s),
-					stream.FormatTime(s.FirstEvent), stream.FormatTime(s.LastEvent),
-					cell(distText(s.DistinguishedBy), wide), cell(firstLine(s.LastError), wide))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(found) > 0 {
-				moreMayFollow(cmd.ErrOrStderr(), len(found), p.Limit, found[len(found)-1].Mark)
-			}
-			return nil
+			return printListing(cmd, &sf, count, f.inferred, p.Limit, listing[db.FoundStream]{
+				count:  func(ctx context.Context) (int64, error) { return store.CountStreams(ctx, p) },
+				find:   func(ctx context.Context) ([]db.FoundStream, error) { return store.FindStreams(ctx, p) },
+				mark:   func(fs db.FoundStream) string { return fs.Mark },
+				json:   func(fs db.FoundStream) any { return fs.Stream.JSON(fs.Mark, nil) },
+				header: "ID\tTRIGGER\tSTATE\tNEXT\tFIRST EVENT\tLAST EVENT\tDISTINGUISHED BY\tERROR",
+				line: func(w io.Writer, fs db.FoundStream, narrow, wide int) {
+					s := fs.Stream
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, cell(s.Name, narrow), stateText(s), nextText(s),
+						stream.FormatTime(s.FirstEvent), stream.FormatTime(s.LastEvent),
+						cell(distText(s.DistinguishedBy), wide), cell(firstLine(s.LastError), wide))
+				},
+			})
 		},
 	}
 	sf.addTo(cmd)
@@ -676,43 +668,17 @@ func newEventsListCmd() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			out := cmd.OutOrStdout()
-			if count {
-				n, err := store.CountEvents(cmd.Context(), p)
-				if err == nil {
-					explainNoMatch(cmd.ErrOrStderr(), int(n), inferred)
-				}
-				return sf.printCount(out, n, err)
-			}
-			found, err := store.FindEvents(cmd.Context(), p)
-			if err != nil {
-				return err
-			}
-			explainNoMatch(cmd.ErrOrStderr(), len(found), inferred)
-			if sf.output == "json" {
-				items := make([]any, len(found))
-				for i, e := range found {
-					items[i] = e.Event
-				}
-				return writeJSONLines(out, items)
-			}
-			narrow, wide := cellNarrow, cellWide
-			if sf.wide {
-				narrow, wide = 0, 0
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIMESTAMP\tEVENT TYPE\tMESSAGE ID\tTRAITS")
-			for _, e := range found {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", stream.FormatTime(e.Event.Timestamp), cell(e.Event.Type, narrow),
-					cell(e.Event.MessageID, narrow), cell(distText(e.Event.Traits), wide))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(found) > 0 {
-				moreMayFollow(cmd.ErrOrStderr(), len(found), limit, found[len(found)-1].Mark)
-			}
-			return nil
+			return printListing(cmd, &sf, count, inferred, limit, listing[db.StoredEvent]{
+				count:  func(ctx context.Context) (int64, error) { return store.CountEvents(ctx, p) },
+				find:   func(ctx context.Context) ([]db.StoredEvent, error) { return store.FindEvents(ctx, p) },
+				mark:   func(e db.StoredEvent) string { return e.Mark },
+				json:   func(e db.StoredEvent) any { return e.Event },
+				header: "TIMESTAMP\tEVENT TYPE\tMESSAGE ID\tTRAITS",
+				line: func(w io.Writer, e db.StoredEvent, narrow, wide int) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", stream.FormatTime(e.Event.Timestamp), cell(e.Event.Type, narrow),
+						cell(e.Event.MessageID, narrow), cell(distText(e.Event.Traits), wide))
+				},
+			})
 		},
 	}
 	sf.addTo(cmd)

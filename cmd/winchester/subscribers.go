@@ -6,17 +6,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/winchester-go/winchester"
-	"github.com/winchester-go/winchester/cmd/internal/cli"
-	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/subscriber"
 )
 
@@ -38,43 +34,18 @@ moves a position. See docs/SUBSCRIBERS.md.`,
 	return cmd
 }
 
-// subscribersFlags are the flags of the subscribers sub-commands.
-type subscribersFlags struct {
-	output string
-}
-
-func (f *subscribersFlags) addTo(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-}
-
-// open loads the configuration and opens its store.
-func (f *subscribersFlags) open(cmd *cobra.Command) (*winchester.Config, subscriber.Store, func(), error) {
-	if f.output != "text" && f.output != "json" {
-		return nil, nil, nil, fmt.Errorf("--output %q: want text or json", f.output)
-	}
-	flags := cli.FlagsOf(cmd)
-	cfg, _, err := flags.Setup(os.Getenv, cmd.ErrOrStderr())
+// openSubscriberStore loads the configuration and opens its store, which
+// must keep subscribers; the function returned closes it.
+func openSubscriberStore(cmd *cobra.Command, f *outputFlag) (*winchester.Config, subscriber.Store, func(), error) {
+	cfg, store, err := f.openStore(cmd, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, err := db.Open(cmd.Context(), cfg.DatabaseURL, db.Options{Migrate: winchester.IsSQLite(cfg.DatabaseURL)})
+	ss, err := storeAs[subscriber.Store](cfg, store, "subscribers")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open database %s: %w", winchester.MaskURL(cfg.DatabaseURL), err)
-	}
-	ss, ok := store.(subscriber.Store)
-	if !ok {
-		store.Close()
-		return nil, nil, nil, fmt.Errorf("the %s store keeps no subscribers", winchester.MaskURL(cfg.DatabaseURL))
+		return nil, nil, nil, err
 	}
 	return cfg, ss, func() { store.Close() }, nil
-}
-
-// openSubscriberStore opens the store of the configuration, for the
-// commands that change it.
-func openSubscriberStore(cmd *cobra.Command) (subscriber.Store, func(), error) {
-	f := subscribersFlags{output: "text"}
-	_, store, closeStore, err := f.open(cmd)
-	return store, closeStore, err
 }
 
 // subscriberRow is one subscriber as list and show print it.
@@ -129,24 +100,15 @@ func subscriberState(r subscriberRow) string {
 }
 
 func printSubscriberRows(w io.Writer, output string, rows []subscriberRow) error {
-	if output == "json" {
-		items := make([]any, len(rows))
-		for i, r := range rows {
-			items[i] = r
-		}
-		return writeJSONLines(w, items)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tHANDLER\tSTATE\tPOSITION\tLAG\tDELIVERED\tFAILURES\tDEAD LETTERS\tLAST ERROR")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Name, orDash(r.Handler), subscriberState(r), r.Position, r.Lag,
-			r.Delivered, r.Failures, r.DeadLetters, orDash(cutRunes(r.LastError, 60)))
-	}
-	return tw.Flush()
+	return printRows(w, output, rows, "NAME\tHANDLER\tSTATE\tPOSITION\tLAG\tDELIVERED\tFAILURES\tDEAD LETTERS\tLAST ERROR",
+		func(w io.Writer, r subscriberRow) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Name, orDash(r.Handler), subscriberState(r), r.Position, r.Lag,
+				r.Delivered, r.Failures, r.DeadLetters, orDash(cutRunes(r.LastError, 60)))
+		})
 }
 
 func newSubscribersListCmd() *cobra.Command {
-	var f subscribersFlags
+	var f outputFlag
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the subscribers with their position, lag, failures and dead letters",
@@ -158,7 +120,7 @@ stored after the position, whether or not they pass the filter),
 deliveries, failed attempts, dead letters and last error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, store, closeStore, err := f.open(cmd)
+			cfg, store, closeStore, err := openSubscriberStore(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -196,7 +158,7 @@ func subscriberNames(cfg *winchester.Config) string {
 
 func newSubscribersShowCmd() *cobra.Command {
 	var (
-		f     subscribersFlags
+		f     outputFlag
 		limit int
 	)
 	cmd := &cobra.Command{
@@ -210,7 +172,7 @@ last error, and whether it is marked for retry.`,
 			if limit <= 0 {
 				return fmt.Errorf("--limit %d: must be positive", limit)
 			}
-			cfg, store, closeStore, err := f.open(cmd)
+			cfg, store, closeStore, err := openSubscriberStore(cmd, &f)
 			if err != nil {
 				return err
 			}
@@ -239,13 +201,11 @@ last error, and whether it is marked for retry.`,
 				return err
 			}
 			fmt.Fprintln(w)
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEAD LETTER\tEVENT\tMESSAGE ID\tEVENT TYPE\tATTEMPTS\tRETRY\tSINCE\tERROR")
-			for _, d := range dls {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%v\t%s\t%s\n", d.ID, d.EventID, d.MessageID, d.EventType, d.Attempts, d.Retry,
-					jobTime(&d.CreatedAt), cutRunes(d.Error, 80))
-			}
-			return tw.Flush()
+			return printRows(w, "text", dls, "DEAD LETTER\tEVENT\tMESSAGE ID\tEVENT TYPE\tATTEMPTS\tRETRY\tSINCE\tERROR",
+				func(w io.Writer, d subscriber.DeadLetterReport) {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%v\t%s\t%s\n", d.ID, d.EventID, d.MessageID, d.EventType, d.Attempts, d.Retry,
+						jobTime(&d.CreatedAt), cutRunes(d.Error, 80))
+				})
 		},
 	}
 	f.addTo(cmd)
@@ -280,7 +240,7 @@ that fails again stays, with its new error, unmarked.`,
 			case !all:
 				return errors.New("give a dead letter id (see subscribers show) or --all")
 			}
-			store, closeStore, err := openSubscriberStore(cmd)
+			_, store, closeStore, err := openSubscriberStore(cmd, &outputFlag{output: "text"})
 			if err != nil {
 				return err
 			}
@@ -328,7 +288,7 @@ the new position; a delivery in flight may still complete.`,
 			if cmd.Flags().Changed("to") && to <= 0 {
 				return fmt.Errorf("--to %d: want an event id", to)
 			}
-			store, closeStore, err := openSubscriberStore(cmd)
+			_, store, closeStore, err := openSubscriberStore(cmd, &outputFlag{output: "text"})
 			if err != nil {
 				return err
 			}
