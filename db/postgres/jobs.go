@@ -86,35 +86,33 @@ func (o *ops) RenewJobLease(ctx context.Context, name string, serialNo int64, wo
 	return o.renewLease(ctx, jobRows, name, serialNo, worker, until)
 }
 
+// scanJobRun reads a row of job_run (the columns of JobRuns).
+func scanJobRun(row pgx.Row) (db.JobRun, error) {
+	var (
+		r           db.JobRun
+		ws, we, fin int64
+		started     *int64
+		status      string
+	)
+	if err := row.Scan(&r.Job, &ws, &we, &status, &r.Attempt, &r.Worker, &started, &fin, &r.Error); err != nil {
+		return r, interpretError(err)
+	}
+	var err error
+	if r.Status, err = db.ParseJobRunStatus(status); err != nil {
+		return r, err
+	}
+	r.WindowStart, r.WindowEnd, r.FinishedAt = db.FromMicros(ws), db.FromMicros(we), db.FromMicros(fin)
+	r.StartedAt = optTime(started)
+	return r, nil
+}
+
 // JobRuns implements db.JobStore.
 func (o *ops) JobRuns(ctx context.Context, name string, limit int) ([]db.JobRun, error) {
-	rows, err := o.q.Query(ctx, `
+	out, err := collect(scanJobRun)(o.q.Query(ctx, `
 SELECT job, window_start, window_end, status, attempt, worker, started_at, finished_at, error
-  FROM job_run WHERE job = $1 ORDER BY id DESC LIMIT $2`, name, limit)
+  FROM job_run WHERE job = $1 ORDER BY id DESC LIMIT $2`, name, limit))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: runs of job %q: %w", name, interpretError(err))
-	}
-	defer rows.Close()
-	var out []db.JobRun
-	for rows.Next() {
-		var (
-			r           db.JobRun
-			ws, we, fin int64
-			started     *int64
-			status      string
-		)
-		if err := rows.Scan(&r.Job, &ws, &we, &status, &r.Attempt, &r.Worker, &started, &fin, &r.Error); err != nil {
-			return nil, fmt.Errorf("postgres: runs of job %q: %w", name, interpretError(err))
-		}
-		if r.Status, err = db.ParseJobRunStatus(status); err != nil {
-			return nil, err
-		}
-		r.WindowStart, r.WindowEnd, r.FinishedAt = db.FromMicros(ws), db.FromMicros(we), db.FromMicros(fin)
-		r.StartedAt = optTime(started)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: runs of job %q: %w", name, interpretError(err))
+		return nil, fmt.Errorf("postgres: runs of job %q: %w", name, err)
 	}
 	return out, nil
 }

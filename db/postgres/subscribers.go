@@ -168,29 +168,27 @@ SELECT count(*) FROM (SELECT 1 FROM event e
 	return n, nil
 }
 
+// scanDeadLetter reads a row of subscriber_dead_letter (the columns of
+// DeadLetters).
+func scanDeadLetter(row pgx.Row) (db.DeadLetter, error) {
+	var d db.DeadLetter
+	var created, updated int64
+	if err := row.Scan(&d.ID, &d.Subscriber, &d.EventID, &d.MessageID, &d.EventType, &d.Attempts, &d.Error,
+		&d.Retry, &created, &updated); err != nil {
+		return d, interpretError(err)
+	}
+	d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
+	return d, nil
+}
+
 // DeadLetters implements db.SubscriberStore.
 func (o *ops) DeadLetters(ctx context.Context, subscriber string, retryOnly bool, limit int) ([]db.DeadLetter, error) {
-	rows, err := o.q.Query(ctx, `
+	out, err := collect(scanDeadLetter)(o.q.Query(ctx, `
 SELECT id, subscriber, event_id, message_id, event_type, attempts, error, retry, created_at, updated_at
   FROM subscriber_dead_letter WHERE subscriber = $1 AND (retry OR NOT $2) ORDER BY id LIMIT $3`,
-		subscriber, retryOnly, limit)
+		subscriber, retryOnly, limit))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
-	}
-	defer rows.Close()
-	var out []db.DeadLetter
-	for rows.Next() {
-		var d db.DeadLetter
-		var created, updated int64
-		if err := rows.Scan(&d.ID, &d.Subscriber, &d.EventID, &d.MessageID, &d.EventType, &d.Attempts, &d.Error,
-			&d.Retry, &created, &updated); err != nil {
-			return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
-		}
-		d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, interpretError(err))
+		return nil, fmt.Errorf("postgres: dead letters of %q: %w", subscriber, err)
 	}
 	return out, nil
 }

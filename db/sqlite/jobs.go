@@ -87,34 +87,32 @@ func (o ops) RenewJobLease(ctx context.Context, name string, serialNo int64, wor
 	return o.renewLease(ctx, jobRows, name, serialNo, worker, until)
 }
 
+// scanJobRun reads a row of job_run (the columns of JobRuns).
+func scanJobRun(sc scanner) (db.JobRun, error) {
+	var (
+		r           db.JobRun
+		ws, we, fin int64
+		started     sql.NullInt64
+		status      string
+	)
+	if err := sc.Scan(&r.Job, &ws, &we, &status, &r.Attempt, &r.Worker, &started, &fin, &r.Error); err != nil {
+		return r, err
+	}
+	var err error
+	if r.Status, err = db.ParseJobRunStatus(status); err != nil {
+		return r, err
+	}
+	r.WindowStart, r.WindowEnd, r.FinishedAt = db.FromMicros(ws), db.FromMicros(we), db.FromMicros(fin)
+	r.StartedAt = nullTime(started)
+	return r, nil
+}
+
 // JobRuns implements db.JobStore.
 func (o ops) JobRuns(ctx context.Context, name string, limit int) ([]db.JobRun, error) {
-	rows, err := o.query(ctx, `
+	out, err := collect(scanJobRun)(o.query(ctx, `
 SELECT job, window_start, window_end, status, attempt, worker, started_at, finished_at, error
-  FROM job_run WHERE job = ? ORDER BY id DESC LIMIT ?`, name, limit)
+  FROM job_run WHERE job = ? ORDER BY id DESC LIMIT ?`, name, limit))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: runs of job %q: %w", name, o.s.translate(err))
-	}
-	defer rows.Close()
-	var out []db.JobRun
-	for rows.Next() {
-		var (
-			r           db.JobRun
-			ws, we, fin int64
-			started     sql.NullInt64
-			status      string
-		)
-		if err := rows.Scan(&r.Job, &ws, &we, &status, &r.Attempt, &r.Worker, &started, &fin, &r.Error); err != nil {
-			return nil, fmt.Errorf("sqlite: runs of job %q: %w", name, o.s.translate(err))
-		}
-		if r.Status, err = db.ParseJobRunStatus(status); err != nil {
-			return nil, err
-		}
-		r.WindowStart, r.WindowEnd, r.FinishedAt = db.FromMicros(ws), db.FromMicros(we), db.FromMicros(fin)
-		r.StartedAt = nullTime(started)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: runs of job %q: %w", name, o.s.translate(err))
 	}
 	return out, nil

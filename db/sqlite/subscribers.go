@@ -139,28 +139,26 @@ func (o ops) CountEventsAfter(ctx context.Context, after db.Position, limit int)
 	return n, nil
 }
 
+// scanDeadLetter reads a row of subscriber_dead_letter (the columns of
+// DeadLetters).
+func scanDeadLetter(sc scanner) (db.DeadLetter, error) {
+	var d db.DeadLetter
+	var created, updated int64
+	if err := sc.Scan(&d.ID, &d.Subscriber, &d.EventID, &d.MessageID, &d.EventType, &d.Attempts, &d.Error,
+		&d.Retry, &created, &updated); err != nil {
+		return d, err
+	}
+	d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
+	return d, nil
+}
+
 // DeadLetters implements db.SubscriberStore.
 func (o ops) DeadLetters(ctx context.Context, subscriber string, retryOnly bool, limit int) ([]db.DeadLetter, error) {
-	rows, err := o.query(ctx, `
+	out, err := collect(scanDeadLetter)(o.query(ctx, `
 SELECT id, subscriber, event_id, message_id, event_type, attempts, error, retry, created_at, updated_at
   FROM subscriber_dead_letter WHERE subscriber = ? AND (retry = 1 OR ? = 0) ORDER BY id LIMIT ?`,
-		subscriber, retryOnly, limit)
+		subscriber, retryOnly, limit))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: dead letters of %q: %w", subscriber, o.s.translate(err))
-	}
-	defer rows.Close()
-	var out []db.DeadLetter
-	for rows.Next() {
-		var d db.DeadLetter
-		var created, updated int64
-		if err := rows.Scan(&d.ID, &d.Subscriber, &d.EventID, &d.MessageID, &d.EventType, &d.Attempts, &d.Error,
-			&d.Retry, &created, &updated); err != nil {
-			return nil, fmt.Errorf("sqlite: dead letters of %q: %w", subscriber, o.s.translate(err))
-		}
-		d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: dead letters of %q: %w", subscriber, o.s.translate(err))
 	}
 	return out, nil
