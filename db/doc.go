@@ -15,7 +15,9 @@
 //  2. Select ready streams (ReadyStreams, ClaimStreams) and re-check a
 //     claim (the ReadyFor of SetStreamState) with ReadySQL, the SQL form
 //     of stream.Stream.ReadyTo, and name states in SQL through StateSQL,
-//     never by number.
+//     never by number. Read, list, compare-and-set and renew the leased
+//     rows of JobStore and SubscriberStore with the statements of
+//     JobTable and SubscriberTable (LeasedTable.Statements).
 //  3. End the implementation files with compile-time guards
 //     (var _ db.Store = (*Store)(nil)).
 //  4. Register the driver from init: db.Register("scheme", Driver{}).
