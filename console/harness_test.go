@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +14,9 @@ import (
 	"github.com/winchester-go/winchester/console"
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
-	"github.com/winchester-go/winchester/db/sqlite"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
@@ -72,19 +71,8 @@ type bundle struct {
 // with read, write and admin tokens when tokens is true.
 func setup(t *testing.T, cfg httpapi.Config, tokens bool) *bundle {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Logger: dbtest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := enginetest.SQLite(t)
+	mgr := enginetest.Manager(t, store, testTriggers, trigger.ManagerConfig{})
 	met := metrics.New(metrics.Config{Version: "test"})
 	in := ingest.New(mgr, ingest.Config{Metrics: met, Logger: dbtest.Logger(t)})
 	opts := httpapi.Options{Metrics: met, Logger: dbtest.Logger(t), Subscribers: []string{"audit"}, Console: console.Options{

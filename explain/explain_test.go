@@ -2,7 +2,6 @@ package explain_test
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
-	"github.com/winchester-go/winchester/db/dbtest"
-	"github.com/winchester-go/winchester/db/sqlite"
-	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/explain"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -67,26 +64,11 @@ var t0 = time.Date(2014, 8, 1, 10, 0, 0, 0, time.UTC)
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edefs, err := distiller.ParseDefinitions("event_definitions.yaml", []byte(testEventDefs), distiller.NewPluginRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := enginetest.SQLite(t)
 	c := &clock{now: t0}
-	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Clock: c, Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
+	mgr := enginetest.Manager(t, store, testTriggers, trigger.ManagerConfig{
+		Clock: c, DistillFunc: enginetest.Distill(t, testEventDefs),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	x := explain.New(store, mgr, explain.Config{Clock: c, DistillFunc: mgr.Distill})
 	return &bundle{store: store, mgr: mgr, clock: c, x: x}
 }
@@ -211,10 +193,7 @@ func TestStreamNotFound(t *testing.T) {
 
 func TestStreamStates(t *testing.T) {
 	t.Parallel()
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
+	defs := enginetest.Triggers(t, testTriggers)
 	d := defs[0]
 	base := stream.Stream{ID: 7, Name: "usage", State: stream.StateActive, Open: true,
 		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(time.Hour)}
@@ -267,10 +246,7 @@ func TestStreamStates(t *testing.T) {
 
 func TestStreamExpirationChanged(t *testing.T) {
 	t.Parallel()
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
+	defs := enginetest.Triggers(t, testTriggers)
 	s := stream.Stream{ID: 1, Name: "usage", State: stream.StateActive, Open: true,
 		FirstEvent: t0, LastEvent: t0, ExpireTimestamp: t0.Add(3 * time.Hour), FireCounts: []int{0}}
 	x := explain.StreamOf(s, nil, defs[0], t0)
@@ -387,10 +363,7 @@ func TestGivenEvent(t *testing.T) {
 
 func TestMatchReasons(t *testing.T) {
 	t.Parallel()
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
+	defs := enginetest.Triggers(t, testTriggers)
 	tests := []struct {
 		name string
 		ev   stream.Event

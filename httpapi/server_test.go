@@ -26,10 +26,9 @@ import (
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
-	"github.com/winchester-go/winchester/db/sqlite"
-	"github.com/winchester-go/winchester/distiller"
 	"github.com/winchester-go/winchester/httpapi"
 	"github.com/winchester-go/winchester/ingest"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/metrics"
 	"github.com/winchester-go/winchester/metrics/metricstest"
 	"github.com/winchester-go/winchester/stream"
@@ -78,25 +77,10 @@ func setup(t *testing.T, cfg httpapi.Config, opts httpapi.Options) *bundle {
 // setupLimits is setup with the manager's event limits (and schema).
 func setupLimits(t *testing.T, cfg httpapi.Config, opts httpapi.Options, limits stream.Limits) *bundle {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edefs, err := distiller.ParseDefinitions("event_definitions.yaml", []byte(testEventDefs), distiller.NewPluginRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event, Limits: limits,
+	store := enginetest.SQLite(t)
+	mgr := enginetest.Manager(t, store, testTriggers, trigger.ManagerConfig{
+		DistillFunc: enginetest.Distill(t, testEventDefs), Limits: limits,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	met := metrics.New(metrics.Config{Version: "test"})
 	met.Registry().MustRegister(metrics.NewManagerCollector(mgr), metrics.NewStoreCollector(store, nil), metrics.NewSubscriberCollector(store))
 	in := ingest.New(mgr, ingest.Config{Metrics: met, Logger: dbtest.Logger(t)})

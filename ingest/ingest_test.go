@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
-	"github.com/winchester-go/winchester/db/postgres"
-	"github.com/winchester-go/winchester/db/sqlite"
-	"github.com/winchester-go/winchester/distiller"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -103,42 +100,17 @@ type opener struct {
 
 func openers() []opener {
 	return []opener{
-		{"sqlite", func(t *testing.T) db.Store {
-			s, err := sqlite.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "w.db"), db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("sqlite.Open: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}},
-		{"postgres", func(t *testing.T) db.Store {
-			s, err := postgres.Open(t.Context(), dbtest.PostgresURL(t), db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("postgres.Open: %v", err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}},
+		{"sqlite", func(t *testing.T) db.Store { return enginetest.SQLite(t) }},
+		{"postgres", func(t *testing.T) db.Store { return enginetest.Postgres(t) }},
 	}
 }
 
 func setup(t *testing.T, open func(t *testing.T) db.Store, cfg Config) *bundle {
 	t.Helper()
 	store := &countingStore{Store: open(t)}
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(testTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edefs, err := distiller.ParseDefinitions("event_definitions.yaml", []byte(testEventDefs), distiller.NewPluginRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := trigger.NewManager(store, defs, trigger.ManagerConfig{
-		Clock: fixedClock{when.Add(time.Minute)}, Logger: dbtest.Logger(t), DistillFunc: distiller.New(edefs, distiller.Config{}).Event,
+	mgr := enginetest.Manager(t, store, testTriggers, trigger.ManagerConfig{
+		Clock: fixedClock{when.Add(time.Minute)}, DistillFunc: enginetest.Distill(t, testEventDefs),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Logger = dbtest.Logger(t)
 	return &bundle{store: store, mgr: mgr, in: New(mgr, cfg)}
 }

@@ -12,8 +12,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
-	"github.com/winchester-go/winchester/db/dbtest"
-	"github.com/winchester-go/winchester/db/postgres"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -77,16 +76,6 @@ func (o hookOps) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.S
 		err = o.afterOpen(ctx, o.Ops, open)
 	}
 	return open, err
-}
-
-func openPostgresStore(t *testing.T) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(t.Context(), dbtest.PostgresURL(t), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("open PostgreSQL store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 type settableClock struct{ now time.Time }
@@ -193,7 +182,7 @@ func TestManagerBatchMatchesSingle(t *testing.T) {
 		}},
 	}
 
-	batchStore, singleDB := openPostgresStore(t), openPostgresStore(t)
+	batchStore, singleDB := enginetest.Postgres(t), enginetest.Postgres(t)
 	clock := &settableClock{}
 	batch := newBatchManager(t, batchStore, clock)
 	single := newBatchManager(t, singleStore{singleDB}, clock)
@@ -247,7 +236,7 @@ func TestManagerBatchRedoesLostRaces(t *testing.T) {
 	}
 
 	t.Run("another ingester created the stream", func(t *testing.T) {
-		pg := openPostgresStore(t)
+		pg := enginetest.Postgres(t)
 		ctx := t.Context()
 		ids, err := pg.SaveEvents(ctx, []stream.Event{instanceEvent("other", "compute.instance.update", "i-9", t0)})
 		if err != nil {
@@ -299,7 +288,7 @@ func TestManagerBatchRedoesLostRaces(t *testing.T) {
 	})
 
 	t.Run("a worker claimed the stream", func(t *testing.T) {
-		pg := openPostgresStore(t)
+		pg := enginetest.Postgres(t)
 		ctx := t.Context()
 		clock := &settableClock{t0}
 		m := newBatchManager(t, pg, clock)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -67,17 +67,10 @@ func (s *syncBuffer) String() string {
 func TestManagerExpressionErrorIsTheEventsProblem(t *testing.T) {
 	t.Parallel()
 	stores := map[string]func(t *testing.T) trigger.Store{
-		"sqlite": func(t *testing.T) trigger.Store {
-			s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		},
-		"postgres batch": func(t *testing.T) trigger.Store { return openPostgresStore(t) },
+		"sqlite":         func(t *testing.T) trigger.Store { return enginetest.SQLite(t) },
+		"postgres batch": func(t *testing.T) trigger.Store { return enginetest.Postgres(t) },
 		"postgres single": func(t *testing.T) trigger.Store {
-			return singleStore{openPostgresStore(t)}
+			return singleStore{enginetest.Postgres(t)}
 		},
 	}
 	for name, open := range stores {

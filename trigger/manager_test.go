@@ -3,13 +3,13 @@ package trigger_test
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/winchester-go/winchester/db"
 	_ "github.com/winchester-go/winchester/db/sqlite"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -41,20 +41,8 @@ const managerTriggers = `
 
 func newManager(t *testing.T) (*trigger.Manager, db.Store) {
 	t.Helper()
-	store, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(managerTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{now}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, store
+	store := enginetest.SQLite(t)
+	return enginetest.Manager(t, store, managerTriggers, trigger.ManagerConfig{Clock: fixedClock{now}}), store
 }
 
 func ev(id, typ string, traits map[string]stream.Value) stream.Event {
@@ -233,21 +221,9 @@ func TestManagerConcurrentIngestersShareStreams(t *testing.T) {
 // A notification the DistillFunc refuses is Rejected with the reason and
 // the error itself in Result.Err, for callers that branch on it.
 func TestManagerRejectedNotificationKeepsTheError(t *testing.T) {
-	store, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	defs, _, err := trigger.Parse("triggers.yaml", []byte(managerTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
 	errNoDefinition := errors.New("no definition")
-	m, err := trigger.NewManager(store, defs, trigger.ManagerConfig{Clock: fixedClock{now},
+	m := enginetest.Manager(t, enginetest.SQLite(t), managerTriggers, trigger.ManagerConfig{Clock: fixedClock{now},
 		DistillFunc: func([]byte) (stream.Event, error) { return stream.Event{}, fmt.Errorf("drop: %w", errNoDefinition) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r, err := m.AddNotification(t.Context(), []byte(`{}`))
 	if err != nil || r.Outcome != trigger.Rejected || r.Reason != "drop: no definition" || !errors.Is(r.Err, errNoDefinition) {
 		t.Errorf("AddNotification = %+v, %v; want rejected with reason %q and the DistillFunc's error", r, err, "drop: no definition")

@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/winchester-go/winchester/db"
 	"github.com/winchester-go/winchester/db/dbtest"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -44,16 +44,9 @@ var testStores = []struct {
 	name string
 	open func(t *testing.T) trigger.Store
 }{
-	{"sqlite", func(t *testing.T) trigger.Store {
-		s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}},
-	{"postgres", func(t *testing.T) trigger.Store { return openPostgresStore(t) }},
-	{"postgres-single", func(t *testing.T) trigger.Store { return singleStore{openPostgresStore(t)} }},
+	{"sqlite", func(t *testing.T) trigger.Store { return enginetest.SQLite(t) }},
+	{"postgres", func(t *testing.T) trigger.Store { return enginetest.Postgres(t) }},
+	{"postgres-single", func(t *testing.T) trigger.Store { return singleStore{enginetest.Postgres(t)} }},
 }
 
 // TestManagerMixedBatch: a batch mixing valid events with every kind of

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -75,7 +76,7 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // WINCHESTER_STRESS_SINGLE=1 runs it on the single-stream path.
 func TestConcurrentBatchesKeepInvariants(t *testing.T) {
 	t.Parallel()
-	pg := openPostgresStore(t)
+	pg := enginetest.Postgres(t)
 	var store trigger.Store = pg
 	if os.Getenv("WINCHESTER_STRESS_SINGLE") != "" {
 		store = singleStore{pg}

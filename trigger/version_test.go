@@ -3,13 +3,13 @@ package trigger_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/winchester-go/winchester/db"
+	"github.com/winchester-go/winchester/internal/enginetest"
 	"github.com/winchester-go/winchester/stream"
 	"github.com/winchester-go/winchester/trigger"
 )
@@ -46,15 +46,8 @@ func parseDefs(t *testing.T, text string) []*trigger.Definition {
 // takes the batch path).
 func TestManagerVersions(t *testing.T) {
 	stores := map[string]func(t *testing.T) trigger.Store{
-		"sqlite": func(t *testing.T) trigger.Store {
-			s, err := db.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "m.db"), db.Options{Migrate: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		},
-		"postgres": func(t *testing.T) trigger.Store { return openPostgresStore(t) },
+		"sqlite":   func(t *testing.T) trigger.Store { return enginetest.SQLite(t) },
+		"postgres": func(t *testing.T) trigger.Store { return enginetest.Postgres(t) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
