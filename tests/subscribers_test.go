@@ -181,16 +181,24 @@ subscribers:
 	next := 0
 	for k := range kills {
 		at := (k + 1) * events / (kills + 1)
-		waitFor(fmt.Sprintf("kill %d: %d deliveries", k+1, at), func() bool { return len(rec.received()) >= at })
-		st, err := ss.SubscriberState(t.Context(), "audit")
-		if err != nil {
-			t.Fatal(err)
-		}
-		holder := strings.SplitN(st.ClaimedBy, "/", 2)[0]
-		p, ok := byName[holder]
-		if !ok {
-			t.Fatalf("the subscriber is claimed by %q, not one of the workers", st.ClaimedBy)
-		}
+		// Wait for the deliveries and for a live worker to hold the
+		// claim: the worker killed last may have delivered past this
+		// mark before it died, while its lease still shows until it
+		// lapses and a live worker claims the subscriber.
+		var holder string
+		waitFor(fmt.Sprintf("kill %d: %d deliveries by a live worker", k+1, at), func() bool {
+			if len(rec.received()) < at {
+				return false
+			}
+			st, err := ss.SubscriberState(t.Context(), "audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			holder = strings.SplitN(st.ClaimedBy, "/", 2)[0]
+			_, live := byName[holder]
+			return live
+		})
+		p := byName[holder]
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
