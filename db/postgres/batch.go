@@ -39,7 +39,9 @@ var (
 // Inside a transaction it locks their rows until commit (FOR UPDATE), in
 // key order: the keys are sorted (bytewise, as the "C" collation of the
 // columns sorts them) and deduplicated before the lookup, which takes
-// them in array order.
+// them in array order. The advisory locks of the keys (lockKeysSQL) and
+// the lookup are sent together, one round trip: PostgreSQL runs them in
+// that order, and the lookup not at all when the locks fail.
 func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.StreamKey]stream.Stream, error) {
 	out := make(map[db.StreamKey]stream.Stream, len(keys))
 	if len(keys) == 0 {
@@ -55,13 +57,24 @@ func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.Stre
 	for i, k := range sorted {
 		names[i], skeys[i] = k.Name, k.Key
 	}
-	query := selectOpenStreamsForUpdate
+	var streams []stream.Stream
+	var err error
 	if o.pool != nil {
-		query = selectOpenStreamsNoLock
-	} else if err := o.lockKeys(ctx, sorted); err != nil {
-		return nil, err
+		streams, err = collectStreams(o.q.Query(ctx, selectOpenStreamsNoLock, names, skeys))
+	} else {
+		var batch pgx.Batch
+		batch.Queue(lockKeysSQL, keyHashes(sorted))
+		batch.Queue(selectOpenStreamsForUpdate, names, skeys)
+		br := o.q.SendBatch(ctx, &batch)
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("postgres: lock the keys of %d streams: %w", len(sorted), interpretError(err))
+		}
+		streams, err = collectStreams(br.Query())
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = interpretError(cerr)
+		}
 	}
-	streams, err := collectStreams(o.q.Query(ctx, query, names, skeys))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open streams of %d keys: %w", len(names), err)
 	}
@@ -74,17 +87,20 @@ func (o *ops) OpenStreams(ctx context.Context, keys []db.StreamKey) (map[db.Stre
 // lockKeysSQL takes transaction-level advisory locks, one per key hash,
 // in ascending order. The function is volatile, so PostgreSQL calls it
 // after sorting (9.6 and later).
+//
+// A batch takes, before any row lock, an advisory lock on every key it
+// looks up (keyHashes), in the order of the keys' hashes. A batch then
+// owns its keys until commit: no other ingester can create, extend or lock
+// a stream of them meanwhile, so the creates of a batch are never refused
+// and two batches cannot deadlock, however their keys overlap (row locks
+// alone could: a create refused because another transaction committed a
+// stream for the key forced a second lookup out of key order). Two keys
+// with the same hash share a lock, which only serialises them.
 const lockKeysSQL = `SELECT pg_advisory_xact_lock(h) FROM unnest($1::bigint[]) AS h ORDER BY h`
 
-// lockKeys takes, before any row lock, an advisory lock on every key of a
-// batch, in the order of the keys' hashes. A batch then owns its keys until
-// commit: no other ingester can create, extend or lock a stream of them
-// meanwhile, so the creates of a batch are never refused and two batches
-// cannot deadlock, however their keys overlap (row locks alone could: a
-// create refused because another transaction committed a stream for the key
-// forced a second lookup out of key order). Two keys with the same hash
-// share a lock, which only serialises them.
-func (o *ops) lockKeys(ctx context.Context, keys []db.StreamKey) error {
+// keyHashes returns the lock keys of keys for lockKeysSQL: sorted,
+// without duplicates.
+func keyHashes(keys []db.StreamKey) []int64 {
 	hashes := make([]int64, 0, len(keys))
 	for _, k := range keys {
 		h := fnv.New64a()
@@ -94,11 +110,7 @@ func (o *ops) lockKeys(ctx context.Context, keys []db.StreamKey) error {
 		hashes = append(hashes, int64(h.Sum64()))
 	}
 	slices.Sort(hashes)
-	hashes = slices.Compact(hashes)
-	if _, err := o.q.Exec(ctx, lockKeysSQL, hashes); err != nil {
-		return fmt.Errorf("postgres: lock the keys of %d streams: %w", len(keys), interpretError(err))
-	}
-	return nil
+	return slices.Compact(hashes)
 }
 
 // closeStreams closes the open streams among $1 and returns the ids of
