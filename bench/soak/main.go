@@ -144,6 +144,8 @@ type result struct {
 	reasons                                []string
 	scrapes                                int
 	sendErrors                             []string
+	cpuWall, cpuSelf, cpuServe, cpuDB      time.Duration
+	backends                               int
 	loadStart, loadEnd, loadAvg0, loadAvg1 string
 }
 
@@ -228,7 +230,7 @@ func run(ctx context.Context, o options, w io.Writer) (*result, error) {
 	fmt.Fprintf(w, "winchester serve on %s, %d workers; %g notifications/s for %s over %s, %d per request, %d senders; warm-up %s\n",
 		listen, o.workers, o.rate, o.duration, via, o.batch, o.clients, o.warmup)
 
-	res, err := soak(ctx, o, srv, conn, sc.amqp, w)
+	res, err := soak(ctx, o, db, srv, conn, sc.amqp, w)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ const (
 	metricRejected  = "winchester_events_rejected_total"
 )
 
-func soak(ctx context.Context, o options, srv *server, conn *amqp.Connection, target *amqpTarget, w io.Writer) (*result, error) {
+func soak(ctx context.Context, o options, db *database, srv *server, conn *amqp.Connection, target *amqpTarget, w io.Writer) (*result, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.clients}}
 	scrapeClient := &http.Client{Timeout: 30 * time.Second}
 	metricsURL := srv.base + "/metrics"
@@ -260,6 +262,7 @@ func soak(ctx context.Context, o options, srv *server, conn *amqp.Connection, ta
 		return nil, err
 	}
 	res := &result{loadAvg0: loadAverage()}
+	cpu0 := readCPU(ctx, db, srv)
 
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -368,6 +371,13 @@ loop:
 	scrapes = append(scrapes, last)
 	progress(last, true)
 	res.loadAvg1 = loadAverage()
+	cpu1 := readCPU(ctx, db, srv)
+	res.cpuWall = last.at.Sub(first.at)
+	res.cpuSelf = cpu1.self - cpu0.self
+	res.cpuServe = cpu1.serve - cpu0.serve
+	if cpu0.backends != nil && cpu1.backends != nil {
+		res.cpuDB, res.backends = cpuDelta(cpu0.backends, cpu1.backends)
+	}
 
 	// The window: from the first scrape at least warm-up after the start.
 	from := scrapes[len(scrapes)-1]
@@ -406,6 +416,20 @@ loop:
 	res.sendErrors = ls.errs
 	res.verdict(o)
 	return res, nil
+}
+
+// cpuReading is the CPU time used so far by the soak, the server and the
+// database's backends (nil when they cannot be read).
+type cpuReading struct {
+	self, serve time.Duration
+	backends    map[int32]time.Duration
+}
+
+func readCPU(ctx context.Context, db *database, srv *server) cpuReading {
+	r := cpuReading{self: selfCPU()}
+	r.serve, _ = procCPU(srv.cmd.Process.Pid)
+	r.backends, _ = backendCPU(ctx, db.adminURL, db.name)
+	return r
 }
 
 // verdict decides pass or fail: a fire lag p99 below the goal, measured
@@ -447,6 +471,15 @@ func report(w io.Writer, o options, r *result) {
 	fmt.Fprintf(w, "backlog:    winchester_streams_ready max %.0f, at the end %.0f (%d scrapes)\n", r.maxBacklog, r.finalBacklog, r.scrapes)
 	fmt.Fprintf(w, "fire lag:   %.0f streams over the last %s (after a %s warm-up): p50 %s, p99 %s (in bucket (%s, %s]), %.2f%% within 1 s\n",
 		r.lagCount, r.window.Round(time.Second), o.warmup, seconds(r.lagP50), seconds(r.lagP99), seconds(r.lagP99Lo), seconds(r.lagP99Hi), 100*r.lagUnder1s)
+	if r.cpuWall > 0 {
+		cores := func(d time.Duration) float64 { return d.Seconds() / r.cpuWall.Seconds() }
+		db := "n/a (the server is not on this machine)"
+		if r.backends > 0 {
+			db = fmt.Sprintf("%s (%.2f cores, %d backends)", r.cpuDB.Round(time.Second), cores(r.cpuDB), r.backends)
+		}
+		fmt.Fprintf(w, "cpu:        over %s: PostgreSQL backends of the soak database %s, winchester serve %s (%.2f cores), this client %s (%.2f cores)\n",
+			r.cpuWall.Round(time.Second), db, r.cpuServe.Round(time.Second), cores(r.cpuServe), r.cpuSelf.Round(time.Second), cores(r.cpuSelf))
+	}
 	if r.pass {
 		fmt.Fprintf(w, "PASS: fire lag p99 below %s under the load\n", o.goal)
 		return

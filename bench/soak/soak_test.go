@@ -346,3 +346,20 @@ func TestSoak(t *testing.T) {
 		})
 	}
 }
+
+func TestCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if _, err := procCPU(os.Getpid()); err != nil {
+		t.Errorf("procCPU(self): %v", err)
+	}
+	if _, err := procCPU(-1); err == nil {
+		t.Errorf("procCPU(-1) = nil error, want one")
+	}
+	total, n := cpuDelta(map[int32]time.Duration{1: time.Second, 2: time.Second},
+		map[int32]time.Duration{1: 3 * time.Second, 3: time.Second})
+	if total != 3*time.Second || n != 2 {
+		t.Errorf("cpuDelta = %v over %d, want 3s over 2 (backend 2 exited, 3 is new)", total, n)
+	}
+}
