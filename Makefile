@@ -22,7 +22,7 @@ TESTFLAGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-race pg-up pg-down replica-up replica-down test-pg bench fuzz lint lint-full fmt tidy verify-migrations ci
+.PHONY: help build test test-race pg-up pg-down replica-up replica-down test-pg bench soak fuzz lint lint-full fmt tidy verify-migrations ci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,9 @@ test-pg: ## run every test against the throw-away PostgreSQL of pg-up
 
 bench: ## run the benchmarks (compare runs with benchstat)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+soak: ## soak benchmark (bench/soak): serve with 2 workers under 2,000 notifications/s for 10 minutes on TEST_DATABASE_URL's server; SOAKFLAGS adds flags
+	$(GO) run ./bench/soak --database-url "$(TEST_DATABASE_URL)" $(SOAKFLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME (30s) each, minimising for FUZZMINIMIZETIME (5s)
 	@set -e; \
