@@ -74,3 +74,16 @@ func BenchmarkEncodeTraits(b *testing.B) {
 		EncodeTraits(traits)
 	}
 }
+
+// BenchmarkDecodeTraits decodes the distinguishing values of a stream as
+// PostgreSQL returns them (jsonb text: a space after colons and commas),
+// which the ingest path does for every stream it locks.
+func BenchmarkDecodeTraits(b *testing.B) {
+	data := []byte(`{"instance_id": {"s": "a5f0e2b3-4c5d-4e6f-8a9b-0c1d2e3f4a5b"}, "timestamp": {"r": [1406851200000000, 1406937600000000]}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeTraits(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -52,7 +52,8 @@ func (o IngestOptions) withDefaults() IngestOptions {
 // len(results) long), and the error names the failed batch. Nothing of
 // the failed batch or of the batches after it is stored; a caller may
 // submit bodies[len(results):] again (what was stored meanwhile comes back
-// as Duplicate).
+// as Duplicate). The notifications of the batch prepared ahead of a failed
+// one count as received in the manager's Stats though none was written.
 func (m *Manager) IngestNotifications(ctx context.Context, bodies [][]byte, opts IngestOptions) ([]Result, error) {
 	return m.ingest(ctx, len(bodies), opts, "notifications", func(lo, hi, workers int) *ingestBatch {
 		return m.prepareNotifications(bodies[lo:hi], workers)
