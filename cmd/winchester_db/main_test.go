@@ -82,17 +82,17 @@ func TestSQLiteEndToEnd(t *testing.T) {
 		t.Fatalf("upgrade --sql created the database file (stat: %v)", err)
 	}
 	runSteps(t, bin, dir, nil, []step{
-		{name: "upgrade", args: []string{"upgrade"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions, 000008_console_indexes … done in \d+m?s`, `now at version 8`}},
-		{name: "upgrade again", args: []string{"-c", "winchester.yaml", "upgrade", "head"}, want: []string{`already at version 8 \(000008_console_indexes\)`}},
-		{name: "version", args: []string{"version"}, want: []string{`version: 8 \(000008_console_indexes\)`, `up to date`}},
-		{name: "current", args: []string{"current"}, want: []string{`version: 8 `}},
+		{name: "upgrade", args: []string{"upgrade"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions, 000008_console_indexes, 000009_stream_fillfactor … done in \d+m?s`, `now at version 9`}},
+		{name: "upgrade again", args: []string{"-c", "winchester.yaml", "upgrade", "head"}, want: []string{`already at version 9 \(000009_stream_fillfactor\)`}},
+		{name: "version", args: []string{"version"}, want: []string{`version: 9 \(000009_stream_fillfactor\)`, `up to date`}},
+		{name: "current", args: []string{"current"}, want: []string{`version: 9 `}},
 		{name: "sql when up to date", args: []string{"upgrade", "--sql"}, want: []string{`-- nothing to apply`}},
-		{name: "unknown version", args: []string{"downgrade", "7"}, code: 2, want: []string{`unknown version "7" \(known: 1, 2, 3, 4, 5, 8, base\)`}},
+		{name: "unknown version", args: []string{"downgrade", "7"}, code: 2, want: []string{`unknown version "7" \(known: 1, 2, 3, 4, 5, 8, 9, base\)`}},
 		{name: "version json", args: []string{"version", "-o", "json"},
-			want: []string{`^\{"database":"sqlite://[^"]*state.db","version":8,"name":"000008_console_indexes","dirty":false,"head":8,"head_name":"000008_console_indexes","status":"up_to_date","explanation":"up to date"\}\n$`}},
+			want: []string{`^\{"database":"sqlite://[^"]*state.db","version":9,"name":"000009_stream_fillfactor","dirty":false,"head":9,"head_name":"000009_stream_fillfactor","status":"up_to_date","explanation":"up to date"\}\n$`}},
 		{name: "base without --yes", args: []string{"downgrade", "base"}, code: 2, want: []string{`drops every table .* add --yes to confirm`}},
-		{name: "version after refused downgrade", args: []string{"version"}, want: []string{`version: 8 `}},
-		{name: "upgrade to older", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000008_console_indexes, 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done`, `now at version 0 \(base\)`}},
+		{name: "version after refused downgrade", args: []string{"version"}, want: []string{`version: 9 `}},
+		{name: "upgrade to older", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000009_stream_fillfactor, 000008_console_indexes, 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done`, `now at version 0 \(base\)`}},
 		{name: "version at base", args: []string{"version"}, code: 3, want: []string{`version: 0 \(base\)`, `out of date: run winchester_db upgrade head`}},
 		{name: "version json at base", args: []string{"version", "-o", "json"}, code: 3, want: []string{`^\{.*"status":"out_of_date".*\}\n$`}},
 		{name: "force", args: []string{"force", "1"}, want: []string{`version forced to 1`}},
@@ -113,9 +113,9 @@ func TestPostgresEndToEnd(t *testing.T) {
 	})
 	assertTables(t, url, 0)
 	runSteps(t, bin, dir, env, []step{
-		{name: "upgrade", args: []string{"upgrade", "head"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions, 000008_console_indexes … done in`}},
-		{name: "upgrade again", args: []string{"upgrade"}, want: []string{`already at version 8`}},
-		{name: "version", args: []string{"version"}, want: []string{`version: 8 \(000008_console_indexes\)`, `up to date`}},
+		{name: "upgrade", args: []string{"upgrade", "head"}, want: []string{`applying 000001_init, 000002_stream_key_digest, 000003_jobs, 000004_subscribers, 000005_definition_versions, 000008_console_indexes, 000009_stream_fillfactor … done in`}},
+		{name: "upgrade again", args: []string{"upgrade"}, want: []string{`already at version 9`}},
+		{name: "version", args: []string{"version"}, want: []string{`version: 9 \(000009_stream_fillfactor\)`, `up to date`}},
 	})
 	s, err := postgres.Open(t.Context(), url, db.Options{})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 
 	// The flag overrides the environment.
 	runSteps(t, bin, dir, []string{"WINCHESTER_DATABASE_URL=postgres://nobody@127.0.0.1:1/none"}, []step{
-		{name: "flag wins", args: []string{"--database-url", url, "version"}, want: []string{`version: 8 `}},
+		{name: "flag wins", args: []string{"--database-url", url, "version"}, want: []string{`version: 9 `}},
 		{name: "unreachable sql", args: []string{"upgrade", "--sql"}, want: []string{`could not read the schema version`, `-- 000001_init.up.sql`}},
 	})
 
@@ -138,11 +138,11 @@ func TestPostgresEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSteps(t, bin, dir, env, []step{
-		{name: "dirty upgrade", args: []string{"upgrade"}, code: 1, want: []string{`dirty`, "winchester_db force 8"}},
-		{name: "dirty version", args: []string{"version"}, code: 4, want: []string{`DIRTY`, `winchester_db force 8`}},
+		{name: "dirty upgrade", args: []string{"upgrade"}, code: 1, want: []string{`dirty`, "winchester_db force 9"}},
+		{name: "dirty version", args: []string{"version"}, code: 4, want: []string{`DIRTY`, `winchester_db force 9`}},
 		{name: "dirty version json", args: []string{"version", "-o", "json"}, code: 4, want: []string{`"dirty":true`, `"status":"dirty"`}},
-		{name: "force", args: []string{"force", "8"}, want: []string{`version forced to 8`}},
-		{name: "downgrade", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000008_console_indexes, 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done in`}},
+		{name: "force", args: []string{"force", "9"}, want: []string{`version forced to 9`}},
+		{name: "downgrade", args: []string{"downgrade", "base", "--yes"}, want: []string{`reverting 000009_stream_fillfactor, 000008_console_indexes, 000005_definition_versions, 000004_subscribers, 000003_jobs, 000002_stream_key_digest, 000001_init … done in`}},
 	})
 	assertTables(t, url, 1) // only schema_migrations is left
 }
@@ -185,8 +185,8 @@ func TestPostgresSQLOutputApplies(t *testing.T) {
 		t.Fatalf("run the printed SQL: %v\n%s", err, script)
 	}
 	runSteps(t, bin, dir, []string{"WINCHESTER_DATABASE_URL=" + url}, []step{
-		{name: "version", args: []string{"version"}, want: []string{`version: 8 \(000008_console_indexes\)`, `up to date`}},
-		{name: "nothing left", args: []string{"upgrade"}, want: []string{`already at version 8`}},
+		{name: "version", args: []string{"version"}, want: []string{`version: 9 \(000009_stream_fillfactor\)`, `up to date`}},
+		{name: "nothing left", args: []string{"upgrade"}, want: []string{`already at version 9`}},
 	})
 	s, err := postgres.Open(t.Context(), url, db.Options{})
 	if err != nil {
