@@ -118,7 +118,8 @@ type Store struct {
 
 // preparedSQL are the statements of the ingest and worker paths.
 var preparedSQL = []string{
-	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL, appendSQL, appendKeepFireSQL,
+	insertEventSQL, eventByMessageIDSQL, openStreamSQL, createStreamSQL, linkSQL,
+	appendTimesSQL, appendSQL[0], appendSQL[1], appendSQL[2], appendSQL[3],
 	closeStreamSQL, readyFireSQL, readyExpireSQL, staleSQL, streamByIDSQL, serialSQL,
 	claimFireSQL, claimExpireSQL, renewLeaseSQL, completeStreamSQL, purgeClaimedSQL,
 }

@@ -146,27 +146,65 @@ func (o ops) link(ctx context.Context, streamID int64, eventIDs []int64) error {
 	return nil
 }
 
-var appendSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
-	fire_timestamp = ?, fire_counts = ?
+// appendTimesSQL reads what AppendToStream compares its times with; no
+// row when the stream is not open and active.
+var appendTimesSQL = `SELECT expire_timestamp, fire_timestamp FROM stream
  WHERE id = ? AND open = 1 AND state = ` + db.StateSQL(stream.StateActive)
 
-// appendKeepFireSQL leaves fire_timestamp out of the SET list: SQLite
-// rewrites the entries of every index on a column the statement sets, even
-// to the same value, and most appends do not change the fire time.
-var appendKeepFireSQL = `UPDATE stream SET first_event = ?, last_event = ?, expire_timestamp = ?,
-	fire_counts = ?
+// appendSQL are the append statements, indexed by the columns they set
+// (appendExpire, appendFire): AppendToStream sets expire_timestamp and
+// fire_timestamp only when their value changes.
+// SQLite rewrites the entries of every index on a column an UPDATE sets,
+// even to the same value (stream_ready_expire, stream_ready_fire), and
+// most appends change neither time (a "$first + 30d" expiry, a fire time
+// already set or still unset): with the streams spread over a large table
+// each rewritten entry is one more page to write to the WAL at commit.
+var appendSQL = func() [4]string {
+	var out [4]string
+	for v := range out {
+		set := `first_event = ?, last_event = ?, fire_counts = ?`
+		if v&appendExpire != 0 {
+			set += `, expire_timestamp = ?`
+		}
+		if v&appendFire != 0 {
+			set += `, fire_timestamp = ?`
+		}
+		out[v] = `UPDATE stream SET ` + set + `
  WHERE id = ? AND open = 1 AND state = ` + db.StateSQL(stream.StateActive)
+	}
+	return out
+}()
 
-// AppendToStream implements db.Ops.
+// The bits of an appendSQL index: the columns the statement sets.
+const (
+	appendExpire = 1 << iota
+	appendFire
+)
+
+// AppendToStream implements db.Ops. A zero FireTimestamp leaves the
+// stored one (null stays null); the expiry and fire times are written
+// only when they change.
 func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
 	return o.atomic(ctx, func(o ops) error {
-		query, args := appendKeepFireSQL, []any{db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
-			timeArg(p.ExpireTimestamp), countsArg(p.FireCounts), p.StreamID}
-		if !p.FireTimestamp.IsZero() {
-			query, args = appendSQL, []any{db.Micros(p.FirstEvent), db.Micros(p.LastEvent),
-				timeArg(p.ExpireTimestamp), timeArg(p.FireTimestamp), countsArg(p.FireCounts), p.StreamID}
+		var expire, fire sql.NullInt64
+		err := o.queryRow(ctx, appendTimesSQL, p.StreamID).Scan(&expire, &fire)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: append to stream %d: it is no longer open and active: %w", p.StreamID, db.ErrConflict)
 		}
-		res, err := o.exec(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: append to stream %d: %w", p.StreamID, o.s.translate(err))
+		}
+		variant := 0
+		args := []any{db.Micros(p.FirstEvent), db.Micros(p.LastEvent), countsArg(p.FireCounts)}
+		if !sameTime(expire, p.ExpireTimestamp) {
+			variant |= appendExpire
+			args = append(args, timeArg(p.ExpireTimestamp))
+		}
+		if !p.FireTimestamp.IsZero() && !sameTime(fire, p.FireTimestamp) {
+			variant |= appendFire
+			args = append(args, timeArg(p.FireTimestamp))
+		}
+		res, err := o.exec(ctx, appendSQL[variant], append(args, p.StreamID)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: append to stream %d: %w", p.StreamID, o.s.translate(err))
 		}
@@ -175,6 +213,14 @@ func (o ops) AppendToStream(ctx context.Context, p db.AppendParams) error {
 		}
 		return o.link(ctx, p.StreamID, p.EventIDs)
 	})
+}
+
+// sameTime reports whether the stored time v is t (null is the zero time).
+func sameTime(v sql.NullInt64, t time.Time) bool {
+	if t.IsZero() {
+		return !v.Valid
+	}
+	return v.Valid && v.Int64 == db.Micros(t)
 }
 
 const closeStreamSQL = `UPDATE stream SET open = 0 WHERE id = ?`
