@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -594,12 +595,16 @@ func BenchmarkStreamLength(b *testing.B) {
 	}
 }
 
+// activeStreams is the number of open streams of the many side of
+// BenchmarkActiveStreams; 0: 1,000,000 on PostgreSQL, 100,000 on SQLite.
+var activeStreams = flag.Int("active.streams", 0, "open streams of the many side of BenchmarkActiveStreams (0: 1,000,000 on PostgreSQL, 100,000 on SQLite)")
+
 // BenchmarkActiveStreams compares ingest (AddEvents, batches of 100
 // events, each for a random existing stream) into a database with 1,000
 // open streams with one with 1,000,000 (100,000 on SQLite). The streams,
 // one event each and their links are inserted with one SQL statement per
-// table before the timer starts. ratio = rate with many streams / rate
-// with 1,000.
+// table before the timer starts (-active.streams changes the many
+// side). ratio = rate with many streams / rate with 1,000.
 func BenchmarkActiveStreams(b *testing.B) {
 	d := loadBenchDistiller(b)
 	defs := parseBenchTriggers(b, perInstanceTriggers)
@@ -609,6 +614,9 @@ func BenchmarkActiveStreams(b *testing.B) {
 			counts := []int{1_000, 1_000_000}
 			if drv.name == "sqlite" {
 				counts[1] = 100_000
+			}
+			if *activeStreams > 0 {
+				counts[1] = *activeStreams
 			}
 			ev := newUpdateEvents(b, d)
 			clock := &benchClock{now: benchBase.Add(24 * time.Hour)}
