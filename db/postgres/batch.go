@@ -287,7 +287,7 @@ WITH u AS (
   UPDATE stream s SET first_event = u.first_event, last_event = u.last_event, expire_timestamp = u.expire_timestamp,
          fire_timestamp = COALESCE(u.fire_timestamp, s.fire_timestamp), fire_counts = u.fire_counts::jsonb
     FROM u
-   WHERE s.id = u.id AND s.open AND s.state = ` + db.StateSQL(stream.StateActive) + `
+   WHERE s.id = u.id AND ` + openActive + `
   RETURNING s.id
 ), links AS (
   INSERT INTO stream_event (stream_id, event_id)
