@@ -47,7 +47,11 @@
 // schema and migrations table), so any number of processes may upgrade at
 // once: one applies each migration, the others wait and find nothing left
 // to do. Open refuses a schema whose version is not the one this binary
-// was built for, with db.ErrSchemaOutOfDate.
+// was built for, with db.ErrSchemaOutOfDate. Migration 000009 only sets
+// fillfactor 85 on stream (a SHARE UPDATE EXCLUSIVE lock for an instant,
+// no rewrite), so that appends which change no indexed column are HOT
+// updates: they rewrite the row on its own page and touch no index
+// (docs/PERFORMANCE.md, "Stream length, active streams, triggers").
 //
 // # Concurrency and locking protocol
 //
