@@ -59,6 +59,11 @@ type SubscriberStore interface {
 	// CountEventsAfter counts the events after pos in delivery order, up
 	// to limit (the lag of a subscriber at pos).
 	CountEventsAfter(ctx context.Context, after Position, limit int) (int64, error)
+	// HorizonWait reports the committed events after pos that
+	// SubscriberEvents cannot return yet because an older transaction
+	// still runs (counted up to limit), and that transaction. Always the
+	// zero HorizonWait on a store whose writers are serialised (SQLite).
+	HorizonWait(ctx context.Context, after Position, limit int) (HorizonWait, error)
 	// DeadLetters returns up to limit dead letters of subscriber, oldest
 	// first; with retryOnly, only those marked for retry.
 	DeadLetters(ctx context.Context, subscriber string, retryOnly bool, limit int) ([]DeadLetter, error)
@@ -80,6 +85,25 @@ type SubscriberStore interface {
 type Position struct {
 	Xact    int64
 	EventID int64
+}
+
+// HorizonWait describes events held back from subscribers by the
+// snapshot horizon: committed, after a position, but stored by
+// transactions younger than the oldest transaction still running on the
+// database server (on PostgreSQL, below whose xmin subscribers read).
+// They become readable when that transaction ends.
+type HorizonWait struct {
+	// HeldBack counts the held-back events (up to the limit asked); 0:
+	// nothing waits for the horizon.
+	HeldBack int64
+	// Since is when the transaction holding the horizon began (zero when
+	// the store cannot tell, for want of privileges to see it, or when
+	// nothing is held back).
+	Since time.Time
+	// Holder describes that transaction for an operator: its process id,
+	// state, application, database and user, or the name of a prepared
+	// transaction ("" when unknown).
+	Holder string
 }
 
 // Less reports whether p comes before q in delivery order.

@@ -186,12 +186,15 @@ func NewDefinitionsCollector(version func() int64) prometheus.Collector {
 // subscriberCollector reports the event subscribers' progress from the
 // database at scrape time.
 type subscriberCollector struct {
-	store     subscriber.Store
-	lag       *prometheus.Desc
-	delivered *prometheus.Desc
-	failures  *prometheus.Desc
-	dead      *prometheus.Desc
-	up        *prometheus.Desc
+	store       subscriber.Store
+	now         func() time.Time // the clock of horizonWait
+	lag         *prometheus.Desc
+	delivered   *prometheus.Desc
+	failures    *prometheus.Desc
+	dead        *prometheus.Desc
+	heldBack    *prometheus.Desc
+	horizonWait *prometheus.Desc
+	up          *prometheus.Desc
 }
 
 // NewSubscriberCollector returns a collector that reads, at every scrape,
@@ -200,24 +203,31 @@ type subscriberCollector struct {
 // deliveries and failed attempts (winchester_subscriber_delivered_total,
 // winchester_subscriber_failures_total: kept in the database, so they
 // count the work of every process) and its dead letters
-// (winchester_subscriber_dead_letters).
+// (winchester_subscriber_dead_letters), and whether its delivery waits for
+// the snapshot horizon (winchester_subscriber_held_back_events,
+// winchester_subscriber_horizon_wait_seconds).
 func NewSubscriberCollector(store subscriber.Store) prometheus.Collector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(namespace+"_"+name, help, []string{"subscriber"}, nil)
 	}
 	return &subscriberCollector{
 		store:     store,
+		now:       time.Now,
 		lag:       desc("subscriber_lag_events", "Events stored after the subscriber's position, by subscriber (whether or not they pass its filter)."),
 		delivered: desc("subscriber_delivered_total", "Events delivered to the subscriber, by subscriber, by every process."),
 		failures:  desc("subscriber_failures_total", "Failed delivery attempts, by subscriber, by every process."),
 		dead:      desc("subscriber_dead_letters", "Events the subscriber gave up on after its attempts and that wait for an operator, by subscriber."),
+		heldBack: desc("subscriber_held_back_events",
+			"Committed events after the subscriber's position that wait for an older transaction still running on the database server (the snapshot horizon), by subscriber."),
+		horizonWait: desc("subscriber_horizon_wait_seconds",
+			"How long the transaction holding back the subscriber's delivery (the snapshot horizon) has been running while delivery waits for it; 0: delivery does not wait, or the database does not tell."),
 		up: prometheus.NewDesc(namespace+"_subscriber_metrics_up",
 			"1 when the database answered the last scrape's subscriber queries, 0 otherwise.", nil, nil),
 	}
 }
 
 func (c *subscriberCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lag, c.delivered, c.failures, c.dead, c.up} {
+	for _, d := range []*prometheus.Desc{c.lag, c.delivered, c.failures, c.dead, c.heldBack, c.horizonWait, c.up} {
 		ch <- d
 	}
 }
@@ -235,6 +245,12 @@ func (c *subscriberCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(s.State.Delivered), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.State.Failures), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(s.DeadLetters), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.heldBack, prometheus.GaugeValue, float64(s.Horizon.HeldBack), s.Name)
+		wait := 0.0
+		if s.WaitsForHorizon() && !s.Horizon.Since.IsZero() {
+			wait = max(0, c.now().Sub(s.Horizon.Since).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.horizonWait, prometheus.GaugeValue, wait, s.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }

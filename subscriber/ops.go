@@ -25,7 +25,17 @@ type Status struct {
 	Lag int64
 	// DeadLetters is the number of dead letters.
 	DeadLetters int64
+	// Horizon reports the committed events after the position that wait
+	// for an older transaction still running on the database server
+	// (PostgreSQL; counted up to LagCap), and that transaction.
+	Horizon db.HorizonWait
 }
+
+// WaitsForHorizon reports whether delivery waits for the snapshot
+// horizon: every event it may read is dealt with (no lag) while
+// committed events after the position are held back by an older
+// transaction still running.
+func (s Status) WaitsForHorizon() bool { return s.HasState && s.Lag == 0 && s.Horizon.HeldBack > 0 }
 
 // ReadStatus returns the status of subscriber name.
 func ReadStatus(ctx context.Context, s Store, name string) (Status, error) {
@@ -66,7 +76,11 @@ func statusOf(ctx context.Context, s Store, st db.SubscriberState) (Status, erro
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{Name: st.Name, State: st, HasState: true, Lag: lag, DeadLetters: n}, nil
+	hw, err := s.HorizonWait(ctx, st.Position, LagCap)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Name: st.Name, State: st, HasState: true, Lag: lag, DeadLetters: n, Horizon: hw}, nil
 }
 
 // Target says where Skip moves a position.
@@ -150,6 +164,24 @@ type Report struct {
 	LeaseUntil   *time.Time `json:"lease_until,omitempty"`
 	LastError    string     `json:"last_error,omitempty"`
 	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
+	// HorizonWait is set while delivery waits for the snapshot horizon
+	// (Status.WaitsForHorizon).
+	HorizonWait *HorizonReport `json:"horizon_wait,omitempty"`
+}
+
+// HorizonReport says why and since when delivery waits for the snapshot
+// horizon: committed events are held back until an older transaction
+// still running on the database server ends.
+type HorizonReport struct {
+	// HeldBack is the number of committed events after the position
+	// that cannot be delivered yet (up to LagCap).
+	HeldBack int64 `json:"held_back"`
+	// Since is when the transaction holding the horizon began (absent
+	// when the database does not tell).
+	Since *time.Time `json:"since,omitempty"`
+	// Holder describes that transaction (server process id, state,
+	// application, database, user; or a prepared transaction's name).
+	Holder string `json:"holder,omitempty"`
 }
 
 // Report returns the status as shown to operators at now.
@@ -167,6 +199,13 @@ func (s Status) Report(now time.Time) Report {
 	r.Position, r.PositionXact = st.Position.EventID, st.Position.Xact
 	r.Lag, r.Delivered, r.Failures, r.DeadLetters = s.Lag, st.Delivered, st.Failures, s.DeadLetters
 	r.LastError, r.UpdatedAt = st.LastError, &st.UpdatedAt
+	if s.WaitsForHorizon() {
+		h := &HorizonReport{HeldBack: s.Horizon.HeldBack, Holder: s.Horizon.Holder}
+		if !s.Horizon.Since.IsZero() {
+			h.Since = &s.Horizon.Since
+		}
+		r.HorizonWait = h
+	}
 	return r
 }
 

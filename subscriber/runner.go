@@ -26,6 +26,13 @@ const (
 	// waits before it looks for new events, and how often an unclaimed
 	// subscriber is tried.
 	DefaultPollInterval = 200 * time.Millisecond
+	// DefaultHorizonWarning is how long delivery waits for the snapshot
+	// horizon (an older transaction still running on the database
+	// server) before the runner logs a warning.
+	DefaultHorizonWarning = time.Minute
+	// maxHorizonCheck bounds the interval between two looks at the
+	// horizon of a subscriber that has caught up.
+	maxHorizonCheck = 15 * time.Second
 )
 
 // RunnerConfig tunes a Runner.
@@ -37,6 +44,12 @@ type RunnerConfig struct {
 	Lease time.Duration
 	// PollInterval: see DefaultPollInterval.
 	PollInterval time.Duration
+	// HorizonWarning is how long a subscriber that has caught up may wait
+	// for the snapshot horizon before the runner logs a warning naming
+	// the transaction that holds it (0: DefaultHorizonWarning; negative:
+	// never look). It is timed from the start of that transaction, as the
+	// database reports it.
+	HorizonWarning time.Duration
 	// Clock is the time of leases and records (nil: the system clock).
 	Clock  stream.Clock
 	Logger *slog.Logger
@@ -65,6 +78,9 @@ func NewRunner(store Store, defs []Definition, cfg RunnerConfig) (*Runner, error
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = stream.SystemClock{}
+	}
+	if cfg.HorizonWarning == 0 {
+		cfg.HorizonWarning = DefaultHorizonWarning
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -187,6 +203,7 @@ var errLeaseLost = errors.New("subscriber: claim lost")
 // at shutdown, after storing the progress and handing the claim back.
 func (r *Runner) deliverWhileHeld(ctx context.Context, d Definition, st db.SubscriberState, log *slog.Logger) error {
 	renewed := r.now()
+	var horizon horizonWatch
 	for {
 		var evs []db.PositionedEvent
 		retries, err := r.store.DeadLetters(ctx, d.Name, true, d.BatchSize)
@@ -205,6 +222,7 @@ func (r *Runner) deliverWhileHeld(ctx context.Context, d Definition, st db.Subsc
 			if cur, err := r.store.SubscriberState(ctx, d.Name); err == nil && cur.SerialNo != st.SerialNo {
 				return errLeaseLost
 			}
+			r.watchHorizon(ctx, &horizon, st.Position, log)
 			if now := r.now(); now.Sub(renewed) >= r.cfg.Lease/3 {
 				if err := r.store.RenewSubscriberLease(ctx, d.Name, st.SerialNo, r.id, now.Add(r.cfg.Lease)); err != nil {
 					if ctx.Err() != nil {
@@ -261,6 +279,54 @@ func (r *Runner) deliverWhileHeld(ctx context.Context, d Definition, st db.Subsc
 		if ctx.Err() != nil {
 			return nil
 		}
+	}
+}
+
+// horizonWatch is what a runner remembers of a subscriber's wait for the
+// snapshot horizon while it has caught up.
+type horizonWatch struct {
+	checked time.Time // last look
+	since   time.Time // start of the wait (zero when not waiting)
+	warned  bool
+}
+
+// watchHorizon looks, every quarter of the warning threshold (between the
+// poll interval and maxHorizonCheck), whether committed events after pos
+// are held back by an older transaction, and logs a warning once the wait
+// has lasted HorizonWarning, and the end of a wait it warned about.
+func (r *Runner) watchHorizon(ctx context.Context, h *horizonWatch, pos db.Position, log *slog.Logger) {
+	if r.cfg.HorizonWarning < 0 {
+		return
+	}
+	now := r.now()
+	if now.Sub(h.checked) < min(max(r.cfg.HorizonWarning/4, r.cfg.PollInterval), maxHorizonCheck) {
+		return
+	}
+	h.checked = now
+	w, err := r.store.HorizonWait(ctx, pos, LagCap)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug("cannot read the snapshot horizon", "error", err)
+		}
+		return
+	}
+	if w.HeldBack == 0 {
+		if h.warned {
+			log.Info("delivery goes on: the transaction that held back the snapshot horizon ended", "waited", now.Sub(h.since).Round(time.Millisecond))
+		}
+		*h = horizonWatch{checked: now}
+		return
+	}
+	if h.since.IsZero() {
+		h.since = now
+	}
+	if !w.Since.IsZero() && w.Since.Before(h.since) {
+		h.since = w.Since
+	}
+	if waited := now.Sub(h.since); !h.warned && waited >= r.cfg.HorizonWarning {
+		h.warned = true
+		log.Warn("delivery waits for the snapshot horizon: a transaction still running on the database server holds back committed events until it ends",
+			"since", h.since, "waited", waited.Round(time.Millisecond), "held_back", w.HeldBack, "holder", w.Holder)
 	}
 }
 

@@ -95,8 +95,28 @@ func subscriberState(r subscriberRow) string {
 		return r.State + " (not configured)"
 	case !r.Enabled:
 		return "disabled"
+	case r.HorizonWait != nil:
+		return r.State + ", waits for horizon"
 	}
 	return r.State
+}
+
+// horizonLine explains a wait for the snapshot horizon to an operator
+// ("" when delivery does not wait).
+func horizonLine(r subscriberRow, now time.Time) string {
+	h := r.HorizonWait
+	if h == nil {
+		return ""
+	}
+	since := "since an unknown time"
+	if h.Since != nil {
+		since = fmt.Sprintf("since %s (%s)", jobTime(h.Since), now.Sub(*h.Since).Round(time.Second))
+	}
+	holder := "a transaction"
+	if h.Holder != "" {
+		holder = "the transaction of " + h.Holder
+	}
+	return fmt.Sprintf("delivery waits for the snapshot horizon %s: %d committed event(s) are held back until %s ends", since, h.HeldBack, holder)
 }
 
 func printSubscriberRows(w io.Writer, output string, rows []subscriberRow) error {
@@ -117,7 +137,9 @@ database keeps that the configuration no longer names, with its state
 (delivering: a worker holds it; idle; none: no stored state, as for a
 disabled subscriber or one no worker ran yet), position, lag (events
 stored after the position, whether or not they pass the filter),
-deliveries, failed attempts, dead letters and last error.`,
+deliveries, failed attempts, dead letters and last error. On PostgreSQL
+the state says "waits for horizon" while committed events are held back
+by an older transaction still running on the database server (see show).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, store, closeStore, err := openSubscriberStore(cmd, &f)
@@ -164,7 +186,10 @@ func newSubscribersShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a subscriber and its dead letters",
-		Long: `show prints a subscriber as list does, then its dead letters, oldest
+		Long: `show prints a subscriber as list does, then, while its delivery waits
+for the snapshot horizon (PostgreSQL), since when, how many committed
+events are held back and which transaction holds them, then its dead
+letters, oldest
 first: id (for retry), event id, message id, event type, attempts, the
 last error, and whether it is marked for retry.`,
 		Args: cobra.ExactArgs(1),
@@ -195,6 +220,9 @@ last error, and whether it is marked for retry.`,
 			}
 			if err := printSubscriberRows(w, "text", []subscriberRow{row}); err != nil {
 				return err
+			}
+			if line := horizonLine(row, time.Now().UTC()); line != "" {
+				fmt.Fprintln(w, "\n"+line)
 			}
 			if len(dls) == 0 {
 				_, err := fmt.Fprintln(w, "\nno dead letters")

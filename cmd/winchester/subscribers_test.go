@@ -114,3 +114,29 @@ subscribers:
 		t.Error("skip of a subscriber without state succeeded")
 	}
 }
+
+// TestHorizonLine: while delivery waits for the snapshot horizon, list's
+// state and show's line say so, since when and by which transaction.
+func TestHorizonLine(t *testing.T) {
+	now := time.Date(2026, 12, 3, 14, 5, 0, 0, time.UTC)
+	since := now.Add(-3*time.Minute - 12*time.Second)
+	row := subscriberRow{Report: subscriber.Report{Name: "audit", State: "delivering",
+		HorizonWait: &subscriber.HorizonReport{HeldBack: 57, Since: &since, Holder: "pid 4242 (idle in transaction, application psql)"}},
+		Configured: true, Enabled: true}
+	if got, want := subscriberState(row), "delivering, waits for horizon"; got != want {
+		t.Errorf("state = %q, want %q", got, want)
+	}
+	want := "delivery waits for the snapshot horizon since 2026-12-03 14:01:48 (3m12s): 57 committed event(s) are held back until the transaction of pid 4242 (idle in transaction, application psql) ends"
+	if got := horizonLine(row, now); got != want {
+		t.Errorf("horizonLine =\n%s\nwant\n%s", got, want)
+	}
+	row.HorizonWait.Since, row.HorizonWait.Holder = nil, ""
+	want = "delivery waits for the snapshot horizon since an unknown time: 57 committed event(s) are held back until a transaction ends"
+	if got := horizonLine(row, now); got != want {
+		t.Errorf("horizonLine without a holder =\n%s\nwant\n%s", got, want)
+	}
+	row.HorizonWait = nil
+	if got := horizonLine(row, now); got != "" || subscriberState(row) != "delivering" {
+		t.Errorf("without a wait: line %q, state %q; want none, delivering", got, subscriberState(row))
+	}
+}

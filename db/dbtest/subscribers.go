@@ -117,6 +117,10 @@ func exerciseSubscribers(t *testing.T, open OpenFunc) {
 		if n, err := ss.CountEventsAfter(ctx, db.Position{}, 4); err != nil || n != 4 {
 			t.Errorf("CountEventsAfter(start, limit 4) = %d, %v; want 4", n, err)
 		}
+		// Every event is readable (settled): none waits for the horizon.
+		if w, err := ss.HorizonWait(ctx, db.Position{}, 100); err != nil || w != (db.HorizonWait{}) {
+			t.Errorf("HorizonWait(start) once settled = %+v, %v; want zero", w, err)
+		}
 		h, err := ss.HeadPosition(ctx)
 		if err != nil || h != rest[1].Position {
 			t.Errorf("HeadPosition = %v, %v; want %v", h, err, rest[1].Position)

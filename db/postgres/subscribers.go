@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -179,6 +180,69 @@ func scanDeadLetter(row pgx.Row) (db.DeadLetter, error) {
 	}
 	d.CreatedAt, d.UpdatedAt = db.FromMicros(created), db.FromMicros(updated)
 	return d, nil
+}
+
+// horizonWait counts the committed events after a position at or above
+// the horizon and finds the transaction holding it: the one whose id is
+// the snapshot's xmin (pg_stat_activity and pg_prepared_xacts show 32-bit
+// transaction ids, the xmin's low bits). The whole statement shares one
+// snapshot.
+const horizonWait = `
+WITH h AS (SELECT ` + safeXmin + ` AS xmin)
+SELECT (SELECT count(*) FROM (SELECT 1 FROM event e WHERE (e.xact_id, e.id) > ($1, $2) AND e.xact_id >= h.xmin LIMIT $3) AS x),
+       a.pid, a.xact_start, coalesce(a.state, ''), coalesce(a.application_name, ''), coalesce(a.datname::text, ''),
+       coalesce(a.usename::text, ''), p.gid, p.prepared
+  FROM h
+  LEFT JOIN pg_stat_activity a ON a.backend_xid::text::bigint = h.xmin % 4294967296
+  LEFT JOIN pg_prepared_xacts p ON p.transaction::text::bigint = h.xmin % 4294967296
+ LIMIT 1`
+
+// HorizonWait implements db.SubscriberStore.
+func (o *ops) HorizonWait(ctx context.Context, after db.Position, limit int) (db.HorizonWait, error) {
+	var (
+		w                        db.HorizonWait
+		pid                      *int32
+		start, prepared          *time.Time
+		state, app, dbname, user string
+		gid                      *string
+	)
+	err := o.q.QueryRow(ctx, horizonWait, after.Xact, after.EventID, limit).
+		Scan(&w.HeldBack, &pid, &start, &state, &app, &dbname, &user, &gid, &prepared)
+	if err != nil {
+		return db.HorizonWait{}, fmt.Errorf("postgres: horizon wait after %v: %w", after, interpretError(err))
+	}
+	if w.HeldBack == 0 {
+		return db.HorizonWait{}, nil
+	}
+	switch {
+	case gid != nil:
+		w.Holder = fmt.Sprintf("prepared transaction %q", *gid)
+		if prepared != nil {
+			w.Since = prepared.UTC()
+		}
+	case pid != nil:
+		w.Holder = describeBackend(*pid, state, app, dbname, user)
+		if start != nil {
+			w.Since = start.UTC()
+		}
+	}
+	return w, nil
+}
+
+// describeBackend describes a server process for an operator: "pid 42
+// (idle in transaction, application psql, database winchester, user
+// report)", leaving out what it may not see.
+func describeBackend(pid int32, state, app, dbname, user string) string {
+	var parts []string
+	for _, kv := range [][2]string{{"", state}, {"application ", app}, {"database ", dbname}, {"user ", user}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+kv[1])
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("pid %d", pid)
+	}
+	return fmt.Sprintf("pid %d (%s)", pid, strings.Join(parts, ", "))
 }
 
 // DeadLetters implements db.SubscriberStore.

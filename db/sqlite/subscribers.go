@@ -152,6 +152,12 @@ func scanDeadLetter(sc scanner) (db.DeadLetter, error) {
 	return d, nil
 }
 
+// HorizonWait implements db.SubscriberStore: SQLite serialises writers,
+// so no committed event ever waits behind a running transaction.
+func (o ops) HorizonWait(ctx context.Context, after db.Position, limit int) (db.HorizonWait, error) {
+	return db.HorizonWait{}, nil
+}
+
 // DeadLetters implements db.SubscriberStore.
 func (o ops) DeadLetters(ctx context.Context, subscriber string, retryOnly bool, limit int) ([]db.DeadLetter, error) {
 	out, err := collect(scanDeadLetter)(o.query(ctx, `
