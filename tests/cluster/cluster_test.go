@@ -246,7 +246,11 @@ func TestWorkerKilledMidPipeline(t *testing.T) {
 				t.Fatalf("after the kill: %v %+v, want one stream left in firing", err, s)
 			}
 
-			b := startHelper(t, "work", envDB+"="+url, envName+"=rescuer", envLease+"=1s",
+			// The rescuer's own lease is long: with 1s, a loaded machine
+			// delayed its renewal past the lease once, and it claimed and
+			// ran the stream a second time (at-least-once, as designed,
+			// but not what this test is about).
+			b := startHelper(t, "work", envDB+"="+url, envName+"=rescuer", envLease+"=30s",
 				envRecord+"="+record, envPipelines+"=fire: [emit, record]\n")
 			waitFor(t, time.Minute, "the stream to be recovered", func() bool {
 				n, err := store.CountStreams(t.Context(), db.FindStreamsParams{})
