@@ -627,6 +627,8 @@ consumers:
 		return completedPipeline(worker.output(), added.ID) == "fire_v2"
 	}, logs...)
 	// fx.a no longer counts towards fx's fire criterion under version 2.
+	// The consumer may store fx.a in a later batch than added.x: wait for it.
+	waitFor(t, "consume stores fx's new stream", 30*time.Second, func() bool { _, ok := streamOf("fx", "new"); return ok }, logs...)
 	if s, ok := streamOf("fx", "new"); !ok || !s.Open || s.DefinitionVersion != 2 || fmt.Sprint(s.FireCounts) != "[0]" {
 		t.Errorf("fx's new stream = %+v (found %v), want open, version 2, counts [0]", s, ok)
 	}
