@@ -29,10 +29,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "remove the template database:", err)
 	}
 	if err := pgDatabases.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "drop the test databases:", err)
-		if code == 0 {
-			code = 1
-		}
+		// Every test has passed or failed by now: a drop that fails
+		// (the server too busy to take the connection in time) leaves
+		// databases that a later run sweeps after three hours, so it is
+		// reported, not counted as a failure of the package.
+		fmt.Fprintln(os.Stderr, "warning: drop the test databases (a later run sweeps them):", err)
 	}
 	os.Exit(code)
 }
