@@ -84,6 +84,7 @@ type options struct {
 	databaseURL, amqpURL string
 	syncCommit           string
 	keepDatabase         bool
+	vacuumEvery          time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string) (options, error) {
@@ -109,6 +110,7 @@ func parseFlags(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.days, "days", 4, "days of each round of the workload")
 	fs.StringVar(&o.syncCommit, "sync-commit", "on", "synchronous_commit of the soak database")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "do not drop the soak database at the end")
+	fs.DurationVar(&o.vacuumEvery, "vacuum-every", 0, "run VACUUM ANALYZE on the stream tables at this interval (0: never), standing in for autovacuum on a server that has it off")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -120,6 +122,8 @@ func parseFlags(args []string, getenv func(string) string) (options, error) {
 		return options{}, errors.New("--duration, --rate, --workers, --batch, --clients and --progress must be positive")
 	case o.warmup < 0 || o.warmup >= o.duration:
 		return options{}, fmt.Errorf("--warmup %s must be shorter than --duration %s", o.warmup, o.duration)
+	case o.vacuumEvery < 0:
+		return options{}, errors.New("--vacuum-every must not be negative")
 	case o.databaseURL == "":
 		return options{}, errors.New("no --database-url")
 	}
@@ -179,7 +183,15 @@ func run(ctx context.Context, o options, w io.Writer) (*result, error) {
 			fmt.Fprintln(w, "soak:", err)
 		}
 	}()
-	fmt.Fprintf(w, "database %s: synchronous_commit=%s fsync=%s\n", db.name, db.synchronousCommit, db.fsync)
+	fmt.Fprintf(w, "database %s: synchronous_commit=%s fsync=%s autovacuum=%s\n", db.name, db.synchronousCommit, db.fsync, db.autovacuum)
+	if db.autovacuum != "on" && o.vacuumEvery == 0 {
+		fmt.Fprintln(w, "warning: autovacuum is off on this server: dead stream rows pile up and the planner never gets statistics; pass --vacuum-every 10s to stand in for it")
+	}
+	if o.vacuumEvery > 0 {
+		vctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go db.vacuumLoop(vctx, o.vacuumEvery, w)
+	}
 
 	listen, err := freeListen()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,6 +49,7 @@ type database struct {
 	adminURL          string
 	synchronousCommit string // as the soak's sessions see it
 	fsync             string
+	autovacuum        string
 }
 
 // createDatabase creates a database of its own on the server of adminURL,
@@ -91,8 +93,40 @@ func (d *database) readSettings(ctx context.Context) error {
 		return fmt.Errorf("connect %s: %w", redact(d.url), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync')").Scan(&d.synchronousCommit, &d.fsync); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync'), current_setting('autovacuum')").Scan(&d.synchronousCommit, &d.fsync, &d.autovacuum); err != nil {
 		return fmt.Errorf("read settings: %w", err)
+	}
+	return nil
+}
+
+// vacuumLoop runs VACUUM ANALYZE on the tables ingest and the workers
+// churn, every interval until ctx ends, as autovacuum would; failures are
+// reported and the loop goes on.
+func (d *database) vacuumLoop(ctx context.Context, every time.Duration, w io.Writer) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.vacuum(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(w, "soak: vacuum:", err)
+		}
+	}
+}
+
+func (d *database) vacuum(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, d.url)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", redact(d.url), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, table := range []string{"stream", "stream_event", "event"} {
+		if _, err := conn.Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
+			return fmt.Errorf("vacuum analyze %s: %w", table, err)
+		}
 	}
 	return nil
 }

@@ -269,16 +269,16 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("defaults = %+v", o)
 	}
 	o, err = parseFlags([]string{"--duration", "15s", "--rate", "50", "--workers", "3", "--warmup", "5s",
-		"--database-url", "postgres://x/y", "--amqp", "amqp://guest:guest@h:5672/"}, env)
+		"--database-url", "postgres://x/y", "--amqp", "amqp://guest:guest@h:5672/", "--vacuum-every", "10s"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.duration != 15*time.Second || o.rate != 50 || o.workers != 3 || o.databaseURL != "postgres://x/y" || o.amqpURL != "amqp://guest:guest@h:5672/" {
+	if o.duration != 15*time.Second || o.rate != 50 || o.workers != 3 || o.databaseURL != "postgres://x/y" || o.amqpURL != "amqp://guest:guest@h:5672/" || o.vacuumEvery != 10*time.Second {
 		t.Errorf("parsed = %+v", o)
 	}
 	for _, bad := range [][]string{
 		{"--rate", "0"}, {"--workers", "0"}, {"--duration", "10s", "--warmup", "10s"},
-		{"--database-url", ""}, {"extra"}, {"--no-such-flag"},
+		{"--database-url", ""}, {"extra"}, {"--no-such-flag"}, {"--vacuum-every", "-1s"},
 	} {
 		if _, err := parseFlags(bad, env); err == nil {
 			t.Errorf("parseFlags(%q) = nil error, want one", bad)
@@ -307,7 +307,7 @@ func TestSoak(t *testing.T) {
 	for _, tc := range []struct{ name, amqp string }{{"http", ""}, {"amqp", amqpURL}} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseFlags([]string{"--duration", "12s", "--rate", "100", "--warmup", "3s", "--progress", "3s",
-				"--drain", "30s", "--clients", "4", "--batch", "10", "--instances", "50", "--database-url", dbURL, "--amqp", tc.amqp}, os.Getenv)
+				"--drain", "30s", "--clients", "4", "--batch", "10", "--instances", "50", "--database-url", dbURL, "--amqp", tc.amqp, "--vacuum-every", "2s"}, os.Getenv)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -325,6 +325,9 @@ func TestSoak(t *testing.T) {
 			}
 			if tc.amqp == "" && res.stored != res.sent {
 				t.Errorf("answered stored %d, sent %d", res.stored, res.sent)
+			}
+			if strings.Contains(out.String(), "soak: vacuum:") {
+				t.Errorf("the --vacuum-every loop failed:\n%s", out.String())
 			}
 			if res.lagCount == 0 || res.fired+res.expired == 0 {
 				t.Fatalf("no fire lag observed (%v) or no stream processed (%v fired, %v expired)", res.lagCount, res.fired, res.expired)
