@@ -300,21 +300,9 @@ func (r *recorder) write(l recordLine) error {
 	if r.path == "" {
 		return errors.New("no record file")
 	}
-	data, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, err := os.OpenFile(r.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return appendLine(r.path, l)
 }
 
 type recordHandler struct {
@@ -508,6 +496,19 @@ func countLines(t *testing.T, path string) int {
 }
 
 // pgStore opens a migrated store in a fresh schema of the test database.
+// sqliteStore opens a migrated SQLite store in a file named name of a
+// temporary directory and returns it with its URL.
+func sqliteStore(t *testing.T, name string) (db.Store, string) {
+	t.Helper()
+	url := "sqlite://" + filepath.Join(t.TempDir(), name)
+	s, err := db.Open(t.Context(), url, db.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, url
+}
+
 func pgStore(t *testing.T) (db.Store, string) {
 	t.Helper()
 	url := dbtest.PostgresURL(t)

@@ -84,10 +84,10 @@ type runLine struct {
 	Block   bool      `json:"block,omitempty"`
 }
 
-// appendLine appends l to path with one write on an O_APPEND file, so the
-// lines of several processes never mix.
-func appendLine(path string, l runLine) error {
-	data, err := json.Marshal(l)
+// appendLine appends v as a JSON line to path with one write on an
+// O_APPEND file, so the lines of several processes never mix.
+func appendLine(path string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -211,15 +211,7 @@ func TestJobDayAcrossKilledProcesses(t *testing.T) {
 		name string
 		open func(t *testing.T) (db.Store, string)
 	}{
-		{"sqlite", func(t *testing.T) (db.Store, string) {
-			url := "sqlite://" + filepath.Join(t.TempDir(), "jobs.db")
-			s, err := db.Open(t.Context(), url, db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("open %s: %v", url, err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s, url
-		}},
+		{"sqlite", func(t *testing.T) (db.Store, string) { return sqliteStore(t, "jobs.db") }},
 		{"postgres", pgStore},
 	} {
 		t.Run(sc.name, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,15 +123,7 @@ func TestPoisonIngesters(t *testing.T) {
 		name string
 		open func(t *testing.T) (db.Store, string)
 	}{
-		{"sqlite", func(t *testing.T) (db.Store, string) {
-			url := "sqlite://" + filepath.Join(t.TempDir(), "poison.db")
-			s, err := db.Open(t.Context(), url, db.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("open %s: %v", url, err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s, url
-		}},
+		{"sqlite", func(t *testing.T) (db.Store, string) { return sqliteStore(t, "poison.db") }},
 		{"postgres", pgStore},
 	}
 	const ingesters = 4
